@@ -1,0 +1,326 @@
+#include "conf.h"
+
+#include <errno.h>
+#include <ini.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "duration.h"
+
+struct conf_parser {
+	const char *path;
+	FILE *file;
+	int line;
+	char *buf;
+	size_t buf_size;
+	const struct conf_callbacks *cb;
+	void *user;
+	struct conf_errors *errs;
+};
+
+static void errors_vadd(struct conf_errors *errs, const char *fmt, va_list ap)
+{
+	char *line;
+
+	if (errs->count == errs->alloc) {
+		size_t alloc = errs->alloc ? errs->alloc * 2 : 8;
+		char **lines = realloc(errs->lines, alloc * sizeof(*lines));
+
+		if (!lines) {
+			errs->oom = true;
+			return;
+		}
+		errs->lines = lines;
+		errs->alloc = alloc;
+	}
+	if (vasprintf(&line, fmt, ap) < 0) {
+		errs->oom = true;
+		return;
+	}
+	errs->lines[errs->count++] = line;
+}
+
+void conf_errors_add(struct conf_errors *errs, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	errors_vadd(errs, fmt, ap);
+	va_end(ap);
+}
+
+void conf_errors_finish(struct conf_errors *errs)
+{
+	for (size_t i = 0; i < errs->count; i++)
+		free(errs->lines[i]);
+	free(errs->lines);
+	*errs = (struct conf_errors){ 0 };
+}
+
+const char *conf_path(const struct conf_parser *p)
+{
+	return p->path;
+}
+
+int conf_line(const struct conf_parser *p)
+{
+	return p->line;
+}
+
+static void error_at(struct conf_parser *p, int line, const char *fmt, va_list ap)
+{
+	char msg[512];
+
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	conf_errors_add(p->errs, "%s:%d: %s", p->path, line, msg);
+}
+
+void conf_error(struct conf_parser *p, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	error_at(p, p->line, fmt, ap);
+	va_end(ap);
+}
+
+void conf_error_at(struct conf_parser *p, int line, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	error_at(p, line, fmt, ap);
+	va_end(ap);
+}
+
+static char *skip_space(char *s)
+{
+	while (*s == ' ' || *s == '\t')
+		s++;
+	return s;
+}
+
+/*
+ * Checks one line before inih sees it.  Returns the text to hand to inih:
+ * the line without leading blanks (so inih never takes an indented key for
+ * a multi-line continuation), or "" for a line already reported.
+ */
+static const char *vet_line(struct conf_parser *p, char *line, size_t len)
+{
+	char *text, *end;
+
+	if (strlen(line) != len) {
+		conf_error(p, "line contains a NUL byte");
+		return "";
+	}
+	if (len > 0 && line[len - 1] == '\n')
+		line[--len] = '\0';
+	if (len > 0 && line[len - 1] == '\r')
+		line[--len] = '\0';
+	if (len > CONF_MAX_LINE) {
+		conf_error(p, "line is longer than %d bytes", CONF_MAX_LINE);
+		return "";
+	}
+
+	text = skip_space(line);
+	if (*text == '\0' || *text == ';' || *text == '#')
+		return text;
+	if (*text == '[') {
+		end = strchr(text, ']');
+		if (!end) {
+			conf_error(p, "syntax error: section header without ']'");
+			return "";
+		}
+		*end = '\0';
+		if (p->cb->section)
+			p->cb->section(p, text + 1, p->user);
+		*end = ']';
+		return text;
+	}
+	if (!strchr(text, '=')) {
+		conf_error(p, "syntax error: expected KEY = VALUE");
+		return "";
+	}
+	return text;
+}
+
+static char *reader(char *str, int num, void *stream)
+{
+	struct conf_parser *p = stream;
+	ssize_t len;
+	const char *text;
+
+	len = getline(&p->buf, &p->buf_size, p->file);
+	if (len < 0)
+		return NULL;
+	p->line++;
+	text = vet_line(p, p->buf, (size_t)len);
+	/* inih's buffer is num bytes; vet_line has bounded the line below that. */
+	snprintf(str, (size_t)num, "%s\n", text);
+	return str;
+}
+
+static int handler(void *user, const char *section, const char *name, const char *value)
+{
+	struct conf_parser *p = user;
+
+	p->cb->key(p, section, name, value, p->user);
+	return 1;
+}
+
+bool conf_parse_file(const char *path, const struct conf_callbacks *cb, void *user,
+		     struct conf_errors *errs)
+{
+	struct conf_parser p = {
+		.path = path, .cb = cb, .user = user, .errs = errs,
+	};
+	int r;
+
+	p.file = fopen(path, "re");
+	if (!p.file) {
+		conf_errors_add(errs, "%s: cannot open: %s", path, strerror(errno));
+		return false;
+	}
+	r = ini_parse_stream(reader, &p, handler, &p);
+	if (r > 0)
+		conf_error_at(&p, r, "syntax error");
+	else if (r < 0)
+		conf_errors_add(errs, "%s: out of memory while parsing", path);
+	if (ferror(p.file))
+		conf_errors_add(errs, "%s: read error: %s", path, strerror(errno));
+	if (cb->end)
+		cb->end(&p, user);
+	fclose(p.file);
+	free(p.buf);
+	if (errs->oom)
+		return false;
+	return errs->count == 0;
+}
+
+static void *field(void *target, const struct conf_key *k)
+{
+	return (char *)target + k->offset;
+}
+
+static int set_value(const struct conf_key *k, void *target, const char *value,
+		     char *why, size_t why_size)
+{
+	switch (k->type) {
+	case CONF_PATH:
+		if (value[0] != '/') {
+			snprintf(why, why_size, "must be an absolute path");
+			return -EINVAL;
+		}
+		/* fall through */
+	case CONF_STRING:
+		if (strlen(value) >= CONF_STR_SIZE) {
+			snprintf(why, why_size, "too long");
+			return -EINVAL;
+		}
+		if (k->max > 0 && (int64_t)strlen(value) > k->max) {
+			snprintf(why, why_size, "longer than %lld bytes", (long long)k->max);
+			return -EINVAL;
+		}
+		snprintf(field(target, k), CONF_STR_SIZE, "%s", value);
+		return 0;
+	case CONF_CHOICE: {
+		char list[256] = "";
+
+		for (const char *const *c = k->choices; *c; c++) {
+			if (strcmp(*c, value) == 0) {
+				snprintf(field(target, k), CONF_STR_SIZE, "%s", value);
+				return 0;
+			}
+			if (list[0])
+				strncat(list, ", ", sizeof(list) - strlen(list) - 1);
+			strncat(list, *c, sizeof(list) - strlen(list) - 1);
+		}
+		snprintf(why, why_size, "expected one of %s", list);
+		return -EINVAL;
+	}
+	case CONF_INT: {
+		char *end;
+		long long v;
+
+		errno = 0;
+		v = strtoll(value, &end, 10);
+		if (end == value || *end != '\0' || errno == ERANGE) {
+			snprintf(why, why_size, "expected an integer");
+			return -EINVAL;
+		}
+		if (v < k->min || v > k->max) {
+			snprintf(why, why_size, "must be between %lld and %lld",
+				 (long long)k->min, (long long)k->max);
+			return -ERANGE;
+		}
+		*(int *)field(target, k) = (int)v;
+		return 0;
+	}
+	case CONF_DURATION: {
+		int64_t ms;
+		char lo[32], hi[32];
+
+		if (duration_parse(value, &ms) < 0) {
+			snprintf(why, why_size, "expected a duration like 250ms or 2s");
+			return -EINVAL;
+		}
+		if (ms == 0 && (k->flags & CONF_ZERO_OK)) {
+			*(int64_t *)field(target, k) = 0;
+			return 0;
+		}
+		if (ms < k->min || ms > k->max) {
+			duration_format(k->min, lo, sizeof(lo));
+			duration_format(k->max, hi, sizeof(hi));
+			snprintf(why, why_size, "must be between %s and %s%s", lo, hi,
+				 (k->flags & CONF_ZERO_OK) ? ", or 0 to disable" : "");
+			return -ERANGE;
+		}
+		*(int64_t *)field(target, k) = ms;
+		return 0;
+	}
+	}
+	snprintf(why, why_size, "unsupported key type");
+	return -EINVAL;
+}
+
+void conf_defaults(const struct conf_key *table, void *target)
+{
+	char why[128];
+
+	for (const struct conf_key *k = table; k->name; k++) {
+		if (k->default_value)
+			set_value(k, target, k->default_value, why, sizeof(why));
+	}
+}
+
+bool conf_set(struct conf_parser *p, const struct conf_key *table, void *target,
+	      uint64_t *seen, const char *key, const char *value)
+{
+	for (const struct conf_key *k = table; k->name; k++) {
+		uint64_t bit = UINT64_C(1) << (k - table);
+		char why[300];
+
+		if (strcmp(k->name, key) != 0)
+			continue;
+		if (*seen & bit) {
+			conf_error(p, "duplicate key \"%s\"", key);
+			return true;
+		}
+		*seen |= bit;
+		if (set_value(k, target, value, why, sizeof(why)) < 0)
+			conf_error(p, "invalid value \"%s\" for %s: %s", value, key, why);
+		return true;
+	}
+	return false;
+}
+
+void conf_check_required(struct conf_parser *p, const struct conf_key *table,
+			 uint64_t seen, int line, const char *what)
+{
+	for (const struct conf_key *k = table; k->name; k++) {
+		if ((k->flags & CONF_REQUIRED) && !(seen & (UINT64_C(1) << (k - table))))
+			conf_error_at(p, line, "%s: missing required key \"%s\"", what, k->name);
+	}
+}

@@ -1,0 +1,48 @@
+#include "duration.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+int duration_parse(const char *text, int64_t *ms)
+{
+	static const struct {
+		const char *suffix;
+		int64_t factor;
+	} units[] = {
+		{ "ms", 1 }, { "s", 1000 }, { "m", 60000 }, { "h", 3600000 }, { "", 1000 },
+	};
+	const char *p = text;
+	int64_t value = 0;
+
+	if (*p < '0' || *p > '9')
+		return -EINVAL;
+	for (; *p >= '0' && *p <= '9'; p++) {
+		if (value > (INT64_MAX - 9) / 10)
+			return -ERANGE;
+		value = value * 10 + (*p - '0');
+	}
+	for (size_t i = 0; i < sizeof(units) / sizeof(units[0]); i++) {
+		if (strcmp(p, units[i].suffix) != 0)
+			continue;
+		if (value > INT64_MAX / units[i].factor)
+			return -ERANGE;
+		*ms = value * units[i].factor;
+		return 0;
+	}
+	return -EINVAL;
+}
+
+void duration_format(int64_t ms, char *buf, size_t size)
+{
+	if (ms != 0 && ms % 3600000 == 0)
+		snprintf(buf, size, "%" PRId64 "h", ms / 3600000);
+	else if (ms != 0 && ms % 60000 == 0)
+		snprintf(buf, size, "%" PRId64 "m", ms / 60000);
+	else if (ms % 1000 == 0)
+		snprintf(buf, size, "%" PRId64 "s", ms / 1000);
+	else
+		snprintf(buf, size, "%" PRId64 "ms", ms);
+}

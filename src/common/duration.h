@@ -1,0 +1,22 @@
+/*
+ * duration: "250ms", "2s", "5m", "1h" or a bare number of seconds,
+ * as written in configuration files, to milliseconds and back.
+ */
+#ifndef PGTRACK_DURATION_H
+#define PGTRACK_DURATION_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+/* 0 on success, -EINVAL on a malformed string, -ERANGE on overflow. */
+int duration_parse(const char *text, int64_t *ms);
+
+/* Writes the shortest exact form ("1500ms", "2s", "5m") into buf. */
+void duration_format(int64_t ms, char *buf, size_t size);
+
+static inline double duration_seconds(int64_t ms)
+{
+	return (double)ms / 1000.0;
+}
+
+#endif

@@ -1,0 +1,156 @@
+#include "log.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <syslog.h>
+#include <time.h>
+
+static const char *log_ident = "pgtrack";
+static bool log_console = true;
+static bool log_verbose;
+
+void log_init(const char *ident, bool console, int facility)
+{
+	log_ident = ident;
+	log_console = console;
+	if (!console)
+		openlog(ident, LOG_PID | LOG_NDELAY, facility);
+}
+
+void log_set_facility(int facility)
+{
+	if (log_console)
+		return;
+	closelog();
+	openlog(log_ident, LOG_PID | LOG_NDELAY, facility);
+}
+
+void log_set_verbose(bool verbose)
+{
+	log_verbose = verbose;
+}
+
+bool log_is_verbose(void)
+{
+	return log_verbose;
+}
+
+static const char *level_name(int priority)
+{
+	switch (priority) {
+	case LOG_CRIT:
+	case LOG_ERR:
+		return "error";
+	case LOG_WARNING:
+		return "warning";
+	case LOG_NOTICE:
+		return "notice";
+	case LOG_INFO:
+		return "info";
+	default:
+		return "debug";
+	}
+}
+
+static void vlog(int priority, const char *errstr, const char *fmt, va_list ap)
+{
+	char msg[2048];
+
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	if (!log_console) {
+		if (errstr)
+			syslog(priority, "%s: %s", msg, errstr);
+		else
+			syslog(priority, "%s", msg);
+		return;
+	}
+
+	struct timespec now;
+	struct tm tm;
+	char stamp[32];
+
+	clock_gettime(CLOCK_REALTIME, &now);
+	localtime_r(&now.tv_sec, &tm);
+	strftime(stamp, sizeof(stamp), "%Y-%m-%dT%H:%M:%S", &tm);
+	fprintf(stderr, "%s.%03ld %s: %s: %s%s%s\n", stamp, now.tv_nsec / 1000000L,
+		log_ident, level_name(priority), msg, errstr ? ": " : "",
+		errstr ? errstr : "");
+	fflush(stderr);
+}
+
+#define LOG_BODY(priority, errstr)                                             \
+	do {                                                                   \
+		int saved_errno = errno;                                       \
+		va_list ap;                                                    \
+		va_start(ap, fmt);                                             \
+		vlog(priority, errstr, fmt, ap);                               \
+		va_end(ap);                                                    \
+		errno = saved_errno;                                           \
+	} while (0)
+
+void log_error(const char *fmt, ...)
+{
+	LOG_BODY(LOG_ERR, NULL);
+}
+
+void log_warn(const char *fmt, ...)
+{
+	LOG_BODY(LOG_WARNING, strerror(errno));
+}
+
+void log_warnx(const char *fmt, ...)
+{
+	LOG_BODY(LOG_WARNING, NULL);
+}
+
+void log_notice(const char *fmt, ...)
+{
+	LOG_BODY(LOG_NOTICE, NULL);
+}
+
+void log_info(const char *fmt, ...)
+{
+	LOG_BODY(LOG_INFO, NULL);
+}
+
+void log_debug(const char *fmt, ...)
+{
+	if (!log_verbose)
+		return;
+	LOG_BODY(LOG_DEBUG, NULL);
+}
+
+void fatal(const char *fmt, ...)
+{
+	LOG_BODY(LOG_CRIT, strerror(errno));
+	exit(1);
+}
+
+void fatalx(const char *fmt, ...)
+{
+	LOG_BODY(LOG_CRIT, NULL);
+	exit(1);
+}
+
+int log_facility_from_name(const char *name)
+{
+	static const struct {
+		const char *name;
+		int facility;
+	} facilities[] = {
+		{ "daemon", LOG_DAEMON }, { "user", LOG_USER },
+		{ "local0", LOG_LOCAL0 }, { "local1", LOG_LOCAL1 },
+		{ "local2", LOG_LOCAL2 }, { "local3", LOG_LOCAL3 },
+		{ "local4", LOG_LOCAL4 }, { "local5", LOG_LOCAL5 },
+		{ "local6", LOG_LOCAL6 }, { "local7", LOG_LOCAL7 },
+	};
+
+	for (size_t i = 0; i < sizeof(facilities) / sizeof(facilities[0]); i++)
+		if (strcasecmp(name, facilities[i].name) == 0)
+			return facilities[i].facility;
+	return -1;
+}

@@ -1,0 +1,390 @@
+#include "pgconn.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "log.h"
+#include "util.h"
+
+static void io_cb(struct ev_loop *loop, ev_io *w, int revents);
+static void deadline_cb(struct ev_loop *loop, ev_timer *w, int revents);
+
+void pgconn_init(struct pgconn *c, struct ev_loop *loop, const struct pgconn_handler *handler)
+{
+	*c = (struct pgconn){ .loop = loop, .handler = handler, .io_fd = -1 };
+	ev_init(&c->io, io_cb);
+	ev_init(&c->deadline, deadline_cb);
+}
+
+static void clear_results(struct pgconn *c)
+{
+	PQclear(c->last_result);
+	PQclear(c->error_result);
+	c->last_result = NULL;
+	c->error_result = NULL;
+}
+
+void pgconn_close(struct pgconn *c)
+{
+	ev_io_stop(c->loop, &c->io);
+	ev_timer_stop(c->loop, &c->deadline);
+	c->io_fd = -1;
+	c->io_events = 0;
+	clear_results(c);
+	if (c->conn)
+		PQfinish(c->conn);
+	c->conn = NULL;
+	c->state = PGCONN_CLOSED;
+	c->failure_pending = false;
+}
+
+/* Watches fd for events, re-arming only when something changed. */
+static void watch(struct pgconn *c, int fd, int events)
+{
+	if (fd == c->io_fd && events == c->io_events && ev_is_active(&c->io))
+		return;
+	ev_io_stop(c->loop, &c->io);
+	c->io_fd = fd;
+	c->io_events = events;
+	if (fd >= 0 && events) {
+		ev_io_set(&c->io, fd, events);
+		ev_io_start(c->loop, &c->io);
+	}
+}
+
+static void first_line(char *dst, size_t size, const char *src)
+{
+	size_t n = strcspn(src, "\n");
+
+	if (n >= size)
+		n = size - 1;
+	memcpy(dst, src, n);
+	dst[n] = '\0';
+}
+
+static bool is_sqlstate_at(const char *s)
+{
+	for (int i = 0; i < 5; i++)
+		if (!isdigit((unsigned char)s[i]) && !isupper((unsigned char)s[i]))
+			return false;
+	return s[5] == ':';
+}
+
+static enum pgconn_error kind_of_sqlstate(const char *sqlstate)
+{
+	if (strcmp(sqlstate, "57P03") == 0)
+		return PGCONN_ERR_STARTING;
+	if (strcmp(sqlstate, "53300") == 0 || strcmp(sqlstate, "53400") == 0)
+		return PGCONN_ERR_TOO_MANY;
+	if (strcmp(sqlstate, "28P01") == 0 || strcmp(sqlstate, "28000") == 0)
+		return PGCONN_ERR_AUTH;
+	return PGCONN_ERR_FAILED;
+}
+
+void pgconn_classify(const char *message, struct pgconn_failure *f)
+{
+	const char *server = NULL;
+
+	f->sqlstate[0] = '\0';
+	/* With PQERRORS_VERBOSE a server error reads "SEVERITY:  XXXXX: text". */
+	for (const char *p = strstr(message, ":  "); p; p = strstr(p + 1, ":  ")) {
+		if (is_sqlstate_at(p + 3)) {
+			memcpy(f->sqlstate, p + 3, 5);
+			f->sqlstate[5] = '\0';
+			server = p + 9;
+			while (*server == ' ')
+				server++;
+			break;
+		}
+	}
+	if (f->sqlstate[0]) {
+		f->kind = kind_of_sqlstate(f->sqlstate);
+		first_line(f->message, sizeof(f->message), server);
+		return;
+	}
+	if (strstr(message, "Connection refused") || strstr(message, "No such file or directory"))
+		f->kind = PGCONN_ERR_REFUSED;
+	else if (strstr(message, "no password supplied") || strstr(message, "password authentication"))
+		f->kind = PGCONN_ERR_AUTH;
+	else
+		f->kind = PGCONN_ERR_FAILED;
+	first_line(f->message, sizeof(f->message), message);
+}
+
+const char *pgconn_error_str(enum pgconn_error kind)
+{
+	switch (kind) {
+	case PGCONN_ERR_REFUSED:
+		return "connection refused";
+	case PGCONN_ERR_STARTING:
+		return "server starting up or shutting down";
+	case PGCONN_ERR_TOO_MANY:
+		return "too many connections";
+	case PGCONN_ERR_AUTH:
+		return "authentication failed";
+	case PGCONN_ERR_TIMEOUT:
+		return "timed out";
+	case PGCONN_ERR_QUERY:
+		return "query failed";
+	case PGCONN_ERR_LOST:
+		return "connection lost";
+	case PGCONN_ERR_FAILED:
+		break;
+	}
+	return "connection failed";
+}
+
+/* Closes the connection and reports f. */
+static void fail(struct pgconn *c, const struct pgconn_failure *f)
+{
+	struct pgconn_failure copy = *f;
+
+	pgconn_close(c);
+	c->handler->failed(c, &copy);
+}
+
+static void fail_from_conn(struct pgconn *c, enum pgconn_error kind)
+{
+	struct pgconn_failure f = { .kind = kind };
+	const char *msg = c->conn ? PQerrorMessage(c->conn) : "";
+
+	if (kind == PGCONN_ERR_FAILED) {
+		pgconn_classify(msg, &f);
+	} else {
+		first_line(f.message, sizeof(f.message), msg);
+		if (!f.message[0])
+			snprintf(f.message, sizeof(f.message), "server closed the connection");
+	}
+	fail(c, &f);
+}
+
+/* Notices (and a FATAL sent to an idle session) go to the debug log, not stderr. */
+static void notice_processor(void *arg, const char *message)
+{
+	char line[256];
+
+	first_line(line, sizeof(line), message);
+	log_debug("server notice: %s", line);
+}
+
+static void start_deadline(struct pgconn *c, int64_t timeout_ms)
+{
+	ev_timer_stop(c->loop, &c->deadline);
+	ev_timer_set(&c->deadline, (double)timeout_ms / 1000.0, 0.0);
+	ev_timer_start(c->loop, &c->deadline);
+}
+
+static void connect_poll(struct pgconn *c, PostgresPollingStatusType status)
+{
+	for (;;) {
+		switch (status) {
+		case PGRES_POLLING_READING:
+			watch(c, PQsocket(c->conn), EV_READ);
+			return;
+		case PGRES_POLLING_WRITING:
+			watch(c, PQsocket(c->conn), EV_WRITE);
+			return;
+		case PGRES_POLLING_OK:
+			ev_timer_stop(c->loop, &c->deadline);
+			c->state = PGCONN_READY;
+			watch(c, PQsocket(c->conn), EV_READ);
+			c->handler->connected(c);
+			return;
+		case PGRES_POLLING_FAILED:
+			fail_from_conn(c, PGCONN_ERR_FAILED);
+			return;
+		case PGRES_POLLING_ACTIVE:
+			status = PQconnectPoll(c->conn);
+			continue;
+		}
+		return;
+	}
+}
+
+void pgconn_connect(struct pgconn *c, const char *const *keywords,
+		    const char *const *values, int64_t timeout_ms)
+{
+	pgconn_close(c);
+	c->state = PGCONN_CONNECTING;
+	c->conn = PQconnectStartParams(keywords, values, 0);
+	if (!c->conn || PQstatus(c->conn) == CONNECTION_BAD || PQsocket(c->conn) < 0) {
+		struct pgconn_failure f = { .kind = PGCONN_ERR_FAILED };
+
+		if (!c->conn)
+			snprintf(f.message, sizeof(f.message), "out of memory");
+		else
+			pgconn_classify(PQerrorMessage(c->conn), &f);
+		c->pending = f;
+		c->failure_pending = true;
+		start_deadline(c, 0);
+		return;
+	}
+	PQsetnonblocking(c->conn, 1);
+	PQsetErrorVerbosity(c->conn, PQERRORS_VERBOSE);
+	PQsetNoticeProcessor(c->conn, notice_processor, c);
+	start_deadline(c, timeout_ms);
+	/* libpq has started the connect: wait as if it returned POLLING_WRITING. */
+	connect_poll(c, PGRES_POLLING_WRITING);
+}
+
+static void query_failure(struct pgconn *c, const PGresult *res)
+{
+	struct pgconn_failure f = { .kind = PGCONN_ERR_QUERY };
+	const char *state = PQresultErrorField(res, PG_DIAG_SQLSTATE);
+	const char *msg = PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY);
+
+	snprintf(f.sqlstate, sizeof(f.sqlstate), "%s", state ? state : "");
+	first_line(f.message, sizeof(f.message), msg ? msg : PQresultErrorMessage(res));
+	if (PQstatus(c->conn) == CONNECTION_BAD) {
+		f.kind = PGCONN_ERR_LOST;
+		fail(c, &f);
+		return;
+	}
+	clear_results(c);
+	c->state = PGCONN_READY;
+	ev_timer_stop(c->loop, &c->deadline);
+	watch(c, PQsocket(c->conn), EV_READ);
+	c->handler->failed(c, &f);
+}
+
+/* Reads what arrived; finishes the query when libpq has every result. */
+static void query_consume(struct pgconn *c)
+{
+	PGresult *res;
+
+	if (!PQconsumeInput(c->conn)) {
+		fail_from_conn(c, PGCONN_ERR_LOST);
+		return;
+	}
+	while (!PQisBusy(c->conn)) {
+		res = PQgetResult(c->conn);
+		if (!res)
+			break;
+		switch (PQresultStatus(res)) {
+		case PGRES_FATAL_ERROR:
+		case PGRES_BAD_RESPONSE:
+		case PGRES_NONFATAL_ERROR:
+			if (!c->error_result)
+				c->error_result = res;
+			else
+				PQclear(res);
+			break;
+		default:
+			PQclear(c->last_result);
+			c->last_result = res;
+			break;
+		}
+	}
+	if (PQisBusy(c->conn)) {
+		watch(c, PQsocket(c->conn), EV_READ);
+		return;
+	}
+	if (c->error_result) {
+		PGresult *err = c->error_result;
+
+		c->error_result = NULL;
+		query_failure(c, err);
+		PQclear(err);
+		return;
+	}
+
+	PGresult *last = c->last_result;
+
+	c->last_result = NULL;
+	ev_timer_stop(c->loop, &c->deadline);
+	c->state = PGCONN_READY;
+	watch(c, PQsocket(c->conn), EV_READ);
+	c->handler->result(c, last);
+	PQclear(last);
+}
+
+static void query_flush(struct pgconn *c)
+{
+	int r = PQflush(c->conn);
+
+	if (r < 0)
+		fail_from_conn(c, PGCONN_ERR_LOST);
+	else if (r > 0)
+		watch(c, PQsocket(c->conn), EV_READ | EV_WRITE);
+	else
+		watch(c, PQsocket(c->conn), EV_READ);
+}
+
+int pgconn_query(struct pgconn *c, const char *sql, int64_t timeout_ms)
+{
+	if (c->state == PGCONN_BUSY || c->state == PGCONN_CONNECTING)
+		return -EBUSY;
+	if (c->state != PGCONN_READY)
+		return -ENOTCONN;
+	if (!PQsendQuery(c->conn, sql)) {
+		struct pgconn_failure f = { .kind = PGCONN_ERR_LOST };
+
+		first_line(f.message, sizeof(f.message), PQerrorMessage(c->conn));
+		/* Reported from the loop, like every other outcome. */
+		ev_io_stop(c->loop, &c->io);
+		c->state = PGCONN_BUSY;
+		c->pending = f;
+		c->failure_pending = true;
+		start_deadline(c, 0);
+		return 0;
+	}
+	c->state = PGCONN_BUSY;
+	start_deadline(c, timeout_ms);
+	query_flush(c);
+	return 0;
+}
+
+/* Readable while idle: the server closed the session, or sent a notice. */
+static void idle_readable(struct pgconn *c)
+{
+	if (!PQconsumeInput(c->conn) || PQstatus(c->conn) == CONNECTION_BAD) {
+		fail_from_conn(c, PGCONN_ERR_LOST);
+		return;
+	}
+	/* Drop anything unsolicited so it cannot pile up. */
+	for (PGnotify *n = PQnotifies(c->conn); n; n = PQnotifies(c->conn))
+		PQfreemem(n);
+}
+
+static void io_cb(struct ev_loop *loop, ev_io *w, int revents)
+{
+	struct pgconn *c = container_of(w, struct pgconn, io);
+
+	switch (c->state) {
+	case PGCONN_CONNECTING:
+		connect_poll(c, PQconnectPoll(c->conn));
+		break;
+	case PGCONN_READY:
+		idle_readable(c);
+		break;
+	case PGCONN_BUSY:
+		if (revents & EV_WRITE) {
+			query_flush(c);
+			if (c->state != PGCONN_BUSY)
+				return;
+		}
+		if (revents & EV_READ)
+			query_consume(c);
+		break;
+	case PGCONN_CLOSED:
+		ev_io_stop(loop, w);
+		break;
+	}
+}
+
+static void deadline_cb(struct ev_loop *loop, ev_timer *w, int revents)
+{
+	struct pgconn *c = container_of(w, struct pgconn, deadline);
+	struct pgconn_failure f = { .kind = PGCONN_ERR_TIMEOUT };
+
+	if (c->failure_pending) {
+		f = c->pending;
+		fail(c, &f);
+		return;
+	}
+	snprintf(f.message, sizeof(f.message), "no answer within the deadline while %s",
+		 c->state == PGCONN_CONNECTING ? "connecting" : "waiting for a query result");
+	fail(c, &f);
+}

@@ -1,0 +1,90 @@
+/*
+ * pgconn: one libpq connection driven by a libev loop, never blocking.
+ *
+ * Connects with PQconnectStartParams/PQconnectPoll, re-reading PQsocket
+ * after every poll; runs one simple-protocol query at a time under a
+ * deadline; and, while idle, watches the socket so that a server that dies
+ * or drops the session is reported at once.  A deadline that passes closes
+ * the connection (libpq 15 has only the blocking PQcancel).
+ *
+ * The owner embeds struct pgconn and gets called back through the handler.
+ * Callbacks run from the loop, never from inside pgconn_connect or
+ * pgconn_query, and may call any pgconn function, including pgconn_close.
+ */
+#ifndef PGTRACK_PGCONN_H
+#define PGTRACK_PGCONN_H
+
+#include <ev.h>
+#include <libpq-fe.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+enum pgconn_error {
+	PGCONN_ERR_REFUSED,      /* nothing listens: connection refused, no socket */
+	PGCONN_ERR_STARTING,     /* 57P03: starting up, shutting down, in recovery */
+	PGCONN_ERR_TOO_MANY,     /* 53300 and friends */
+	PGCONN_ERR_AUTH,         /* 28P01, 28000, no password supplied */
+	PGCONN_ERR_TIMEOUT,      /* our deadline passed */
+	PGCONN_ERR_QUERY,        /* the query failed; the connection is still usable */
+	PGCONN_ERR_LOST,         /* an established connection closed */
+	PGCONN_ERR_FAILED,       /* any other failure to connect */
+};
+
+struct pgconn_failure {
+	enum pgconn_error kind;
+	char sqlstate[6];   /* "" when the server sent none */
+	char message[256];  /* first line of libpq's or the server's message */
+};
+
+struct pgconn;
+
+struct pgconn_handler {
+	void (*connected)(struct pgconn *c);
+	/* The query's last result; freed by pgconn after the call. */
+	void (*result)(struct pgconn *c, const PGresult *res);
+	/* For PGCONN_ERR_QUERY the connection stays open; otherwise it is closed. */
+	void (*failed)(struct pgconn *c, const struct pgconn_failure *f);
+};
+
+enum pgconn_state {
+	PGCONN_CLOSED,
+	PGCONN_CONNECTING,
+	PGCONN_READY,
+	PGCONN_BUSY,
+};
+
+struct pgconn {
+	struct ev_loop *loop;
+	const struct pgconn_handler *handler;
+	PGconn *conn;
+	enum pgconn_state state;
+	ev_io io;
+	ev_timer deadline;
+	int io_fd;
+	int io_events;
+	PGresult *last_result;
+	PGresult *error_result;
+	struct pgconn_failure pending; /* delivered by the deadline timer at 0 */
+	bool failure_pending;
+};
+
+void pgconn_init(struct pgconn *c, struct ev_loop *loop, const struct pgconn_handler *handler);
+/* Closes without a callback. */
+void pgconn_close(struct pgconn *c);
+
+/* Starts connecting; the outcome arrives as connected() or failed(). */
+void pgconn_connect(struct pgconn *c, const char *const *keywords,
+		    const char *const *values, int64_t timeout_ms);
+/* Only in PGCONN_READY.  0, or -EBUSY/-ENOTCONN; errors of sending arrive as failed(). */
+int pgconn_query(struct pgconn *c, const char *sql, int64_t timeout_ms);
+
+static inline bool pgconn_ready(const struct pgconn *c)
+{
+	return c->state == PGCONN_READY;
+}
+
+/* What kind of failure a libpq connection error message says. */
+void pgconn_classify(const char *message, struct pgconn_failure *f);
+const char *pgconn_error_str(enum pgconn_error kind);
+
+#endif

@@ -1,0 +1,72 @@
+/*
+ * config: pgtrackd.conf, its key tables and its checks.  Loading never
+ * touches running state, so a reload can throw a bad file away whole.
+ */
+#ifndef PGTRACKD_CONFIG_H
+#define PGTRACKD_CONFIG_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "conf.h"
+
+#define TRACK_NAME_MAX 64
+
+/*
+ * Everything a track is configured with.  Compared with memcmp on reload,
+ * so always zero it before filling it (config_load does).
+ */
+struct track_settings {
+	char name[TRACK_NAME_MAX + 1];
+	int line; /* of the section header, for messages */
+	char file[CONF_STR_SIZE];
+
+	char host[CONF_STR_SIZE];
+	char hostaddr[CONF_STR_SIZE];
+	int port; /* 0: libpq's default */
+	char dbname[CONF_STR_SIZE];
+	char user[CONF_STR_SIZE];
+	char passfile[CONF_STR_SIZE];
+	char sslmode[CONF_STR_SIZE];
+	char application_name[CONF_STR_SIZE];
+	int64_t connect_timeout_ms;
+
+	int64_t interval_ms;
+	int64_t timeout_ms;
+	int rise;
+	int fall;
+	int64_t accept_interval_ms;
+
+	int value_primary;
+	int value_standby;
+	int value_down;
+	int value_unknown;
+	int value_stopped;
+};
+
+struct global_settings {
+	int64_t file_check_interval_ms;
+	char syslog_facility[CONF_STR_SIZE];
+};
+
+struct trackd_config {
+	char *path;
+	struct global_settings global;
+	struct track_settings *tracks;
+	size_t n_tracks;
+};
+
+/*
+ * Loads path into a new config.  NULL on errors, all of which are in errs
+ * (also on out of memory).  Warnings (not errors) go to the log.
+ */
+struct trackd_config *config_load(const char *path, struct conf_errors *errs);
+void config_destroy(struct trackd_config *config);
+
+/* Same settings, wherever in the file they stand. */
+bool track_settings_equal(const struct track_settings *a, const struct track_settings *b);
+
+extern const struct conf_key config_global_keys[];
+extern const struct conf_key config_track_keys[];
+
+#endif

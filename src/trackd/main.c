@@ -1,0 +1,292 @@
+/*
+ * pgtrackd: PostgreSQL health and role into keepalived track files.
+ *
+ * main: command line, signals, loading and reloading the configuration.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/queue.h>
+#include <syslog.h>
+
+#include <ev.h>
+#include <libpq-fe.h>
+
+#include "build_config.h"
+#include "config.h"
+#include "log.h"
+#include "track.h"
+
+#define DEFAULT_CONFIG PGTRACKD_SYSCONFDIR "/pgtrackd/pgtrackd.conf"
+
+LIST_HEAD(track_list, track);
+
+struct daemon {
+	struct ev_loop *loop;
+	struct trackd_config *config;
+	struct track_list tracks;
+	ev_signal sighup;
+	ev_signal sigterm;
+	ev_signal sigint;
+};
+
+static void usage(FILE *out)
+{
+	fprintf(out,
+		"Usage: pgtrackd [OPTION]...\n"
+		"Watch PostgreSQL servers and write their health and role into keepalived\n"
+		"track_file files.\n"
+		"\n"
+		"  -f, --config FILE   configuration file (default %s)\n"
+		"  -t, --check         check the configuration and exit: 0 if it is valid,\n"
+		"                      1 after printing every error as FILE:LINE: message\n"
+		"  -n, --foreground    stay in the foreground (pgtrackd never detaches itself;\n"
+		"                      accepted for compatibility with init scripts)\n"
+		"  -l, --log-console   log to standard error instead of syslog\n"
+		"  -v, --verbose       log every probe, not only state changes\n"
+		"  -V, --version       print the version and exit\n"
+		"  -h, --help          print this help and exit\n"
+		"\n"
+		"Signals: SIGHUP reloads the configuration (a bad file is refused and the\n"
+		"running one kept); SIGTERM and SIGINT write every track's stopped value and\n"
+		"exit.\n"
+		"\n"
+		"See pgtrackd(8) and pgtrackd.conf(5).\n",
+		DEFAULT_CONFIG);
+}
+
+static void print_errors(const struct conf_errors *errs, bool to_log)
+{
+	for (size_t i = 0; i < errs->count; i++) {
+		if (to_log)
+			log_error("%s", errs->lines[i]);
+		else
+			fprintf(stderr, "%s\n", errs->lines[i]);
+	}
+	if (errs->oom) {
+		if (to_log)
+			log_error("out of memory while reading the configuration");
+		else
+			fprintf(stderr, "out of memory while reading the configuration\n");
+	}
+}
+
+static struct track *find_track(struct daemon *d, const char *name)
+{
+	struct track *t;
+
+	LIST_FOREACH(t, &d->tracks, link)
+		if (strcmp(t->settings.name, name) == 0)
+			return t;
+	return NULL;
+}
+
+static const struct track_settings *find_settings(const struct trackd_config *c, const char *name)
+{
+	for (size_t i = 0; i < c->n_tracks; i++)
+		if (strcmp(c->tracks[i].name, name) == 0)
+			return &c->tracks[i];
+	return NULL;
+}
+
+/* Brings the running tracks in line with config; the old config is freed. */
+static int apply_config(struct daemon *d, struct trackd_config *config)
+{
+	int64_t check_ms = config->global.file_check_interval_ms;
+	struct track *t, *next;
+	int failures = 0;
+
+	log_set_facility(log_facility_from_name(config->global.syslog_facility));
+
+	/* Removed tracks first, so that a file moving between tracks is not fought over. */
+	for (t = LIST_FIRST(&d->tracks); t; t = next) {
+		next = LIST_NEXT(t, link);
+		if (find_settings(config, t->settings.name))
+			continue;
+		track_stop(t, "removed from the configuration");
+		LIST_REMOVE(t, link);
+		track_destroy(t);
+	}
+	for (size_t i = 0; i < config->n_tracks; i++) {
+		const struct track_settings *s = &config->tracks[i];
+
+		t = find_track(d, s->name);
+		if (t && track_settings_equal(&t->settings, s)) {
+			track_file_set_check_interval(&t->file, check_ms);
+			continue;
+		}
+		if (t) {
+			log_info("track \"%s\": settings changed, reconnecting (state %s kept)",
+				 s->name, track_state_name(t->verdict.state));
+			if (track_reconfigure(t, s, check_ms) < 0) {
+				log_error("track \"%s\": cannot restart its probe: out of memory",
+					  s->name);
+				failures++;
+			}
+			continue;
+		}
+		t = track_create(d->loop, s, check_ms);
+		if (!t) {
+			log_error("track \"%s\": cannot start: out of memory", s->name);
+			failures++;
+			continue;
+		}
+		LIST_INSERT_HEAD(&d->tracks, t, link);
+		log_info("track \"%s\": watching %s, writing %s", s->name,
+			 s->host[0] ? s->host : (s->hostaddr[0] ? s->hostaddr : "the default server"),
+			 s->file);
+	}
+	config_destroy(d->config);
+	d->config = config;
+	return failures ? -ENOMEM : 0;
+}
+
+static void reload(struct daemon *d)
+{
+	struct conf_errors errs = { 0 };
+	struct trackd_config *config;
+
+	log_info("reloading %s", d->config->path);
+	config = config_load(d->config->path, &errs);
+	if (!config) {
+		print_errors(&errs, true);
+		log_error("configuration reload failed, keeping the running configuration");
+		conf_errors_finish(&errs);
+		return;
+	}
+	conf_errors_finish(&errs);
+	apply_config(d, config);
+	log_info("configuration reloaded: %zu track(s)", config->n_tracks);
+}
+
+static void signal_cb(struct ev_loop *loop, ev_signal *w, int revents)
+{
+	struct daemon *d = w->data;
+
+	if (w->signum == SIGHUP) {
+		reload(d);
+		return;
+	}
+	log_info("received %s, writing stopped values and exiting",
+		 w->signum == SIGTERM ? "SIGTERM" : "SIGINT");
+	ev_break(loop, EVBREAK_ALL);
+}
+
+static void shutdown_tracks(struct daemon *d)
+{
+	struct track *t;
+
+	while ((t = LIST_FIRST(&d->tracks))) {
+		track_stop(t, "pgtrackd stopping");
+		LIST_REMOVE(t, link);
+		track_destroy(t);
+	}
+}
+
+static void start_signal(struct daemon *d, ev_signal *w, int signum)
+{
+	ev_signal_init(w, signal_cb, signum);
+	w->data = d;
+	ev_signal_start(d->loop, w);
+}
+
+int main(int argc, char **argv)
+{
+	static const struct option options[] = {
+		{ "config", required_argument, NULL, 'f' },
+		{ "check", no_argument, NULL, 't' },
+		{ "foreground", no_argument, NULL, 'n' },
+		{ "log-console", no_argument, NULL, 'l' },
+		{ "verbose", no_argument, NULL, 'v' },
+		{ "version", no_argument, NULL, 'V' },
+		{ "help", no_argument, NULL, 'h' },
+		{ 0 },
+	};
+	const char *path = DEFAULT_CONFIG;
+	bool check = false, console = false, verbose = false;
+	struct conf_errors errs = { 0 };
+	struct daemon d = { 0 };
+	int opt;
+
+	while ((opt = getopt_long(argc, argv, "f:tnlvVh", options, NULL)) != -1) {
+		switch (opt) {
+		case 'f':
+			path = optarg;
+			break;
+		case 't':
+			check = true;
+			break;
+		case 'n':
+			break;
+		case 'l':
+			console = true;
+			break;
+		case 'v':
+			verbose = true;
+			break;
+		case 'V':
+			printf("pgtrackd %s (libpq %d, libev %d.%d)\n", PGTRACKD_VERSION,
+			       PQlibVersion(), ev_version_major(), ev_version_minor());
+			return 0;
+		case 'h':
+			usage(stdout);
+			return 0;
+		default:
+			usage(stderr);
+			return 2;
+		}
+	}
+	if (optind < argc) {
+		fprintf(stderr, "pgtrackd: unexpected argument \"%s\"\n", argv[optind]);
+		usage(stderr);
+		return 2;
+	}
+
+	/* -t reports on the terminal, whatever -l says. */
+	log_init("pgtrackd", console || check, LOG_DAEMON);
+	log_set_verbose(verbose);
+
+	d.config = config_load(path, &errs);
+	if (!d.config) {
+		print_errors(&errs, !check && !console);
+		if (!check && !console)
+			print_errors(&errs, false);
+		conf_errors_finish(&errs);
+		return 1;
+	}
+	conf_errors_finish(&errs);
+	if (check) {
+		printf("configuration OK\n");
+		config_destroy(d.config);
+		return 0;
+	}
+
+	/* keepalived's reader never goes away, but be safe about broken pipes. */
+	signal(SIGPIPE, SIG_IGN);
+
+	d.loop = ev_default_loop(EVFLAG_AUTO);
+	if (!d.loop)
+		fatalx("cannot initialise the event loop");
+	LIST_INIT(&d.tracks);
+	start_signal(&d, &d.sighup, SIGHUP);
+	start_signal(&d, &d.sigterm, SIGTERM);
+	start_signal(&d, &d.sigint, SIGINT);
+
+	struct trackd_config *config = d.config;
+
+	d.config = NULL;
+	log_info("pgtrackd %s starting with %s", PGTRACKD_VERSION, config->path);
+	if (apply_config(&d, config) < 0)
+		fatalx("cannot start every track");
+
+	ev_run(d.loop, 0);
+
+	shutdown_tracks(&d);
+	config_destroy(d.config);
+	ev_loop_destroy(d.loop);
+	log_info("pgtrackd stopped");
+	return 0;
+}

@@ -1,0 +1,86 @@
+#include "track_file.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "atomic_file.h"
+#include "log.h"
+#include "util.h"
+
+/* keepalived runs as root and only reads; others may look. */
+#define TRACK_FILE_MODE 0644
+
+static void check_cb(struct ev_loop *loop, ev_timer *w, int revents);
+
+void track_file_init(struct track_file *f, struct ev_loop *loop, const char *track_name,
+		     const char *path, int64_t check_interval_ms)
+{
+	*f = (struct track_file){ .loop = loop, .track_name = track_name };
+	snprintf(f->path, sizeof(f->path), "%s", path);
+	ev_timer_init(&f->check, check_cb, 0.0, (double)check_interval_ms / 1000.0);
+}
+
+void track_file_finish(struct track_file *f)
+{
+	ev_timer_stop(f->loop, &f->check);
+}
+
+void track_file_set_check_interval(struct track_file *f, int64_t check_interval_ms)
+{
+	f->check.repeat = (double)check_interval_ms / 1000.0;
+	if (ev_is_active(&f->check))
+		ev_timer_again(f->loop, &f->check);
+}
+
+static int write_now(struct track_file *f)
+{
+	int len = (int)strlen(f->text);
+	int r = atomic_file_write(f->path, f->text, (size_t)len, TRACK_FILE_MODE);
+
+	if (r < 0) {
+		if (f->failed_errno != -r)
+			log_error("track \"%s\": cannot write %d to %s: %s; retrying every %.1fs",
+				  f->track_name, f->value, f->path, strerror(-r), f->check.repeat);
+		f->failed_errno = -r;
+		return r;
+	}
+	if (f->failed_errno)
+		log_notice("track \"%s\": wrote %d to %s again after the earlier failure (%s)",
+			   f->track_name, f->value, f->path, strerror(f->failed_errno));
+	f->failed_errno = 0;
+	return 0;
+}
+
+int track_file_write(struct track_file *f, int value)
+{
+	f->value = value;
+	f->has_value = true;
+	snprintf(f->text, sizeof(f->text), "%d\n", value);
+	if (!ev_is_active(&f->check))
+		ev_timer_again(f->loop, &f->check);
+	return write_now(f);
+}
+
+static void check_cb(struct ev_loop *loop, ev_timer *w, int revents)
+{
+	struct track_file *f = container_of(w, struct track_file, check);
+	int r;
+
+	if (!f->has_value)
+		return;
+	if (f->failed_errno) {
+		write_now(f);
+		return;
+	}
+	r = atomic_file_compare(f->path, f->text, strlen(f->text));
+	if (r == 0)
+		return;
+	if (r < 0)
+		log_warnx("track \"%s\": %s was removed or cannot be read (%s); restoring %d",
+			  f->track_name, f->path, strerror(-r), f->value);
+	else
+		log_warnx("track \"%s\": %s was changed behind our back; restoring %d",
+			  f->track_name, f->path, f->value);
+	write_now(f);
+}

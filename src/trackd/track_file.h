@@ -1,0 +1,37 @@
+/*
+ * track_file: keeps one keepalived track_file holding our value.
+ *
+ * Writes atomically, and every check interval makes sure the file still
+ * holds what we wrote: keepalived's init_file ... overwrite, an operator
+ * or a removed directory must not leave another value in force.  A failed
+ * write is logged once and retried at the same pace.
+ */
+#ifndef PGTRACKD_TRACK_FILE_H
+#define PGTRACKD_TRACK_FILE_H
+
+#include <ev.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "config.h"
+
+struct track_file {
+	struct ev_loop *loop;
+	const char *track_name; /* for log lines; owned by the track */
+	char path[CONF_STR_SIZE];
+	char text[16];          /* "-254\n" */
+	int value;
+	bool has_value;
+	int failed_errno;       /* 0 while the file holds our value */
+	ev_timer check;
+};
+
+void track_file_init(struct track_file *f, struct ev_loop *loop, const char *track_name,
+		     const char *path, int64_t check_interval_ms);
+void track_file_finish(struct track_file *f);
+void track_file_set_check_interval(struct track_file *f, int64_t check_interval_ms);
+
+/* Writes value now; 0 or -errno (logged, and retried by the check timer). */
+int track_file_write(struct track_file *f, int value);
+
+#endif
