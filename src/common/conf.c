@@ -18,8 +18,11 @@ struct conf_parser {
 	const struct conf_callbacks *cb;
 	void *user;
 	struct conf_errors *errs;
+	/* inih truncates section names; keep the whole one. */
+	char section[CONF_STR_SIZE];
 };
 
+PRINTF_LIKE(2, 0)
 static void errors_vadd(struct conf_errors *errs, const char *fmt, va_list ap)
 {
 	char *line;
@@ -69,6 +72,7 @@ int conf_line(const struct conf_parser *p)
 	return p->line;
 }
 
+PRINTF_LIKE(3, 0)
 static void error_at(struct conf_parser *p, int line, const char *fmt, va_list ap)
 {
 	char msg[512];
@@ -124,6 +128,9 @@ static const char *vet_line(struct conf_parser *p, char *line, size_t len)
 		return "";
 	}
 
+	/* inih skips a UTF-8 byte order mark, but only after we looked. */
+	if (p->line == 1 && strncmp(line, "\xEF\xBB\xBF", 3) == 0)
+		line += 3;
 	text = skip_space(line);
 	if (*text == '\0' || *text == ';' || *text == '#')
 		return text;
@@ -134,6 +141,7 @@ static const char *vet_line(struct conf_parser *p, char *line, size_t len)
 			return "";
 		}
 		*end = '\0';
+		snprintf(p->section, sizeof(p->section), "%s", text + 1);
 		if (p->cb->section)
 			p->cb->section(p, text + 1, p->user);
 		*end = ']';
@@ -166,7 +174,8 @@ static int handler(void *user, const char *section, const char *name, const char
 {
 	struct conf_parser *p = user;
 
-	p->cb->key(p, section, name, value, p->user);
+	(void)section;
+	p->cb->key(p, p->section, name, value, p->user);
 	return 1;
 }
 

@@ -56,6 +56,7 @@ static const char *level_name(int priority)
 	}
 }
 
+PRINTF_LIKE(3, 0)
 static void vlog(int priority, const char *errstr, const char *fmt, va_list ap)
 {
 	char msg[2048];

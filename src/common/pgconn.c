@@ -40,10 +40,15 @@ void pgconn_close(struct pgconn *c)
 	c->failure_pending = false;
 }
 
-/* Watches fd for events, re-arming only when something changed. */
+/*
+ * Watches fd for events.  While connecting, libpq may close its socket and
+ * open another with the same number (next address, SSL retry): ev_io_set
+ * then makes libev register the new one even though nothing seems to change.
+ */
 static void watch(struct pgconn *c, int fd, int events)
 {
-	if (fd == c->io_fd && events == c->io_events && ev_is_active(&c->io))
+	if (c->state != PGCONN_CONNECTING && fd == c->io_fd && events == c->io_events &&
+	    ev_is_active(&c->io))
 		return;
 	ev_io_stop(c->loop, &c->io);
 	c->io_fd = fd;

@@ -118,7 +118,7 @@ static void on_section(struct conf_parser *p, const char *name, void *user)
 		return;
 	}
 	if (strncmp(name, "track ", 6) != 0) {
-		conf_error(p, "unknown section \"%s\" (expected [global] or [track NAME])", name);
+		conf_error(p, "unknown section \"%s\"", name);
 		l->kind = SECTION_BAD;
 		return;
 	}
@@ -194,6 +194,11 @@ static bool is_numeric_address(const char *host)
 
 static void check_track(struct conf_parser *p, struct track_settings *t)
 {
+	size_t len = strlen(t->file);
+
+	if (len > 0 && t->file[len - 1] == '/')
+		conf_error_at(p, t->line, "track \"%s\": file %s names a directory, not a file",
+			      t->name, t->file);
 	if (t->host[0] && t->host[0] != '/' && t->host[0] != '@' && !t->hostaddr[0] &&
 	    !is_numeric_address(t->host))
 		log_warnx("%s:%d: track \"%s\": host \"%s\" needs a DNS lookup, which "

@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "atomic_file.h"
+#include "duration.h"
 #include "log.h"
 #include "util.h"
 
@@ -39,9 +40,13 @@ static int write_now(struct track_file *f)
 	int r = atomic_file_write(f->path, f->text, (size_t)len, TRACK_FILE_MODE);
 
 	if (r < 0) {
-		if (f->failed_errno != -r)
-			log_error("track \"%s\": cannot write %d to %s: %s; retrying every %.1fs",
-				  f->track_name, f->value, f->path, strerror(-r), f->check.repeat);
+		if (f->failed_errno != -r) {
+			char every[32];
+
+			duration_format((int64_t)(f->check.repeat * 1000.0 + 0.5), every, sizeof(every));
+			log_error("track \"%s\": cannot write %d to %s: %s; retrying every %s",
+				  f->track_name, f->value, f->path, strerror(-r), every);
+		}
 		f->failed_errno = -r;
 		return r;
 	}

@@ -1,0 +1,225 @@
+/* atomic_file (src/common/atomic_file.h): replace by rename, compare. */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "atomic_file.h"
+#include "check.h"
+#include "testutil.h"
+
+static char dir[256];
+
+static void path_in(char *buf, size_t size, const char *name)
+{
+	snprintf(buf, size, "%s/%s", dir, name);
+}
+
+static void test_write_new(void)
+{
+	char path[4200], buf[64];
+	struct stat st;
+
+	path_in(path, sizeof(path), "new");
+	CHECK_INT_EQ(atomic_file_write(path, "-254\n", 5, 0644), 0);
+	CHECK_INT_EQ(read_text(path, buf, sizeof(buf)), 5);
+	CHECK_STR_EQ(buf, "-254\n");
+	CHECK_INT_EQ(stat(path, &st), 0);
+	CHECK_INT_EQ(st.st_mode & 07777, 0644);
+	CHECK(S_ISREG(st.st_mode));
+	/* Only the target: no temp file left behind. */
+	CHECK_INT_EQ(count_entries(dir), 1);
+	unlink(path);
+}
+
+static void test_mode_ignores_umask(void)
+{
+	char path[4200];
+	struct stat st;
+	mode_t old = umask(077);
+
+	path_in(path, sizeof(path), "mode");
+	CHECK_INT_EQ(atomic_file_write(path, "1\n", 2, 0644), 0);
+	CHECK_INT_EQ(stat(path, &st), 0);
+	CHECK_INT_EQ(st.st_mode & 07777, 0644);
+
+	/* Rewriting applies the new mode. */
+	CHECK_INT_EQ(atomic_file_write(path, "2\n", 2, 0600), 0);
+	CHECK_INT_EQ(stat(path, &st), 0);
+	CHECK_INT_EQ(st.st_mode & 07777, 0600);
+	umask(old);
+	unlink(path);
+	CHECK_INT_EQ(count_entries(dir), 0);
+}
+
+static void test_replace_by_rename(void)
+{
+	char path[4200], buf[64];
+	struct stat before, after;
+	int fd;
+
+	path_in(path, sizeof(path), "track");
+	CHECK_INT_EQ(write_text(path, "100\n"), 0);
+	CHECK_INT_EQ(stat(path, &before), 0);
+	fd = open(path, O_RDONLY);
+	CHECK(fd >= 0);
+
+	CHECK_INT_EQ(atomic_file_write(path, "-254\n", 5, 0644), 0);
+	CHECK_INT_EQ(stat(path, &after), 0);
+	/* A new inode under the old name... */
+	CHECK(before.st_ino != after.st_ino);
+	CHECK_INT_EQ(read_text(path, buf, sizeof(buf)), 5);
+	CHECK_STR_EQ(buf, "-254\n");
+	/* ...while the old file, still open, keeps its old content. */
+	if (fd >= 0) {
+		ssize_t n = pread(fd, buf, sizeof(buf) - 1, 0);
+
+		CHECK_INT_EQ(n, 4);
+		buf[n > 0 ? n : 0] = '\0';
+		CHECK_STR_EQ(buf, "100\n");
+		close(fd);
+	}
+	CHECK_INT_EQ(count_entries(dir), 1);
+
+	/* Longer then shorter content: no leftovers of the longer one. */
+	CHECK_INT_EQ(atomic_file_write(path, "123456789\n", 10, 0644), 0);
+	CHECK_INT_EQ(atomic_file_write(path, "7\n", 2, 0644), 0);
+	CHECK_INT_EQ(read_text(path, buf, sizeof(buf)), 2);
+	CHECK_STR_EQ(buf, "7\n");
+
+	/* Empty content. */
+	CHECK_INT_EQ(atomic_file_write(path, "", 0, 0644), 0);
+	CHECK_INT_EQ(read_text(path, buf, sizeof(buf)), 0);
+	CHECK_INT_EQ(count_entries(dir), 1);
+	unlink(path);
+}
+
+static void test_binary_content(void)
+{
+	static const char data[] = { 'a', '\0', 'b', '\n', '\0' };
+	char path[4200], buf[16];
+	int fd;
+
+	path_in(path, sizeof(path), "bin");
+	CHECK_INT_EQ(atomic_file_write(path, data, sizeof(data), 0644), 0);
+	fd = open(path, O_RDONLY);
+	CHECK_INT_EQ(read(fd, buf, sizeof(buf)), (ssize_t)sizeof(data));
+	CHECK(memcmp(buf, data, sizeof(data)) == 0);
+	close(fd);
+	CHECK_INT_EQ(atomic_file_compare(path, data, sizeof(data)), 0);
+	CHECK_INT_EQ(atomic_file_compare(path, data, 3), 1);
+	unlink(path);
+}
+
+static void test_missing_directory(void)
+{
+	char path[4300], sub[4200];
+
+	path_in(sub, sizeof(sub), "gone");
+	snprintf(path, sizeof(path), "%s/track", sub);
+	CHECK_INT_EQ(atomic_file_write(path, "0\n", 2, 0644), -ENOENT);
+	CHECK_INT_EQ(count_entries(dir), 0);
+	CHECK(access(sub, F_OK) < 0);
+
+	/* A target that names a directory. */
+	CHECK_INT_EQ(mkdir(sub, 0755), 0);
+	CHECK_INT_EQ(atomic_file_write(sub, "0\n", 2, 0644), -EISDIR);
+	CHECK_INT_EQ(count_entries(sub), 0);
+	CHECK_INT_EQ(count_entries(dir), 1);
+	/* A path ending in a slash has no file name. */
+	snprintf(path, sizeof(path), "%s/", sub);
+	CHECK_INT_EQ(atomic_file_write(path, "0\n", 2, 0644), -EISDIR);
+	CHECK_INT_EQ(count_entries(sub), 0);
+	rmdir(sub);
+}
+
+static void test_relative_path(void)
+{
+	char cwd[4096], buf[16];
+
+	CHECK(getcwd(cwd, sizeof(cwd)) != NULL);
+	CHECK_INT_EQ(chdir(dir), 0);
+	CHECK_INT_EQ(atomic_file_write("rel", "5\n", 2, 0644), 0);
+	CHECK_INT_EQ(read_text("rel", buf, sizeof(buf)), 2);
+	CHECK_STR_EQ(buf, "5\n");
+	CHECK_INT_EQ(atomic_file_compare("rel", "5\n", 2), 0);
+	CHECK_INT_EQ(count_entries("."), 1);
+	unlink("rel");
+	CHECK_INT_EQ(chdir(cwd), 0);
+}
+
+static void test_compare(void)
+{
+	char path[4200], link_path[4200];
+	char big[300];
+
+	path_in(path, sizeof(path), "cmp");
+	CHECK_INT_EQ(atomic_file_compare(path, "100\n", 4), -ENOENT);
+	CHECK_INT_EQ(count_entries(dir), 0);
+
+	CHECK_INT_EQ(write_text(path, "100\n"), 0);
+	CHECK_INT_EQ(atomic_file_compare(path, "100\n", 4), 0);
+	CHECK_INT_EQ(atomic_file_compare(path, "101\n", 4), 1);
+	CHECK_INT_EQ(atomic_file_compare(path, "100", 3), 1);    /* file is longer */
+	CHECK_INT_EQ(atomic_file_compare(path, "100\n\n", 5), 1); /* file is shorter */
+	CHECK_INT_EQ(atomic_file_compare(path, "", 0), 1);
+
+	CHECK_INT_EQ(write_text(path, "100\ntrailing garbage\n"), 0);
+	CHECK_INT_EQ(atomic_file_compare(path, "100\n", 4), 1);
+
+	CHECK_INT_EQ(write_text(path, ""), 0);
+	CHECK_INT_EQ(atomic_file_compare(path, "", 0), 0);
+	CHECK_INT_EQ(atomic_file_compare(path, "0\n", 2), 1);
+
+	/* Content longer than the comparison buffer is refused, not misjudged. */
+	memset(big, '1', sizeof(big));
+	CHECK_INT_EQ(atomic_file_compare(path, big, sizeof(big)), -EFBIG);
+
+	/* A symlink at the last component is not followed. */
+	CHECK_INT_EQ(write_text(path, "100\n"), 0);
+	path_in(link_path, sizeof(link_path), "cmp.link");
+	CHECK_INT_EQ(symlink(path, link_path), 0);
+	CHECK_INT_EQ(atomic_file_compare(link_path, "100\n", 4), -ELOOP);
+	unlink(link_path);
+
+	/* A directory cannot be read as a file. */
+	CHECK_INT_EQ(atomic_file_compare(dir, "100\n", 4), -EISDIR);
+	unlink(path);
+}
+
+static void test_write_replaces_symlink(void)
+{
+	char path[4200], target[4200], buf[16];
+	struct stat st;
+
+	/* rename() replaces the link itself, never writes through it. */
+	path_in(target, sizeof(target), "elsewhere");
+	path_in(path, sizeof(path), "link");
+	CHECK_INT_EQ(write_text(target, "keep\n"), 0);
+	CHECK_INT_EQ(symlink(target, path), 0);
+	CHECK_INT_EQ(atomic_file_write(path, "9\n", 2, 0644), 0);
+	CHECK_INT_EQ(lstat(path, &st), 0);
+	CHECK(S_ISREG(st.st_mode));
+	CHECK_INT_EQ(read_text(target, buf, sizeof(buf)), 5);
+	CHECK_STR_EQ(buf, "keep\n");
+	CHECK_INT_EQ(count_entries(dir), 2);
+	unlink(path);
+	unlink(target);
+}
+
+int main(void)
+{
+	scratch_create(dir, sizeof(dir));
+	test_write_new();
+	test_mode_ignores_umask();
+	test_replace_by_rename();
+	test_binary_content();
+	test_missing_directory();
+	test_relative_path();
+	test_compare();
+	test_write_replaces_symlink();
+	CHECK_INT_EQ(count_entries(dir), 0);
+	scratch_remove(dir);
+	CHECK_DONE();
+}

@@ -1,0 +1,808 @@
+/*
+ * The configuration: the trackd loader config_load() (src/trackd/config.h)
+ * on good and bad files, and the INI layer under it (src/common/conf.h).
+ */
+#include <errno.h>
+#include <stdarg.h>
+#include <stdlib.h>
+
+#include "check.h"
+#include "conf.h"
+#include "config.h"
+#include "testutil.h"
+
+static char dir[256];
+static int file_no;
+
+/* Writes len bytes of text to a new file in the scratch directory. */
+static void new_file(char *path, size_t size, const char *text, size_t len)
+{
+	snprintf(path, size, "%s/c%d.conf", dir, ++file_no);
+	if (write_bytes(path, text, len) < 0) {
+		perror(path);
+		exit(2);
+	}
+}
+
+static struct trackd_config *load(const char *text, char *path, size_t size,
+				  struct conf_errors *errs)
+{
+	new_file(path, size, text, strlen(text));
+	*errs = (struct conf_errors){ 0 };
+	return config_load(path, errs);
+}
+
+/*
+ * Loads text and checks that the errors are exactly the expected ones
+ * (given as "LINE: message", or ": message" for the lines without a line
+ * number; the path is prefixed here), in any order, and that no config
+ * comes back.
+ */
+static void expect_errors_len(int line, const char *text, size_t len, ...)
+{
+	char path[4200];
+	const char *expected[64];
+	char *full[64];
+	size_t n = 0;
+	struct conf_errors errs = { 0 };
+	struct trackd_config *c;
+	bool ok = true;
+	va_list ap;
+
+	va_start(ap, len);
+	for (const char *e = va_arg(ap, const char *); e && n < 64; e = va_arg(ap, const char *))
+		expected[n++] = e;
+	va_end(ap);
+
+	new_file(path, sizeof(path), text, len);
+	c = config_load(path, &errs);
+
+	for (size_t i = 0; i < n; i++) {
+		bool found = false;
+
+		if (asprintf(&full[i], "%s:%s", path, expected[i]) < 0)
+			exit(2);
+		if (expected[i][0] == ':') {
+			free(full[i]);
+			if (asprintf(&full[i], "%s%s", path, expected[i]) < 0)
+				exit(2);
+		}
+		for (size_t j = 0; j < errs.count; j++)
+			found |= strcmp(errs.lines[j], full[i]) == 0;
+		ok &= found;
+	}
+	ok &= errs.count == n;
+	ok &= c == NULL;
+	ok &= !errs.oom;
+
+	checks++;
+	if (!ok) {
+		failures++;
+		printf("%s:%d: config_load errors differ (config %s)\n", __FILE__, line,
+		       c ? "returned" : "NULL");
+		for (size_t i = 0; i < n; i++)
+			printf("  expected: %s\n", full[i]);
+		for (size_t j = 0; j < errs.count; j++)
+			printf("  got:      %s\n", errs.lines[j]);
+		fflush(stdout);
+	}
+	for (size_t i = 0; i < n; i++)
+		free(full[i]);
+	config_destroy(c);
+	conf_errors_finish(&errs);
+}
+
+#define EXPECT_ERRORS(text, ...) \
+	expect_errors_len(__LINE__, text, strlen(text), __VA_ARGS__, (const char *)NULL)
+#define EXPECT_ERRORS_LEN(text, len, ...) \
+	expect_errors_len(__LINE__, text, len, __VA_ARGS__, (const char *)NULL)
+
+/* Loads text that must be valid; NULL (and a failed check) otherwise. */
+static struct trackd_config *load_ok(const char *text, int line)
+{
+	char path[4200];
+	struct conf_errors errs;
+	struct trackd_config *c = load(text, path, sizeof(path), &errs);
+
+	checks++;
+	if (!c || errs.count != 0) {
+		failures++;
+		printf("%s:%d: config_load failed on a valid file\n", __FILE__, line);
+		for (size_t j = 0; j < errs.count; j++)
+			printf("  got: %s\n", errs.lines[j]);
+		config_destroy(c);
+		c = NULL;
+	}
+	conf_errors_finish(&errs);
+	return c;
+}
+
+#define LOAD_OK(text) load_ok(text, __LINE__)
+
+/* The spec's exact form: PATH:LINE: unknown section "NAME". */
+#define UNKNOWN_SECTION(name) "unknown section \"" name "\""
+
+static void test_defaults(void)
+{
+	struct trackd_config *c = LOAD_OK("[track a]\nfile = /run/pgtrackd/a\n");
+
+	if (!c)
+		return;
+	CHECK_INT_EQ(c->global.file_check_interval_ms, 500);
+	CHECK_STR_EQ(c->global.syslog_facility, "daemon");
+	CHECK_INT_EQ(c->n_tracks, 1);
+	CHECK(strstr(c->path, "/c") != NULL);
+
+	const struct track_settings *t = &c->tracks[0];
+
+	CHECK_STR_EQ(t->name, "a");
+	CHECK_INT_EQ(t->line, 1);
+	CHECK_STR_EQ(t->file, "/run/pgtrackd/a");
+	CHECK_STR_EQ(t->host, "");
+	CHECK_STR_EQ(t->hostaddr, "");
+	CHECK_INT_EQ(t->port, 0);
+	CHECK_STR_EQ(t->dbname, "");
+	CHECK_STR_EQ(t->user, "");
+	CHECK_STR_EQ(t->passfile, "");
+	CHECK_STR_EQ(t->sslmode, "");
+	CHECK_STR_EQ(t->application_name, "pgtrackd");
+	CHECK_INT_EQ(t->connect_timeout_ms, 2000);
+	CHECK_INT_EQ(t->interval_ms, 1000);
+	CHECK_INT_EQ(t->timeout_ms, 1000);
+	CHECK_INT_EQ(t->rise, 2);
+	CHECK_INT_EQ(t->fall, 2);
+	CHECK_INT_EQ(t->accept_interval_ms, 5000);
+	CHECK_INT_EQ(t->value_primary, 100);
+	CHECK_INT_EQ(t->value_standby, 0);
+	CHECK_INT_EQ(t->value_down, -254);
+	CHECK_INT_EQ(t->value_unknown, 0);
+	CHECK_INT_EQ(t->value_stopped, -254);
+	config_destroy(c);
+}
+
+static void test_every_key(void)
+{
+	struct trackd_config *c = LOAD_OK(
+		"; pgtrackd.conf\n"                      /* 1 */
+		"[global]\n"                             /* 2 */
+		"file_check_interval = 250ms\n"          /* 3 */
+		"syslog_facility = local3\n"             /* 4 */
+		"\n"                                     /* 5 */
+		"[track pg-main_1.x]\n"                  /* 6 */
+		"file = /run/pgtrackd/main\n"
+		"host = /var/run/postgresql\n"
+		"hostaddr = 127.0.0.1\n"
+		"port = 5433\n"
+		"dbname = template1\n"
+		"user = monitor\n"
+		"passfile = /etc/pgtrackd/pgpass\n"
+		"sslmode = verify-full\n"
+		"application_name = pgtrackd-main\n"
+		"connect_timeout = 3s\n"
+		"interval = 250ms\n"
+		"timeout = 2m\n"
+		"rise = 100\n"
+		"fall = 1\n"
+		"accept_interval = 0\n"
+		"value_primary = 254\n"
+		"value_standby = -254\n"
+		"value_down = -200\n"
+		"value_unknown = 7\n"
+		"value_stopped = 0\n"
+		"[track b]\n"                            /* 27 */
+		"file = /run/pgtrackd/b\n"
+		"accept_interval = 1h\n"
+		"interval = 10ms\n"
+		"connect_timeout = 100ms\n"
+		"timeout = 1h\n"
+		"port = 1\n");
+
+	if (!c)
+		return;
+	CHECK_INT_EQ(c->global.file_check_interval_ms, 250);
+	CHECK_STR_EQ(c->global.syslog_facility, "local3");
+	CHECK_INT_EQ(c->n_tracks, 2);
+	if (c->n_tracks != 2) {
+		config_destroy(c);
+		return;
+	}
+
+	const struct track_settings *t = &c->tracks[0];
+
+	CHECK_STR_EQ(t->name, "pg-main_1.x");
+	CHECK_INT_EQ(t->line, 6);
+	CHECK_STR_EQ(t->file, "/run/pgtrackd/main");
+	CHECK_STR_EQ(t->host, "/var/run/postgresql");
+	CHECK_STR_EQ(t->hostaddr, "127.0.0.1");
+	CHECK_INT_EQ(t->port, 5433);
+	CHECK_STR_EQ(t->dbname, "template1");
+	CHECK_STR_EQ(t->user, "monitor");
+	CHECK_STR_EQ(t->passfile, "/etc/pgtrackd/pgpass");
+	CHECK_STR_EQ(t->sslmode, "verify-full");
+	CHECK_STR_EQ(t->application_name, "pgtrackd-main");
+	CHECK_INT_EQ(t->connect_timeout_ms, 3000);
+	CHECK_INT_EQ(t->interval_ms, 250);
+	CHECK_INT_EQ(t->timeout_ms, 120000);
+	CHECK_INT_EQ(t->rise, 100);
+	CHECK_INT_EQ(t->fall, 1);
+	CHECK_INT_EQ(t->accept_interval_ms, 0);
+	CHECK_INT_EQ(t->value_primary, 254);
+	CHECK_INT_EQ(t->value_standby, -254);
+	CHECK_INT_EQ(t->value_down, -200);
+	CHECK_INT_EQ(t->value_unknown, 7);
+	CHECK_INT_EQ(t->value_stopped, 0);
+
+	t = &c->tracks[1];
+	CHECK_STR_EQ(t->name, "b");
+	CHECK_INT_EQ(t->line, 27);
+	CHECK_STR_EQ(t->file, "/run/pgtrackd/b");
+	CHECK_INT_EQ(t->accept_interval_ms, 3600000);
+	CHECK_INT_EQ(t->interval_ms, 10);
+	CHECK_INT_EQ(t->connect_timeout_ms, 100);
+	CHECK_INT_EQ(t->timeout_ms, 3600000);
+	CHECK_INT_EQ(t->port, 1);
+	/* Defaults are per track, untouched by the first track's keys. */
+	CHECK_INT_EQ(t->rise, 2);
+	CHECK_INT_EQ(t->value_primary, 100);
+	CHECK_STR_EQ(t->application_name, "pgtrackd");
+	config_destroy(c);
+}
+
+static void test_layout(void)
+{
+	/* Indented keys, blanks around '=', comments, inline "; comment", CRLF. */
+	struct trackd_config *c = LOAD_OK(
+		"# leading comment\n"
+		"   ; indented comment\n"
+		"\n"
+		"  [track a]   ; header comment\n"
+		"    file = /run/a\n"
+		"\tport = 5444\n"
+		"  \t interval=3s ; every three seconds\n"
+		"dbname = db;no-comment-without-a-blank\n"
+		"user   =   spaced   \n"
+		"timeout = 250ms\t; tab before the comment\n"
+		"rise = 3\r\n"
+		"fall = 4\r\n");
+
+	if (!c)
+		return;
+	CHECK_INT_EQ(c->n_tracks, 1);
+
+	const struct track_settings *t = &c->tracks[0];
+
+	CHECK_STR_EQ(t->name, "a");
+	CHECK_INT_EQ(t->line, 4);
+	CHECK_STR_EQ(t->file, "/run/a");
+	CHECK_INT_EQ(t->port, 5444);
+	CHECK_INT_EQ(t->interval_ms, 3000);
+	CHECK_STR_EQ(t->dbname, "db;no-comment-without-a-blank");
+	CHECK_STR_EQ(t->user, "spaced");
+	CHECK_INT_EQ(t->timeout_ms, 250);
+	CHECK_INT_EQ(t->rise, 3);
+	CHECK_INT_EQ(t->fall, 4);
+	config_destroy(c);
+}
+
+static void test_hash_is_no_inline_comment(void)
+{
+	/* '#' only starts a comment at the beginning of a line. */
+	EXPECT_ERRORS("[track a]\nfile = /run/a\nfall = 4 # four\n",
+		      "3: invalid value \"4 # four\" for fall: expected an integer");
+}
+
+static void test_line_length(void)
+{
+	char text[1024], value[300];
+	struct trackd_config *c;
+
+	/* A 197-byte line is read whole: "host = " is 7 bytes, the value 190. */
+	memset(value, 'h', 190);
+	value[190] = '\0';
+	snprintf(text, sizeof(text), "[track a]\nfile = /run/a\nhost = /%s\n", value + 1);
+	c = LOAD_OK(text);
+	if (c) {
+		CHECK_INT_EQ(strlen(c->tracks[0].host), 190);
+		CHECK(c->tracks[0].host[0] == '/' && c->tracks[0].host[189] == 'h');
+		config_destroy(c);
+	}
+	/* The same with CRLF: the CR does not count. */
+	snprintf(text, sizeof(text), "[track a]\r\nfile = /run/a\r\nhost = /%s\r\n", value + 1);
+	c = LOAD_OK(text);
+	if (c) {
+		CHECK_INT_EQ(strlen(c->tracks[0].host), 190);
+		config_destroy(c);
+	}
+	/* A 197-byte comment, as the last line without a newline. */
+	memset(value, 'x', 195);
+	value[195] = '\0';
+	snprintf(text, sizeof(text), "[track a]\nfile = /run/a\n; %s", value);
+	c = LOAD_OK(text);
+	config_destroy(c);
+
+	/* 198 bytes: an error. */
+	memset(value, 'y', 196);
+	value[196] = '\0';
+	snprintf(text, sizeof(text), "[track a]\nfile = /run/a\n; %s\n", value);
+	EXPECT_ERRORS(text, "3: line is longer than 197 bytes");
+
+	/*
+	 * 250 bytes: one error, and the rest of the line is not taken for a
+	 * key of its own ("zzz...zzz = x" would be an unknown key).
+	 */
+	memset(value, 'z', 231);
+	value[231] = '\0';
+	snprintf(text, sizeof(text), "[track a]\nfile = /run/a\napplication_name = %s\nfall = 2\n",
+		 value);
+	CHECK_INT_EQ(strcspn(strstr(text, "application_name"), "\n"), 250);
+	EXPECT_ERRORS(text, "3: line is longer than 197 bytes");
+
+	memset(value, 'z', 240);
+	memcpy(value + 200, " ; port = 1 = 2", 15);
+	value[240] = '\0';
+	snprintf(text, sizeof(text), "[track a]\nfile = /run/a\n%s\nport = x\n", value);
+	EXPECT_ERRORS(text, "3: line is longer than 197 bytes",
+		      "4: invalid value \"x\" for port: expected an integer");
+
+	/* A long section header. */
+	memset(value, 'n', 240);
+	value[240] = '\0';
+	snprintf(text, sizeof(text), "[track %s]\nfile = /run/a\n", value);
+	EXPECT_ERRORS(text, "1: line is longer than 197 bytes",
+		      "2: key \"file\" outside of any section",
+		      ": no [track NAME] section: nothing to do");
+}
+
+static void test_nul_byte(void)
+{
+	static const char text[] = "[track a]\nfile = /run/a\nport = 54\0" "32\nfall = 3\n";
+
+	EXPECT_ERRORS_LEN(text, sizeof(text) - 1, "3: line contains a NUL byte");
+
+	static const char text2[] = "[track a]\nfile = /run/a\n\0\n";
+
+	EXPECT_ERRORS_LEN(text2, sizeof(text2) - 1, "3: line contains a NUL byte");
+}
+
+static void test_unknown_key_and_section(void)
+{
+	EXPECT_ERRORS("[track a]\nfile = /tmp/a\ncolour = blue\n",
+		      "3: unknown key \"colour\" in section [track a]");
+	EXPECT_ERRORS("[global]\nfile_check_interval = 1s\nverbose = yes\n[track a]\nfile = /a\n",
+		      "3: unknown key \"verbose\" in section [global]");
+	/* There is no password key: passwords only through a passfile. */
+	EXPECT_ERRORS("[track a]\nfile = /tmp/a\npassword = secret\n",
+		      "3: unknown key \"password\" in section [track a]");
+	/* Keys are case-sensitive. */
+	EXPECT_ERRORS("[track a]\nfile = /tmp/a\nPort = 5432\n",
+		      "3: unknown key \"Port\" in section [track a]");
+	/* A global key in a track and the reverse. */
+	EXPECT_ERRORS("[global]\nport = 1\n[track a]\nfile = /a\nsyslog_facility = local0\n",
+		      "2: unknown key \"port\" in section [global]",
+		      "5: unknown key \"syslog_facility\" in section [track a]");
+
+	EXPECT_ERRORS("[track a]\nfile = /tmp/a\n\n[frobnicate]\n",
+		      "4: " UNKNOWN_SECTION("frobnicate"));
+	/* Section names are case-sensitive. */
+	EXPECT_ERRORS("[Global]\n[track a]\nfile = /a\n", "1: " UNKNOWN_SECTION("Global"));
+	EXPECT_ERRORS("[track]\nfile = /a\n[track a]\nfile = /a\n",
+		      "1: " UNKNOWN_SECTION("track"));
+	/* Keys under a bad header are not reported one by one. */
+	EXPECT_ERRORS("[nonsense]\nfoo = 1\nbar = 2\n[track a]\nfile = /a\n",
+		      "1: " UNKNOWN_SECTION("nonsense"));
+}
+
+static void test_track_names(void)
+{
+	char text[512], name[80];
+	struct trackd_config *c;
+
+	/* 64 characters is the longest name. */
+	memset(name, 'n', 64);
+	name[64] = '\0';
+	snprintf(text, sizeof(text), "[track %s]\nfile = /a\n", name);
+	c = LOAD_OK(text);
+	if (c) {
+		CHECK_STR_EQ(c->tracks[0].name, name);
+		config_destroy(c);
+	}
+
+	/* The section is named whole in messages, even when long. */
+	snprintf(text, sizeof(text), "[track %s]\nfile = /a\ncolour = blue\n", name);
+	char expected[256];
+
+	snprintf(expected, sizeof(expected), "3: unknown key \"colour\" in section [track %s]",
+		 name);
+	EXPECT_ERRORS(text, expected);
+
+	memset(name, 'n', 65);
+	name[65] = '\0';
+	snprintf(text, sizeof(text), "[track %s]\nfile = /a\n[track b]\nfile = /b\n", name);
+	snprintf(expected, sizeof(expected),
+		 "1: invalid track name \"%s\": use 1 to 64 of A-Z a-z 0-9 _ . -", name);
+	EXPECT_ERRORS(text, expected);
+
+	EXPECT_ERRORS("[track a/b]\nfile = /a\n[track b]\nfile = /b\n",
+		      "1: invalid track name \"a/b\": use 1 to 64 of A-Z a-z 0-9 _ . -");
+	EXPECT_ERRORS("[track a b]\nfile = /a\n[track b]\nfile = /b\n",
+		      "1: invalid track name \"a b\": use 1 to 64 of A-Z a-z 0-9 _ . -");
+	EXPECT_ERRORS("[track ]\nfile = /a\n[track b]\nfile = /b\n",
+		      "1: invalid track name \"\": use 1 to 64 of A-Z a-z 0-9 _ . -");
+}
+
+static void test_duplicates(void)
+{
+	EXPECT_ERRORS("[track a]\nfile = /tmp/a\nport = 5432\nport = 5433\n",
+		      "4: duplicate key \"port\"");
+	/* A duplicate is an error even when the first value was bad. */
+	EXPECT_ERRORS("[track a]\nfile = /tmp/a\nrise = 0\nrise = 2\n",
+		      "3: invalid value \"0\" for rise: must be between 1 and 100",
+		      "4: duplicate key \"rise\"");
+	EXPECT_ERRORS("[track a]\nfile = /tmp/a\nfile = /tmp/b\n", "3: duplicate key \"file\"");
+	EXPECT_ERRORS("[global]\nfile_check_interval = 1s\nfile_check_interval = 1s\n"
+		      "[track a]\nfile = /a\n",
+		      "3: duplicate key \"file_check_interval\"");
+	EXPECT_ERRORS("[global]\n[track a]\nfile = /a\n[global]\n",
+		      "4: duplicate section [global]");
+
+	EXPECT_ERRORS("[track a]\n"            /* 1 */
+		      "file = /tmp/t/a\n"      /* 2 */
+		      "\n"                     /* 3 */
+		      "[track a]\n"            /* 4: duplicate track name */
+		      "file = /tmp/t/a2\n"     /* 5 */
+		      "file = /tmp/t/a3\n"     /* 6: not reported, the section is */
+		      "\n"                     /* 7 */
+		      "[track b]\n"            /* 8 */
+		      "file = /tmp/t/a\n",     /* 9: same file as track a */
+		      "4: duplicate track \"a\" (first defined at line 1)",
+		      "8: track \"b\": file /tmp/t/a is already written by track \"a\"");
+}
+
+static void test_bad_values(void)
+{
+#define TRACK_A "[track a]\nfile = /tmp/a\n"
+	EXPECT_ERRORS(TRACK_A "interval = fast\n",
+		      "3: invalid value \"fast\" for interval: expected a duration like 250ms or 2s");
+	EXPECT_ERRORS(TRACK_A "timeout = 2sec\n",
+		      "3: invalid value \"2sec\" for timeout: expected a duration like 250ms or 2s");
+	EXPECT_ERRORS(TRACK_A "timeout = -1s\n",
+		      "3: invalid value \"-1s\" for timeout: expected a duration like 250ms or 2s");
+	EXPECT_ERRORS(TRACK_A "timeout =\n",
+		      "3: invalid value \"\" for timeout: expected a duration like 250ms or 2s");
+	EXPECT_ERRORS(TRACK_A "interval = 5ms\n",
+		      "3: invalid value \"5ms\" for interval: must be between 10ms and 1h");
+	EXPECT_ERRORS(TRACK_A "interval = 0\n",
+		      "3: invalid value \"0\" for interval: must be between 10ms and 1h");
+	EXPECT_ERRORS(TRACK_A "connect_timeout = 99ms\n",
+		      "3: invalid value \"99ms\" for connect_timeout: must be between 100ms and 1h");
+	EXPECT_ERRORS(TRACK_A "connect_timeout = 3601s\n",
+		      "3: invalid value \"3601s\" for connect_timeout: must be between 100ms and 1h");
+	EXPECT_ERRORS(TRACK_A "accept_interval = 5ms\n",
+		      "3: invalid value \"5ms\" for accept_interval: must be between 10ms and 1h, "
+		      "or 0 to disable");
+	EXPECT_ERRORS(TRACK_A "interval = 99999999999999999999h\n",
+		      "3: invalid value \"99999999999999999999h\" for interval: expected a duration "
+		      "like 250ms or 2s");
+	EXPECT_ERRORS("[global]\nfile_check_interval = 20ms\n" TRACK_A,
+		      "2: invalid value \"20ms\" for file_check_interval: must be between 100ms "
+		      "and 10s");
+	EXPECT_ERRORS("[global]\nfile_check_interval = 11s\n" TRACK_A,
+		      "2: invalid value \"11s\" for file_check_interval: must be between 100ms "
+		      "and 10s");
+	EXPECT_ERRORS(TRACK_A "rise = 0\n",
+		      "3: invalid value \"0\" for rise: must be between 1 and 100");
+	EXPECT_ERRORS(TRACK_A "fall = 101\n",
+		      "3: invalid value \"101\" for fall: must be between 1 and 100");
+	EXPECT_ERRORS(TRACK_A "rise = 2.5\n", "3: invalid value \"2.5\" for rise: expected an integer");
+	EXPECT_ERRORS(TRACK_A "rise = two\n", "3: invalid value \"two\" for rise: expected an integer");
+	EXPECT_ERRORS(TRACK_A "fall = 99999999999999999999\n",
+		      "3: invalid value \"99999999999999999999\" for fall: expected an integer");
+	EXPECT_ERRORS(TRACK_A "value_primary = 255\n",
+		      "3: invalid value \"255\" for value_primary: must be between -254 and 254");
+	EXPECT_ERRORS(TRACK_A "value_down = -255\n",
+		      "3: invalid value \"-255\" for value_down: must be between -254 and 254");
+	EXPECT_ERRORS(TRACK_A "value_stopped = 4294967296\n",
+		      "3: invalid value \"4294967296\" for value_stopped: must be between -254 "
+		      "and 254");
+	EXPECT_ERRORS(TRACK_A "port = 0\n",
+		      "3: invalid value \"0\" for port: must be between 1 and 65535");
+	EXPECT_ERRORS(TRACK_A "port = 65536\n",
+		      "3: invalid value \"65536\" for port: must be between 1 and 65535");
+	EXPECT_ERRORS(TRACK_A "port = postgres\n",
+		      "3: invalid value \"postgres\" for port: expected an integer");
+	EXPECT_ERRORS(TRACK_A "sslmode = sometimes\n",
+		      "3: invalid value \"sometimes\" for sslmode: expected one of disable, allow, "
+		      "prefer, require, verify-ca, verify-full");
+	EXPECT_ERRORS(TRACK_A "sslmode = Require\n",
+		      "3: invalid value \"Require\" for sslmode: expected one of disable, allow, "
+		      "prefer, require, verify-ca, verify-full");
+	EXPECT_ERRORS("[global]\nsyslog_facility = kern\n" TRACK_A,
+		      "2: invalid value \"kern\" for syslog_facility: expected one of daemon, user, "
+		      "local0, local1, local2, local3, local4, local5, local6, local7");
+	EXPECT_ERRORS("[track a]\nfile = run/a\n",
+		      "2: invalid value \"run/a\" for file: must be an absolute path");
+	EXPECT_ERRORS("[track a]\nfile =\n",
+		      "2: invalid value \"\" for file: must be an absolute path");
+	EXPECT_ERRORS(TRACK_A "passfile = pgpass\n",
+		      "3: invalid value \"pgpass\" for passfile: must be an absolute path");
+
+	char text[256], name[80];
+
+	memset(name, 'x', 64);
+	name[64] = '\0';
+	snprintf(text, sizeof(text), TRACK_A "application_name = %s\n", name);
+	char expected[256];
+
+	snprintf(expected, sizeof(expected),
+		 "3: invalid value \"%s\" for application_name: longer than 63 bytes", name);
+	EXPECT_ERRORS(text, expected);
+	name[63] = '\0';
+	snprintf(text, sizeof(text), TRACK_A "application_name = %s\n", name);
+	struct trackd_config *c = LOAD_OK(text);
+
+	if (c)
+		CHECK_STR_EQ(c->tracks[0].application_name, name);
+	config_destroy(c);
+#undef TRACK_A
+}
+
+static void test_missing_file_key(void)
+{
+	EXPECT_ERRORS("[global]\nfile_check_interval = 1s\n\n[track nofile]\nport = 5432\n",
+		      "4: track \"nofile\": missing required key \"file\"");
+	/* Reported at its own header, also when another section follows. */
+	EXPECT_ERRORS("[track a]\nport = 5432\n\n[track b]\nfile = /b\n[track c]\n[global]\n",
+		      "1: track \"a\": missing required key \"file\"",
+		      "6: track \"c\": missing required key \"file\"");
+	/* A bad file value is not also reported as missing. */
+	EXPECT_ERRORS("[track a]\nfile = a\n",
+		      "2: invalid value \"a\" for file: must be an absolute path");
+}
+
+static void test_syntax(void)
+{
+	EXPECT_ERRORS("[track a]\nfile = /tmp/a\nthis line has no equals sign\n",
+		      "3: syntax error: expected KEY = VALUE");
+	EXPECT_ERRORS("[track a]\nfile = /tmp/a\n[track b\nfile = /tmp/b\n",
+		      "3: syntax error: section header without ']'",
+		      "4: duplicate key \"file\"");
+	/* A key before any section. */
+	EXPECT_ERRORS("port = 5432\n[track a]\nfile = /a\n",
+		      "1: key \"port\" outside of any section");
+}
+
+static void test_no_tracks_and_no_file(void)
+{
+	EXPECT_ERRORS("", ": no [track NAME] section: nothing to do");
+	EXPECT_ERRORS("[global]\nfile_check_interval = 1s\n",
+		      ": no [track NAME] section: nothing to do");
+
+	char path[4200];
+	struct conf_errors errs = { 0 };
+
+	snprintf(path, sizeof(path), "%s/does-not-exist.conf", dir);
+	CHECK(config_load(path, &errs) == NULL);
+	CHECK_INT_EQ(errs.count, 1);
+	if (errs.count == 1) {
+		char expected[4300];
+
+		snprintf(expected, sizeof(expected), "%s: cannot open: No such file or directory",
+			 path);
+		CHECK_STR_EQ(errs.lines[0], expected);
+	}
+	conf_errors_finish(&errs);
+	CHECK_INT_EQ(errs.count, 0);
+	CHECK(errs.lines == NULL);
+}
+
+static void test_all_errors_in_one_run(void)
+{
+	char text[2048], long_line[300];
+
+	memset(long_line, 'z', 231);
+	long_line[231] = '\0';
+	snprintf(text, sizeof(text),
+		 "[global]\n"                       /* 1 */
+		 "file_check_interval = 20ms\n"     /* 2  out of range */
+		 "[track a]\n"                      /* 3 */
+		 "file = /tmp/t/a\n"                /* 4 */
+		 "colour = blue\n"                  /* 5  unknown key */
+		 "interval = soon\n"                /* 6  bad duration */
+		 "rise = 0\n"                       /* 7  out of range */
+		 "port = 5432\n"                    /* 8 */
+		 "port = 5433\n"                    /* 9  duplicate key */
+		 "application_name = %s\n"          /* 10 250-byte line */
+		 "fall = 2\n"                       /* 11 */
+		 "[track b]\n"                      /* 12 missing file */
+		 "port = 5432\n"                    /* 13 */
+		 "[nonsense]\n"                     /* 14 unknown section */
+		 "[track c]\n"                      /* 15 */
+		 "file = /tmp/t/c\n"                /* 16 */
+		 "value_primary = 255\n"            /* 17 out of range */
+		 "this is not a key\n"              /* 18 syntax */
+		 "x = 1\n",                          /* 19 unknown key */
+		 long_line);
+	EXPECT_ERRORS(text,
+		      "2: invalid value \"20ms\" for file_check_interval: must be between 100ms "
+		      "and 10s",
+		      "5: unknown key \"colour\" in section [track a]",
+		      "6: invalid value \"soon\" for interval: expected a duration like 250ms or 2s",
+		      "7: invalid value \"0\" for rise: must be between 1 and 100",
+		      "9: duplicate key \"port\"",
+		      "10: line is longer than 197 bytes",
+		      "12: track \"b\": missing required key \"file\"",
+		      "14: " UNKNOWN_SECTION("nonsense"),
+		      "17: invalid value \"255\" for value_primary: must be between -254 and 254",
+		      "18: syntax error: expected KEY = VALUE",
+		      "19: unknown key \"x\" in section [track c]");
+}
+
+static void test_dns_warning(void)
+{
+	struct capture cap;
+	char path[4200], *out;
+	struct conf_errors errs;
+	struct trackd_config *c;
+
+	log_init("pgtrackd", true, 0);
+	capture_begin(&cap, dir);
+	c = load("[track dns]\nfile = /a\nhost = db.example.com\n"
+		 "[track ip]\nfile = /b\nhost = 10.1.2.3\n"
+		 "[track ip6]\nfile = /c\nhost = ::1\n"
+		 "[track sock]\nfile = /d\nhost = /var/run/postgresql\n"
+		 "[track both]\nfile = /e\nhost = db.example.com\nhostaddr = 10.1.2.3\n",
+		 path, sizeof(path), &errs);
+	out = capture_end(&cap);
+
+	CHECK(c != NULL);
+	CHECK_INT_EQ(errs.count, 0);
+	char expected[4400];
+
+	snprintf(expected, sizeof(expected),
+		 "pgtrackd: warning: %s:1: track \"dns\": host \"db.example.com\" needs a DNS "
+		 "lookup, which blocks the event loop on every connection; set hostaddr too\n",
+		 path);
+	CHECK(strstr(out, expected) != NULL);
+	CHECK_INT_EQ(count_substr(out, "warning:"), 1);
+	free(out);
+	config_destroy(c);
+	conf_errors_finish(&errs);
+}
+
+static bool equal_tracks(const char *text_a, const char *text_b, int line)
+{
+	struct trackd_config *a = load_ok(text_a, line), *b = load_ok(text_b, line);
+	bool eq = false;
+
+	if (a && b)
+		eq = track_settings_equal(&a->tracks[a->n_tracks - 1], &b->tracks[b->n_tracks - 1]);
+	config_destroy(a);
+	config_destroy(b);
+	return eq;
+}
+
+#define EQUAL_TRACKS(a, b) equal_tracks(a, b, __LINE__)
+
+static void test_track_settings_equal(void)
+{
+	const char *base = "[track a]\nfile = /a\ninterval = 2s\napplication_name = x\n";
+
+	CHECK(EQUAL_TRACKS(base, base));
+	/* Elsewhere in the file, keys in another order, comments: still equal. */
+	CHECK(EQUAL_TRACKS(base, "; moved down\n[track z]\nfile = /z\n\n"
+				 "[track a]\napplication_name = x ; same\n"
+				 "interval = 2000ms\nfile = /a\n"));
+	/* A default given explicitly is the same setting. */
+	CHECK(EQUAL_TRACKS("[track a]\nfile = /a\n", "[track a]\nfile = /a\nrise = 2\n"
+						     "application_name = pgtrackd\n"));
+	CHECK(!EQUAL_TRACKS(base, "[track a]\nfile = /a\ninterval = 3s\napplication_name = x\n"));
+	CHECK(!EQUAL_TRACKS(base, "[track b]\nfile = /a\ninterval = 2s\napplication_name = x\n"));
+	CHECK(!EQUAL_TRACKS(base, "[track a]\nfile = /b\ninterval = 2s\napplication_name = x\n"));
+	CHECK(!EQUAL_TRACKS(base, "[track a]\nfile = /a\ninterval = 2s\n"));
+	CHECK(!EQUAL_TRACKS(base, "[track a]\nfile = /a\ninterval = 2s\napplication_name = x\n"
+				  "value_down = -253\n"));
+
+	/* line is ignored, everything else counts. */
+	struct track_settings x, y;
+
+	memset(&x, 0, sizeof(x));
+	memset(&y, 0, sizeof(y));
+	x.line = 1;
+	y.line = 99;
+	CHECK(track_settings_equal(&x, &y));
+	y.value_stopped = 1;
+	CHECK(!track_settings_equal(&x, &y));
+}
+
+/* The INI layer on its own: what the callbacks see. */
+struct seen_events {
+	char log[1024];
+	int ends;
+};
+
+static void ev_section(struct conf_parser *p, const char *name, void *user)
+{
+	struct seen_events *s = user;
+	size_t n = strlen(s->log);
+
+	snprintf(s->log + n, sizeof(s->log) - n, "%d:[%s] ", conf_line(p), name);
+}
+
+static void ev_key(struct conf_parser *p, const char *section, const char *key,
+		   const char *value, void *user)
+{
+	struct seen_events *s = user;
+	size_t n = strlen(s->log);
+
+	snprintf(s->log + n, sizeof(s->log) - n, "%d:%s.%s=%s ", conf_line(p), section, key,
+		 value);
+	if (strcmp(key, "bad") == 0)
+		conf_error(p, "bad key here");
+	if (strcmp(key, "earlier") == 0)
+		conf_error_at(p, 1, "about line %d", 1);
+}
+
+static void ev_end(struct conf_parser *p, void *user)
+{
+	struct seen_events *s = user;
+
+	s->ends++;
+	CHECK(conf_path(p) != NULL);
+}
+
+static void test_conf_parser(void)
+{
+	static const struct conf_callbacks cb = {
+		.section = ev_section, .key = ev_key, .end = ev_end,
+	};
+	char path[4200], expected[4400];
+	struct seen_events s = { "", 0 };
+	struct conf_errors errs = { 0 };
+	const char *text = "top = 1\n[one]\n  a = x y \n\n[two words]\nb=\nbad = 1\nearlier = 2\n";
+
+	new_file(path, sizeof(path), text, strlen(text));
+	CHECK(!conf_parse_file(path, &cb, &s, &errs));
+	CHECK_STR_EQ(s.log, "1:.top=1 2:[one] 3:one.a=x y 5:[two words] 6:two words.b= "
+			    "7:two words.bad=1 8:two words.earlier=2 ");
+	CHECK_INT_EQ(s.ends, 1);
+	CHECK_INT_EQ(errs.count, 2);
+	if (errs.count == 2) {
+		snprintf(expected, sizeof(expected), "%s:7: bad key here", path);
+		CHECK_STR_EQ(errs.lines[0], expected);
+		snprintf(expected, sizeof(expected), "%s:1: about line 1", path);
+		CHECK_STR_EQ(errs.lines[1], expected);
+	}
+	conf_errors_finish(&errs);
+
+	/* Many errors: the list grows. */
+	for (int i = 0; i < 100; i++)
+		conf_errors_add(&errs, "error %d", i);
+	CHECK_INT_EQ(errs.count, 100);
+	CHECK_STR_EQ(errs.lines[99], "error 99");
+	CHECK(!errs.oom);
+	conf_errors_finish(&errs);
+}
+
+int main(void)
+{
+	scratch_create(dir, sizeof(dir));
+	test_defaults();
+	test_every_key();
+	test_layout();
+	test_hash_is_no_inline_comment();
+	test_line_length();
+	test_nul_byte();
+	test_unknown_key_and_section();
+	test_track_names();
+	test_duplicates();
+	test_bad_values();
+	test_missing_file_key();
+	test_syntax();
+	test_no_tracks_and_no_file();
+	test_all_errors_in_one_run();
+	test_dns_warning();
+	test_track_settings_equal();
+	test_conf_parser();
+	scratch_remove(dir);
+	CHECK_DONE();
+}
