@@ -1,0 +1,669 @@
+"""pgtrackd against real PostgreSQL 15 servers (see /work/spec-pgtrackd.md).
+
+Every test reads the real track files and the real log of a real pgtrackd.
+Timing bounds are generous: they only catch hangs and missing features, the
+spec's own figures are well inside them.
+"""
+
+import glob
+import os
+import re
+import shutil
+import signal
+import time
+
+import pytest
+
+from conftest import PW_BAD, PW_GOOD, PW_ROLE
+from pgcluster import FAST_TRACK, LOG_LINE_RE, PortReservation, run_binary
+
+REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+# every down reason of the spec (the accept probe's are prefixed)
+DOWN_REASONS = ("connection refused", "server starting up or shutting down",
+                "too many connections", "authentication failed", "timed out",
+                "query failed", "connection lost", "connection failed")
+
+
+def change_re(name, old, new, value, path, reason=None, reason_rx=None):
+    """Regex for the spec's state change line:
+    track "NAME": OLD -> NEW, value VALUE written to PATH (REASON)
+
+    REASON may carry a detail after a colon ("connection refused: ..."),
+    as the accept probe's "not accepting new connections: <reason>" does."""
+    r = r'pgtrackd: info: track "%s": %s -> %s, value %d written to %s \(' % (
+        re.escape(name), old, new, value, re.escape(path))
+    if reason is not None:
+        r += re.escape(reason) + r"(: .*)?\)$"
+    elif reason_rx is not None:
+        r += reason_rx + r"\)$"
+    else:
+        r += r".*\)$"
+    return r
+
+
+def changes(t, name):
+    """[(old, new, value, reason)] of the state change lines of one track."""
+    rx = re.compile(r'pgtrackd: info: track "%s": (\w+) -> (\w+), value (-?\d+) written to (\S+) \((.*)\)$'
+                    % re.escape(name))
+    out = []
+    for line in t.log_lines():
+        m = rx.search(line)
+        if m:
+            out.append((m.group(1), m.group(2), int(m.group(3)), m.group(5)))
+    return out
+
+
+def wait_standby(t, name, timeout=10):
+    """value_standby (0) equals value_unknown (0): wait for the state change line too."""
+    t.wait_for_log(r'pgtrackd: info: track "%s": \w+ -> standby, value 0 written to ' % re.escape(name), timeout)
+    t.wait_for_value(name, 0, 2)
+
+
+def assert_down_reason(reason):
+    """One of the spec's down reasons, optionally followed by ": detail"."""
+    ok = any(reason == r or reason.startswith(r + ": ")
+             for r in DOWN_REASONS + ("not accepting new connections",))
+    assert ok, "not a spec down reason: %r" % reason
+
+
+# --------------------------------------------------------------------------
+# 1. roles
+
+
+def test_primary_standby_and_refused_values(cluster, trackd):
+    free = PortReservation()          # nothing listens on it
+    try:
+        t = trackd.start({
+            "p": cluster.primary.track_options(),
+            "r": cluster.replica.track_options(),
+            "nothing": dict(FAST_TRACK, hostaddr="127.0.0.1", port=str(free.port),
+                            user="postgres", dbname="postgres"),
+        })
+        t.wait_for_value("p", 100, 10)
+        t.wait_for_value("r", 0, 10)
+        t.wait_for_value("nothing", -254, 10)
+    finally:
+        free.release()
+
+    # one state change line each, in the spec's format, with the spec's reasons
+    t.wait_for_log(change_re("p", "unknown", "primary", 100, t.path("p"), "not in recovery"), 5)
+    t.wait_for_log(change_re("r", "unknown", "standby", 0, t.path("r"), "in recovery"), 5)
+    t.wait_for_log(change_re("nothing", "unknown", "down", -254, t.path("nothing"),
+                             "connection refused"), 5)
+
+    # stable: no flapping over a few probes, exactly one change per track
+    time.sleep(1.0)
+    assert t.read("p") == "100\n"
+    assert t.read("r") == "0\n"
+    assert [c[:3] for c in changes(t, "p")] == [("unknown", "primary", 100)]
+    assert [c[:3] for c in changes(t, "r")] == [("unknown", "standby", 0)]
+    assert [c[:3] for c in changes(t, "nothing")] == [("unknown", "down", -254)]
+    assert t.alive(), "pgtrackd must stay in the foreground, never fork itself"
+
+    # every console line: "YYYY-MM-DDTHH:MM:SS.mmm pgtrackd: LEVEL: message"
+    bad = [l for l in t.log_lines() if l.strip() and not LOG_LINE_RE.match(l)]
+    assert not bad, "log lines not in the spec's console format:\n" + "\n".join(bad[:10])
+    # -v is debug logging: every probe
+    assert any(" pgtrackd: debug: " in l for l in t.log_lines()), "no debug line with -v"
+
+
+# --------------------------------------------------------------------------
+# 2. crash
+
+
+def test_kill9_postmaster_goes_down_fast(servers, trackd):
+    pg = servers.primary()
+    t = trackd.start({"p": pg.track_options()})
+    t.wait_for_value("p", 100, 10)
+    start = t.log_size()
+
+    pg.kill9()
+    elapsed = t.wait_for_value("p", -254, 5)
+    line = t.wait_for_log(change_re("p", "primary", "down", -254, t.path("p")), 2, start)
+    reason = re.search(r"\((.*)\)$", line).group(1)
+    assert_down_reason(reason)
+    # the socket closes with the backend: seen at once, not at the next
+    # accept probe (the spec measured 1-10 ms; 2 s is generous)
+    assert elapsed < 2.0, "down seen only after %.2fs" % elapsed
+    time.sleep(0.6)
+    assert t.read("p") == "-254\n"
+
+
+# --------------------------------------------------------------------------
+# 3. promotion
+
+
+def test_promote_replica_becomes_primary(servers, trackd):
+    pg = servers.primary()
+    rep = servers.replica(pg)
+    t = trackd.start({"p": pg.track_options(), "r": rep.track_options()})
+    t.wait_for_value("p", 100, 10)
+    wait_standby(t, "r")
+    start = t.log_size()
+
+    t0 = time.monotonic()
+    rep.promote()                    # waits until promotion is complete
+    t.wait_for_value("r", 100, 5)
+    assert time.monotonic() - t0 <= 5.0
+    # a role change is immediate (no rise), straight standby -> primary
+    t.wait_for_log(change_re("r", "standby", "primary", 100, t.path("r"), "not in recovery"), 2, start)
+    assert [c[:2] for c in changes(t, "r")] == [("unknown", "standby"), ("standby", "primary")]
+    assert t.read("p") == "100\n"
+
+
+# --------------------------------------------------------------------------
+# 4. a hung postmaster: the open session answers, new clients are not accepted
+
+
+def test_sigstop_postmaster_accept_probe(servers, trackd):
+    pg = servers.primary()
+    t = trackd.start({"p": pg.track_options()})
+    t.wait_for_value("p", 100, 10)
+    time.sleep(0.5)
+    start = t.log_size()
+
+    pg.sigstop()
+    try:
+        t.wait_for_value("p", -254, 10)
+        line = t.wait_for_log(change_re("p", "primary", "down", -254, t.path("p")), 2, start)
+        reason = re.search(r"\((.*)\)$", line).group(1)
+        assert reason.startswith("not accepting new connections"), line
+        assert_down_reason(reason)
+    finally:
+        pg.sigcont()
+
+    t.wait_for_value("p", 100, 10)
+    t.wait_for_log(change_re("p", "down", "primary", 100, t.path("p")), 2, start)
+
+
+def _backend_pids(pg, appname):
+    rows = pg.sql("SELECT pid FROM pg_stat_activity WHERE application_name = %s", (appname,))
+    return sorted(r[0] for r in rows)
+
+
+def _wait_backend(pg, appname, not_in=(), timeout=5.0):
+    t0 = time.monotonic()
+    while time.monotonic() - t0 < timeout:
+        pids = [p for p in _backend_pids(pg, appname) if p not in not_in]
+        if pids:
+            return pids[0]
+        time.sleep(0.05)
+    raise AssertionError("no backend with application_name %s" % appname)
+
+
+def test_terminated_backend_counts_one_failure(cluster, trackd):
+    """A dropped idle connection is one failure and an immediate reconnect:
+    with fall=2 the track stays primary, with fall=1 it goes down and back."""
+    pg = cluster.primary
+    t = trackd.start({
+        "f2": pg.track_options(application_name="pgtrackd-it-f2", accept_interval="0"),
+        "f1": pg.track_options(application_name="pgtrackd-it-f1", accept_interval="0", fall="1"),
+    })
+    t.wait_for_value("f2", 100, 10)
+    t.wait_for_value("f1", 100, 10)
+    b2 = _wait_backend(pg, "pgtrackd-it-f2")
+    b1 = _wait_backend(pg, "pgtrackd-it-f1")
+    start = t.log_size()
+
+    pg.sql("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+           "WHERE application_name IN ('pgtrackd-it-f1', 'pgtrackd-it-f2')")
+    # both reconnect at once, on new backends
+    _wait_backend(pg, "pgtrackd-it-f2", not_in=[b2], timeout=3)
+    _wait_backend(pg, "pgtrackd-it-f1", not_in=[b1], timeout=3)
+    line = t.wait_for_log(change_re("f1", "primary", "down", -254, t.path("f1")), 3, start)
+    assert_down_reason(re.search(r"\((.*)\)$", line).group(1))
+    t.wait_for_value("f1", 100, 5)
+    time.sleep(0.6)
+    assert t.read("f2") == "100\n"
+    assert [c[:2] for c in changes(t, "f2")] == [("unknown", "primary")], \
+        "fall=2: one dropped connection must not make the track down"
+
+
+def test_hung_backend_probe_times_out(servers, trackd):
+    """A probe query that does not answer within `timeout` is a failure
+    ("timed out") and the connection is rebuilt on a new backend."""
+    pg = servers.primary()
+    t = trackd.start({"p": pg.track_options(application_name="pgtrackd-it-hang", accept_interval="0",
+                                            fall="1", timeout="500ms")})
+    t.wait_for_value("p", 100, 10)
+    backend = _wait_backend(pg, "pgtrackd-it-hang")
+    start = t.log_size()
+    os.kill(backend, signal.SIGSTOP)
+    try:
+        t.wait_for_value("p", -254, 5)
+        t.wait_for_log(change_re("p", "primary", "down", -254, t.path("p"), "timed out"), 2, start)
+        # rebuilt on a fresh backend, back after rise=2
+        _wait_backend(pg, "pgtrackd-it-hang", not_in=[backend], timeout=5)
+        t.wait_for_value("p", 100, 5)
+    finally:
+        try:
+            os.kill(backend, signal.SIGCONT)
+        except ProcessLookupError:
+            pass
+
+
+# --------------------------------------------------------------------------
+# 5. restart, authentication
+
+
+def test_restart_back_to_primary(cluster, trackd):
+    pg = cluster.primary
+    t = trackd.start({"p": pg.track_options(), "r": cluster.replica.track_options()})
+    t.wait_for_value("p", 100, 10)
+    wait_standby(t, "r")
+    start = t.log_size()
+    old_pid = pg.pid
+
+    pg.restart("fast")
+    assert pg.pid != old_pid
+    t.wait_for_value("p", 100, 15)
+    # it went down (lost + refused/shutting down) and came back after `rise`
+    t.wait_for_log(change_re("p", "primary", "down", -254, t.path("p")), 2, start)
+    t.wait_for_log(change_re("p", "down", "primary", 100, t.path("p")), 2, start)
+    for old, new, value, reason in changes(t, "p"):
+        if new == "down":
+            assert_down_reason(reason)
+    # the replica reconnects to the restarted primary and stays a standby
+    t.wait_for_value("r", 0, 10)
+    assert cluster.replica.in_recovery()
+
+
+def _passfile(t, name, password):
+    path = os.path.join(t.base, name)
+    with open(path, "w") as f:
+        f.write("*:*:*:%s:%s\n" % (PW_ROLE, password))
+    os.chmod(path, 0o600)
+    return path
+
+
+def test_authentication_failures(cluster, trackd):
+    pg = cluster.primary
+    t = trackd.new()
+    good = _passfile(t, "pgpass-good", PW_GOOD)
+    bad = _passfile(t, "pgpass-bad", PW_BAD)
+    tcp = dict(FAST_TRACK, hostaddr="127.0.0.1", port=str(pg.port), dbname="postgres")
+    t.write_config({
+        # positive controls: the role and passfile mechanism work
+        "pw_good_tcp": dict(tcp, user=PW_ROLE, passfile=good),
+        "pw_good_sock": pg.track_options(user=PW_ROLE, passfile=good),
+        # wrong password, over TCP and over the socket (scram both ways)
+        "pw_bad_tcp": dict(tcp, user=PW_ROLE, passfile=bad),
+        "pw_bad_sock": pg.track_options(user=PW_ROLE, passfile=bad),
+        # a role that does not exist (trust on the socket)
+        "no_role": pg.track_options(user="no_such_role_x"),
+        # a role that may not connect at all: 53300
+        "no_slot": pg.track_options(user="pgtrackd_nolimit"),
+    })
+    pg.sql("DROP ROLE IF EXISTS pgtrackd_nolimit; CREATE ROLE pgtrackd_nolimit LOGIN CONNECTION LIMIT 0")
+    t.start()
+    t.wait_for_value("no_slot", -254, 10)
+    t.wait_for_log(change_re("no_slot", "unknown", "down", -254, t.path("no_slot"), "too many connections"), 5)
+    t.wait_for_value("pw_good_tcp", 100, 10)
+    t.wait_for_value("pw_good_sock", 100, 10)
+    for name in ("pw_bad_tcp", "pw_bad_sock", "no_role"):
+        t.wait_for_value(name, -254, 10)
+        t.wait_for_log(change_re(name, "unknown", "down", -254, t.path(name), "authentication failed"), 5)
+    time.sleep(1.0)           # some retries, all still down, nothing leaks
+    for name in ("pw_bad_tcp", "pw_bad_sock", "no_role"):
+        assert t.read(name) == "-254\n"
+    assert t.alive()
+    log = t.log()
+    assert PW_BAD not in log, "the wrong password appears in the log"
+    assert PW_GOOD not in log, "the password appears in the log"
+
+
+# --------------------------------------------------------------------------
+# 6. signals
+
+
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])
+def test_stop_signal_writes_stopped_value(cluster, trackd, sig):
+    t = trackd.start({
+        "p": cluster.primary.track_options(),
+        "r": cluster.replica.track_options(value_stopped="-7"),
+    })
+    t.wait_for_value("p", 100, 10)
+    wait_standby(t, "r")
+    rc = t.stop(sig, timeout=10)
+    assert rc == 0, "exit code %r after %s" % (rc, sig.name)
+    assert t.read("p") == "-254\n"          # default value_stopped
+    assert t.read("r") == "-7\n"            # configured value_stopped
+    t.wait_for_log(change_re("p", "primary", "stopped", -254, t.path("p"), reason_rx=r".*stopping.*"), 1)
+    t.wait_for_log(change_re("r", "standby", "stopped", -7, t.path("r"), reason_rx=r".*stopping.*"), 1)
+
+
+def test_sighup_bad_config_keeps_running_then_good_reload(cluster, trackd):
+    t = trackd.start({"p": cluster.primary.track_options()})
+    t.wait_for_value("p", 100, 10)
+    good_text = open(t.conf).read()
+
+    start = t.log_size()
+    t.write_config(None, raw="this is = not [a valid\n[track\ngarbage garbage\n")
+    t.send_signal(signal.SIGHUP)
+    line = t.wait_for_log(r"pgtrackd: error: .*configuration reload failed, keeping the running configuration",
+                          5, start)
+    assert line
+    # the config errors themselves are logged at error level
+    errs = [l for l in t.log()[start:].splitlines()
+            if " pgtrackd: error: " in l and t.conf in l]
+    assert errs, "the reload's config errors (with PATH:LINE) are not logged"
+    time.sleep(1.0)
+    assert t.alive(), "pgtrackd died on SIGHUP with a broken config"
+    assert t.read("p") == "100\n"
+
+    # a good, changed config: one more track, the old one keeps working
+    start = t.log_size()
+    t.write_config({"p": cluster.primary.track_options(),
+                    "r": cluster.replica.track_options()})
+    assert open(t.conf).read() != good_text
+    t.send_signal(signal.SIGHUP)
+    wait_standby(t, "r")
+    assert t.read("p") == "100\n"
+    assert "configuration reload failed" not in t.log()[start:]
+    assert t.alive()
+    # the running track was not disturbed by the reload
+    time.sleep(0.5)
+    assert t.read("p") == "100\n"
+    assert t.stop() == 0
+    assert t.read("p") == "-254\n" and t.read("r") == "-254\n"
+
+
+# --------------------------------------------------------------------------
+# 7. the track file belongs to pgtrackd
+
+
+def test_track_directory_removed_and_recreated(cluster, trackd):
+    t = trackd.start({"p": cluster.primary.track_options()})
+    t.wait_for_value("p", 100, 10)
+    start = t.log_size()
+
+    shutil.rmtree(t.trackdir)
+    time.sleep(1.5)                         # several file checks fail
+    assert t.alive()
+    assert not os.path.exists(t.trackdir), "pgtrackd must not create the directory itself"
+    missing = t.log()[start:].splitlines()
+    fails = [l for l in missing if t.trackdir in l and "restoring" not in l
+             and re.search(r"No such file or directory|ENOENT|errno", l)]
+    assert len(fails) == 1, "a failed write is logged once (path and errno), got:\n" + "\n".join(fails)
+    assert re.search(r" pgtrackd: (error|warning): ", fails[0]), fails[0]
+    # no log line per retry (~7 retries happened)
+    noisy = [l for l in missing if t.trackdir in l and " pgtrackd: debug: " not in l]
+    assert len(noisy) <= 3, "the missing directory floods the log:\n" + "\n".join(noisy)
+
+    mark = t.log_size()
+    os.mkdir(t.trackdir)
+    elapsed = t.wait_for_value("p", 100, 3)
+    assert elapsed <= 3.0
+    # the success after the failure is logged (info/notice, naming the path)
+    t.wait_for_log(r' pgtrackd: (info|notice): track "p": .*%s' % re.escape(t.path("p")), 2, mark)
+
+
+def test_track_file_overwritten_is_restored(cluster, trackd):
+    t = trackd.start({"p": cluster.primary.track_options()})
+    t.wait_for_value("p", 100, 10)
+    path = t.path("p")
+    # spec: 'track "NAME": PATH was changed or removed behind our back, restoring VALUE';
+    # the wording between PATH and the value is not pinned down here
+    restore = r'pgtrackd: (info|notice|warning): track "p": %s was (changed|removed)\b.*restoring 100$' % re.escape(path)
+
+    # an operator: echo 5 > file
+    start = t.log_size()
+    with open(path, "w") as f:
+        f.write("5\n")
+    assert t.wait_for_value("p", 100, 3) <= 3.0
+    t.wait_for_log(restore, 2, start)
+
+    # keepalived's init_file overwrite: a temp file renamed over it
+    start = t.log_size()
+    tmp = os.path.join(t.trackdir, ".keepalived-init.tmp")
+    with open(tmp, "w") as f:
+        f.write("0\n")
+    os.rename(tmp, path)
+    assert t.wait_for_value("p", 100, 3) <= 3.0
+    t.wait_for_log(restore, 2, start)
+
+    # removed
+    start = t.log_size()
+    os.unlink(path)
+    assert t.wait_for_value("p", 100, 3) <= 3.0
+    t.wait_for_log(restore, 2, start)
+
+    # same content but not pgtrackd's own format: "0100" would read as 64 in keepalived
+    start = t.log_size()
+    with open(path, "w") as f:
+        f.write("0100\n")
+    assert t.wait_for_value("p", 100, 3) <= 3.0
+
+    # only pgtrackd's own files are left in the directory
+    time.sleep(0.5)
+    assert sorted(os.listdir(t.trackdir)) == ["p"]
+
+
+# --------------------------------------------------------------------------
+# 8. configuration check and CLI
+
+
+def example_configs():
+    return sorted(glob.glob(os.path.join(REPO, "examples", "pgtrackd*.conf")))
+
+
+def test_examples_pass_check(pgtrackd_bin):
+    confs = example_configs()
+    assert confs, "no examples/pgtrackd*.conf in the repository"
+    for conf in confs:
+        r = run_binary(pgtrackd_bin, "-t", "-f", conf)
+        assert r.returncode == 0, "%s: exit %d\n%s" % (conf, r.returncode, r.stderr)
+        assert r.stdout.strip() == "configuration OK", (conf, r.stdout, r.stderr)
+
+
+def test_generated_config_passes_check(pgtrackd_bin, workdir):
+    conf = os.path.join(workdir, "ok.conf")
+    with open(conf, "w") as f:
+        f.write("; a comment\n"
+                "# another comment\n"
+                "[global]\n"
+                "file_check_interval = 100ms\n"
+                "syslog_facility = local3\n"
+                "\n"
+                "[track main-db_1.x]\n"
+                "   file = /run/pgtrackd/main\n"
+                "host = /var/run/postgresql\n"
+                "port = 5432\n"
+                "dbname = postgres\n"
+                "user = pgtrackd\n"
+                "passfile = /etc/pgtrackd/pgpass\n"
+                "sslmode = disable\n"
+                "application_name = pgtrackd\n"
+                "connect_timeout = 2\n"           # bare integer: seconds
+                "interval = 10ms\n"
+                "timeout = 1h\n"
+                "rise = 1\n"
+                "fall = 100\n"
+                "accept_interval = 0\n"
+                "value_primary = 254\n"
+                "value_standby = -254\n"
+                "value_down = -254\n"
+                "value_unknown = 0\n"
+                "value_stopped = -1\n"
+                "\n"
+                "[track other]\n"
+                "file = /run/pgtrackd/other\n"
+                "hostaddr = 127.0.0.1\n"
+                "accept_interval = 5m\n"
+                "; " + "x" * 195 + "\n")          # a 197-byte line is fine
+    r = run_binary(pgtrackd_bin, "-t", "-f", conf)
+    assert (r.returncode, r.stdout.strip(), r.stderr) == (0, "configuration OK", "")
+    r = run_binary(pgtrackd_bin, "--check", "--config", conf)
+    assert (r.returncode, r.stdout.strip()) == (0, "configuration OK"), r.stderr
+
+
+# (config text, [(line, message)]) each checked alone: the exact spec forms
+SINGLE_ERRORS = {
+    "unknown_key": (
+        "[track a]\nfile = /tmp/a\ncolour = blue\n",
+        [(3, 'unknown key "colour" in section [track a]')]),
+    "unknown_key_global": (
+        "[global]\nfile_check_interval = 1s\nverbose = yes\n[track a]\nfile = /tmp/a\n",
+        [(3, 'unknown key "verbose" in section [global]')]),
+    "unknown_section": (
+        "[track a]\nfile = /tmp/a\n\n[frobnicate]\n",
+        [(4, 'unknown section "frobnicate"')]),
+    "bad_duration": (
+        "[track a]\nfile = /tmp/a\ninterval = fast\n",
+        [(3, 'invalid value "fast" for interval: expected a duration like 250ms or 2s')]),
+    "bad_duration_unit": (
+        "[track a]\nfile = /tmp/a\ntimeout = 2sec\n",
+        [(3, 'invalid value "2sec" for timeout: expected a duration like 250ms or 2s')]),
+    "rise_out_of_range": (
+        "[track a]\nfile = /tmp/a\nrise = 0\n",
+        [(3, 'invalid value "0" for rise: must be between 1 and 100')]),
+    "fall_out_of_range": (
+        "[track a]\nfile = /tmp/a\nfall = 101\n",
+        [(3, 'invalid value "101" for fall: must be between 1 and 100')]),
+    "missing_file": (
+        "[global]\nfile_check_interval = 1s\n\n[track nofile]\nport = 5432\n",
+        [(4, 'track "nofile": missing required key "file"')]),
+    "duplicate_key": (
+        "[track a]\nfile = /tmp/a\nport = 5432\nport = 5433\n",
+        [(4, 'duplicate key "port"')]),
+    "long_line": (
+        "[track a]\nfile = /tmp/a\napplication_name = " + "x" * 231 + "\n",   # 250 bytes
+        [(3, "line is longer than 197 bytes")]),
+    "long_line_198": (
+        "[track a]\nfile = /tmp/a\n; " + "y" * 196 + "\n",                     # 198 bytes
+        [(3, "line is longer than 197 bytes")]),
+    "syntax_error": (
+        "[track a]\nfile = /tmp/a\nthis line has no equals sign\n",
+        [(3, "syntax error: expected KEY = VALUE")]),
+}
+
+
+def _check(binary, conf):
+    r = run_binary(binary, "-t", "-f", conf)
+    errs = [l for l in r.stderr.splitlines() if l.startswith(conf + ":")]
+    return r, errs
+
+
+@pytest.mark.parametrize("case", sorted(SINGLE_ERRORS))
+def test_bad_config_exact_message(pgtrackd_bin, workdir, case):
+    text, expected = SINGLE_ERRORS[case]
+    conf = os.path.join(workdir, case + ".conf")
+    with open(conf, "w") as f:
+        f.write(text)
+    r, errs = _check(pgtrackd_bin, conf)
+    assert r.returncode == 1, (r.returncode, r.stdout, r.stderr)
+    assert "configuration OK" not in r.stdout
+    assert errs == ["%s:%d: %s" % (conf, n, m) for n, m in expected], r.stderr
+
+
+def test_bad_config_duplicate_track_and_file(pgtrackd_bin, workdir):
+    conf = os.path.join(workdir, "dup.conf")
+    with open(conf, "w") as f:
+        f.write("[track a]\n"            # 1
+                "file = /tmp/t/a\n"       # 2
+                "\n"                      # 3
+                "[track a]\n"             # 4  duplicate track name
+                "file = /tmp/t/a2\n"      # 5
+                "\n"                      # 6
+                "[track b]\n"             # 7
+                "file = /tmp/t/a\n")      # 8  same file as track a
+    r, errs = _check(pgtrackd_bin, conf)
+    assert r.returncode == 1, r.stderr
+    assert len(errs) == 2, r.stderr
+    # the second [track a] header; the message names the track
+    assert any(e.startswith(conf + ":4: ") and "duplicate" in e.lower() and '"a"' in e for e in errs), errs
+    # track b reuses track a's file: its header or its file line, naming the path
+    assert any(re.match(re.escape(conf) + r":[78]: .*/tmp/t/a\b", e) for e in errs), errs
+
+
+def test_bad_config_all_errors_in_one_run(pgtrackd_bin, workdir):
+    conf = os.path.join(workdir, "many.conf")
+    lines = [
+        "[global]",                                  # 1
+        "file_check_interval = 20ms",                # 2  out of range (100ms..10s)
+        "[track a]",                                 # 3
+        "file = /tmp/t/a",                           # 4
+        "colour = blue",                             # 5  unknown key
+        "interval = soon",                           # 6  bad duration
+        "rise = 0",                                  # 7  out of range
+        "port = 5432",                               # 8
+        "port = 5433",                               # 9  duplicate key
+        "application_name = " + "z" * 231,           # 10 250-byte line
+        "fall = 2",                                  # 11 fine: numbering continues
+        "[track b]",                                 # 12 missing file
+        "port = 5432",                               # 13
+        "[nonsense]",                                # 14 unknown section
+        "[track c]",                                 # 15
+        "file = /tmp/t/c",                           # 16
+        "value_primary = 255",                       # 17 out of range
+    ]
+    with open(conf, "w") as f:
+        f.write("\n".join(lines) + "\n")
+    r, errs = _check(pgtrackd_bin, conf)
+    assert r.returncode == 1, r.stderr
+    assert "configuration OK" not in r.stdout
+    exact = {
+        5: 'unknown key "colour" in section [track a]',
+        6: 'invalid value "soon" for interval: expected a duration like 250ms or 2s',
+        7: 'invalid value "0" for rise: must be between 1 and 100',
+        9: 'duplicate key "port"',
+        10: "line is longer than 197 bytes",
+        12: 'track "b": missing required key "file"',
+        14: 'unknown section "nonsense"',
+    }
+    # the exact wording is checked one by one in test_bad_config_exact_message;
+    # here: every error, in one run, on the right line
+    prefix = dict(exact)
+    prefix.update({2: 'invalid value "20ms" for file_check_interval: ',
+                   17: 'invalid value "255" for value_primary: '})
+    for n, p in prefix.items():
+        assert any(e.startswith("%s:%d: %s" % (conf, n, p)) for e in errs), "missing %d\n%s" % (n, r.stderr)
+    # nothing else, in particular nothing from the rest of the long line
+    assert len(errs) == len(prefix), r.stderr
+
+
+def test_missing_config_file(pgtrackd_bin, workdir):
+    conf = os.path.join(workdir, "does-not-exist.conf")
+    r = run_binary(pgtrackd_bin, "-t", "-f", conf)
+    assert r.returncode == 1
+    assert conf + ": cannot open: No such file or directory" in r.stderr.splitlines(), r.stderr
+
+
+def test_startup_with_bad_config_exits_1(pgtrackd_bin, workdir):
+    conf = os.path.join(workdir, "bad.conf")
+    with open(conf, "w") as f:
+        f.write("[track a]\nfile = /tmp/a\nrise = 1000\n")
+    r = run_binary(pgtrackd_bin, "-n", "-l", "-f", conf, timeout=10)
+    assert r.returncode == 1, (r.returncode, r.stderr)
+    assert '%s:3: invalid value "1000" for rise: must be between 1 and 100' % conf in r.stderr, r.stderr
+
+
+def _project_version():
+    with open(os.path.join(REPO, "meson.build")) as f:
+        return re.search(r"version:\s*'([^']+)'", f.read()).group(1)
+
+
+def test_version(pgtrackd_bin):
+    for opt in ("-V", "--version"):
+        r = run_binary(pgtrackd_bin, opt)
+        assert r.returncode == 0, r.stderr
+        # "pgtrackd VERSION" (extra words after it, e.g. library versions, are tolerated)
+        first = r.stdout.splitlines()[0] if r.stdout else ""
+        assert first.split()[:2] == ["pgtrackd", _project_version()], r.stdout
+
+
+def test_help(pgtrackd_bin):
+    for opt in ("-h", "--help"):
+        r = run_binary(pgtrackd_bin, opt)
+        assert r.returncode == 0, r.stderr
+        out = r.stdout + r.stderr
+        for o in ("--config", "--check", "--foreground", "--log-console", "--verbose", "--version", "--help"):
+            assert o in out, "%s not in %s output:\n%s" % (o, opt, out)
+
+
+@pytest.mark.parametrize("args", [["-Z"], ["--no-such-option"], ["-f"], ["extra-argument"]],
+                         ids=["short", "long", "missing-arg", "operand"])
+def test_usage_error_exits_2(pgtrackd_bin, args):
+    r = run_binary(pgtrackd_bin, *args)
+    assert r.returncode == 2, (args, r.returncode, r.stdout, r.stderr)
