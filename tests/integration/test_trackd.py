@@ -334,7 +334,9 @@ def test_stop_signal_writes_stopped_value(cluster, trackd, sig):
 
 
 def test_sighup_bad_config_keeps_running_then_good_reload(cluster, trackd):
-    t = trackd.start({"p": cluster.primary.track_options()})
+    # no accept probe: the track's only backend is its persistent session
+    p_opts = cluster.primary.track_options(application_name="pgtrackd-p", accept_interval="0")
+    t = trackd.start({"p": p_opts})
     t.wait_for_value("p", 100, 10)
     good_text = open(t.conf).read()
 
@@ -353,9 +355,12 @@ def test_sighup_bad_config_keeps_running_then_good_reload(cluster, trackd):
     assert t.read("p") == "100\n"
 
     # a good, changed config: one more track, the old one keeps working
+    # and keeps its very session (same backend pid on the server)
+    session = "SELECT pid FROM pg_stat_activity WHERE application_name = 'pgtrackd-p'"
+    before = cluster.primary.sql(session)
+    assert len(before) == 1, before
     start = t.log_size()
-    t.write_config({"p": cluster.primary.track_options(),
-                    "r": cluster.replica.track_options()})
+    t.write_config({"p": p_opts, "r": cluster.replica.track_options()})
     assert open(t.conf).read() != good_text
     t.send_signal(signal.SIGHUP)
     wait_standby(t, "r")
@@ -365,6 +370,18 @@ def test_sighup_bad_config_keeps_running_then_good_reload(cluster, trackd):
     # the running track was not disturbed by the reload
     time.sleep(0.5)
     assert t.read("p") == "100\n"
+    assert cluster.primary.sql(session) == before, "the unchanged track reconnected"
+
+    # a changed track reconnects but keeps its state: no trip through unknown
+    start = t.log_size()
+    t.write_config({"p": dict(p_opts, rise="3"), "r": cluster.replica.track_options()})
+    t.send_signal(signal.SIGHUP)
+    t.wait_for_log(r'track "p": settings changed, reconnecting \(state primary kept\)', 5, start)
+    t.wait_for_log(r"configuration reloaded", 5, start)
+    time.sleep(0.5)
+    assert t.read("p") == "100\n"
+    assert not re.search(r'track "p": \w+ -> ', t.log()[start:]), t.log()[start:]
+    assert cluster.primary.sql(session) != before, "the changed track kept its old session"
     assert t.stop() == 0
     assert t.read("p") == "-254\n" and t.read("r") == "-254\n"
 
