@@ -38,6 +38,7 @@ void pgconn_close(struct pgconn *c)
 	c->conn = NULL;
 	c->state = PGCONN_CLOSED;
 	c->failure_pending = false;
+	c->goodbye = false;
 }
 
 /*
@@ -165,13 +166,30 @@ static void fail_from_conn(struct pgconn *c, enum pgconn_error kind)
 	fail(c, &f);
 }
 
-/* Notices (and a FATAL sent to an idle session) go to the debug log, not stderr. */
-static void notice_processor(void *arg, const char *message)
+/*
+ * Notices go to the debug log, not stderr.  A FATAL or PANIC that arrives
+ * on an idle session is the server saying goodbye (57P01 when the
+ * postmaster died or an administrator ended us): the socket closes only
+ * once the backend has finished exiting, tens of milliseconds later, so
+ * remember it and report the loss now.
+ */
+static void notice_receiver(void *arg, const PGresult *res)
 {
-	char line[256];
+	struct pgconn *c = arg;
+	const char *severity = PQresultErrorField(res, PG_DIAG_SEVERITY_NONLOCALIZED);
+	const char *sqlstate = PQresultErrorField(res, PG_DIAG_SQLSTATE);
+	const char *message = PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY);
 
-	first_line(line, sizeof(line), message);
-	log_debug("server notice: %s", line);
+	if (severity && (strcmp(severity, "FATAL") == 0 || strcmp(severity, "PANIC") == 0)) {
+		c->goodbye = true;
+		c->goodbye_failure.kind = PGCONN_ERR_LOST;
+		snprintf(c->goodbye_failure.sqlstate, sizeof(c->goodbye_failure.sqlstate), "%s",
+			 sqlstate ? sqlstate : "");
+		first_line(c->goodbye_failure.message, sizeof(c->goodbye_failure.message),
+			   message ? message : PQresultErrorMessage(res));
+		return;
+	}
+	log_debug("server notice: %s", message ? message : "");
 }
 
 static void start_deadline(struct pgconn *c, int64_t timeout_ms)
@@ -228,7 +246,7 @@ void pgconn_connect(struct pgconn *c, const char *const *keywords,
 	}
 	PQsetnonblocking(c->conn, 1);
 	PQsetErrorVerbosity(c->conn, PQERRORS_VERBOSE);
-	PQsetNoticeProcessor(c->conn, notice_processor, c);
+	PQsetNoticeReceiver(c->conn, notice_receiver, c);
 	start_deadline(c, timeout_ms);
 	/* libpq has started the connect: wait as if it returned POLLING_WRITING. */
 	connect_poll(c, PGRES_POLLING_WRITING);
@@ -344,7 +362,18 @@ int pgconn_query(struct pgconn *c, const char *sql, int64_t timeout_ms)
 /* Readable while idle: the server closed the session, or sent a notice. */
 static void idle_readable(struct pgconn *c)
 {
-	if (!PQconsumeInput(c->conn) || PQstatus(c->conn) == CONNECTION_BAD) {
+	bool alive = PQconsumeInput(c->conn) && PQstatus(c->conn) != CONNECTION_BAD;
+
+	/* PQconsumeInput only buffers; PQisBusy parses, which runs the notice receiver. */
+	if (alive)
+		PQisBusy(c->conn);
+	if (c->goodbye) {
+		struct pgconn_failure f = c->goodbye_failure;
+
+		fail(c, &f);
+		return;
+	}
+	if (!alive) {
 		fail_from_conn(c, PGCONN_ERR_LOST);
 		return;
 	}

@@ -66,6 +66,8 @@ struct pgconn {
 	PGresult *error_result;
 	struct pgconn_failure pending; /* delivered by the deadline timer at 0 */
 	bool failure_pending;
+	struct pgconn_failure goodbye_failure; /* a FATAL received while idle */
+	bool goodbye;
 };
 
 void pgconn_init(struct pgconn *c, struct ev_loop *loop, const struct pgconn_handler *handler);

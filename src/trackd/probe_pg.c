@@ -20,12 +20,17 @@
 #include "probe.h"
 #include "util.h"
 
-#define PROBE_SQL                                                                         \
-	"SELECT pg_is_in_recovery(),"                                                     \
-	" CASE WHEN pg_is_in_recovery()"                                                  \
-	" THEN (SELECT timeline_id FROM pg_control_checkpoint())"                         \
-	" ELSE ('x' || left(pg_walfile_name(pg_current_wal_lsn()), 8))::bit(32)::int END," \
-	" (SELECT system_identifier FROM pg_control_system())"
+/*
+ * One round trip: role and, on a primary, the live timeline (the control
+ * file's checkpoint timeline lags after a promotion).  The system
+ * identifier, read from the control file, cannot change while a session
+ * lasts: it is asked for once per session.
+ */
+#define PROBE_SQL                                                                          \
+	"SELECT pg_is_in_recovery(),"                                                      \
+	" CASE WHEN pg_is_in_recovery() THEN NULL"                                         \
+	" ELSE ('x' || left(pg_walfile_name(pg_current_wal_lsn()), 8))::bit(32)::int END"
+#define PROBE_SQL_FIRST PROBE_SQL ", (SELECT system_identifier FROM pg_control_system())"
 
 #define MAX_PARAMS 12
 
@@ -117,8 +122,10 @@ static void connect_session(struct pg_probe *p)
 
 static void send_probe(struct pg_probe *p)
 {
+	const char *sql = p->system_identifier[0] ? PROBE_SQL : PROBE_SQL_FIRST;
+
 	p->query_started = ev_now(p->host->loop);
-	if (pgconn_query(&p->session, PROBE_SQL, p->settings.timeout_ms) < 0)
+	if (pgconn_query(&p->session, sql, p->settings.timeout_ms) < 0)
 		log_debug("track \"%s\": previous probe still running, skipping one",
 			  p->host->track_name);
 }
@@ -128,18 +135,22 @@ static void session_connected(struct pgconn *c)
 	struct pg_probe *p = of_session(c);
 
 	log_debug("track \"%s\": connected", p->host->track_name);
+	p->system_identifier[0] = '\0';
 	send_probe(p);
 }
 
 static bool parse_answer(struct pg_probe *p, const PGresult *res)
 {
-	if (PQresultStatus(res) != PGRES_TUPLES_OK || PQntuples(res) != 1 || PQnfields(res) != 3 ||
-	    PQgetisnull(res, 0, 0))
+	int fields = p->system_identifier[0] ? 2 : 3;
+
+	if (PQresultStatus(res) != PGRES_TUPLES_OK || PQntuples(res) != 1 ||
+	    PQnfields(res) != fields || PQgetisnull(res, 0, 0))
 		return false;
 	p->in_recovery = PQgetvalue(res, 0, 0)[0] == 't';
 	p->timeline = PQgetisnull(res, 0, 1) ? 0 : strtol(PQgetvalue(res, 0, 1), NULL, 10);
-	snprintf(p->system_identifier, sizeof(p->system_identifier), "%s",
-		 PQgetisnull(res, 0, 2) ? "" : PQgetvalue(res, 0, 2));
+	if (fields == 3)
+		snprintf(p->system_identifier, sizeof(p->system_identifier), "%s",
+			 PQgetisnull(res, 0, 2) ? "?" : PQgetvalue(res, 0, 2));
 	return true;
 }
 
