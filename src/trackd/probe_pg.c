@@ -101,16 +101,21 @@ static struct pg_probe *of_accept(struct pgconn *c)
 	return container_of(c, struct pg_probe, accept);
 }
 
-static void report_failure(struct pg_probe *p, const char *what, const struct pgconn_failure *f)
+static void format_failure(char *buf, size_t size, const char *what,
+			   const struct pgconn_failure *f)
+{
+	if (f->sqlstate[0])
+		snprintf(buf, size, "%s%s: %s (SQLSTATE %s)", what, pgconn_error_str(f->kind),
+			 f->message, f->sqlstate);
+	else
+		snprintf(buf, size, "%s%s: %s", what, pgconn_error_str(f->kind), f->message);
+}
+
+static void report_failure(struct pg_probe *p, const struct pgconn_failure *f)
 {
 	char reason[400];
 
-	if (f->sqlstate[0])
-		snprintf(reason, sizeof(reason), "%s%s: %s (SQLSTATE %s)", what,
-			 pgconn_error_str(f->kind), f->message, f->sqlstate);
-	else
-		snprintf(reason, sizeof(reason), "%s%s: %s", what, pgconn_error_str(f->kind),
-			 f->message);
+	format_failure(reason, sizeof(reason), "", f);
 	p->host->report(p->host, SAMPLE_FAIL, reason);
 }
 
@@ -162,11 +167,12 @@ static void session_result(struct pgconn *c, const PGresult *res)
 		struct pgconn_failure f = { .kind = PGCONN_ERR_QUERY };
 
 		snprintf(f.message, sizeof(f.message), "unexpected answer to the probe query");
-		report_failure(p, "", &f);
+		report_failure(p, &f);
 		return;
 	}
 	log_debug("track \"%s\": %s, timeline %ld, system identifier %s, %.1f ms",
-		  p->host->track_name, p->in_recovery ? "in recovery" : "not in recovery",
+		  p->host->track_name,
+		  p->in_recovery ? "in recovery (timeline not asked)" : "not in recovery",
 		  p->timeline, p->system_identifier,
 		  (ev_time() - p->query_started) * 1000.0);
 	if (p->accept_failing) {
@@ -182,7 +188,7 @@ static void session_failed(struct pgconn *c, const struct pgconn_failure *f)
 	struct pg_probe *p = of_session(c);
 	bool lost = f->kind == PGCONN_ERR_LOST;
 
-	report_failure(p, "", f);
+	report_failure(p, f);
 	/* The report may have stopped us. */
 	if (!p->running)
 		return;
@@ -245,14 +251,8 @@ static void accept_failed(struct pgconn *c, const struct pgconn_failure *f)
 	struct pg_probe *p = of_accept(c);
 
 	p->accept_failing = true;
-	if (f->sqlstate[0])
-		snprintf(p->accept_reason, sizeof(p->accept_reason),
-			 "not accepting new connections: %s: %s (SQLSTATE %s)",
-			 pgconn_error_str(f->kind), f->message, f->sqlstate);
-	else
-		snprintf(p->accept_reason, sizeof(p->accept_reason),
-			 "not accepting new connections: %s: %s", pgconn_error_str(f->kind),
-			 f->message);
+	format_failure(p->accept_reason, sizeof(p->accept_reason),
+		       "not accepting new connections: ", f);
 	schedule_accept(p);
 	p->host->report(p->host, SAMPLE_FAIL, p->accept_reason);
 }
