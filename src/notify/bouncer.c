@@ -1,0 +1,457 @@
+#include "bouncer.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "atomic_file.h"
+#include "log.h"
+#include "util.h"
+
+#define BACKOFF_START_MS 250
+
+static void run(struct bouncer *b, bool periodic);
+
+const char *bouncer_mode_name(enum bouncer_mode mode)
+{
+	switch (mode) {
+	case BOUNCER_SERVE:
+		return "serve";
+	case BOUNCER_FENCE:
+		return "fence";
+	case BOUNCER_UNKNOWN:
+		break;
+	}
+	return "unknown";
+}
+
+static void build_params(struct bouncer *b)
+{
+	const struct bouncer_settings *s = &b->config->bouncer;
+	int n = 0;
+
+#define ADD(k, v)                                                                            \
+	do {                                                                                 \
+		if ((v)[0]) {                                                                \
+			b->keywords[n] = (k);                                                \
+			b->values[n] = (v);                                                  \
+			n++;                                                                 \
+		}                                                                            \
+	} while (0)
+	snprintf(b->port, sizeof(b->port), "%d", s->port);
+	ADD("host", s->host);
+	ADD("port", b->port);
+	ADD("user", s->user);
+	ADD("passfile", s->passfile);
+	ADD("dbname", "pgbouncer");
+#undef ADD
+	b->keywords[n] = NULL;
+	b->values[n] = NULL;
+	snprintf(b->target, sizeof(b->target), "%s:%d", s->host[0] ? s->host : "(default)",
+		 s->port);
+}
+
+static void finish_run(struct bouncer *b, bool ok)
+{
+	b->running = false;
+	b->phase = BOUNCER_IDLE;
+	if (ok) {
+		b->backoff_ms = BACKOFF_START_MS;
+		if (b->announce) {
+			char list[NOTIFY_MAX_DATABASES * (NOTIFY_DBNAME_MAX + 1) + 1] = "";
+
+			for (int i = 0; i < b->config->n_databases; i++) {
+				if (i)
+					strcat(list, " ");
+				strcat(list, b->config->database[i]);
+			}
+			log_info("pgbouncer: %s databases %s (this node is %s)",
+				 b->mode == BOUNCER_SERVE ? "serving" : "fenced", list, b->reason);
+		}
+		b->announce = false;
+	}
+	if (b->rerun)
+		run(b, false);
+}
+
+static void schedule_retry(struct bouncer *b)
+{
+	ev_timer_stop(b->loop, &b->retry);
+	ev_timer_set(&b->retry, (double)b->backoff_ms / 1000.0, 0.0);
+	ev_timer_start(b->loop, &b->retry);
+	b->backoff_ms *= 2;
+	if (b->backoff_ms > b->config->bouncer.retry_max_ms)
+		b->backoff_ms = b->config->bouncer.retry_max_ms;
+}
+
+/* pgbouncer could not be reached or the run failed: try again later. */
+static void fail_run(struct bouncer *b, const char *what, const struct pgconn_failure *f)
+{
+	if (!b->outage)
+		log_error("pgbouncer at %s %s: %s: %s; retrying every %.1fs at most, the %s "
+			  "state will be applied when it is back",
+			  b->target, what, pgconn_error_str(f->kind), f->message,
+			  (double)b->config->bouncer.retry_max_ms / 1000.0,
+			  bouncer_mode_name(b->mode));
+	b->outage = true;
+	pgconn_close(&b->conn);
+	b->rerun = false;
+	b->running = false;
+	b->phase = BOUNCER_IDLE;
+	schedule_retry(b);
+}
+
+/* Queues "COMMAND" or "COMMAND db". */
+static void queue(struct bouncer *b, const char *command, const char *db)
+{
+	if (b->n_commands == BOUNCER_MAX_COMMANDS)
+		return;
+	snprintf(b->commands[b->n_commands++], BOUNCER_COMMAND_SIZE, "%s%s%s", command,
+		 db ? " " : "", db ? db : "");
+}
+
+static void send_query(struct bouncer *b, const char *sql)
+{
+	if (pgconn_query(&b->conn, sql, b->config->bouncer.command_timeout_ms) < 0) {
+		struct pgconn_failure f = { .kind = PGCONN_ERR_LOST };
+
+		snprintf(f.message, sizeof(f.message), "connection not ready");
+		fail_run(b, "is unusable", &f);
+	}
+}
+
+static void next_step(struct bouncer *b);
+
+static void send_next(struct bouncer *b)
+{
+	if (b->next_command < b->n_commands) {
+		log_debug("pgbouncer: sending %s", b->commands[b->next_command]);
+		send_query(b, b->commands[b->next_command]);
+		return;
+	}
+	next_step(b);
+}
+
+static void prepare(struct bouncer *b)
+{
+	const struct notify_config *c = b->config;
+
+	b->n_commands = 0;
+	b->next_command = 0;
+	b->resumed_globally = false;
+	if (b->mode == BOUNCER_SERVE && c->template_text) {
+		const char *path = c->bouncer.databases_file;
+		int r = atomic_file_compare(path, c->template_text, c->template_len);
+
+		if (r != 0) {
+			r = atomic_file_write(path, c->template_text, c->template_len, 0644);
+			if (r < 0) {
+				log_error("pgbouncer: cannot rewrite the databases file %s: %s; "
+					  "pgbouncer keeps its current databases", path, strerror(-r));
+			} else {
+				log_info("pgbouncer: rewrote %s from %s", path,
+					 c->bouncer.databases_template);
+				queue(b, "RELOAD", NULL);
+			}
+		}
+	}
+	/* A global PAUSE would hold every database; undo it when becoming MASTER. */
+	if (b->mode == BOUNCER_SERVE && b->announce)
+		queue(b, "RESUME", NULL);
+	b->phase = BOUNCER_PREPARE;
+	send_next(b);
+}
+
+static void run(struct bouncer *b, bool periodic)
+{
+	if (b->running) {
+		b->rerun = true;
+		return;
+	}
+	b->rerun = false;
+	if (b->mode == BOUNCER_UNKNOWN)
+		return;
+	ev_timer_stop(b->loop, &b->retry);
+	b->running = true;
+	b->periodic = periodic;
+	if (pgconn_ready(&b->conn)) {
+		prepare(b);
+		return;
+	}
+	b->phase = BOUNCER_CONNECTING;
+	pgconn_connect(&b->conn, b->keywords, b->values, b->config->bouncer.connect_timeout_ms);
+}
+
+/* Plans the commands that SHOW DATABASES says are missing; -1 if res is unusable. */
+static int plan(struct bouncer *b, const PGresult *res, bool log_drift)
+{
+	int name_col = PQfnumber(res, "name");
+	int paused_col = PQfnumber(res, "paused");
+	int disabled_col = PQfnumber(res, "disabled");
+	bool serve = b->mode == BOUNCER_SERVE;
+
+	if (name_col < 0 || paused_col < 0 || disabled_col < 0) {
+		log_error("pgbouncer at %s: SHOW DATABASES has no name, paused and disabled "
+			  "columns (pgbouncer older than 1.8?)", b->target);
+		return -1;
+	}
+	b->n_commands = 0;
+	b->next_command = 0;
+	for (int i = 0; i < b->config->n_databases; i++) {
+		const char *db = b->config->database[i];
+		int row = -1;
+
+		for (int r = 0; r < PQntuples(res); r++) {
+			if (strcmp(PQgetvalue(res, r, name_col), db) == 0) {
+				row = r;
+				break;
+			}
+		}
+		if (row < 0) {
+			/* A database pgbouncer does not know is fenced by nature. */
+			if (serve)
+				log_error("pgbouncer at %s has no database \"%s\": check its [databases] "
+					  "section%s", b->target, db,
+					  b->config->template_text ? " and databases_template" : "");
+			continue;
+		}
+
+		bool paused = atoi(PQgetvalue(res, row, paused_col)) != 0;
+		bool disabled = atoi(PQgetvalue(res, row, disabled_col)) != 0;
+		int before = b->n_commands;
+
+		if (serve) {
+			if (disabled)
+				queue(b, "ENABLE", db);
+			if (paused)
+				queue(b, "RESUME", db);
+		} else {
+			/* DISABLE first: clients cut by KILL must not get back in. */
+			if (!disabled)
+				queue(b, "DISABLE", db);
+			if (!paused)
+				queue(b, "KILL", db);
+		}
+		if (log_drift && b->n_commands > before)
+			log_warnx("pgbouncer: database %s is %s%s%s although this node is %s; repairing",
+				  db, serve ? "not serving (" : "not fenced (",
+				  serve ? (disabled ? "disabled" : "paused")
+					: (!disabled ? "enabled" : "not paused"),
+				  ")", b->reason);
+	}
+	return b->n_commands;
+}
+
+static void next_step(struct bouncer *b)
+{
+	switch (b->phase) {
+	case BOUNCER_PREPARE:
+		b->phase = BOUNCER_SHOW;
+		send_query(b, "SHOW DATABASES");
+		return;
+	case BOUNCER_APPLY:
+		b->phase = BOUNCER_VERIFY;
+		send_query(b, "SHOW DATABASES");
+		return;
+	default:
+		finish_run(b, true);
+		return;
+	}
+}
+
+static void show_result(struct bouncer *b, const PGresult *res)
+{
+	int n;
+
+	if (b->phase == BOUNCER_SHOW) {
+		n = plan(b, res, b->periodic && !b->announce);
+		if (n < 0) {
+			finish_run(b, false);
+			return;
+		}
+		if (n == 0) {
+			finish_run(b, true);
+			return;
+		}
+		b->phase = BOUNCER_APPLY;
+		send_next(b);
+		return;
+	}
+	/* BOUNCER_VERIFY */
+	n = plan(b, res, false);
+	if (n == 0) {
+		finish_run(b, true);
+		return;
+	}
+	log_error("pgbouncer at %s: SHOW DATABASES still differs after our commands (next: %s); "
+		  "trying again", b->target, n > 0 ? b->commands[0] : "?");
+	b->running = false;
+	b->phase = BOUNCER_IDLE;
+	schedule_retry(b);
+}
+
+static void on_connected(struct pgconn *c)
+{
+	struct bouncer *b = container_of(c, struct bouncer, conn);
+
+	if (b->outage)
+		log_info("pgbouncer at %s is reachable again", b->target);
+	else
+		log_debug("pgbouncer: connected to the admin console at %s", b->target);
+	b->outage = false;
+	prepare(b);
+}
+
+static void on_result(struct pgconn *c, const PGresult *res)
+{
+	struct bouncer *b = container_of(c, struct bouncer, conn);
+
+	switch (b->phase) {
+	case BOUNCER_PREPARE:
+	case BOUNCER_APPLY:
+		log_info("pgbouncer: %s", b->commands[b->next_command]);
+		b->next_command++;
+		send_next(b);
+		return;
+	case BOUNCER_SHOW:
+	case BOUNCER_VERIFY:
+		show_result(b, res);
+		return;
+	default:
+		return;
+	}
+}
+
+static bool is_benign(const char *message)
+{
+	/* RESUME of what is not paused: already where we want it. */
+	return strstr(message, "is not paused") || strstr(message, "pooler is not paused");
+}
+
+static void command_failed(struct bouncer *b, const struct pgconn_failure *f)
+{
+	const char *cmd = b->commands[b->next_command];
+
+	if (b->phase != BOUNCER_PREPARE && b->phase != BOUNCER_APPLY) {
+		log_error("pgbouncer at %s: SHOW DATABASES failed: %s", b->target, f->message);
+		finish_run(b, false);
+		schedule_retry(b);
+		return;
+	}
+	if (is_benign(f->message)) {
+		log_debug("pgbouncer: %s: %s (fine)", cmd, f->message);
+	} else if (strncmp(cmd, "KILL ", 5) == 0 && strstr(f->message, "already suspended/paused") &&
+		   !b->resumed_globally) {
+		/* KILL is refused under a global PAUSE; lift it, DISABLE already keeps clients out. */
+		log_warnx("pgbouncer at %s is paused globally and refuses %s; sending RESUME first",
+			  b->target, cmd);
+		char db[NOTIFY_DBNAME_MAX + 1];
+
+		snprintf(db, sizeof(db), "%s", cmd + 5);
+		b->resumed_globally = true;
+		queue(b, "RESUME", NULL);
+		queue(b, "KILL", db);
+	} else {
+		log_error("pgbouncer at %s: %s failed: %s", b->target, cmd, f->message);
+	}
+	b->next_command++;
+	send_next(b);
+}
+
+static void on_failed(struct pgconn *c, const struct pgconn_failure *f)
+{
+	struct bouncer *b = container_of(c, struct bouncer, conn);
+
+	if (f->kind == PGCONN_ERR_QUERY) {
+		command_failed(b, f);
+		return;
+	}
+	if (!b->running) {
+		/* The idle admin session went away: pgbouncer restarted, or was stopped. */
+		log_info("pgbouncer: admin connection to %s lost (%s); reconnecting to check its state",
+			 b->target, f->message);
+		run(b, false);
+		return;
+	}
+	fail_run(b, b->phase == BOUNCER_CONNECTING ? "is unreachable" : "dropped the connection", f);
+}
+
+static const struct pgconn_handler handler = {
+	.connected = on_connected,
+	.result = on_result,
+	.failed = on_failed,
+};
+
+static void retry_cb(struct ev_loop *loop, ev_timer *w, int revents)
+{
+	struct bouncer *b = container_of(w, struct bouncer, retry);
+
+	run(b, false);
+}
+
+static void reconcile_cb(struct ev_loop *loop, ev_timer *w, int revents)
+{
+	struct bouncer *b = container_of(w, struct bouncer, reconcile);
+
+	if (b->running || ev_is_active(&b->retry))
+		return;
+	run(b, true);
+}
+
+void bouncer_init(struct bouncer *b, struct ev_loop *loop, const struct notify_config *config)
+{
+	*b = (struct bouncer){ .loop = loop, .config = config, .backoff_ms = BACKOFF_START_MS };
+	snprintf(b->reason, sizeof(b->reason), "unknown");
+	build_params(b);
+	pgconn_init(&b->conn, loop, &handler);
+	ev_init(&b->retry, retry_cb);
+	ev_init(&b->reconcile, reconcile_cb);
+}
+
+void bouncer_start(struct bouncer *b)
+{
+	double every = (double)b->config->notify.reconcile_interval_ms / 1000.0;
+
+	ev_timer_set(&b->reconcile, every, every);
+	ev_timer_start(b->loop, &b->reconcile);
+	run(b, true);
+}
+
+void bouncer_finish(struct bouncer *b)
+{
+	ev_timer_stop(b->loop, &b->retry);
+	ev_timer_stop(b->loop, &b->reconcile);
+	pgconn_close(&b->conn);
+	b->running = false;
+}
+
+void bouncer_set_config(struct bouncer *b, const struct notify_config *config)
+{
+	bool reconnect = memcmp(&b->config->bouncer, &config->bouncer, sizeof(config->bouncer)) != 0;
+	double every = (double)config->notify.reconcile_interval_ms / 1000.0;
+
+	b->config = config;
+	build_params(b);
+	b->reconcile.repeat = every;
+	ev_timer_again(b->loop, &b->reconcile);
+	if (reconnect) {
+		/* A run in flight used the old settings; start over with the new ones. */
+		pgconn_close(&b->conn);
+		b->running = false;
+		b->phase = BOUNCER_IDLE;
+		b->backoff_ms = BACKOFF_START_MS;
+	}
+	run(b, false);
+}
+
+void bouncer_set_mode(struct bouncer *b, enum bouncer_mode mode, const char *reason)
+{
+	snprintf(b->reason, sizeof(b->reason), "%s", reason);
+	if (mode == b->mode)
+		return;
+	b->mode = mode;
+	b->announce = true;
+	b->backoff_ms = BACKOFF_START_MS;
+	run(b, false);
+}

@@ -1,0 +1,78 @@
+/*
+ * bouncer: makes pgbouncer serve or fence the configured databases,
+ * through its admin console (simple query protocol, one command per
+ * query, each under command_timeout), on the shared event loop.
+ *
+ * Every run reads SHOW DATABASES, sends only the commands that the
+ * difference calls for, and reads SHOW DATABASES again to verify.  So a
+ * transition, a periodic reconcile and a repair after pgbouncer restarted
+ * are one and the same procedure, and every run is idempotent.
+ */
+#ifndef PGTRACK_BOUNCER_H
+#define PGTRACK_BOUNCER_H
+
+#include <ev.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "notify_config.h"
+#include "pgconn.h"
+
+enum bouncer_mode {
+	BOUNCER_UNKNOWN, /* leave pgbouncer alone */
+	BOUNCER_SERVE,
+	BOUNCER_FENCE,
+};
+
+#define BOUNCER_MAX_COMMANDS (2 * NOTIFY_MAX_DATABASES + 8)
+#define BOUNCER_COMMAND_SIZE 96
+
+enum bouncer_phase {
+	BOUNCER_IDLE,
+	BOUNCER_CONNECTING,
+	BOUNCER_PREPARE, /* RELOAD, global RESUME */
+	BOUNCER_SHOW,
+	BOUNCER_APPLY,
+	BOUNCER_VERIFY,
+};
+
+struct bouncer {
+	struct ev_loop *loop;
+	const struct notify_config *config; /* borrowed; see bouncer_set_config */
+	struct pgconn conn;
+	const char *keywords[8];
+	const char *values[8];
+	char port[8];
+	char target[CONF_STR_SIZE + 16]; /* "host:port", for log lines */
+
+	enum bouncer_mode mode;
+	char reason[32];    /* the VRRP state behind mode */
+	bool announce;      /* mode changed and not yet applied */
+	bool periodic;      /* this run comes from the reconcile timer */
+	bool running;
+	bool rerun;
+	bool resumed_globally;
+
+	enum bouncer_phase phase;
+	char commands[BOUNCER_MAX_COMMANDS][BOUNCER_COMMAND_SIZE];
+	int n_commands;
+	int next_command;
+
+	ev_timer retry;
+	int64_t backoff_ms;
+	bool outage;
+	ev_timer reconcile;
+};
+
+void bouncer_init(struct bouncer *b, struct ev_loop *loop, const struct notify_config *config);
+void bouncer_finish(struct bouncer *b);
+/* Starts the periodic reconcile and a first run. */
+void bouncer_start(struct bouncer *b);
+/* A new config (after a reload); reconnects if the connection settings changed. */
+void bouncer_set_config(struct bouncer *b, const struct notify_config *config);
+/* What keepalived says this node is; applied at once (or when pgbouncer is back). */
+void bouncer_set_mode(struct bouncer *b, enum bouncer_mode mode, const char *reason);
+
+const char *bouncer_mode_name(enum bouncer_mode mode);
+
+#endif

@@ -1,0 +1,43 @@
+/*
+ * hooks: the optional per-state commands ([hooks] on_master ...), for what
+ * the admin console cannot do (start pgbouncer, page someone).
+ *
+ * argv is split at load time and run with posix_spawn: no shell, no PATH.
+ * stdin is /dev/null; stdout and stderr are read on the loop and logged.
+ * A hook that outlives hook_timeout gets SIGTERM, then SIGKILL 2 s later.
+ * One hook runs at a time; while it runs, only the latest next one waits.
+ */
+#ifndef PGTRACK_HOOKS_H
+#define PGTRACK_HOOKS_H
+
+#include <ev.h>
+#include <stdbool.h>
+#include <sys/types.h>
+
+#include "notify_config.h"
+
+struct hooks {
+	struct ev_loop *loop;
+	const struct notify_config *config; /* borrowed */
+	pid_t pid;
+	enum hook_event running;
+	bool has_pending;
+	enum hook_event pending;
+	bool term_sent;
+	ev_child child;
+	ev_timer deadline;
+	ev_io output;
+	int output_fd;
+	char line[256];
+	size_t line_len;
+	int lines_logged;
+};
+
+void hooks_init(struct hooks *h, struct ev_loop *loop, const struct notify_config *config);
+void hooks_set_config(struct hooks *h, const struct notify_config *config);
+/* Runs the hook for event, if one is configured, now or after the running one. */
+void hooks_run(struct hooks *h, enum hook_event event);
+/* Stops watching; a running hook is left to finish on its own. */
+void hooks_finish(struct hooks *h);
+
+#endif

@@ -1,0 +1,454 @@
+/*
+ * pgtrack-notify: keepalived's notify FIFO in, pgbouncer serving only on
+ * the MASTER out.
+ *
+ * main: command line, signals, reloads, and following one VRRP instance or
+ * sync group through the FIFO's lines.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <syslog.h>
+
+#include <ev.h>
+#include <libpq-fe.h>
+
+#include "bouncer.h"
+#include "build_config.h"
+#include "fifo.h"
+#include "hooks.h"
+#include "local_address.h"
+#include "log.h"
+#include "notify_config.h"
+#include "ratelimit.h"
+#include "util.h"
+#include "vrrp_event.h"
+
+#define DEFAULT_CONFIG PGTRACKD_SYSCONFDIR "/pgtrack-notify/pgtrack-notify.conf"
+
+struct notifier {
+	struct ev_loop *loop;
+	struct notify_config *config;
+	const char *fifo_arg; /* script mode: the FIFO keepalived appended */
+	struct fifo_reader fifo;
+	struct bouncer bouncer;
+	struct hooks hooks;
+
+	bool state_known;
+	enum vrrp_state state;    /* last transition of the followed name */
+	bool state_changed;       /* since the last drain */
+	bool hook_due;
+	enum vrrp_state hook_state; /* of the last hook that was started */
+	bool hook_state_known;
+
+	struct ratelimit bad_lines;
+	struct ratelimit two_masters;
+	unsigned long lines_seen;
+
+	bool stopping;
+	ev_signal sighup, sigterm, sigint;
+	ev_timer grace;
+};
+
+static void usage(FILE *out)
+{
+	fprintf(out,
+		"Usage: pgtrack-notify [OPTION]... [FIFO]\n"
+		"Follow one keepalived VRRP instance or sync group through keepalived's\n"
+		"notify FIFO and make pgbouncer serve only while it is MASTER.\n"
+		"\n"
+		"  -f, --config FILE   configuration file (default %s)\n"
+		"  -t, --check         check the configuration and exit: 0 if it is valid,\n"
+		"                      1 after printing every error as FILE:LINE: message\n"
+		"  -n, --foreground    stay in the foreground (never detaches; accepted for\n"
+		"                      compatibility with init scripts)\n"
+		"  -l, --log-console   log to standard error instead of syslog\n"
+		"  -v, --verbose       log every line read and every admin command\n"
+		"  -V, --version       print the version and exit\n"
+		"  -h, --help          print this help and exit\n"
+		"\n"
+		"FIFO, when given, replaces [notify] fifo: keepalived's notify_fifo_script\n"
+		"appends it.  In that mode SIGTERM (which keepalived sends before its STOP\n"
+		"lines) is followed by stop_grace of reading before the exit.\n"
+		"\n"
+		"Signals: SIGHUP reloads the configuration (a bad file is refused and the\n"
+		"running one kept); SIGTERM and SIGINT exit, leaving pgbouncer as it is.\n"
+		"\n"
+		"See pgtrack-notify(8) and pgtrack-notify.conf(5).\n",
+		DEFAULT_CONFIG);
+}
+
+static void print_errors(const struct conf_errors *errs, bool to_log)
+{
+	for (size_t i = 0; i < errs->count; i++) {
+		if (to_log)
+			log_error("%s", errs->lines[i]);
+		else
+			fprintf(stderr, "%s\n", errs->lines[i]);
+	}
+}
+
+static const char *followed_kind(const struct notify_config *c)
+{
+	return c->notify.instance[0] ? "instance" : "group";
+}
+
+static const char *followed_name(const struct notify_config *c)
+{
+	return c->notify.instance[0] ? c->notify.instance : c->notify.group;
+}
+
+static bool follows(const struct notify_config *c, const struct vrrp_event *ev)
+{
+	if (c->notify.instance[0])
+		return ev->kind == VRRP_INSTANCE && strcmp(ev->name, c->notify.instance) == 0;
+	return ev->kind == VRRP_GROUP && strcmp(ev->name, c->notify.group) == 0;
+}
+
+static void bad_line(struct notifier *n, const char *why, const char *line, size_t len)
+{
+	unsigned long suppressed;
+	char shown[121];
+	size_t k = 0;
+
+	if (!ratelimit_allow(&n->bad_lines, ev_now(n->loop), &suppressed))
+		return;
+	for (size_t i = 0; i < len && k < sizeof(shown) - 1; i++)
+		shown[k++] = (line[i] >= 0x20 && line[i] < 0x7f) ? line[i] : '?';
+	shown[k] = '\0';
+	if (suppressed)
+		log_warnx("FIFO %s: %lu more bad lines were skipped without a log line",
+			  n->fifo.path, suppressed);
+	log_warnx("FIFO %s: skipped a bad line (%s): \"%s%s\"", n->fifo.path, why, shown,
+		  len > k ? "..." : "");
+}
+
+static void on_line(struct fifo_reader *f, const char *line, size_t len, bool overlong)
+{
+	struct notifier *n = container_of(f, struct notifier, fifo);
+	struct vrrp_event ev;
+	const char *why;
+
+	n->lines_seen++;
+	if (overlong) {
+		bad_line(n, "longer than 512 bytes", line, len);
+		return;
+	}
+	switch (vrrp_event_parse(line, len, &ev, &why)) {
+	case VRRP_PARSE_IGNORED:
+		return;
+	case VRRP_PARSE_ERROR:
+		bad_line(n, why, line, len);
+		return;
+	case VRRP_PARSE_OK:
+		break;
+	}
+	if (!follows(n->config, &ev)) {
+		log_debug("FIFO: %s \"%s\" %s %d (not followed)", vrrp_kind_name(ev.kind), ev.name,
+			  vrrp_state_name(ev.state), ev.priority);
+		return;
+	}
+	if (vrrp_state_is_transition(ev.state)) {
+		if (!n->state_known || n->state != ev.state)
+			log_info("VRRP %s \"%s\": %s -> %s (priority %d)", followed_kind(n->config),
+				 ev.name, n->state_known ? vrrp_state_name(n->state) : "unknown",
+				 vrrp_state_name(ev.state), ev.priority);
+		n->state_changed |= !n->state_known || n->state != ev.state;
+		n->state_known = true;
+		n->state = ev.state;
+		return;
+	}
+	switch (ev.state) {
+	case VRRP_MASTER_RX_LOWER_PRI: {
+		unsigned long suppressed;
+
+		if (ratelimit_allow(&n->two_masters, ev_now(n->loop), &suppressed))
+			log_warnx("two masters: %s \"%s\" received an advert of lower priority while "
+				  "MASTER (another node also claims the VIP)%s",
+				  followed_kind(n->config), ev.name,
+				  suppressed ? "; repeated since the last warning" : "");
+		break;
+	}
+	case VRRP_UNKNOWN_STATE:
+		log_warnx("VRRP %s \"%s\" reports an unknown state; keeping %s",
+			  followed_kind(n->config), ev.name,
+			  n->state_known ? vrrp_state_name(n->state) : "no state");
+		break;
+	default:
+		log_debug("VRRP %s \"%s\": %s %d", followed_kind(n->config), ev.name,
+			  vrrp_state_name(ev.state), ev.priority);
+		break;
+	}
+}
+
+static enum hook_event hook_of(enum vrrp_state s)
+{
+	switch (s) {
+	case VRRP_MASTER:
+		return HOOK_MASTER;
+	case VRRP_BACKUP:
+		return HOOK_BACKUP;
+	case VRRP_FAULT:
+		return HOOK_FAULT;
+	default:
+		return HOOK_STOP;
+	}
+}
+
+/* The burst is read: act on where it ended. */
+static void apply_state(struct notifier *n)
+{
+	if (!n->state_known)
+		return;
+	bouncer_set_mode(&n->bouncer, n->state == VRRP_MASTER ? BOUNCER_SERVE : BOUNCER_FENCE,
+			 vrrp_state_name(n->state));
+	if (!n->hook_state_known || n->hook_state != n->state) {
+		n->hook_state = n->state;
+		n->hook_state_known = true;
+		hooks_run(&n->hooks, hook_of(n->state));
+	}
+}
+
+static void on_drained(struct fifo_reader *f)
+{
+	struct notifier *n = container_of(f, struct notifier, fifo);
+
+	if (!n->state_changed)
+		return;
+	n->state_changed = false;
+	apply_state(n);
+}
+
+static const struct fifo_handler fifo_handler = {
+	.line = on_line,
+	.drained = on_drained,
+};
+
+/* At start, before keepalived has said anything: the VIP tells, if configured. */
+static void infer_state(struct notifier *n)
+{
+	const char *vip = n->config->notify.vip;
+	int r;
+
+	if (!vip[0]) {
+		log_notice("VRRP state of %s \"%s\" unknown until keepalived reports it; "
+			   "leaving pgbouncer as it is", followed_kind(n->config),
+			   followed_name(n->config));
+		return;
+	}
+	r = local_address_present(vip);
+	if (r < 0) {
+		log_warnx("cannot list local addresses to look for %s: %s; leaving pgbouncer as it is",
+			  vip, strerror(-r));
+		return;
+	}
+	log_info("VRRP state of %s \"%s\" not reported yet; the VIP %s is %s, so taking it as %s",
+		 followed_kind(n->config), followed_name(n->config), vip,
+		 r ? "here" : "not here", r ? "MASTER" : "BACKUP");
+	n->state_known = true;
+	n->state = r ? VRRP_MASTER : VRRP_BACKUP;
+	/* Inferred, not a transition: no hook. */
+	n->hook_state = n->state;
+	n->hook_state_known = true;
+	bouncer_set_mode(&n->bouncer, r ? BOUNCER_SERVE : BOUNCER_FENCE,
+			 r ? "MASTER (VIP here)" : "BACKUP (VIP elsewhere)");
+}
+
+static void reload(struct notifier *n)
+{
+	struct conf_errors errs = { 0 };
+	struct notify_config *config, *old = n->config;
+	char why[512];
+
+	log_info("reloading %s", old->path);
+	config = notify_config_load(old->path, n->fifo_arg, &errs);
+	if (!config) {
+		print_errors(&errs, true);
+		log_error("configuration reload failed, keeping the running configuration");
+		conf_errors_finish(&errs);
+		return;
+	}
+	conf_errors_finish(&errs);
+
+	if (strcmp(config->notify.fifo, old->notify.fifo) != 0 || config->fifo_uid != old->fifo_uid) {
+		struct fifo_reader fresh;
+
+		if (fifo_reader_start(&fresh, n->loop, config->notify.fifo, config->fifo_uid,
+				      &fifo_handler, why, sizeof(why)) < 0) {
+			log_error("%s; configuration reload failed, keeping the running configuration",
+				  why);
+			notify_config_destroy(config);
+			return;
+		}
+		fifo_reader_stop(&n->fifo);
+		/* The watchers hold their own addresses: move by re-starting in place. */
+		fifo_reader_stop(&fresh);
+		if (fifo_reader_start(&n->fifo, n->loop, config->notify.fifo, config->fifo_uid,
+				      &fifo_handler, why, sizeof(why)) < 0)
+			log_error("%s", why);
+	}
+	if (strcmp(followed_name(config), followed_name(old)) != 0 ||
+	    strcmp(followed_kind(config), followed_kind(old)) != 0) {
+		log_info("now following %s \"%s\": its state is unknown until keepalived reports it",
+			 followed_kind(config), followed_name(config));
+		n->state_known = false;
+		n->hook_state_known = false;
+	}
+	log_set_facility(log_facility_from_name(config->notify.syslog_facility));
+	n->config = config;
+	hooks_set_config(&n->hooks, config);
+	bouncer_set_config(&n->bouncer, config);
+	notify_config_destroy(old);
+	log_info("configuration reloaded");
+}
+
+static void grace_cb(struct ev_loop *loop, ev_timer *w, int revents)
+{
+	ev_break(loop, EVBREAK_ALL);
+}
+
+static void signal_cb(struct ev_loop *loop, ev_signal *w, int revents)
+{
+	struct notifier *n = w->data;
+
+	if (w->signum == SIGHUP) {
+		reload(n);
+		return;
+	}
+	if (n->stopping)
+		return;
+	n->stopping = true;
+	if (n->fifo_arg && n->config->notify.stop_grace_ms > 0) {
+		log_info("received %s: reading keepalived's STOP lines for %.1fs, then exiting",
+			 strsignal(w->signum), (double)n->config->notify.stop_grace_ms / 1000.0);
+		ev_timer_init(&n->grace, grace_cb,
+			      (double)n->config->notify.stop_grace_ms / 1000.0, 0.0);
+		ev_timer_start(loop, &n->grace);
+		return;
+	}
+	log_info("received %s, exiting; pgbouncer is left as it is", strsignal(w->signum));
+	ev_break(loop, EVBREAK_ALL);
+}
+
+static void start_signal(struct notifier *n, ev_signal *w, int signum)
+{
+	ev_signal_init(w, signal_cb, signum);
+	w->data = n;
+	ev_signal_start(n->loop, w);
+}
+
+int main(int argc, char **argv)
+{
+	static const struct option options[] = {
+		{ "config", required_argument, NULL, 'f' },
+		{ "check", no_argument, NULL, 't' },
+		{ "foreground", no_argument, NULL, 'n' },
+		{ "log-console", no_argument, NULL, 'l' },
+		{ "verbose", no_argument, NULL, 'v' },
+		{ "version", no_argument, NULL, 'V' },
+		{ "help", no_argument, NULL, 'h' },
+		{ 0 },
+	};
+	const char *path = DEFAULT_CONFIG;
+	bool check = false, console = false, verbose = false;
+	struct conf_errors errs = { 0 };
+	struct notifier n = { 0 };
+	char why[512];
+	int opt;
+
+	while ((opt = getopt_long(argc, argv, "f:tnlvVh", options, NULL)) != -1) {
+		switch (opt) {
+		case 'f':
+			path = optarg;
+			break;
+		case 't':
+			check = true;
+			break;
+		case 'n':
+			break;
+		case 'l':
+			console = true;
+			break;
+		case 'v':
+			verbose = true;
+			break;
+		case 'V':
+			printf("pgtrack-notify %s (libpq %d, libev %d.%d)\n", PGTRACKD_VERSION,
+			       PQlibVersion(), ev_version_major(), ev_version_minor());
+			return 0;
+		case 'h':
+			usage(stdout);
+			return 0;
+		default:
+			usage(stderr);
+			return 2;
+		}
+	}
+	if (argc - optind > 1) {
+		fprintf(stderr, "pgtrack-notify: unexpected argument \"%s\"\n", argv[optind + 1]);
+		usage(stderr);
+		return 2;
+	}
+	if (optind < argc)
+		n.fifo_arg = argv[optind];
+
+	log_init("pgtrack-notify", console || check, LOG_DAEMON);
+	log_set_verbose(verbose);
+
+	n.config = notify_config_load(path, n.fifo_arg, &errs);
+	if (!n.config) {
+		print_errors(&errs, !check && !console);
+		if (!check && !console)
+			print_errors(&errs, false);
+		conf_errors_finish(&errs);
+		return 1;
+	}
+	conf_errors_finish(&errs);
+	if (check) {
+		printf("configuration OK\n");
+		notify_config_destroy(n.config);
+		return 0;
+	}
+	log_set_facility(log_facility_from_name(n.config->notify.syslog_facility));
+
+	signal(SIGPIPE, SIG_IGN);
+	n.loop = ev_default_loop(EVFLAG_AUTO);
+	if (!n.loop)
+		fatalx("cannot initialise the event loop");
+	ratelimit_init(&n.bad_lines, 10.0, 5);
+	ratelimit_init(&n.two_masters, 10.0, 1);
+
+	if (fifo_reader_start(&n.fifo, n.loop, n.config->notify.fifo, n.config->fifo_uid,
+			      &fifo_handler, why, sizeof(why)) < 0) {
+		log_error("%s", why);
+		if (!console)
+			fprintf(stderr, "pgtrack-notify: %s\n", why);
+		notify_config_destroy(n.config);
+		return 1;
+	}
+	start_signal(&n, &n.sighup, SIGHUP);
+	start_signal(&n, &n.sigterm, SIGTERM);
+	start_signal(&n, &n.sigint, SIGINT);
+	bouncer_init(&n.bouncer, n.loop, n.config);
+	hooks_init(&n.hooks, n.loop, n.config);
+
+	log_info("pgtrack-notify %s starting: following %s \"%s\" on %s%s, pgbouncer at %s",
+		 PGTRACKD_VERSION, followed_kind(n.config), followed_name(n.config),
+		 n.config->notify.fifo, n.fifo_arg ? " (as notify_fifo_script)" : "",
+		 n.bouncer.target);
+	infer_state(&n);
+	bouncer_start(&n.bouncer);
+
+	ev_run(n.loop, 0);
+
+	hooks_finish(&n.hooks);
+	bouncer_finish(&n.bouncer);
+	fifo_reader_stop(&n.fifo);
+	notify_config_destroy(n.config);
+	ev_loop_destroy(n.loop);
+	log_info("pgtrack-notify stopped after %lu FIFO lines", n.lines_seen);
+	return 0;
+}

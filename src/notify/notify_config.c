@@ -1,0 +1,380 @@
+#include "notify_config.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <pwd.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#define MS(x) ((int64_t)(x))
+#define SEC(x) ((int64_t)(x) * 1000)
+
+static const char *const facilities[] = {
+	"daemon", "user", "local0", "local1", "local2", "local3",
+	"local4", "local5", "local6", "local7", NULL,
+};
+
+#define N(field) offsetof(struct notify_settings, field)
+static const struct conf_key notify_keys[] = {
+	{ .name = "fifo", .type = CONF_PATH, .offset = N(fifo) },
+	{ .name = "fifo_owner", .type = CONF_STRING, .offset = N(fifo_owner),
+	  .default_value = "root", .max = 32 },
+	{ .name = "instance", .type = CONF_STRING, .offset = N(instance), .max = 128 },
+	{ .name = "group", .type = CONF_STRING, .offset = N(group), .max = 128 },
+	{ .name = "vip", .type = CONF_STRING, .offset = N(vip), .max = 45 },
+	{ .name = "reconcile_interval", .type = CONF_DURATION, .offset = N(reconcile_interval_ms),
+	  .min = SEC(1), .max = SEC(3600), .default_value = "10s" },
+	{ .name = "stop_grace", .type = CONF_DURATION, .offset = N(stop_grace_ms),
+	  .min = MS(0), .max = SEC(10), .default_value = "800ms" },
+	{ .name = "syslog_facility", .type = CONF_CHOICE, .offset = N(syslog_facility),
+	  .default_value = "daemon", .choices = facilities },
+	{ 0 },
+};
+#undef N
+
+#define B(field) offsetof(struct bouncer_settings, field)
+static const struct conf_key bouncer_keys[] = {
+	{ .name = "host", .type = CONF_STRING, .offset = B(host) },
+	{ .name = "port", .type = CONF_INT, .offset = B(port), .min = 1, .max = 65535,
+	  .default_value = "6432" },
+	{ .name = "user", .type = CONF_STRING, .offset = B(user), .default_value = "pgbouncer" },
+	{ .name = "passfile", .type = CONF_PATH, .offset = B(passfile) },
+	{ .name = "connect_timeout", .type = CONF_DURATION, .offset = B(connect_timeout_ms),
+	  .min = MS(100), .max = SEC(3600), .default_value = "2s" },
+	{ .name = "command_timeout", .type = CONF_DURATION, .offset = B(command_timeout_ms),
+	  .min = MS(100), .max = SEC(3600), .default_value = "5s" },
+	{ .name = "databases", .type = CONF_STRING, .offset = B(databases), .flags = CONF_REQUIRED },
+	{ .name = "databases_file", .type = CONF_PATH, .offset = B(databases_file) },
+	{ .name = "databases_template", .type = CONF_PATH, .offset = B(databases_template) },
+	{ .name = "retry_max", .type = CONF_DURATION, .offset = B(retry_max_ms),
+	  .min = MS(250), .max = SEC(600), .default_value = "5s" },
+	{ 0 },
+};
+#undef B
+
+#define H(field) offsetof(struct hook_settings, field)
+static const struct conf_key hook_keys[] = {
+	{ .name = "on_master", .type = CONF_STRING, .offset = H(command[HOOK_MASTER]) },
+	{ .name = "on_backup", .type = CONF_STRING, .offset = H(command[HOOK_BACKUP]) },
+	{ .name = "on_fault", .type = CONF_STRING, .offset = H(command[HOOK_FAULT]) },
+	{ .name = "on_stop", .type = CONF_STRING, .offset = H(command[HOOK_STOP]) },
+	{ .name = "hook_timeout", .type = CONF_DURATION, .offset = H(timeout_ms),
+	  .min = MS(100), .max = SEC(3600), .default_value = "30s" },
+	{ 0 },
+};
+#undef H
+
+const char *hook_event_name(enum hook_event event)
+{
+	static const char *const names[] = { "on_master", "on_backup", "on_fault", "on_stop" };
+
+	return event < HOOK_EVENTS ? names[event] : "?";
+}
+
+enum section { SECTION_NONE, SECTION_NOTIFY, SECTION_BOUNCER, SECTION_HOOKS, SECTION_BAD };
+
+struct loader {
+	struct notify_config *config;
+	struct conf_errors *errs;
+	const char *fifo_override;
+	enum section section;
+	uint64_t seen[SECTION_BAD];
+	int line[SECTION_BAD]; /* of each section header, 0 if absent */
+};
+
+static const struct conf_key *table_of(enum section s)
+{
+	switch (s) {
+	case SECTION_NOTIFY:
+		return notify_keys;
+	case SECTION_BOUNCER:
+		return bouncer_keys;
+	case SECTION_HOOKS:
+		return hook_keys;
+	default:
+		return NULL;
+	}
+}
+
+static void *target_of(struct loader *l, enum section s)
+{
+	switch (s) {
+	case SECTION_NOTIFY:
+		return &l->config->notify;
+	case SECTION_BOUNCER:
+		return &l->config->bouncer;
+	case SECTION_HOOKS:
+		return &l->config->hooks;
+	default:
+		return NULL;
+	}
+}
+
+static void on_section(struct conf_parser *p, const char *name, void *user)
+{
+	static const struct {
+		const char *name;
+		enum section section;
+	} sections[] = {
+		{ "notify", SECTION_NOTIFY },
+		{ "pgbouncer", SECTION_BOUNCER },
+		{ "hooks", SECTION_HOOKS },
+	};
+	struct loader *l = user;
+
+	for (size_t i = 0; i < sizeof(sections) / sizeof(sections[0]); i++) {
+		if (strcmp(name, sections[i].name) != 0)
+			continue;
+		if (l->line[sections[i].section]) {
+			conf_error(p, "duplicate section [%s] (first at line %d)", name,
+				   l->line[sections[i].section]);
+			l->section = SECTION_BAD;
+			return;
+		}
+		l->section = sections[i].section;
+		l->line[l->section] = conf_line(p);
+		return;
+	}
+	conf_error(p, "unknown section \"%s\"", name);
+	l->section = SECTION_BAD;
+}
+
+static void on_key(struct conf_parser *p, const char *section, const char *key,
+		   const char *value, void *user)
+{
+	struct loader *l = user;
+
+	if (l->section == SECTION_NONE) {
+		conf_error(p, "key \"%s\" outside of any section", key);
+		return;
+	}
+	if (l->section == SECTION_BAD)
+		return;
+	if (!conf_set(p, table_of(l->section), target_of(l, l->section), &l->seen[l->section],
+		      key, value))
+		conf_error(p, "unknown key \"%s\" in section [%s]", key, section);
+}
+
+static bool valid_dbname(const char *name, size_t len)
+{
+	return len > 0 && len <= NOTIFY_DBNAME_MAX &&
+	       strspn(name, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_.-") >= len;
+}
+
+static void split_databases(struct conf_parser *p, struct loader *l)
+{
+	struct notify_config *c = l->config;
+	const char *s = c->bouncer.databases;
+	int line = l->line[SECTION_BOUNCER];
+
+	while (*s) {
+		size_t len;
+
+		s += strspn(s, " \t,");
+		len = strcspn(s, " \t,");
+		if (len == 0)
+			break;
+		if (!valid_dbname(s, len)) {
+			conf_error_at(p, line, "[pgbouncer] databases: \"%.*s\" is not a database name "
+					       "(1 to %d of A-Z a-z 0-9 _ . -)",
+				      (int)len, s, NOTIFY_DBNAME_MAX);
+		} else if (c->n_databases == NOTIFY_MAX_DATABASES) {
+			conf_error_at(p, line, "[pgbouncer] databases: more than %d databases",
+				      NOTIFY_MAX_DATABASES);
+			return;
+		} else {
+			memcpy(c->database[c->n_databases], s, len);
+			c->database[c->n_databases][len] = '\0';
+			c->n_databases++;
+		}
+		s += len;
+	}
+	if (c->n_databases == 0 && c->bouncer.databases[0])
+		conf_error_at(p, line, "[pgbouncer] databases: no database named");
+}
+
+static void load_template(struct conf_parser *p, struct loader *l)
+{
+	struct notify_config *c = l->config;
+	const char *path = c->bouncer.databases_template;
+	int line = l->line[SECTION_BOUNCER];
+	char *text;
+	ssize_t n;
+	int fd;
+
+	if (!c->bouncer.databases_file[0]) {
+		if (path[0])
+			conf_error_at(p, line, "[pgbouncer] databases_template is set without databases_file");
+		return;
+	}
+	if (!path[0]) {
+		conf_error_at(p, line, "[pgbouncer] databases_file needs databases_template, "
+				       "the content to write there on MASTER");
+		return;
+	}
+	if (strcmp(path, c->bouncer.databases_file) == 0) {
+		conf_error_at(p, line, "[pgbouncer] databases_template and databases_file are the same file");
+		return;
+	}
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0) {
+		conf_error_at(p, line, "[pgbouncer] databases_template %s: %s", path, strerror(errno));
+		return;
+	}
+	text = malloc(TEMPLATE_MAX + 1);
+	if (!text) {
+		close(fd);
+		conf_error_at(p, line, "out of memory");
+		return;
+	}
+	n = read(fd, text, TEMPLATE_MAX + 1);
+	close(fd);
+	if (n < 0 || n > TEMPLATE_MAX) {
+		conf_error_at(p, line, "[pgbouncer] databases_template %s: %s", path,
+			      n < 0 ? strerror(errno) : "larger than 64 KiB");
+		free(text);
+		return;
+	}
+	text[n] = '\0';
+	c->template_text = text;
+	c->template_len = (size_t)n;
+}
+
+bool hook_argv_split(const char *command, struct hook_argv *out)
+{
+	char *d = out->storage;
+	const char *s = command;
+
+	out->argc = 0;
+	while (*s) {
+		bool quoted = false;
+
+		while (*s == ' ' || *s == '\t')
+			s++;
+		if (!*s)
+			break;
+		if (out->argc == HOOK_MAX_ARGS)
+			return false;
+		out->argv[out->argc++] = d;
+		while (*s && (quoted || (*s != ' ' && *s != '\t'))) {
+			if (*s == '"')
+				quoted = !quoted;
+			else
+				*d++ = *s;
+			s++;
+		}
+		if (quoted)
+			return false;
+		*d++ = '\0';
+	}
+	out->argv[out->argc] = NULL;
+	return true;
+}
+
+static void split_hooks(struct conf_parser *p, struct loader *l)
+{
+	struct notify_config *c = l->config;
+
+	for (int e = 0; e < HOOK_EVENTS; e++) {
+		const char *cmd = c->hooks.command[e];
+
+		if (!cmd[0])
+			continue;
+		if (!hook_argv_split(cmd, &c->hook[e]))
+			conf_error_at(p, l->line[SECTION_HOOKS],
+				      "[hooks] %s: unbalanced double quote or more than %d arguments",
+				      hook_event_name(e), HOOK_MAX_ARGS);
+		else if (c->hook[e].argc == 0 || c->hook[e].argv[0][0] != '/')
+			conf_error_at(p, l->line[SECTION_HOOKS],
+				      "[hooks] %s: the command must start with an absolute path "
+				      "(hooks run without a shell and without PATH)",
+				      hook_event_name(e));
+	}
+}
+
+static void on_end(struct conf_parser *p, void *user)
+{
+	struct loader *l = user;
+	struct notify_config *c = l->config;
+	int nline = l->line[SECTION_NOTIFY] ? l->line[SECTION_NOTIFY] : 1;
+	unsigned char addr[16];
+
+	if (!l->line[SECTION_NOTIFY])
+		conf_errors_add(l->errs, "%s: missing section [notify]", conf_path(p));
+	if (!l->line[SECTION_BOUNCER])
+		conf_errors_add(l->errs, "%s: missing section [pgbouncer]", conf_path(p));
+	else
+		conf_check_required(p, bouncer_keys, l->seen[SECTION_BOUNCER],
+				    l->line[SECTION_BOUNCER], "[pgbouncer]");
+
+	if (l->fifo_override)
+		snprintf(c->notify.fifo, sizeof(c->notify.fifo), "%s", l->fifo_override);
+	else if (l->line[SECTION_NOTIFY] && !c->notify.fifo[0])
+		conf_error_at(p, nline, "[notify]: missing required key \"fifo\" "
+					"(or give the FIFO path on the command line)");
+
+	if (l->line[SECTION_NOTIFY] && !c->notify.instance[0] == !c->notify.group[0])
+		conf_error_at(p, nline, "[notify]: set exactly one of \"instance\" and \"group\"");
+
+	if (c->notify.vip[0] && inet_pton(AF_INET, c->notify.vip, addr) != 1 &&
+	    inet_pton(AF_INET6, c->notify.vip, addr) != 1)
+		conf_error_at(p, nline, "[notify] vip: \"%s\" is not a numeric IPv4 or IPv6 address",
+			      c->notify.vip);
+
+	if (c->notify.fifo_owner[0]) {
+		struct passwd *pw = getpwnam(c->notify.fifo_owner);
+
+		if (!pw)
+			conf_error_at(p, nline, "[notify] fifo_owner: no such user \"%s\"",
+				      c->notify.fifo_owner);
+		else
+			c->fifo_uid = pw->pw_uid;
+	}
+	if (l->line[SECTION_BOUNCER]) {
+		split_databases(p, l);
+		load_template(p, l);
+	}
+	split_hooks(p, l);
+}
+
+struct notify_config *notify_config_load(const char *path, const char *fifo_override,
+					 struct conf_errors *errs)
+{
+	static const struct conf_callbacks callbacks = {
+		.section = on_section, .key = on_key, .end = on_end,
+	};
+	struct notify_config *config = calloc(1, sizeof(*config));
+	struct loader l = { .config = config, .errs = errs, .fifo_override = fifo_override };
+
+	if (!config || !(config->path = strdup(path))) {
+		free(config);
+		conf_errors_add(errs, "%s: out of memory", path);
+		return NULL;
+	}
+	if (fifo_override && fifo_override[0] != '/') {
+		conf_errors_add(errs, "FIFO %s: must be an absolute path", fifo_override);
+		notify_config_destroy(config);
+		return NULL;
+	}
+	conf_defaults(notify_keys, &config->notify);
+	conf_defaults(bouncer_keys, &config->bouncer);
+	conf_defaults(hook_keys, &config->hooks);
+	if (!conf_parse_file(path, &callbacks, &l, errs)) {
+		notify_config_destroy(config);
+		return NULL;
+	}
+	return config;
+}
+
+void notify_config_destroy(struct notify_config *config)
+{
+	if (!config)
+		return;
+	free(config->template_text);
+	free(config->path);
+	free(config);
+}

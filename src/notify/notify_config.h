@@ -1,0 +1,90 @@
+/*
+ * notify_config: pgtrack-notify.conf.  Like pgtrackd's, loading never
+ * touches running state, so a reload can throw a bad file away whole.
+ */
+#ifndef PGTRACK_NOTIFY_CONFIG_H
+#define PGTRACK_NOTIFY_CONFIG_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "conf.h"
+
+#define NOTIFY_MAX_DATABASES 32
+#define NOTIFY_DBNAME_MAX 63
+#define HOOK_MAX_ARGS 32
+#define TEMPLATE_MAX (64 * 1024)
+
+struct notify_settings {
+	char fifo[CONF_STR_SIZE];
+	char fifo_owner[CONF_STR_SIZE];
+	char instance[CONF_STR_SIZE];
+	char group[CONF_STR_SIZE];
+	char vip[CONF_STR_SIZE];
+	int64_t reconcile_interval_ms;
+	int64_t stop_grace_ms;
+	char syslog_facility[CONF_STR_SIZE];
+};
+
+struct bouncer_settings {
+	char host[CONF_STR_SIZE];
+	int port;
+	char user[CONF_STR_SIZE];
+	char passfile[CONF_STR_SIZE];
+	int64_t connect_timeout_ms;
+	int64_t command_timeout_ms;
+	char databases[CONF_STR_SIZE];
+	char databases_file[CONF_STR_SIZE];
+	char databases_template[CONF_STR_SIZE];
+	int64_t retry_max_ms;
+};
+
+enum hook_event {
+	HOOK_MASTER,
+	HOOK_BACKUP,
+	HOOK_FAULT,
+	HOOK_STOP,
+	HOOK_EVENTS,
+};
+
+struct hook_settings {
+	char command[HOOK_EVENTS][CONF_STR_SIZE];
+	int64_t timeout_ms;
+};
+
+struct hook_argv {
+	int argc;
+	char *argv[HOOK_MAX_ARGS + 1]; /* point into storage */
+	char storage[CONF_STR_SIZE];
+};
+
+struct notify_config {
+	char *path;
+	struct notify_settings notify;
+	struct bouncer_settings bouncer;
+	struct hook_settings hooks;
+
+	/* Derived while loading. */
+	uid_t fifo_uid;
+	int n_databases;
+	char database[NOTIFY_MAX_DATABASES][NOTIFY_DBNAME_MAX + 1];
+	char *template_text; /* NULL without databases_file */
+	size_t template_len;
+	struct hook_argv hook[HOOK_EVENTS];
+};
+
+/*
+ * Loads path.  fifo_override (the command line's FIFO, or NULL) stands in
+ * for [notify] fifo.  NULL on errors, all of which are in errs.
+ */
+struct notify_config *notify_config_load(const char *path, const char *fifo_override,
+					 struct conf_errors *errs);
+void notify_config_destroy(struct notify_config *config);
+
+/* Splits a hook command on blanks, double quotes grouping; false if unbalanced. */
+bool hook_argv_split(const char *command, struct hook_argv *out);
+
+const char *hook_event_name(enum hook_event event);
+
+#endif
