@@ -108,31 +108,33 @@ unlink_tmp:
 
 int atomic_file_compare(const char *path, const void *data, size_t len)
 {
-	char buf[256];
-	size_t want = len + 1 < sizeof(buf) ? len + 1 : sizeof(buf);
-	size_t got = 0;
-	int fd;
-
-	if (len >= sizeof(buf))
-		return -EFBIG;
+	const char *want = data;
+	char buf[4096];
+	size_t off = 0;
+	int fd, r = 0;
 
 	fd = open(path, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
 	if (fd < 0)
 		return -errno;
-	while (got < want) {
-		ssize_t n = read(fd, buf + got, want - got);
+	for (;;) {
+		ssize_t n = read(fd, buf, sizeof(buf));
 
 		if (n < 0) {
 			if (errno == EINTR)
 				continue;
-			int r = -errno;
-			close(fd);
-			return r;
-		}
-		if (n == 0)
+			r = -errno;
 			break;
-		got += (size_t)n;
+		}
+		if (n == 0) {
+			r = off == len ? 0 : 1;
+			break;
+		}
+		if ((size_t)n > len - off || memcmp(buf, want + off, (size_t)n) != 0) {
+			r = 1;
+			break;
+		}
+		off += (size_t)n;
 	}
 	close(fd);
-	return got == len && memcmp(buf, data, len) == 0 ? 0 : 1;
+	return r;
 }

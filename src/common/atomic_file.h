@@ -17,8 +17,8 @@
 int atomic_file_write(const char *path, const void *data, size_t len, mode_t mode);
 
 /*
- * Whether the file at path holds exactly data.  Reads at most len + 1
- * bytes, does not follow a symlink at the last component.  0 (equal),
+ * Whether the file at path holds exactly data.  Stops reading at the first
+ * difference; does not follow a symlink at the last component.  0 (equal),
  * 1 (different), or -errno (missing, unreadable).
  */
 int atomic_file_compare(const char *path, const void *data, size_t len);

@@ -180,6 +180,15 @@ int fifo_reader_start(struct fifo_reader *f, struct ev_loop *loop, const char *p
 	return 0;
 }
 
+void fifo_reader_drain(struct fifo_reader *f)
+{
+	if (f->fd < 0)
+		return;
+	for (int i = 0; i < 64 && !read_available(f, f->fd); i++)
+		;
+	f->handler->drained(f);
+}
+
 void fifo_reader_stop(struct fifo_reader *f)
 {
 	if (f->fd < 0)

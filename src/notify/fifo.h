@@ -48,6 +48,8 @@ struct fifo_reader {
  */
 int fifo_reader_start(struct fifo_reader *f, struct ev_loop *loop, const char *path,
 		      uid_t owner, const struct fifo_handler *handler, char *why, size_t why_size);
+/* Reads and acts on whatever is waiting, e.g. before switching FIFOs. */
+void fifo_reader_drain(struct fifo_reader *f);
 void fifo_reader_stop(struct fifo_reader *f);
 
 #endif

@@ -283,6 +283,8 @@ static void reload(struct notifier *n)
 			notify_config_destroy(config);
 			return;
 		}
+		/* Lines already in the old FIFO still count. */
+		fifo_reader_drain(&n->fifo);
 		fifo_reader_stop(&n->fifo);
 		/* The watchers hold their own addresses: move by re-starting in place. */
 		fifo_reader_stop(&fresh);

@@ -159,6 +159,14 @@ static void on_key(struct conf_parser *p, const char *section, const char *key,
 		conf_error(p, "unknown key \"%s\" in section [%s]", key, section);
 }
 
+static bool was_set(const struct conf_key *table, uint64_t seen, const char *name)
+{
+	for (const struct conf_key *k = table; k->name; k++)
+		if (strcmp(k->name, name) == 0)
+			return seen & (UINT64_C(1) << (k - table));
+	return false;
+}
+
 static bool valid_dbname(const char *name, size_t len)
 {
 	return len > 0 && len <= NOTIFY_DBNAME_MAX &&
@@ -170,6 +178,7 @@ static void split_databases(struct conf_parser *p, struct loader *l)
 	struct notify_config *c = l->config;
 	const char *s = c->bouncer.databases;
 	int line = l->line[SECTION_BOUNCER];
+	bool invalid = false;
 
 	while (*s) {
 		size_t len;
@@ -179,6 +188,7 @@ static void split_databases(struct conf_parser *p, struct loader *l)
 		if (len == 0)
 			break;
 		if (!valid_dbname(s, len)) {
+			invalid = true;
 			conf_error_at(p, line, "[pgbouncer] databases: \"%.*s\" is not a database name "
 					       "(1 to %d of A-Z a-z 0-9 _ . -)",
 				      (int)len, s, NOTIFY_DBNAME_MAX);
@@ -193,7 +203,7 @@ static void split_databases(struct conf_parser *p, struct loader *l)
 		}
 		s += len;
 	}
-	if (c->n_databases == 0 && c->bouncer.databases[0])
+	if (c->n_databases == 0 && !invalid && was_set(bouncer_keys, l->seen[SECTION_BOUNCER], "databases"))
 		conf_error_at(p, line, "[pgbouncer] databases: no database named");
 }
 
@@ -313,7 +323,7 @@ static void on_end(struct conf_parser *p, void *user)
 
 	if (l->fifo_override)
 		snprintf(c->notify.fifo, sizeof(c->notify.fifo), "%s", l->fifo_override);
-	else if (l->line[SECTION_NOTIFY] && !c->notify.fifo[0])
+	else if (l->line[SECTION_NOTIFY] && !was_set(notify_keys, l->seen[SECTION_NOTIFY], "fifo"))
 		conf_error_at(p, nline, "[notify]: missing required key \"fifo\" "
 					"(or give the FIFO path on the command line)");
 
@@ -325,7 +335,9 @@ static void on_end(struct conf_parser *p, void *user)
 		conf_error_at(p, nline, "[notify] vip: \"%s\" is not a numeric IPv4 or IPv6 address",
 			      c->notify.vip);
 
-	if (c->notify.fifo_owner[0]) {
+	if (!c->notify.fifo_owner[0]) {
+		conf_error_at(p, nline, "[notify] fifo_owner: empty; leave the key out for root");
+	} else {
 		struct passwd *pw = getpwnam(c->notify.fifo_owner);
 
 		if (!pw)
