@@ -58,7 +58,8 @@ static void finish_run(struct bouncer *b, bool ok)
 	b->phase = BOUNCER_IDLE;
 	if (ok) {
 		b->backoff_ms = BACKOFF_START_MS;
-		if (b->announce) {
+		/* A newer mode arrived meanwhile: the rerun announces that one. */
+		if (b->announce && b->run_mode == b->mode) {
 			char list[NOTIFY_MAX_DATABASES * (NOTIFY_DBNAME_MAX + 1) + 1] = "";
 
 			for (int i = 0; i < b->config->n_databases; i++) {
@@ -69,7 +70,8 @@ static void finish_run(struct bouncer *b, bool ok)
 			log_info("pgbouncer: %s databases %s (this node is %s)",
 				 b->mode == BOUNCER_SERVE ? "serving" : "fenced", list, b->reason);
 		}
-		b->announce = false;
+		if (b->run_mode == b->mode)
+			b->announce = false;
 	}
 	if (b->rerun)
 		run(b, false);
@@ -140,7 +142,7 @@ static void prepare(struct bouncer *b)
 	b->n_commands = 0;
 	b->next_command = 0;
 	b->resumed_globally = false;
-	if (b->mode == BOUNCER_SERVE && c->template_text) {
+	if (b->run_mode == BOUNCER_SERVE && c->template_text) {
 		const char *path = c->bouncer.databases_file;
 		int r = atomic_file_compare(path, c->template_text, c->template_len);
 
@@ -157,7 +159,7 @@ static void prepare(struct bouncer *b)
 		}
 	}
 	/* A global PAUSE would hold every database; undo it when becoming MASTER. */
-	if (b->mode == BOUNCER_SERVE && b->announce)
+	if (b->run_mode == BOUNCER_SERVE && b->announce)
 		queue(b, "RESUME", NULL);
 	b->phase = BOUNCER_PREPARE;
 	send_next(b);
@@ -175,6 +177,7 @@ static void run(struct bouncer *b, bool periodic)
 	ev_timer_stop(b->loop, &b->retry);
 	b->running = true;
 	b->periodic = periodic;
+	b->run_mode = b->mode;
 	if (pgconn_ready(&b->conn)) {
 		prepare(b);
 		return;
@@ -189,7 +192,7 @@ static int plan(struct bouncer *b, const PGresult *res, bool log_drift)
 	int name_col = PQfnumber(res, "name");
 	int paused_col = PQfnumber(res, "paused");
 	int disabled_col = PQfnumber(res, "disabled");
-	bool serve = b->mode == BOUNCER_SERVE;
+	bool serve = b->run_mode == BOUNCER_SERVE;
 
 	if (name_col < 0 || paused_col < 0 || disabled_col < 0) {
 		log_error("pgbouncer at %s: SHOW DATABASES has no name, paused and disabled "
@@ -280,7 +283,7 @@ static void show_result(struct bouncer *b, const PGresult *res)
 	}
 	/* BOUNCER_VERIFY */
 	n = plan(b, res, false);
-	if (n == 0) {
+	if (n == 0 || b->run_mode != b->mode) {
 		finish_run(b, true);
 		return;
 	}

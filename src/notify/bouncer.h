@@ -46,6 +46,7 @@ struct bouncer {
 	char target[CONF_STR_SIZE + 16]; /* "host:port", for log lines */
 
 	enum bouncer_mode mode;
+	enum bouncer_mode run_mode; /* what the run in progress works toward */
 	char reason[32];    /* the VRRP state behind mode */
 	bool announce;      /* mode changed and not yet applied */
 	bool periodic;      /* this run comes from the reconcile timer */

@@ -1,0 +1,765 @@
+"""pgtrack-notify against a real pgbouncer 1.18 in front of a real PostgreSQL 15.
+
+The test writes keepalived's notify FIFO lines itself and checks what really
+happened: SHOW DATABASES on pgbouncer's admin console, clients connecting
+through pgbouncer, the databases include file, hook side effects, the log of
+pgtrack-notify. Spec: the pgtrack-notify interface notes (CLI, config,
+behaviour, log lines).
+
+Run as root:  /usr/bin/python3 -m pytest tests/integration/test_notify.py
+PGTRACK_NOTIFY=/abs/path overrides the binary (default build/src/notify/pgtrack-notify).
+
+Timing bounds are generous: they only catch hangs and missing features.
+"""
+
+import os
+import random
+import re
+import shutil
+import signal
+import stat
+import tempfile
+import time
+
+import pytest
+
+from bouncer import (APPDB, Bouncer, Fifo, Notify, NOTIFY_LOG_RE, _pg_ids, databases_ini, default_notify_binary, group,
+                     inst, kill_pid_if, run_notify, wait_until, write_file)
+from conftest import ServerFactory
+from pgcluster import wait_pid_gone
+
+REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+VI = "VI_PG"
+
+# pgbouncer 1.18 says 'database "appdb" is disabled'; later ones "does not allow connections"
+REFUSED_RE = r'database "?appdb"? is disabled|does not allow connections'
+ADMIN_CMD_RE = r"pgtrack-notify: info: pgbouncer: %s appdb\b"
+
+
+# --------------------------------------------------------------------------
+# fixtures
+
+
+@pytest.fixture(scope="session")
+def notify_bin():
+    path = default_notify_binary()
+    if not (os.path.isfile(path) and os.access(path, os.X_OK)):
+        pytest.fail("pgtrack-notify binary not found at %s: build it (ninja -C build) "
+                    "or set PGTRACK_NOTIFY" % path, pytrace=False)
+    return path
+
+
+@pytest.fixture(scope="module")
+def pg(pg_template):
+    """One PostgreSQL primary with a database appdb, behind every pgbouncer."""
+    f = ServerFactory(pg_template)
+    try:
+        primary = f.primary("nprimary")
+        primary.sql("CREATE DATABASE appdb")
+        yield primary
+    finally:
+        f.destroy()
+
+
+class Rig:
+    """pgbouncer + FIFO + pgtrack-notify (not started) for one test."""
+
+    def __init__(self, binary, pg):
+        self.pg = pg
+        self.binary = binary
+        self.dir = tempfile.mkdtemp(prefix="pgtrack-it-notify-")     # root, 0700
+        self.bouncer = None
+        self.fifo = None
+        self.notify = Notify(binary, self.dir)
+        self.fifo_path = os.path.join(self.dir, "notify.fifo")
+        self.template = os.path.join(self.dir, "databases.tmpl")
+        # differs from pgbouncer's initial include file: dbname and pool_size,
+        # and no newline at the end (copied verbatim)
+        self.template_text = databases_ini(pg, "appdb", 7, comment="template, rewritten on MASTER") + "; end"
+        write_file(self.template, self.template_text, 0o644)
+        self.leftover_pids = []
+
+    def start_bouncer(self):
+        self.bouncer = Bouncer(self.pg)
+        self.bouncer.start()
+        return self.bouncer
+
+    def make_fifo(self, mode=0o600):
+        self.fifo = Fifo(self.fifo_path, mode)
+        return self.fifo
+
+    def sections(self, notify=None, pgbouncer=None, hooks=None, fifo=True):
+        n = {}
+        if fifo:
+            n["fifo"] = self.fifo_path
+        n["instance"] = VI
+        n["reconcile_interval"] = "10s"
+        n.update(notify or {})
+        n = {k: v for k, v in n.items() if v is not None}
+        b = {
+            "host": self.bouncer.sockdir,
+            "port": str(self.bouncer.port),
+            "user": "pgtadmin",
+            "connect_timeout": "1s",
+            "command_timeout": "3s",
+            "databases": APPDB,
+            "databases_file": self.bouncer.databases_file,
+            "databases_template": self.template,
+            "retry_max": "1s",
+        }
+        b.update(pgbouncer or {})
+        b = {k: v for k, v in b.items() if v is not None}
+        s = {"notify": n, "pgbouncer": b}
+        if hooks:
+            s["hooks"] = hooks
+        return s
+
+    def start(self, *extra, **kw):
+        """Write the config, start pgtrack-notify, wait until it holds the FIFO open."""
+        self.notify.write_config(self.sections(**kw))
+        self.notify.start(*extra)
+        self.wait_fifo_open()
+        return self.notify
+
+    def fifo_fds(self):
+        """Inode numbers of the FIFOs pgtrack-notify holds open."""
+        out = set()
+        fddir = "/proc/%d/fd" % self.notify.pid
+        for fd in os.listdir(fddir):
+            try:
+                st = os.stat(os.path.join(fddir, fd))
+            except OSError:
+                continue
+            if stat.S_ISFIFO(st.st_mode):
+                out.add(st.st_ino)
+        return out
+
+    def wait_fifo_open(self, timeout=10):
+        ino = os.stat(self.fifo_path).st_ino
+
+        def opened():
+            if not self.notify.alive():
+                raise AssertionError(self.notify.describe("pgtrack-notify exited"))
+            return ino in self.fifo_fds()
+        wait_until(opened, timeout, describe=lambda: self.notify.describe(
+            "pgtrack-notify did not open the FIFO %s (inode %d)" % (self.fifo_path, ino)))
+
+    def describe(self, extra=""):
+        b = ""
+        if self.bouncer:
+            try:
+                b = "SHOW DATABASES appdb: %r" % (self.bouncer.db(),)
+            except Exception as e:
+                b = "SHOW DATABASES failed: %r" % (e,)
+            b += "\npgbouncer log tail:\n" + "\n".join(self.bouncer.log().splitlines()[-15:])
+        return "%s\n%s\n%s" % (extra, b, self.notify.describe())
+
+    def wait_flags(self, paused, disabled, timeout=10):
+        """Wait for SHOW DATABASES appdb paused/disabled."""
+        want = (paused, disabled)
+        wait_until(lambda: self.bouncer.flags() == want, timeout,
+                   describe=lambda: self.describe("wanted appdb (paused, disabled) = %r" % (want,)))
+
+    def wait_serving(self, timeout=10):
+        self.wait_flags(0, 0, timeout)
+        return self.bouncer.client_works()
+
+    def wait_fenced(self, timeout=10):
+        self.wait_flags(1, 1, timeout)
+        msg = self.bouncer.client_refused()
+        assert msg is not None and re.search(REFUSED_RE, msg), self.describe(
+            "fenced, but a new client was not refused at once: %r" % (msg,))
+        return msg
+
+    def apply(self, state, serving):
+        self.fifo.write(inst(VI, state))
+        return self.wait_serving() if serving else self.wait_fenced()
+
+    def close(self):
+        try:
+            self.notify.close()
+        finally:
+            try:
+                if self.fifo:
+                    self.fifo.close()
+            finally:
+                for pid, what in self.leftover_pids:
+                    kill_pid_if(pid, what)
+                try:
+                    if self.bouncer:
+                        self.bouncer.destroy()
+                finally:
+                    shutil.rmtree(self.dir, ignore_errors=True)
+
+
+@pytest.fixture
+def rig(notify_bin, pg):
+    r = Rig(notify_bin, pg)
+    try:
+        r.start_bouncer()
+        r.make_fifo()
+        yield r
+    finally:
+        r.close()
+
+
+def admin_cmds(lines, cmd):
+    rx = re.compile(ADMIN_CMD_RE % cmd)
+    return [l for l in lines if rx.search(l)]
+
+
+def transition_re(name, new, kind="instance"):
+    return r'info: VRRP %s "%s": \S+ -> %s\b' % (kind, re.escape(name), new)
+
+
+# --------------------------------------------------------------------------
+# 1. MASTER serves
+
+
+def test_master_serves_and_rewrites_databases_file(rig):
+    b = rig.bouncer
+    # start fenced, as a BACKUP node's pgbouncer would be, so that serving
+    # needs ENABLE and RESUME
+    b.admin("DISABLE appdb", "KILL appdb")
+    assert b.flags() == (1, 1)
+    assert b.db()["database"] == "postgres"
+    n = rig.start()
+    rig.fifo.write(inst(VI, "MASTER", 150))
+    assert rig.wait_serving() == "appdb", rig.describe("the client did not reach the template's dbname")
+    with open(b.databases_file) as f:
+        assert f.read() == rig.template_text
+    row = b.db()
+    assert (row["paused"], row["disabled"]) == (0, 0)
+    # pgbouncer read the rewritten file (RELOAD), i.e. it could read it
+    assert (row["database"], row["pool_size"]) == ("appdb", 7), row
+    st = os.stat(b.databases_file)
+    assert st.st_mode & 0o004 or st.st_uid == _pg_ids()[0], "pgbouncer (postgres) cannot read %o" % st.st_mode
+    log = n.log()
+    n.wait_for_log(r'info: VRRP instance "VI_PG": \S+ -> MASTER \(priority 150\)')
+    n.wait_for_log(r"info: pgbouncer: serving databases appdb \(this node is MASTER\)")
+    lines = n.lines_since(0)
+    assert admin_cmds(lines, "ENABLE") and admin_cmds(lines, "RESUME"), log
+    for line in lines:
+        assert NOTIFY_LOG_RE.match(line), "not in the log format: %r" % line
+    # service mode: SIGTERM exits 0 at once, pgbouncer is left as it is
+    t0 = time.monotonic()
+    assert n.stop(signal.SIGTERM, 5) == 0
+    assert time.monotonic() - t0 < 1.5
+    assert b.flags() == (0, 0)
+
+
+# --------------------------------------------------------------------------
+# 2. BACKUP / FAULT / STOP fence
+
+
+def test_backup_fault_stop_fence_then_master_serves(rig):
+    b = rig.bouncer
+    n = rig.start()
+    rig.apply("MASTER", True)
+    held = b.client()
+    assert held.execute("SELECT 1").fetchone() == (1,)
+    off = n.log_size()
+    rig.fifo.write(inst(VI, "BACKUP", 100))
+    msg = rig.wait_fenced()
+    import psycopg
+    with pytest.raises(psycopg.OperationalError):
+        held.execute("SELECT 1")
+    held.close()
+    lines = n.lines_since(off)
+    assert admin_cmds(lines, "DISABLE") and admin_cmds(lines, "KILL"), "\n".join(lines)
+    n.wait_for_log(r"info: pgbouncer: fenced databases appdb \(this node is BACKUP\)", start=off)
+
+    # already fenced: FAULT and STOP send no DISABLE/KILL again
+    off = n.log_size()
+    rig.fifo.write(inst(VI, "FAULT", 100))
+    n.wait_for_log(transition_re(VI, "FAULT"), start=off)
+    rig.fifo.write(inst(VI, "STOP", 100))
+    n.wait_for_log(transition_re(VI, "STOP"), start=off)
+    time.sleep(0.5)
+    assert b.flags() == (1, 1)
+    assert b.client_refused() is not None
+    lines = n.lines_since(off)
+    assert not admin_cmds(lines, "DISABLE") and not admin_cmds(lines, "KILL"), \
+        "commands sent although SHOW DATABASES said fenced:\n" + "\n".join(lines)
+
+    rig.fifo.write(inst(VI, "MASTER", 100))
+    assert rig.wait_serving() == "appdb"
+
+
+# --------------------------------------------------------------------------
+# 3. FIFO recreated (keepalived reload)
+
+
+def test_fifo_recreated_new_inode_is_followed(rig):
+    n = rig.start()
+    rig.apply("MASTER", True)
+    old = rig.fifo.replace()
+    rig.fifo.write(inst(VI, "BACKUP", 100))
+    rig.wait_fenced(timeout=10)
+    # it reads the new FIFO and no longer holds the old one
+    wait_until(lambda: rig.fifo_fds() == {os.stat(rig.fifo_path).st_ino}, 5,
+               describe=lambda: "FIFO fds %r, old inode %d" % (rig.fifo_fds(), old))
+    rig.fifo.write(inst(VI, "MASTER", 100))
+    rig.wait_serving()
+    assert n.alive()
+
+
+# --------------------------------------------------------------------------
+# 4. pgbouncer down while MASTER arrives
+
+
+def test_pgbouncer_outage_pending_state_applied_once_back(rig):
+    b = rig.bouncer
+    n = rig.start()
+    rig.apply("BACKUP", False)
+    assert b.db()["database"] == "postgres"
+    off = n.log_size()
+    b.stop()
+    rig.fifo.write(inst(VI, "MASTER", 100))
+    n.wait_for_log(r"error: pgbouncer at \S+ (is )?unreachable", start=off, timeout=10)
+    time.sleep(3.5)                      # several retries (250ms doubling to retry_max 1s)
+    assert n.alive()
+    # A fresh pgbouncer serves by itself. Bring it back fenced so that the
+    # pending MASTER is observable: start it with its socket in a hidden
+    # directory, fence it there, then move the socket where pgtrack-notify
+    # looks for it.
+    hidden = os.path.join(b.base, "hidden")
+    b.start(sockdir=hidden)
+    b.admin("DISABLE appdb", "KILL appdb", sockdir=hidden)
+    assert b.show_databases(sockdir=hidden)["appdb"]["paused"] == 1
+    sock = ".s.PGSQL.%d" % b.port
+    os.rename(os.path.join(hidden, sock), os.path.join(b.base, sock))
+    assert rig.wait_serving(timeout=10) == "appdb"
+    with open(b.databases_file) as f:
+        assert f.read() == rig.template_text
+    lines = n.lines_since(off)
+    unreachable = [l for l in lines if "unreachable" in l]
+    assert len(unreachable) == 1, "wanted one unreachable error for the outage:\n" + "\n".join(unreachable)
+    assert " error: " in unreachable[0]
+
+
+# --------------------------------------------------------------------------
+# 5. reconcile repairs changes made behind our back
+
+
+def test_reconcile_repairs_manual_enable_resume(rig):
+    b = rig.bouncer
+    n = rig.start(notify={"reconcile_interval": "1s"})
+    rig.apply("BACKUP", False)
+    off = n.log_size()
+    b.admin("ENABLE appdb", "RESUME appdb")
+    t0 = time.monotonic()
+    assert b.flags() == (0, 0)
+    rig.wait_fenced(timeout=5)
+    took = time.monotonic() - t0
+    line = n.wait_for_log(r"warning: .*repairing", start=off, timeout=2)
+    assert "appdb" in line and "BACKUP" in line, line
+    assert took < 3.0, "repaired after %.1fs with reconcile_interval 1s" % took
+
+
+# --------------------------------------------------------------------------
+# 6. a flood of garbage
+
+
+_NOT_NEWLINE = bytes(b for b in range(256) if b != 10)
+
+
+def _flood(rng, count, followed=True):
+    """count lines; returns (bytes, number of bad lines, last valid state of VI)."""
+    lines = []
+    bad = 0
+    last = None
+    states = ["MASTER", "BACKUP", "FAULT"]
+    for _ in range(count):
+        k = rng.random()
+        if k < 0.25:       # random bytes, NUL included, no newline
+            n = rng.randint(1, 200)
+            line = bytes(rng.choice(_NOT_NEWLINE) for _ in range(n))
+            if not line.strip(b" \t\r"):
+                line = b"\x00" + line
+            bad += 1
+        elif k < 0.28:     # over-long
+            line = b"A" * rng.randint(513, 3000)
+            bad += 1
+        elif k < 0.45:     # unknown states of the followed instance
+            line = ('INSTANCE "%s" %s 100' % (VI, rng.choice(["SLAVE", "BOGUS", "MASTERX", "BACK-UP"]))).encode()
+            bad += 1
+        elif k < 0.50:     # valid line with a NUL inside
+            line = ('INSTANCE "%s" %s 100' % (VI, rng.choice(states))).encode() + b"\x00junk"
+            bad += 1
+        elif k < 0.70:     # LVS lines: ignored
+            line = rng.choice([b"VS [10.0.0.1]:tcp:80 UP", b"VS FWM 7 DOWN",
+                               b"RS [10.0.0.2]:tcp:80 [10.0.0.1]:tcp:80 DOWN"])
+        elif k < 0.95 or not followed:     # other instances and groups
+            line = rng.choice([inst("VI_OTHER", rng.choice(states)), inst(VI + "2", "MASTER"),
+                               group(VI, rng.choice(states)), group("G_X", "BACKUP")]).encode().rstrip(b"\n")
+        else:              # the followed instance
+            last = rng.choice(states)
+            line = inst(VI, last).encode().rstrip(b"\n")
+        lines.append(line)
+    return b"\n".join(lines) + b"\n", bad, last
+
+
+def test_flood_of_garbage(rig):
+    rng = random.Random(20240611)
+    b = rig.bouncer
+    n = rig.start()
+    # warm up: every path once (bad lines, LVS, others, serve)
+    warm, _, _ = _flood(rng, 300)
+    t_warm = time.monotonic()
+    rig.fifo.write(warm + inst(VI, "MASTER").encode())
+    rig.wait_serving()
+    time.sleep(0.5)
+    rss0 = n.rss_kb()
+    off = n.log_size()
+
+    data, bad, _ = _flood(rng, 10000 - 2 - 50)
+    tail, tail_bad, _ = _flood(rng, 50, followed=False)
+    bad += tail_bad + 1
+    # the last valid line for VI is BACKUP, followed by garbage and a valid
+    # line of another instance and a valid one with a NUL inside
+    data += inst(VI, "BACKUP").encode() + tail + inst("VI_OTHER", "MASTER").encode() \
+        + ('INSTANCE "%s" MASTER 100' % VI).encode() + b"\x00\n"
+    t0 = time.monotonic()
+    rig.fifo.write(data, timeout=60)
+    wait_until(lambda: rig.fifo.pending() == 0, 30, describe=n.describe)
+    rig.wait_fenced(timeout=15)
+    took = time.monotonic() - t0
+    time.sleep(0.5)
+    assert n.alive(), n.describe()
+    assert b.flags() == (1, 1)
+    rss1 = n.rss_kb()
+    assert rss1 - rss0 <= 1024, "VmRSS grew from %d kB to %d kB during the flood" % (rss0, rss1)
+    lines = n.lines_since(off)
+    bad_reports = [l for l in lines if "warning:" in l and "FIFO" in l]
+    assert len(bad_reports) <= 5 * (1 + int(took // 10)) + 3, \
+        "%d bad-line warnings for %d bad lines in %.1fs:\n%s" % (len(bad_reports), bad, took,
+                                                                 "\n".join(bad_reports[:20]))
+    # valid lines of other instances may be logged (debug), bad ones only rate-limited
+    about_valid = re.compile(r'VI_OTHER|VI_PG2|G_X|GROUP "VI_PG"|VRRP instance|pgbouncer')
+    other = [l for l in lines if not about_valid.search(l)]
+    assert len(other) < 50, "%d log lines about %d bad lines:\n%s" % (len(other), bad, "\n".join(other[:30]))
+
+    # after the 10 s window a count of the rest is logged (at the latest
+    # with the next bad line)
+    n.wait_for_log(r"warning: FIFO .*skipped a bad line")        # from the warm-up
+    wait = 10.5 - (time.monotonic() - t_warm)
+    if wait > 0:
+        time.sleep(wait)
+    rig.fifo.write(inst(VI, "BOGUS2"))
+    rx = re.compile(r" warning: FIFO %s: (.*)$" % re.escape(rig.fifo_path))
+
+    def counted():
+        best = 0
+        for l in n.lines_since(off):
+            m = rx.search(l)
+            if m:
+                best = max([best] + [int(x) for x in re.findall(r"\b(\d+)\b", m.group(1))])
+        return best if best >= 1000 else None
+    count = wait_until(counted, 5, describe=lambda: n.describe("no count of the skipped bad lines"))
+    assert count >= bad - 10, (count, bad)
+
+
+# --------------------------------------------------------------------------
+# 6b. tricky lines that look valid but are not for us
+
+
+def test_tricky_lines_change_nothing(rig):
+    n = rig.start()
+    rig.apply("MASTER", True)
+    off = n.log_size()
+    rig.fifo.write(
+        inst(VI + "2", "BACKUP")
+        + inst(VI + " ", "BACKUP")
+        + inst(" " + VI, "BACKUP")
+        + group(VI, "BACKUP")
+        + inst(VI, "BACKUP_PRIORITY", 90)
+        + inst(VI, "MASTER_PRIORITY", 90)
+        + 'INSTANCE "%s" BACKUP 100 %s\n' % (VI, "x" * 600)       # over-long, valid prefix
+        + 'INSTANCE "%s" BACKUP 100\0\n' % VI                   # NUL byte
+        + "VS [10.0.0.1]:tcp:80 DOWN\n"
+        + inst(VI, "MASTER_RX_LOWER_PRI", 150))
+    n.wait_for_log(r'warning: two masters: instance "VI_PG" received an advert of lower priority while MASTER',
+                   start=off)
+    time.sleep(1.0)
+    assert rig.bouncer.flags() == (0, 0)
+    assert rig.bouncer.client_works() == "appdb"
+    lines = n.lines_since(off)
+    assert not [l for l in lines if re.search(r"-> BACKUP|fenced|DISABLE|KILL", l)], "\n".join(lines)
+    skipped = [l for l in lines if re.search(r"warning: FIFO .*skipped", l)]
+    assert len(skipped) >= 2, "over-long and NUL lines not both logged:\n" + "\n".join(lines)
+
+
+# --------------------------------------------------------------------------
+# 7. a burst collapses to its last state
+
+
+def test_burst_in_one_write_ends_serving(rig):
+    n = rig.start()
+    rig.apply("BACKUP", False)
+    off = n.log_size()
+    os.write(rig.fifo.fd, "".join(inst(VI, s) for s in ("BACKUP", "MASTER", "BACKUP", "FAULT", "MASTER")).encode())
+    assert rig.wait_serving() == "appdb"
+    time.sleep(0.5)
+    assert rig.bouncer.flags() == (0, 0)
+    lines = n.lines_since(off)
+    # drained before acting: nothing was fenced on the way
+    assert not admin_cmds(lines, "DISABLE") and not admin_cmds(lines, "KILL"), "\n".join(lines)
+
+
+# --------------------------------------------------------------------------
+# 8. script mode: STOP lines after SIGTERM
+
+
+def test_script_mode_reads_stop_after_sigterm(rig):
+    n = rig.start(rig.fifo_path, fifo=False)
+    rig.apply("MASTER", True)
+    os.kill(n.pid, signal.SIGTERM)
+    t0 = time.monotonic()
+    time.sleep(0.25)
+    rig.fifo.write(inst(VI, "STOP", 100) + group("G_OTHER", "STOP"))
+    try:
+        rc = n.proc.wait(5)
+    except Exception:
+        raise AssertionError(n.describe("still running 5s after SIGTERM"))
+    took = time.monotonic() - t0
+    assert rc == 0, n.describe("exit %r" % rc)
+    assert took < 2.2, "exited %.2fs after SIGTERM" % took
+    rig.wait_flags(1, 1, timeout=1)
+    assert re.search(REFUSED_RE, rig.bouncer.client_refused() or "")
+
+
+# --------------------------------------------------------------------------
+# 9. configuration check
+
+
+def test_example_config_passes_check(notify_bin, workdir):
+    conf = os.path.join(REPO, "examples", "pgtrack-notify.conf")
+    template = os.path.join(REPO, "examples", "pgtrack-notify-databases.ini")
+    assert os.path.isfile(conf), "examples/pgtrack-notify.conf does not exist"
+    assert os.path.isfile(template), "examples/pgtrack-notify-databases.ini does not exist"
+    # -t reads the template, which the example expects where it is installed:
+    # check the example as it is, with only that path pointed at the repo's copy.
+    text = open(conf).read()
+    installed = "/etc/pgtrack-notify/databases.ini"
+    assert installed in text
+    copy = os.path.join(workdir, "pgtrack-notify.conf")
+    write_file(copy, text.replace(installed, template))
+    r = run_notify(notify_bin, "-t", "-f", copy)
+    assert (r.returncode, r.stdout.strip()) == (0, "configuration OK"), r.stderr
+    # and as it is, the only complaint is the missing template
+    if not os.path.exists(installed):
+        r = run_notify(notify_bin, "-t", "-f", conf)
+        assert r.returncode == 1
+        assert [l for l in r.stderr.splitlines() if l.startswith(conf + ":")] == [
+            l for l in r.stderr.splitlines() if installed in l], r.stderr
+
+
+def good_conf(workdir):
+    """A valid config whose files exist; line numbers are relied upon."""
+    tmpl = os.path.join(workdir, "databases.tmpl")
+    write_file(tmpl, "[databases]\nappdb = host=127.0.0.1 dbname=appdb\n")
+    return [
+        "[notify]",                                          # 1
+        "fifo = /run/keepalived/notify.fifo",                 # 2
+        "instance = VI_PG",                                   # 3
+        "reconcile_interval = 10s",                           # 4
+        "[pgbouncer]",                                        # 5
+        "host = /var/run/postgresql",                         # 6
+        "port = 6432",                                        # 7
+        "user = pgbouncer",                                   # 8
+        "databases = appdb, other",                           # 9
+        "databases_file = %s" % os.path.join(workdir, "databases.ini"),  # 10
+        "databases_template = %s" % tmpl,                     # 11
+        "[hooks]",                                            # 12
+        'on_master = /usr/bin/logger -t "pgtrack notify" master',  # 13
+        "hook_timeout = 30s",                                 # 14
+    ]
+
+
+BAD_CONFS = {
+    # name: (edit(lines) -> lines, words the message must contain)
+    "both_instance_and_group": (lambda l: l[:3] + ["group = G_PG"] + l[3:], ["instance", "group"]),
+    "neither_instance_nor_group": (lambda l: l[:2] + l[3:], ["instance", "group"]),
+    "missing_databases": (lambda l: l[:8] + l[9:], ["databases"]),
+    "databases_file_without_template": (lambda l: l[:10] + l[11:], ["databases_template"]),
+    "unknown_key": (lambda l: l[:7] + ["colour = blue"] + l[7:], ['unknown key "colour" in section [pgbouncer]']),
+}
+
+
+def test_generated_good_config_passes_check(notify_bin, workdir):
+    conf = os.path.join(workdir, "good.conf")
+    write_file(conf, "\n".join(good_conf(workdir)) + "\n")
+    r = run_notify(notify_bin, "-t", "-f", conf)
+    assert (r.returncode, r.stdout.strip()) == (0, "configuration OK"), r.stderr
+
+
+@pytest.mark.parametrize("case", sorted(BAD_CONFS))
+def test_bad_config_fails_check(notify_bin, workdir, case):
+    edit, words = BAD_CONFS[case]
+    lines = edit(good_conf(workdir))
+    conf = os.path.join(workdir, case + ".conf")
+    write_file(conf, "\n".join(lines) + "\n")
+    r = run_notify(notify_bin, "-t", "-f", conf)
+    assert r.returncode == 1, (r.returncode, r.stdout, r.stderr)
+    assert "configuration OK" not in r.stdout
+    errs = [l for l in r.stderr.splitlines() if re.match(re.escape(conf) + r":(\d+): ", l)]
+    assert errs, "no PATH:LINE: message:\n" + r.stderr
+    for e in errs:
+        n = int(re.match(re.escape(conf) + r":(\d+): ", e).group(1))
+        assert 1 <= n <= len(lines), e
+    assert any(all(w in e for w in words) for e in errs), "no message with %r:\n%s" % (words, r.stderr)
+    if case == "unknown_key":
+        assert errs == ['%s:8: unknown key "colour" in section [pgbouncer]' % conf], r.stderr
+
+
+# --------------------------------------------------------------------------
+# 10. group follower
+
+
+def test_group_follower(rig):
+    b = rig.bouncer
+    n = rig.start(notify={"instance": None, "group": "G1"})
+    rig.fifo.write(group("G1", "MASTER"))
+    assert rig.wait_serving() == "appdb"
+    off = n.log_size()
+    rig.fifo.write(inst("G1", "BACKUP", 100) + inst("G1", "FAULT", 100))
+    time.sleep(1.5)
+    assert b.flags() == (0, 0), rig.describe("an INSTANCE line named like the group was acted on")
+    rig.fifo.write(group("G1", "BACKUP"))
+    rig.wait_fenced()
+    rig.fifo.write(inst("G1", "MASTER", 100))
+    time.sleep(1.5)
+    assert b.flags() == (1, 1), rig.describe("an INSTANCE line named like the group was acted on")
+    rig.fifo.write(group("G1", "MASTER"))
+    rig.wait_serving()
+    assert not [l for l in n.lines_since(off) if 'instance "G1"' in l and "->" in l]
+
+
+# --------------------------------------------------------------------------
+# 11. hooks
+
+
+HOOK_MASTER = """#!/bin/sh
+printf '%s\\n' "$@" > "{dir}/argv.tmp"
+readlink /proc/self/fd/0 >> "{dir}/argv.tmp"
+mv "{dir}/argv.tmp" "{dir}/argv"
+echo hook-says-hello-master
+touch "{dir}/master.marker"
+"""
+
+HOOK_SLEEP = """#!/bin/sh
+echo $$ > "{dir}/sleeper.pid"
+exec sleep 30
+"""
+
+
+def test_hooks(rig):
+    d = rig.dir
+    for name, text in (("master.sh", HOOK_MASTER), ("sleeper.sh", HOOK_SLEEP)):
+        write_file(os.path.join(d, name), text.format(dir=d), 0o755)
+    n = rig.start(hooks={
+        "on_master": '%s/master.sh "arg one" two $HOME' % d,
+        "on_backup": "/bin/false",
+        "on_fault": "%s/sleeper.sh" % d,
+        "hook_timeout": "1s",
+    })
+    rig.fifo.write(inst(VI, "MASTER"))
+    rig.wait_serving()
+    marker = os.path.join(d, "master.marker")
+    wait_until(lambda: os.path.exists(marker), 10, describe=n.describe)
+    with open(os.path.join(d, "argv")) as f:
+        assert f.read().splitlines() == ["arg one", "two", "$HOME", "/dev/null"], \
+            "argv (quotes group, no shell) and stdin /dev/null"
+    n.wait_for_log(r"hook-says-hello-master")
+
+    off = n.log_size()
+    rig.fifo.write(inst(VI, "BACKUP"))
+    rig.wait_fenced()
+    n.wait_for_log(r"(on_backup|/bin/false).*\b(status|code|exit(ed)?)\b\D{0,20}\b1\b", start=off)
+
+    off = n.log_size()
+    rig.fifo.write(inst(VI, "FAULT"))
+    pidfile = os.path.join(d, "sleeper.pid")
+    wait_until(lambda: os.path.exists(pidfile) and open(pidfile).read().strip(), 10, describe=n.describe)
+    pid = int(open(pidfile).read())
+    rig.leftover_pids.append((pid, "sleep"))
+    t0 = time.monotonic()
+    assert wait_pid_gone(pid, 6), n.describe("hook still running 6s after it started (hook_timeout 1s)")
+    took = time.monotonic() - t0
+    assert took > 0.5, "the hook died after %.2fs, before hook_timeout" % took
+    n.wait_for_log(r"(on_fault|sleeper\.sh).*(kill|timed out|timeout)", start=off)
+    assert n.alive()
+
+
+# --------------------------------------------------------------------------
+# 12. an unsafe FIFO is refused
+
+
+def _fifo_case(rig, case):
+    p = rig.fifo_path
+    if case == "others_writable_0622":
+        rig.make_fifo(0o622)
+    elif case == "group_writable_0620":
+        rig.make_fifo(0o620)
+    elif case in ("owned_by_postgres", "owned_by_postgres_allowed"):
+        rig.make_fifo()
+        os.chown(p, *_pg_ids())
+    elif case == "regular_file":
+        write_file(p, "", 0o600)
+    elif case == "symlink":
+        real = os.path.join(rig.dir, "real.fifo")
+        os.mkfifo(real, 0o600)
+        os.symlink(real, p)
+
+
+@pytest.mark.parametrize("case", ["others_writable_0622", "group_writable_0620", "owned_by_postgres",
+                                  "regular_file", "symlink"])
+def test_unsafe_fifo_refused(notify_bin, pg, case):
+    rig = Rig(notify_bin, pg)
+    try:
+        rig.start_bouncer()
+        _fifo_case(rig, case)
+        rig.notify.write_config(rig.sections())
+        r = run_notify(notify_bin, "-f", rig.notify.conf, "-l", "-v", timeout=10, home=rig.dir)
+        assert r.returncode == 1, (r.returncode, r.stderr)
+        errs = [l for l in r.stderr.splitlines() if " error: " in l and rig.fifo_path in l]
+        assert errs, "no error naming the FIFO:\n" + r.stderr
+        if case == "others_writable_0622":
+            assert any("writable" in e for e in errs), errs
+    finally:
+        rig.close()
+
+
+def test_fifo_owned_by_configured_owner_accepted(rig_nofifo):
+    rig = rig_nofifo
+    _fifo_case(rig, "owned_by_postgres_allowed")
+    rig.fifo = Fifo.attach(rig.fifo_path)
+    rig.start(notify={"fifo_owner": "postgres"})
+    rig.apply("MASTER", True)
+
+
+@pytest.fixture
+def rig_nofifo(notify_bin, pg):
+    r = Rig(notify_bin, pg)
+    try:
+        r.start_bouncer()
+        yield r
+    finally:
+        r.close()
+
+
+# --------------------------------------------------------------------------
+# 13. a missing FIFO is created
+
+
+def test_missing_fifo_created_0600(rig_nofifo):
+    rig = rig_nofifo
+    rig.notify.write_config(rig.sections())
+    rig.notify.start()
+    wait_until(lambda: os.path.exists(rig.fifo_path), 10, describe=rig.notify.describe)
+    st = os.lstat(rig.fifo_path)
+    assert stat.S_ISFIFO(st.st_mode) and stat.S_IMODE(st.st_mode) == 0o600 and st.st_uid == 0, oct(st.st_mode)
+    rig.wait_fifo_open()
+    rig.fifo = Fifo.attach(rig.fifo_path)
+    rig.apply("MASTER", True)
