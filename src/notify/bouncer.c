@@ -225,10 +225,16 @@ static int plan(struct bouncer *b, const PGresult *res, bool log_drift)
 		int before = b->n_commands;
 
 		if (serve) {
-			if (disabled)
-				queue(b, "ENABLE", db);
+			/*
+			 * RESUME first: a client let in by ENABLE while the database
+			 * is still paused gets a server connection that pgbouncer
+			 * closes at once, counts as a failed login and then waits
+			 * server_login_retry (15 s) before trying again.
+			 */
 			if (paused)
 				queue(b, "RESUME", db);
+			if (disabled)
+				queue(b, "ENABLE", db);
 		} else {
 			/* DISABLE first: clients cut by KILL must not get back in. */
 			if (!disabled)

@@ -239,6 +239,11 @@ def test_master_serves_and_rewrites_databases_file(rig):
     n.wait_for_log(r"info: pgbouncer: serving databases appdb \(this node is MASTER\)")
     lines = n.lines_since(0)
     assert admin_cmds(lines, "ENABLE") and admin_cmds(lines, "RESUME"), log
+    # RESUME appdb before ENABLE appdb: a client let in while the database is
+    # still paused would make pgbouncer wait server_login_retry
+    resume_db = [i for i, l in enumerate(lines) if l.endswith("pgbouncer: RESUME appdb")]
+    enable_db = [i for i, l in enumerate(lines) if l.endswith("pgbouncer: ENABLE appdb")]
+    assert resume_db and enable_db and resume_db[0] < enable_db[0], log
     for line in lines:
         assert NOTIFY_LOG_RE.match(line), "not in the log format: %r" % line
     # service mode: SIGTERM exits 0 at once, pgbouncer is left as it is
