@@ -267,6 +267,21 @@ static int set_value(const struct conf_key *k, void *target, const char *value,
 		*(int *)field(target, k) = (int)v;
 		return 0;
 	}
+	case CONF_SIZE: {
+		int64_t bytes;
+
+		if (size_parse(value, &bytes) < 0) {
+			snprintf(why, why_size, "expected a size like 8192, 64kB, 16MB or 1GB");
+			return -EINVAL;
+		}
+		if (bytes < k->min || bytes > k->max) {
+			snprintf(why, why_size, "must be between %lld and %lld bytes",
+				 (long long)k->min, (long long)k->max);
+			return -ERANGE;
+		}
+		*(int64_t *)field(target, k) = bytes;
+		return 0;
+	}
 	case CONF_DURATION: {
 		int64_t ms;
 		char lo[32], hi[32];

@@ -58,6 +58,7 @@ enum conf_type {
 	CONF_INT,      /* int, within [min, max] */
 	CONF_DURATION, /* int64_t milliseconds, within [min, max], or 0 with CONF_ZERO_OK */
 	CONF_CHOICE,   /* char[CONF_STR_SIZE], one of choices */
+	CONF_SIZE,     /* int64_t bytes ("16MB"), within [min, max] */
 };
 
 enum {

@@ -46,3 +46,37 @@ void duration_format(int64_t ms, char *buf, size_t size)
 	else
 		snprintf(buf, size, "%" PRId64 "ms", ms);
 }
+
+int size_parse(const char *text, int64_t *bytes)
+{
+	static const struct {
+		const char *suffix;
+		int64_t factor;
+	} units[] = {
+		{ "", 1 },
+		{ "B", 1 },
+		{ "kB", INT64_C(1) << 10 },
+		{ "MB", INT64_C(1) << 20 },
+		{ "GB", INT64_C(1) << 30 },
+		{ "TB", INT64_C(1) << 40 },
+	};
+	const char *p = text;
+	int64_t value = 0;
+
+	if (*p < '0' || *p > '9')
+		return -EINVAL;
+	for (; *p >= '0' && *p <= '9'; p++) {
+		if (value > (INT64_MAX - 9) / 10)
+			return -ERANGE;
+		value = value * 10 + (*p - '0');
+	}
+	for (size_t i = 0; i < sizeof(units) / sizeof(units[0]); i++) {
+		if (strcmp(p, units[i].suffix) != 0)
+			continue;
+		if (value > INT64_MAX / units[i].factor)
+			return -ERANGE;
+		*bytes = value * units[i].factor;
+		return 0;
+	}
+	return -EINVAL;
+}

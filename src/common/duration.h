@@ -14,6 +14,12 @@ int duration_parse(const char *text, int64_t *ms);
 /* Writes the shortest exact form ("1500ms", "2s", "5m") into buf. */
 void duration_format(int64_t ms, char *buf, size_t size);
 
+/*
+ * Sizes as PostgreSQL writes them: "8192", "64kB", "16MB", "1GB", "1TB"
+ * (powers of 1024).  0, -EINVAL or -ERANGE.
+ */
+int size_parse(const char *text, int64_t *bytes);
+
 static inline double duration_seconds(int64_t ms)
 {
 	return (double)ms / 1000.0;

@@ -60,6 +60,13 @@ const struct conf_key config_track_keys[] = {
 	VALUE_KEY("value_down", value_down, "-254"),
 	VALUE_KEY("value_unknown", value_unknown, "0"),
 	VALUE_KEY("value_stopped", value_stopped, "-254"),
+	VALUE_KEY("value_stale", value_stale, "-254"),
+	VALUE_KEY("value_conflict", value_conflict, "-254"),
+	VALUE_KEY("value_lagging", value_lagging, "-50"),
+	{ .name = "max_lag", .type = CONF_SIZE, .offset = T(max_lag_bytes),
+	  .min = 0, .max = INT64_C(1) << 50, .default_value = "0" },
+	{ .name = "max_lag_time", .type = CONF_DURATION, .offset = T(max_lag_time_ms),
+	  .min = SEC(1), .max = SEC(86400), .default_value = "0", .flags = CONF_ZERO_OK },
 	{ 0 },
 };
 #undef T
@@ -163,6 +170,80 @@ static void on_section(struct conf_parser *p, const char *name, void *user)
 	l->kind = SECTION_TRACK;
 }
 
+static bool valid_peer_name(const char *name)
+{
+	size_t n = strlen(name);
+
+	return n > 0 && n <= PEER_NAME_MAX &&
+	       strspn(name, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+			    "0123456789_.-") == n;
+}
+
+static bool is_numeric_address(const char *host);
+
+/* peer.NAME = ADDRESS [PORT]: a numeric address or a unix socket directory. */
+static void add_peer(struct conf_parser *p, struct track_settings *t, const char *name,
+		     const char *value)
+{
+	struct peer_settings *peer;
+	char address[CONF_STR_SIZE];
+	const char *space;
+	size_t len;
+
+	if (!valid_peer_name(name)) {
+		conf_error(p, "invalid peer name \"%s\": use 1 to %d of A-Z a-z 0-9 _ . -", name,
+			   PEER_NAME_MAX);
+		return;
+	}
+	for (int i = 0; i < t->n_peers; i++) {
+		if (strcmp(t->peers[i].name, name) == 0) {
+			conf_error(p, "duplicate key \"peer.%s\"", name);
+			return;
+		}
+	}
+	if (t->n_peers == TRACK_MAX_PEERS) {
+		conf_error(p, "too many peers: at most %d per track", TRACK_MAX_PEERS);
+		return;
+	}
+	space = strpbrk(value, " \t");
+	len = space ? (size_t)(space - value) : strlen(value);
+	if (len == 0 || len >= sizeof(address)) {
+		conf_error(p, "invalid value \"%s\" for peer.%s: expected ADDRESS [PORT]", value, name);
+		return;
+	}
+	memcpy(address, value, len);
+	address[len] = '\0';
+
+	peer = &t->peers[t->n_peers];
+	memset(peer, 0, sizeof(*peer));
+	if (address[0] == '/') {
+		snprintf(peer->host, sizeof(peer->host), "%s", address);
+	} else if (is_numeric_address(address) && len < sizeof(peer->hostaddr)) {
+		memcpy(peer->hostaddr, address, len + 1);
+	} else {
+		conf_error(p, "invalid value \"%s\" for peer.%s: the address must be numeric "
+			      "(a DNS name would block the event loop) or a unix socket directory",
+			   value, name);
+		return;
+	}
+	if (space) {
+		char *end;
+		long port;
+
+		space += strspn(space, " \t");
+		port = strtol(space, &end, 10);
+		if (end == space || *end != '\0' || port < 1 || port > 65535) {
+			conf_error(p, "invalid value \"%s\" for peer.%s: port must be between 1 and "
+				      "65535", value, name);
+			return;
+		}
+		peer->port = (int)port;
+	}
+	snprintf(peer->name, sizeof(peer->name), "%s", name);
+	peer->line = conf_line(p);
+	t->n_peers++;
+}
+
 static void on_key(struct conf_parser *p, const char *section, const char *key,
 		   const char *value, void *user)
 {
@@ -179,6 +260,10 @@ static void on_key(struct conf_parser *p, const char *section, const char *key,
 			conf_error(p, "unknown key \"%s\" in section [%s]", key, section);
 		return;
 	case SECTION_TRACK:
+		if (strncmp(key, "peer.", 5) == 0) {
+			add_peer(p, current_track(l), key + 5, value);
+			return;
+		}
 		if (!conf_set(p, config_track_keys, current_track(l), &l->seen, key, value))
 			conf_error(p, "unknown key \"%s\" in section [%s]", key, section);
 		return;
@@ -265,5 +350,7 @@ bool track_settings_equal(const struct track_settings *a, const struct track_set
 	memcpy(&x, a, sizeof(x));
 	memcpy(&y, b, sizeof(y));
 	x.line = y.line = 0;
+	for (int i = 0; i < TRACK_MAX_PEERS; i++)
+		x.peers[i].line = y.peers[i].line = 0;
 	return memcmp(&x, &y, sizeof(x)) == 0;
 }

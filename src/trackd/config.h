@@ -11,6 +11,17 @@
 #include "conf.h"
 
 #define TRACK_NAME_MAX 64
+#define PEER_NAME_MAX 32
+#define TRACK_MAX_PEERS 8
+
+/* Another node of the cluster, asked for its role by the stale-primary guard. */
+struct peer_settings {
+	char name[PEER_NAME_MAX + 1];
+	char host[CONF_STR_SIZE];   /* a unix socket directory, or empty */
+	char hostaddr[64];          /* a numeric address, or empty */
+	int port;                   /* 0: the track's port */
+	int line;
+};
 
 /*
  * Everything a track is configured with.  Compared with memcmp on reload,
@@ -42,6 +53,16 @@ struct track_settings {
 	int value_down;
 	int value_unknown;
 	int value_stopped;
+	int value_stale;
+	int value_conflict;
+	int value_lagging;
+
+	/* Lag of a standby: above either, it is "lagging" (0 disables). */
+	int64_t max_lag_bytes;
+	int64_t max_lag_time_ms;
+
+	struct peer_settings peers[TRACK_MAX_PEERS];
+	int n_peers;
 };
 
 struct global_settings {

@@ -7,6 +7,11 @@
  * follows immediately.  Every accept_interval a fresh connection proves
  * that the postmaster still accepts clients: an open session keeps
  * answering while a stopped postmaster lets no one in.
+ *
+ * With peers configured, each tick while the local server is primary also
+ * asks every peer (own connections, own deadlines) for its role, timeline
+ * and system identifier, and the guard (guard.c) turns the answers into
+ * stale or conflict; on a standby it checks lag.
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -15,22 +20,13 @@
 #include <string.h>
 
 #include "config.h"
+#include "guard.h"
 #include "log.h"
+#include "peer.h"
+#include "pg_answer.h"
 #include "pgconn.h"
 #include "probe.h"
 #include "util.h"
-
-/*
- * One round trip: role and, on a primary, the live timeline (the control
- * file's checkpoint timeline lags after a promotion).  The system
- * identifier, read from the control file, cannot change while a session
- * lasts: it is asked for once per session.
- */
-#define PROBE_SQL                                                                          \
-	"SELECT pg_is_in_recovery(),"                                                      \
-	" CASE WHEN pg_is_in_recovery() THEN NULL"                                         \
-	" ELSE ('x' || left(pg_walfile_name(pg_current_wal_lsn()), 8))::bit(32)::int END"
-#define PROBE_SQL_FIRST PROBE_SQL ", (SELECT system_identifier FROM pg_control_system())"
 
 #define MAX_PARAMS 12
 
@@ -53,10 +49,19 @@ struct pg_probe {
 	bool accept_failing;
 	char accept_reason[512];
 
-	/* Last answer, kept for the stale-primary guard. */
-	bool in_recovery;
-	long timeline;
-	char system_identifier[24];
+	struct pg_answer local;
+	int hot_standby;        /* in_hot_standby as last reported: -1 unknown, 0 off, 1 on */
+	int hot_standby_disagreements;
+	struct guard guard;
+	struct peer peers[TRACK_MAX_PEERS];
+	/*
+	 * A round: a local answer as primary waits for the peers that can
+	 * answer, so that a restarted old primary is never reported primary
+	 * before the peers had their say.  Peers in an outage are not waited for.
+	 */
+	bool round_open;
+	int round_waiting;
+	ev_timer round_deadline;
 };
 
 static void add_param(struct pg_probe *p, int *n, const char *key, const char *value)
@@ -111,10 +116,14 @@ static void format_failure(char *buf, size_t size, const char *what,
 		snprintf(buf, size, "%s%s: %s", what, pgconn_error_str(f->kind), f->message);
 }
 
+static void cancel_round(struct pg_probe *p);
+
 static void report_failure(struct pg_probe *p, const struct pgconn_failure *f)
 {
 	char reason[400];
 
+	/* A judgement pending on an older answer must not follow this failure. */
+	cancel_round(p);
 	format_failure(reason, sizeof(reason), "", f);
 	p->host->report(p->host, SAMPLE_FAIL, reason);
 }
@@ -127,7 +136,7 @@ static void connect_session(struct pg_probe *p)
 
 static void send_probe(struct pg_probe *p)
 {
-	const char *sql = p->system_identifier[0] ? PROBE_SQL : PROBE_SQL_FIRST;
+	const char *sql = p->local.system_identifier[0] ? PG_QUERY : PG_QUERY_FIRST;
 
 	p->query_started = ev_now(p->host->loop);
 	if (pgconn_query(&p->session, sql, p->settings.timeout_ms) < 0)
@@ -140,47 +149,166 @@ static void session_connected(struct pgconn *c)
 	struct pg_probe *p = of_session(c);
 
 	log_debug("track \"%s\": connected", p->host->track_name);
-	p->system_identifier[0] = '\0';
+	p->local.system_identifier[0] = '\0';
 	send_probe(p);
 }
 
-static bool parse_answer(struct pg_probe *p, const PGresult *res)
+/*
+ * PostgreSQL 14+ reports in_hot_standby with every ReadyForQuery: after a
+ * promotion it flips to off with the first query's answer.  It must agree
+ * with pg_is_in_recovery(); say so when it does not.
+ */
+static void cross_check_hot_standby(struct pg_probe *p)
 {
-	int fields = p->system_identifier[0] ? 2 : 3;
+	const char *hs = PQparameterStatus(p->session.conn, "in_hot_standby");
+	int now;
 
-	if (PQresultStatus(res) != PGRES_TUPLES_OK || PQntuples(res) != 1 ||
-	    PQnfields(res) != fields || PQgetisnull(res, 0, 0))
-		return false;
-	p->in_recovery = PQgetvalue(res, 0, 0)[0] == 't';
-	p->timeline = PQgetisnull(res, 0, 1) ? 0 : strtol(PQgetvalue(res, 0, 1), NULL, 10);
-	if (fields == 3)
-		snprintf(p->system_identifier, sizeof(p->system_identifier), "%s",
-			 PQgetisnull(res, 0, 2) ? "?" : PQgetvalue(res, 0, 2));
-	return true;
+	if (!hs)
+		return; /* before PostgreSQL 14 */
+	now = strcmp(hs, "on") == 0;
+	if (p->hot_standby == 1 && now == 0)
+		log_info("track \"%s\": the server reports in_hot_standby = off: it was promoted",
+			 p->host->track_name);
+	p->hot_standby = now;
+	if (now == p->local.in_recovery) {
+		p->hot_standby_disagreements = 0;
+		return;
+	}
+	if (++p->hot_standby_disagreements == 2)
+		log_warnx("track \"%s\": in_hot_standby = %s but pg_is_in_recovery() = %s; trusting "
+			  "pg_is_in_recovery()", p->host->track_name, hs,
+			  p->local.in_recovery ? "true" : "false");
+}
+
+static bool guard_needed(const struct pg_probe *p)
+{
+	return p->settings.n_peers > 0 &&
+	       (!p->local.in_recovery || p->guard.stale || p->guard.conflict);
+}
+
+/* The verdict of the guard on the local answer and the peers' fresh answers. */
+static enum sample judge(struct pg_probe *p, char *reason, size_t size)
+{
+	struct guard_peer views[TRACK_MAX_PEERS];
+	double now = ev_now(p->host->loop);
+	double max_age = 3.0 * (double)p->settings.interval_ms / 1000.0 +
+			 (double)p->settings.timeout_ms / 1000.0;
+	enum sample sample;
+
+	for (int i = 0; i < p->settings.n_peers; i++) {
+		views[i].name = p->settings.peers[i].name;
+		views[i].answer = peer_fresh_answer(&p->peers[i], now, max_age);
+	}
+	sample = guard_judge(&p->guard, &p->settings, &p->local, views, p->settings.n_peers,
+			     reason, size);
+	for (int i = 0; i < p->settings.n_peers; i++) {
+		if (p->guard.foreign_new & (1u << i))
+			log_warnx("track \"%s\": peer %s belongs to another cluster (system "
+				  "identifier %s, ours %s); ignoring it",
+				  p->host->track_name, p->settings.peers[i].name,
+				  p->peers[i].answer.system_identifier, p->local.system_identifier);
+	}
+	if (sample == SAMPLE_CONFLICT)
+		log_error("track \"%s\": %s. Stop or rebuild one of them as a standby; until "
+			  "then this node stays at value_conflict", p->host->track_name, reason);
+	return sample;
+}
+
+static void close_round(struct pg_probe *p)
+{
+	char reason[400];
+	enum sample sample;
+
+	ev_timer_stop(p->host->loop, &p->round_deadline);
+	p->round_open = false;
+	for (int i = 0; i < p->settings.n_peers; i++)
+		p->peers[i].in_round = false;
+	sample = judge(p, reason, sizeof(reason));
+	p->host->report(p->host, sample, reason);
+}
+
+static void peer_done(struct peer *peer, void *owner)
+{
+	struct pg_probe *p = owner;
+
+	if (p->round_open && --p->round_waiting == 0)
+		close_round(p);
+}
+
+static void round_deadline_cb(struct ev_loop *loop, ev_timer *w, int revents)
+{
+	struct pg_probe *p = container_of(w, struct pg_probe, round_deadline);
+
+	log_debug("track \"%s\": %d peer(s) did not answer in time; judging without them",
+		  p->host->track_name, p->round_waiting);
+	close_round(p);
+}
+
+/* Asks every peer; the judgement waits for those not known to be out. */
+static void open_round(struct pg_probe *p)
+{
+	if (p->round_open)
+		return; /* the open round judges with this newer local answer */
+	p->round_open = true;
+	p->round_waiting = 0;
+	for (int i = 0; i < p->settings.n_peers; i++) {
+		struct peer *peer = &p->peers[i];
+
+		peer->in_round = !peer->outage;
+		p->round_waiting += peer->in_round;
+		peer_poll(peer);
+	}
+	if (p->round_waiting == 0) {
+		close_round(p);
+		return;
+	}
+	ev_timer_set(&p->round_deadline,
+		     (double)(p->settings.connect_timeout_ms + p->settings.timeout_ms) / 1000.0, 0.0);
+	ev_timer_start(p->host->loop, &p->round_deadline);
+}
+
+static void cancel_round(struct pg_probe *p)
+{
+	ev_timer_stop(p->host->loop, &p->round_deadline);
+	p->round_open = false;
+	for (int i = 0; i < p->settings.n_peers; i++)
+		p->peers[i].in_round = false;
 }
 
 static void session_result(struct pgconn *c, const PGresult *res)
 {
 	struct pg_probe *p = of_session(c);
+	char reason[400];
+	enum sample sample;
 
-	if (!parse_answer(p, res)) {
+	if (!pg_answer_parse(res, &p->local)) {
 		struct pgconn_failure f = { .kind = PGCONN_ERR_QUERY };
 
 		snprintf(f.message, sizeof(f.message), "unexpected answer to the probe query");
 		report_failure(p, &f);
 		return;
 	}
-	log_debug("track \"%s\": %s, timeline %ld, system identifier %s, %.1f ms",
-		  p->host->track_name,
-		  p->in_recovery ? "in recovery (timeline not asked)" : "not in recovery",
-		  p->timeline, p->system_identifier,
-		  (ev_time() - p->query_started) * 1000.0);
+	p->local.at = ev_now(p->host->loop);
+	cross_check_hot_standby(p);
+	if (p->local.in_recovery)
+		log_debug("track \"%s\": in recovery, %" PRId64 " bytes not replayed, %.1fs behind%s, "
+			  "%.1f ms", p->host->track_name, p->local.lag_bytes, p->local.lag_seconds,
+			  p->local.replay_paused ? ", replay paused" : "",
+			  (ev_time() - p->query_started) * 1000.0);
+	else
+		log_debug("track \"%s\": not in recovery, timeline %ld, system identifier %s, %.1f ms",
+			  p->host->track_name, p->local.timeline, p->local.system_identifier,
+			  (ev_time() - p->query_started) * 1000.0);
 	if (p->accept_failing) {
 		p->host->report(p->host, SAMPLE_FAIL, p->accept_reason);
 		return;
 	}
-	p->host->report(p->host, p->in_recovery ? SAMPLE_STANDBY : SAMPLE_PRIMARY,
-			p->in_recovery ? "in recovery" : "not in recovery");
+	if (guard_needed(p)) {
+		open_round(p);
+		return;
+	}
+	sample = judge(p, reason, sizeof(reason));
+	p->host->report(p->host, sample, reason);
 }
 
 static void session_failed(struct pgconn *c, const struct pgconn_failure *f)
@@ -292,6 +420,12 @@ static int pg_init(const struct probe_host *host, const void *settings, void **s
 	p->host = host;
 	memcpy(&p->settings, settings, sizeof(p->settings));
 	build_params(p);
+	p->hot_standby = -1;
+	guard_init(&p->guard);
+	for (int i = 0; i < p->settings.n_peers; i++)
+		peer_init(&p->peers[i], host->loop, host->track_name, &p->settings,
+			  &p->settings.peers[i], peer_done, p);
+	ev_init(&p->round_deadline, round_deadline_cb);
 	pgconn_init(&p->session, host->loop, &session_handler);
 	pgconn_init(&p->accept, host->loop, &accept_handler);
 	ev_timer_init(&p->tick, tick_cb, (double)p->settings.interval_ms / 1000.0,
@@ -324,6 +458,9 @@ static void pg_stop(void *state)
 	ev_timer_stop(p->host->loop, &p->accept_tick);
 	pgconn_close(&p->session);
 	pgconn_close(&p->accept);
+	cancel_round(p);
+	for (int i = 0; i < p->settings.n_peers; i++)
+		peer_stop(&p->peers[i]);
 }
 
 static void pg_destroy(void *state)

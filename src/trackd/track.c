@@ -18,6 +18,12 @@ int track_value(const struct track_settings *s, enum track_state state)
 		return s->value_down;
 	case TRACK_STOPPED:
 		return s->value_stopped;
+	case TRACK_STALE:
+		return s->value_stale;
+	case TRACK_CONFLICT:
+		return s->value_conflict;
+	case TRACK_LAGGING:
+		return s->value_lagging;
 	case TRACK_UNKNOWN:
 		break;
 	}

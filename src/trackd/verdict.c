@@ -7,7 +7,18 @@ void verdict_init(struct verdict *v, int rise, int fall)
 
 static enum track_state role_of(enum sample s)
 {
-	return s == SAMPLE_PRIMARY ? TRACK_PRIMARY : TRACK_STANDBY;
+	switch (s) {
+	case SAMPLE_PRIMARY:
+		return TRACK_PRIMARY;
+	case SAMPLE_STALE:
+		return TRACK_STALE;
+	case SAMPLE_CONFLICT:
+		return TRACK_CONFLICT;
+	case SAMPLE_LAGGING:
+		return TRACK_LAGGING;
+	default:
+		return TRACK_STANDBY;
+	}
 }
 
 static bool set_state(struct verdict *v, enum track_state state)
@@ -36,6 +47,9 @@ bool verdict_feed(struct verdict *v, enum sample s)
 	case TRACK_UNKNOWN:
 	case TRACK_PRIMARY:
 	case TRACK_STANDBY:
+	case TRACK_STALE:
+	case TRACK_CONFLICT:
+	case TRACK_LAGGING:
 		return set_state(v, role_of(s));
 	case TRACK_DOWN:
 	case TRACK_STOPPED:
@@ -59,6 +73,12 @@ const char *track_state_name(enum track_state state)
 		return "down";
 	case TRACK_STOPPED:
 		return "stopped";
+	case TRACK_STALE:
+		return "stale";
+	case TRACK_CONFLICT:
+		return "conflict";
+	case TRACK_LAGGING:
+		return "lagging";
 	}
 	return "?";
 }

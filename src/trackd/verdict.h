@@ -5,7 +5,9 @@
  * - From unknown, the first sample decides.
  * - fall consecutive failures make a track down; from down, rise
  *   consecutive successes bring it back.
- * - Between primary and standby the server's own answer wins at once.
+ * - Between the healthy states (primary, standby, and the guard's stale,
+ *   conflict and lagging) the probe's answer wins at once: it is the
+ *   server's own word, not a flaky signal.
  */
 #ifndef PGTRACKD_VERDICT_H
 #define PGTRACKD_VERDICT_H
@@ -18,12 +20,18 @@ enum track_state {
 	TRACK_STANDBY,
 	TRACK_DOWN,
 	TRACK_STOPPED,
+	TRACK_STALE,    /* primary, but a peer is primary on a later timeline */
+	TRACK_CONFLICT, /* primary, and so is a peer on the same timeline */
+	TRACK_LAGGING,  /* standby too far behind, or replay paused */
 };
 
 enum sample {
 	SAMPLE_PRIMARY,
 	SAMPLE_STANDBY,
 	SAMPLE_FAIL,
+	SAMPLE_STALE,
+	SAMPLE_CONFLICT,
+	SAMPLE_LAGGING,
 };
 
 struct verdict {

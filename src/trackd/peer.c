@@ -1,0 +1,137 @@
+#include "peer.h"
+
+#include <inttypes.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "log.h"
+#include "util.h"
+
+static struct peer *of_conn(struct pgconn *c)
+{
+	return container_of(c, struct peer, conn);
+}
+
+static void finish_poll(struct peer *p)
+{
+	if (!p->in_round)
+		return;
+	p->in_round = false;
+	p->done(p, p->owner);
+}
+
+static void send_query(struct peer *p)
+{
+	pgconn_query(&p->conn, p->answer.system_identifier[0] ? PG_QUERY : PG_QUERY_FIRST,
+		     p->track->timeout_ms);
+}
+
+static void on_connected(struct pgconn *c)
+{
+	struct peer *p = of_conn(c);
+
+	p->answer.system_identifier[0] = '\0';
+	send_query(p);
+}
+
+static void on_result(struct pgconn *c, const PGresult *res)
+{
+	struct peer *p = of_conn(c);
+
+	if (!pg_answer_parse(res, &p->answer)) {
+		log_warnx("track \"%s\": peer %s: unexpected answer to the probe query; ignoring it",
+			  p->track_name, p->settings->name);
+		p->answer.valid = false;
+		finish_poll(p);
+		return;
+	}
+	p->answer.at = ev_now(p->loop);
+	if (p->outage)
+		log_info("track \"%s\": peer %s answers again: %s", p->track_name,
+			 p->settings->name, p->answer.in_recovery ? "standby" : "primary");
+	p->outage = false;
+	log_debug("track \"%s\": peer %s: %s, timeline %ld, system identifier %s", p->track_name,
+		  p->settings->name, p->answer.in_recovery ? "in recovery" : "not in recovery",
+		  p->answer.timeline, p->answer.system_identifier);
+	finish_poll(p);
+}
+
+static void on_failed(struct pgconn *c, const struct pgconn_failure *f)
+{
+	struct peer *p = of_conn(c);
+
+	if (!p->outage)
+		log_warnx("track \"%s\": peer %s gives no answer (%s: %s); no verdict from it "
+			  "until it answers again, the local state stands",
+			  p->track_name, p->settings->name, pgconn_error_str(f->kind), f->message);
+	p->outage = true;
+	finish_poll(p);
+}
+
+static const struct pgconn_handler handler = {
+	.connected = on_connected,
+	.result = on_result,
+	.failed = on_failed,
+};
+
+void peer_init(struct peer *p, struct ev_loop *loop, const char *track_name,
+	       const struct track_settings *track, const struct peer_settings *settings,
+	       peer_done_fn done, void *owner)
+{
+	int n = 0;
+
+	*p = (struct peer){ .loop = loop, .track_name = track_name, .track = track,
+			    .settings = settings, .done = done, .owner = owner };
+#define ADD(k, v)                                                                            \
+	do {                                                                                 \
+		if ((v)[0]) {                                                                \
+			p->keywords[n] = (k);                                                \
+			p->values[n] = (v);                                                  \
+			n++;                                                                 \
+		}                                                                            \
+	} while (0)
+	if (settings->port || track->port)
+		snprintf(p->port, sizeof(p->port), "%d", settings->port ? settings->port : track->port);
+	snprintf(p->options, sizeof(p->options), "-c statement_timeout=%" PRId64,
+		 track->timeout_ms);
+	ADD("host", settings->host);
+	ADD("hostaddr", settings->hostaddr);
+	ADD("port", p->port);
+	ADD("dbname", track->dbname);
+	ADD("user", track->user);
+	ADD("passfile", track->passfile);
+	ADD("sslmode", track->sslmode);
+	ADD("application_name", track->application_name);
+	ADD("options", p->options);
+#undef ADD
+	p->keywords[n] = NULL;
+	p->values[n] = NULL;
+	pgconn_init(&p->conn, loop, &handler);
+}
+
+void peer_poll(struct peer *p)
+{
+	switch (p->conn.state) {
+	case PGCONN_CLOSED:
+		pgconn_connect(&p->conn, p->keywords, p->values, p->track->connect_timeout_ms);
+		break;
+	case PGCONN_READY:
+		send_query(p);
+		break;
+	case PGCONN_CONNECTING:
+	case PGCONN_BUSY:
+		break; /* its deadline decides */
+	}
+}
+
+void peer_stop(struct peer *p)
+{
+	pgconn_close(&p->conn);
+}
+
+const struct pg_answer *peer_fresh_answer(const struct peer *p, double now, double max_age)
+{
+	if (!p->answer.valid || now - p->answer.at > max_age)
+		return NULL;
+	return &p->answer;
+}

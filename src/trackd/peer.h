@@ -1,0 +1,47 @@
+/*
+ * peer: a connection to another node of the cluster, asked the probe
+ * query on the track's loop whenever the stale-primary guard needs a fresh
+ * answer.  Each peer has its own connection and deadlines, so a peer that
+ * is black-holed or hung never delays the local probe.
+ */
+#ifndef PGTRACKD_PEER_H
+#define PGTRACKD_PEER_H
+
+#include <ev.h>
+#include <stdbool.h>
+
+#include "config.h"
+#include "pg_answer.h"
+#include "pgconn.h"
+
+struct peer;
+/* A poll ended: an answer arrived or the attempt failed. */
+typedef void (*peer_done_fn)(struct peer *p, void *owner);
+
+struct peer {
+	struct ev_loop *loop;
+	peer_done_fn done;
+	void *owner;
+	const char *track_name;
+	const struct track_settings *track;
+	const struct peer_settings *settings;
+	const char *keywords[12];
+	const char *values[12];
+	char port[8];
+	char options[64];
+	struct pgconn conn;
+	struct pg_answer answer;
+	bool outage;    /* the last attempt failed: it gives no verdict */
+	bool in_round;  /* the owner waits for this poll */
+};
+
+void peer_init(struct peer *p, struct ev_loop *loop, const char *track_name,
+	       const struct track_settings *track, const struct peer_settings *settings,
+	       peer_done_fn done, void *owner);
+/* Asks for a fresh answer: connects if needed, queries if idle. */
+void peer_poll(struct peer *p);
+void peer_stop(struct peer *p);
+/* The last answer if it arrived within max_age seconds of now, else NULL. */
+const struct pg_answer *peer_fresh_answer(const struct peer *p, double now, double max_age);
+
+#endif

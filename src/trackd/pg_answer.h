@@ -1,0 +1,48 @@
+/*
+ * pg_answer: the probe query every PostgreSQL probe sends (the local
+ * server's and the peers'), and its answer.
+ *
+ * One round trip: role; on a primary the live timeline (the control file's
+ * checkpoint timeline lags after a promotion); on a standby how far replay
+ * is behind what was received, and whether replay is paused.  The system
+ * identifier cannot change while a session lasts: it is asked for once per
+ * session (PG_QUERY_FIRST).
+ */
+#ifndef PGTRACKD_PG_ANSWER_H
+#define PGTRACKD_PG_ANSWER_H
+
+#include <libpq-fe.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#define PG_QUERY                                                                              \
+	"SELECT pg_is_in_recovery(),"                                                         \
+	" CASE WHEN pg_is_in_recovery() THEN NULL"                                            \
+	" ELSE ('x' || left(pg_walfile_name(pg_current_wal_lsn()), 8))::bit(32)::int END,"    \
+	" CASE WHEN pg_is_in_recovery()"                                                      \
+	" THEN pg_wal_lsn_diff(pg_last_wal_receive_lsn(), pg_last_wal_replay_lsn()) END,"     \
+	" CASE WHEN pg_is_in_recovery() THEN pg_is_wal_replay_paused() END,"                  \
+	" CASE WHEN pg_is_in_recovery()"                                                      \
+	" AND pg_last_wal_receive_lsn() IS DISTINCT FROM pg_last_wal_replay_lsn()"            \
+	" THEN extract(epoch FROM now() - pg_last_xact_replay_timestamp()) END"
+#define PG_QUERY_FIRST PG_QUERY ", (SELECT system_identifier FROM pg_control_system())"
+
+struct pg_answer {
+	bool valid;
+	bool in_recovery;
+	long timeline;          /* primary only; 0 otherwise */
+	int64_t lag_bytes;      /* standby: received but not replayed; -1 unknown */
+	double lag_seconds;     /* standby with a backlog: age of the last replayed commit; -1 none */
+	bool replay_paused;
+	char system_identifier[24];
+	double at;              /* ev_now() when it arrived */
+};
+
+/*
+ * Fills a from the probe query's result.  a->system_identifier is kept
+ * when the result has none (PG_QUERY after PG_QUERY_FIRST).  false if the
+ * result is not an answer to the probe query.
+ */
+bool pg_answer_parse(const PGresult *res, struct pg_answer *a);
+
+#endif
