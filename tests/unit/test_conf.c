@@ -157,6 +157,12 @@ static void test_defaults(void)
 	CHECK_INT_EQ(t->value_down, -254);
 	CHECK_INT_EQ(t->value_unknown, 0);
 	CHECK_INT_EQ(t->value_stopped, -254);
+	CHECK_INT_EQ(t->value_stale, -254);
+	CHECK_INT_EQ(t->value_conflict, -254);
+	CHECK_INT_EQ(t->value_lagging, -50);
+	CHECK_INT_EQ(t->max_lag_bytes, 0);
+	CHECK_INT_EQ(t->max_lag_time_ms, 0);
+	CHECK_INT_EQ(t->n_peers, 0);
 	config_destroy(c);
 }
 
@@ -714,6 +720,349 @@ static void test_track_settings_equal(void)
 	CHECK(!track_settings_equal(&x, &y));
 }
 
+#define TRACK_A "[track a]\nfile = /tmp/a\n"
+
+static void test_peers(void)
+{
+	struct trackd_config *c = LOAD_OK(
+		"[track a]\n"                            /* 1 */
+		"file = /tmp/a\n"                        /* 2 */
+		"port = 5433\n"                          /* 3 */
+		"peer.sock = /var/run/postgresql\n"      /* 4 */
+		"peer.sock-port = /tmp 5434\n"           /* 5 */
+		"peer.v4 = 192.0.2.11\n"                 /* 6 */
+		"peer.v4_port = 192.0.2.12   6432\n"     /* 7 */
+		"peer.v6 = 2001:db8::13\n"               /* 8 */
+		"peer.v6.port = ::1\t65535\n"            /* 9 */
+		"\n"                                     /* 10 */
+		"peer.Node-7.b_ = 10.0.0.1 1\n"          /* 11 */
+		"peer.12345678901234567890123456789012 = 192.0.2.14\n" /* 12 */
+		"[track b]\n"                            /* 13 */
+		"file = /tmp/b\n"                        /* 14 */
+		"peer.v4 = 192.0.2.21\n");               /* 15 */
+
+	if (!c)
+		return;
+	CHECK_INT_EQ(c->n_tracks, 2);
+	if (c->n_tracks != 2) {
+		config_destroy(c);
+		return;
+	}
+
+	const struct track_settings *t = &c->tracks[0];
+
+	CHECK_INT_EQ(t->n_peers, 8);
+	CHECK_STR_EQ(t->peers[0].name, "sock");
+	CHECK_STR_EQ(t->peers[0].host, "/var/run/postgresql");
+	CHECK_STR_EQ(t->peers[0].hostaddr, "");
+	CHECK_INT_EQ(t->peers[0].port, 0);
+	CHECK_INT_EQ(t->peers[0].line, 4);
+
+	CHECK_STR_EQ(t->peers[1].name, "sock-port");
+	CHECK_STR_EQ(t->peers[1].host, "/tmp");
+	CHECK_STR_EQ(t->peers[1].hostaddr, "");
+	CHECK_INT_EQ(t->peers[1].port, 5434);
+	CHECK_INT_EQ(t->peers[1].line, 5);
+
+	CHECK_STR_EQ(t->peers[2].name, "v4");
+	CHECK_STR_EQ(t->peers[2].host, "");
+	CHECK_STR_EQ(t->peers[2].hostaddr, "192.0.2.11");
+	CHECK_INT_EQ(t->peers[2].port, 0);
+
+	CHECK_STR_EQ(t->peers[3].name, "v4_port");
+	CHECK_STR_EQ(t->peers[3].hostaddr, "192.0.2.12");
+	CHECK_INT_EQ(t->peers[3].port, 6432);
+
+	CHECK_STR_EQ(t->peers[4].name, "v6");
+	CHECK_STR_EQ(t->peers[4].host, "");
+	CHECK_STR_EQ(t->peers[4].hostaddr, "2001:db8::13");
+	CHECK_INT_EQ(t->peers[4].port, 0);
+
+	CHECK_STR_EQ(t->peers[5].name, "v6.port");
+	CHECK_STR_EQ(t->peers[5].hostaddr, "::1");
+	CHECK_INT_EQ(t->peers[5].port, 65535);
+
+	CHECK_STR_EQ(t->peers[6].name, "Node-7.b_");
+	CHECK_STR_EQ(t->peers[6].hostaddr, "10.0.0.1");
+	CHECK_INT_EQ(t->peers[6].port, 1);
+	CHECK_INT_EQ(t->peers[6].line, 11);
+
+	CHECK_STR_EQ(t->peers[7].name, "12345678901234567890123456789012");
+	CHECK_INT_EQ(t->peers[7].line, 12);
+	/* The track's own port is untouched by the peers'. */
+	CHECK_INT_EQ(t->port, 5433);
+
+	/* Peers are per track. */
+	t = &c->tracks[1];
+	CHECK_INT_EQ(t->n_peers, 1);
+	CHECK_STR_EQ(t->peers[0].name, "v4");
+	CHECK_STR_EQ(t->peers[0].hostaddr, "192.0.2.21");
+	CHECK_INT_EQ(t->peers[0].line, 15);
+	config_destroy(c);
+}
+
+static void test_peer_errors(void)
+{
+	/* Names. */
+	EXPECT_ERRORS(TRACK_A "peer.x y = 192.0.2.1\n",
+		      "3: invalid peer name \"x y\": use 1 to 32 of A-Z a-z 0-9 _ . -");
+	EXPECT_ERRORS(TRACK_A "peer.b/c = 192.0.2.1\n",
+		      "3: invalid peer name \"b/c\": use 1 to 32 of A-Z a-z 0-9 _ . -");
+	EXPECT_ERRORS(TRACK_A "peer. = 192.0.2.1\n",
+		      "3: invalid peer name \"\": use 1 to 32 of A-Z a-z 0-9 _ . -");
+	EXPECT_ERRORS(TRACK_A "peer.123456789012345678901234567890123 = 192.0.2.1\n",
+		      "3: invalid peer name \"123456789012345678901234567890123\": use 1 to 32 "
+		      "of A-Z a-z 0-9 _ . -");
+	/* Keys are case-sensitive: "Peer.b" is no peer. */
+	EXPECT_ERRORS(TRACK_A "Peer.b = 192.0.2.1\n",
+		      "3: unknown key \"Peer.b\" in section [track a]");
+	EXPECT_ERRORS(TRACK_A "peer = 192.0.2.1\n",
+		      "3: unknown key \"peer\" in section [track a]");
+	/* Only in tracks. */
+	EXPECT_ERRORS("[global]\npeer.b = 192.0.2.1\n" TRACK_A,
+		      "2: unknown key \"peer.b\" in section [global]");
+
+	/* Duplicates, also with another address. */
+	EXPECT_ERRORS(TRACK_A "peer.b = 192.0.2.1\npeer.c = 192.0.2.2\npeer.b = 192.0.2.3\n",
+		      "5: duplicate key \"peer.b\"");
+	/* Names are case-sensitive: b and B are two peers. */
+	struct trackd_config *c = LOAD_OK(TRACK_A "peer.b = 192.0.2.1\npeer.B = 192.0.2.2\n");
+
+	if (c)
+		CHECK_INT_EQ(c->tracks[0].n_peers, 2);
+	config_destroy(c);
+
+	/* At most 8. */
+	EXPECT_ERRORS(TRACK_A "peer.p1 = 192.0.2.1\npeer.p2 = 192.0.2.2\npeer.p3 = 192.0.2.3\n"
+			      "peer.p4 = 192.0.2.4\npeer.p5 = 192.0.2.5\npeer.p6 = 192.0.2.6\n"
+			      "peer.p7 = 192.0.2.7\npeer.p8 = 192.0.2.8\npeer.p9 = 192.0.2.9\n"
+			      "peer.p10 = 192.0.2.10\n",
+		      "11: too many peers: at most 8 per track",
+		      "12: too many peers: at most 8 per track");
+	/* A duplicate of one of the 8 is reported as a duplicate. */
+	EXPECT_ERRORS(TRACK_A "peer.p1 = 192.0.2.1\npeer.p2 = 192.0.2.2\npeer.p3 = 192.0.2.3\n"
+			      "peer.p4 = 192.0.2.4\npeer.p5 = 192.0.2.5\npeer.p6 = 192.0.2.6\n"
+			      "peer.p7 = 192.0.2.7\npeer.p8 = 192.0.2.8\npeer.p1 = 192.0.2.9\n",
+		      "11: duplicate key \"peer.p1\"");
+
+	/* Addresses: numeric or a socket directory; never a DNS name. */
+	EXPECT_ERRORS(TRACK_A "peer.b = db.example.com\n",
+		      "3: invalid value \"db.example.com\" for peer.b: the address must be numeric "
+		      "(a DNS name would block the event loop) or a unix socket directory");
+	EXPECT_ERRORS(TRACK_A "peer.b = localhost 5432\n",
+		      "3: invalid value \"localhost 5432\" for peer.b: the address must be numeric "
+		      "(a DNS name would block the event loop) or a unix socket directory");
+	EXPECT_ERRORS(TRACK_A "peer.b = 192.0.2\n",
+		      "3: invalid value \"192.0.2\" for peer.b: the address must be numeric "
+		      "(a DNS name would block the event loop) or a unix socket directory");
+	EXPECT_ERRORS(TRACK_A "peer.b = 192.0.2.256\n",
+		      "3: invalid value \"192.0.2.256\" for peer.b: the address must be numeric "
+		      "(a DNS name would block the event loop) or a unix socket directory");
+	EXPECT_ERRORS(TRACK_A "peer.b = [2001:db8::1]\n",
+		      "3: invalid value \"[2001:db8::1]\" for peer.b: the address must be numeric "
+		      "(a DNS name would block the event loop) or a unix socket directory");
+	EXPECT_ERRORS(TRACK_A "peer.b = var/run/postgresql\n",
+		      "3: invalid value \"var/run/postgresql\" for peer.b: the address must be "
+		      "numeric (a DNS name would block the event loop) or a unix socket directory");
+	EXPECT_ERRORS(TRACK_A "peer.b =\n",
+		      "3: invalid value \"\" for peer.b: expected ADDRESS [PORT]");
+
+	/* Ports. */
+	EXPECT_ERRORS(TRACK_A "peer.b = 192.0.2.1 99999\n",
+		      "3: invalid value \"192.0.2.1 99999\" for peer.b: port must be between 1 and "
+		      "65535");
+	EXPECT_ERRORS(TRACK_A "peer.b = 192.0.2.1 0\n",
+		      "3: invalid value \"192.0.2.1 0\" for peer.b: port must be between 1 and "
+		      "65535");
+	EXPECT_ERRORS(TRACK_A "peer.b = 192.0.2.1 -5432\n",
+		      "3: invalid value \"192.0.2.1 -5432\" for peer.b: port must be between 1 and "
+		      "65535");
+	EXPECT_ERRORS(TRACK_A "peer.b = 192.0.2.1 postgres\n",
+		      "3: invalid value \"192.0.2.1 postgres\" for peer.b: port must be between 1 "
+		      "and 65535");
+	EXPECT_ERRORS(TRACK_A "peer.b = 192.0.2.1 5432 5433\n",
+		      "3: invalid value \"192.0.2.1 5432 5433\" for peer.b: port must be between 1 "
+		      "and 65535");
+	EXPECT_ERRORS(TRACK_A "peer.b = /tmp 54x\n",
+		      "3: invalid value \"/tmp 54x\" for peer.b: port must be between 1 and 65535");
+	EXPECT_ERRORS(TRACK_A "peer.b = 192.0.2.1 99999999999999999999\n",
+		      "3: invalid value \"192.0.2.1 99999999999999999999\" for peer.b: port must be "
+		      "between 1 and 65535");
+
+	/* A bad peer does not count: the next one with its name is no duplicate. */
+	c = LOAD_OK(TRACK_A "peer.b = 192.0.2.1\n");
+	config_destroy(c);
+	EXPECT_ERRORS(TRACK_A "peer.b = 192.0.2.1 0\npeer.b = 192.0.2.1\npeer.b = 192.0.2.2\n",
+		      "3: invalid value \"192.0.2.1 0\" for peer.b: port must be between 1 and "
+		      "65535",
+		      "5: duplicate key \"peer.b\"");
+
+	/* Every error of a file in one run. */
+	EXPECT_ERRORS(TRACK_A "peer.x y = 1\npeer.c = db.example.com\npeer.d = ::1 70000\n"
+			      "max_lag = lots\n",
+		      "3: invalid peer name \"x y\": use 1 to 32 of A-Z a-z 0-9 _ . -",
+		      "4: invalid value \"db.example.com\" for peer.c: the address must be numeric "
+		      "(a DNS name would block the event loop) or a unix socket directory",
+		      "5: invalid value \"::1 70000\" for peer.d: port must be between 1 and 65535",
+		      "6: invalid value \"lots\" for max_lag: expected a size like 8192, 64kB, 16MB "
+		      "or 1GB");
+}
+
+static void test_guard_keys(void)
+{
+	struct trackd_config *c = LOAD_OK(TRACK_A "value_stale = -200\nvalue_conflict = 254\n"
+						  "value_lagging = 0\nmax_lag = 16MB\n"
+						  "max_lag_time = 30s\n");
+
+	if (c) {
+		const struct track_settings *t = &c->tracks[0];
+
+		CHECK_INT_EQ(t->value_stale, -200);
+		CHECK_INT_EQ(t->value_conflict, 254);
+		CHECK_INT_EQ(t->value_lagging, 0);
+		CHECK_INT_EQ(t->max_lag_bytes, INT64_C(16) << 20);
+		CHECK_INT_EQ(t->max_lag_time_ms, 30000);
+	}
+	config_destroy(c);
+
+	/* Sizes. */
+	static const struct {
+		const char *text;
+		int64_t bytes;
+	} sizes[] = {
+		{ "0", 0 },
+		{ "8192", 8192 },
+		{ "8192B", 8192 },
+		{ "64kB", 65536 },
+		{ "16MB", INT64_C(16) << 20 },
+		{ "1GB", INT64_C(1) << 30 },
+		{ "1TB", INT64_C(1) << 40 },
+		{ "1024TB", INT64_C(1) << 50 },
+	};
+
+	for (size_t i = 0; i < sizeof(sizes) / sizeof(sizes[0]); i++) {
+		char text[128];
+
+		snprintf(text, sizeof(text), TRACK_A "max_lag = %s\n", sizes[i].text);
+		c = LOAD_OK(text);
+		if (c)
+			CHECK_INT_EQ(c->tracks[0].max_lag_bytes, sizes[i].bytes);
+		config_destroy(c);
+	}
+	EXPECT_ERRORS(TRACK_A "max_lag = x\n",
+		      "3: invalid value \"x\" for max_lag: expected a size like 8192, 64kB, 16MB or "
+		      "1GB");
+	EXPECT_ERRORS(TRACK_A "max_lag = 16mb\n",
+		      "3: invalid value \"16mb\" for max_lag: expected a size like 8192, 64kB, 16MB "
+		      "or 1GB");
+	EXPECT_ERRORS(TRACK_A "max_lag = -1\n",
+		      "3: invalid value \"-1\" for max_lag: expected a size like 8192, 64kB, 16MB or "
+		      "1GB");
+	EXPECT_ERRORS(TRACK_A "max_lag =\n",
+		      "3: invalid value \"\" for max_lag: expected a size like 8192, 64kB, 16MB or "
+		      "1GB");
+	EXPECT_ERRORS(TRACK_A "max_lag = 1025TB\n",
+		      "3: invalid value \"1025TB\" for max_lag: must be between 0 and "
+		      "1125899906842624 bytes");
+	EXPECT_ERRORS(TRACK_A "max_lag = 99999999999999999999\n",
+		      "3: invalid value \"99999999999999999999\" for max_lag: expected a size like "
+		      "8192, 64kB, 16MB or 1GB");
+	EXPECT_ERRORS(TRACK_A "max_lag = 1MB\nmax_lag = 2MB\n", "4: duplicate key \"max_lag\"");
+
+	/* max_lag_time: 0 disables, else 1s..24h. */
+	static const struct {
+		const char *text;
+		int64_t ms;
+	} times[] = {
+		{ "0", 0 }, { "0s", 0 }, { "0ms", 0 }, { "1s", 1000 }, { "1000ms", 1000 },
+		{ "90", 90000 }, { "5m", 300000 }, { "24h", 86400000 }, { "86400s", 86400000 },
+	};
+
+	for (size_t i = 0; i < sizeof(times) / sizeof(times[0]); i++) {
+		char text[128];
+
+		snprintf(text, sizeof(text), TRACK_A "max_lag_time = %s\n", times[i].text);
+		c = LOAD_OK(text);
+		if (c)
+			CHECK_INT_EQ(c->tracks[0].max_lag_time_ms, times[i].ms);
+		config_destroy(c);
+	}
+	EXPECT_ERRORS(TRACK_A "max_lag_time = 999ms\n",
+		      "3: invalid value \"999ms\" for max_lag_time: must be between 1s and 24h, or 0 "
+		      "to disable");
+	EXPECT_ERRORS(TRACK_A "max_lag_time = 86401s\n",
+		      "3: invalid value \"86401s\" for max_lag_time: must be between 1s and 24h, or "
+		      "0 to disable");
+	EXPECT_ERRORS(TRACK_A "max_lag_time = 25h\n",
+		      "3: invalid value \"25h\" for max_lag_time: must be between 1s and 24h, or 0 "
+		      "to disable");
+	EXPECT_ERRORS(TRACK_A "max_lag_time = 10 s\n",
+		      "3: invalid value \"10 s\" for max_lag_time: expected a duration like 250ms or "
+		      "2s");
+
+	/* The new values: -254..254 like the others. */
+	EXPECT_ERRORS(TRACK_A "value_stale = -255\n",
+		      "3: invalid value \"-255\" for value_stale: must be between -254 and 254");
+	EXPECT_ERRORS(TRACK_A "value_conflict = 255\n",
+		      "3: invalid value \"255\" for value_conflict: must be between -254 and 254");
+	EXPECT_ERRORS(TRACK_A "value_lagging = low\n",
+		      "3: invalid value \"low\" for value_lagging: expected an integer");
+}
+
+static void test_track_settings_equal_peers(void)
+{
+	const char *base = TRACK_A "peer.b = 192.0.2.12\npeer.c = /tmp 5434\n";
+
+	CHECK(EQUAL_TRACKS(base, base));
+	/* Peers on other lines (the only difference): equal. */
+	CHECK(EQUAL_TRACKS(base, "\n\n; moved\n" TRACK_A "\n\npeer.b = 192.0.2.12\n\n"
+				 "peer.c = /tmp   5434 ; comment\n"));
+	/* A changed address, port, name or peer count is a change. */
+	CHECK(!EQUAL_TRACKS(base, TRACK_A "peer.b = 192.0.2.13\npeer.c = /tmp 5434\n"));
+	CHECK(!EQUAL_TRACKS(base, TRACK_A "peer.b = 192.0.2.12 5432\npeer.c = /tmp 5434\n"));
+	CHECK(!EQUAL_TRACKS(base, TRACK_A "peer.b = 192.0.2.12\npeer.c = /tmp\n"));
+	CHECK(!EQUAL_TRACKS(base, TRACK_A "peer.b = 192.0.2.12\npeer.c = /var/tmp 5434\n"));
+	CHECK(!EQUAL_TRACKS(base, TRACK_A "peer.b = 192.0.2.12\npeer.d = /tmp 5434\n"));
+	CHECK(!EQUAL_TRACKS(base, TRACK_A "peer.b = 192.0.2.12\n"));
+	CHECK(!EQUAL_TRACKS(base, TRACK_A "peer.b = 192.0.2.12\npeer.c = /tmp 5434\npeer.d = ::1\n"));
+	/* The new keys count too. */
+	CHECK(!EQUAL_TRACKS(base, "[track a]\nfile = /tmp/a\npeer.b = 192.0.2.12\n"
+				  "peer.c = /tmp 5434\nmax_lag = 1MB\n"));
+	CHECK(!EQUAL_TRACKS(base, "[track a]\nfile = /tmp/a\npeer.b = 192.0.2.12\n"
+				  "peer.c = /tmp 5434\nmax_lag_time = 10s\n"));
+	CHECK(!EQUAL_TRACKS(base, "[track a]\nfile = /tmp/a\npeer.b = 192.0.2.12\n"
+				  "peer.c = /tmp 5434\nvalue_lagging = -49\n"));
+
+	/* On constructed settings: every peer's line is ignored, its address is not. */
+	struct track_settings x, y;
+
+	memset(&x, 0, sizeof(x));
+	memset(&y, 0, sizeof(y));
+	x.n_peers = y.n_peers = TRACK_MAX_PEERS;
+	for (int i = 0; i < TRACK_MAX_PEERS; i++) {
+		snprintf(x.peers[i].name, sizeof(x.peers[i].name), "p%d", i);
+		snprintf(y.peers[i].name, sizeof(y.peers[i].name), "p%d", i);
+		snprintf(x.peers[i].hostaddr, sizeof(x.peers[i].hostaddr), "192.0.2.%d", i);
+		snprintf(y.peers[i].hostaddr, sizeof(y.peers[i].hostaddr), "192.0.2.%d", i);
+		x.peers[i].line = 10 + i;
+		y.peers[i].line = 100 + 7 * i;
+	}
+	CHECK(track_settings_equal(&x, &y));
+	/* Comparing does not change its arguments. */
+	CHECK_INT_EQ(x.peers[7].line, 17);
+	CHECK_INT_EQ(y.peers[7].line, 149);
+	y.peers[7].hostaddr[8] = '3';
+	CHECK(!track_settings_equal(&x, &y));
+	y.peers[7].hostaddr[8] = '7';
+	CHECK(track_settings_equal(&x, &y));
+	y.peers[7].port = 5432;
+	CHECK(!track_settings_equal(&x, &y));
+	y.peers[7].port = 0;
+	y.max_lag_bytes = 1;
+	CHECK(!track_settings_equal(&x, &y));
+}
+#undef TRACK_A
+
 /* The INI layer on its own: what the callbacks see. */
 struct seen_events {
 	char log[1024];
@@ -802,6 +1151,10 @@ int main(void)
 	test_all_errors_in_one_run();
 	test_dns_warning();
 	test_track_settings_equal();
+	test_peers();
+	test_peer_errors();
+	test_guard_keys();
+	test_track_settings_equal_peers();
 	test_conf_parser();
 	scratch_remove(dir);
 	CHECK_DONE();

@@ -1,4 +1,4 @@
-/* duration_parse / duration_format (src/common/duration.h). */
+/* duration_parse / duration_format / size_parse (src/common/duration.h). */
 #include <errno.h>
 #include <stdint.h>
 
@@ -130,11 +130,81 @@ static void test_seconds(void)
 	CHECK(duration_seconds(10) == 0.01);
 }
 
+static void check_size(const char *text, int expected_r, int64_t expected_bytes, int line)
+{
+	int64_t bytes = -12345;
+	int r = size_parse(text, &bytes);
+
+	checks++;
+	if (r != expected_r || (expected_r == 0 && bytes != expected_bytes) ||
+	    (expected_r != 0 && bytes != -12345)) {
+		failures++;
+		printf("%s:%d: size_parse(\"%s\") = %d, bytes %lld; expected %d, bytes %lld\n",
+		       __FILE__, line, text, r, (long long)bytes, expected_r,
+		       (long long)(expected_r == 0 ? expected_bytes : -12345));
+	}
+}
+
+#define SIZE_OK(text, bytes) check_size(text, 0, bytes, __LINE__)
+#define SIZE_BAD(text, r) check_size(text, r, 0, __LINE__)
+
+static void test_size(void)
+{
+	SIZE_OK("0", 0);
+	SIZE_OK("0kB", 0);
+	SIZE_OK("1", 1);
+	SIZE_OK("8192", 8192);
+	SIZE_OK("8192B", 8192);
+	SIZE_OK("64kB", 64 * 1024);
+	SIZE_OK("16MB", INT64_C(16) * 1024 * 1024);
+	SIZE_OK("1GB", INT64_C(1) << 30);
+	SIZE_OK("1TB", INT64_C(1) << 40);
+	SIZE_OK("1024TB", INT64_C(1) << 50);
+	SIZE_OK("007MB", INT64_C(7) << 20);
+	SIZE_OK("9000000000000000000", INT64_C(9000000000000000000));
+	SIZE_OK("9000000000000000000B", INT64_C(9000000000000000000));
+	SIZE_OK("8388607TB", INT64_C(8388607) << 40);
+
+	/* Units as PostgreSQL spells them, and nothing else: -EINVAL, *bytes untouched. */
+	SIZE_BAD("", -EINVAL);
+	SIZE_BAD("kB", -EINVAL);
+	SIZE_BAD("MB", -EINVAL);
+	SIZE_BAD("-1", -EINVAL);
+	SIZE_BAD("+1", -EINVAL);
+	SIZE_BAD(" 1MB", -EINVAL);
+	SIZE_BAD("1MB ", -EINVAL);
+	SIZE_BAD("1 MB", -EINVAL);
+	SIZE_BAD("1.5MB", -EINVAL);
+	SIZE_BAD("64KB", -EINVAL);
+	SIZE_BAD("64kb", -EINVAL);
+	SIZE_BAD("64k", -EINVAL);
+	SIZE_BAD("16mb", -EINVAL);
+	SIZE_BAD("16M", -EINVAL);
+	SIZE_BAD("16MiB", -EINVAL);
+	SIZE_BAD("1gB", -EINVAL);
+	SIZE_BAD("1G", -EINVAL);
+	SIZE_BAD("1tb", -EINVAL);
+	SIZE_BAD("1PB", -EINVAL);
+	SIZE_BAD("1b", -EINVAL);
+	SIZE_BAD("1s", -EINVAL);
+	SIZE_BAD("1MB1kB", -EINVAL);
+	SIZE_BAD("0x10", -EINVAL);
+
+	/* Overflow: -ERANGE, never a wrapped value. */
+	SIZE_BAD("99999999999999999999", -ERANGE);
+	SIZE_BAD("99999999999999999999kB", -ERANGE);
+	SIZE_BAD("8388608TB", -ERANGE);
+	SIZE_BAD("8796093022208GB", -ERANGE);
+	SIZE_BAD("9007199254740992kB", -ERANGE);
+	SIZE_BAD("9223372036854775808", -ERANGE);
+}
+
 int main(void)
 {
 	test_parse();
 	test_format();
 	test_round_trip();
 	test_seconds();
+	test_size();
 	CHECK_DONE();
 }

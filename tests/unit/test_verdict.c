@@ -5,6 +5,9 @@
 #define P SAMPLE_PRIMARY
 #define S SAMPLE_STANDBY
 #define F SAMPLE_FAIL
+#define ST SAMPLE_STALE
+#define C SAMPLE_CONFLICT
+#define L SAMPLE_LAGGING
 
 /* Feeds s and checks both the return value and the resulting state. */
 #define FEED(v, sample_, changed_, state_)                     \
@@ -162,6 +165,123 @@ static void test_names(void)
 	CHECK_STR_EQ(track_state_name(TRACK_STANDBY), "standby");
 	CHECK_STR_EQ(track_state_name(TRACK_DOWN), "down");
 	CHECK_STR_EQ(track_state_name(TRACK_STOPPED), "stopped");
+	CHECK_STR_EQ(track_state_name(TRACK_STALE), "stale");
+	CHECK_STR_EQ(track_state_name(TRACK_CONFLICT), "conflict");
+	CHECK_STR_EQ(track_state_name(TRACK_LAGGING), "lagging");
+	CHECK_STR_EQ(track_state_name((enum track_state)99), "?");
+}
+
+/* The guard's states: first sample, rise from down, fall. */
+static void test_guard_states_rise_fall(void)
+{
+	struct verdict v;
+
+	/* From unknown, the first sample decides. */
+	verdict_init(&v, 3, 3);
+	FEED(v, ST, true, TRACK_STALE);
+	verdict_init(&v, 3, 3);
+	FEED(v, C, true, TRACK_CONFLICT);
+	verdict_init(&v, 3, 3);
+	FEED(v, L, true, TRACK_LAGGING);
+
+	/* From down, rise samples of stale lead to stale. */
+	verdict_init(&v, 3, 2);
+	FEED(v, F, true, TRACK_DOWN);
+	FEED(v, ST, false, TRACK_DOWN);
+	CHECK_INT_EQ(v.successes, 1);
+	FEED(v, ST, false, TRACK_DOWN);
+	FEED(v, ST, true, TRACK_STALE);
+
+	/* Every guard sample counts as a success towards rise; the last one wins. */
+	verdict_init(&v, 3, 2);
+	FEED(v, F, true, TRACK_DOWN);
+	FEED(v, P, false, TRACK_DOWN);
+	FEED(v, C, false, TRACK_DOWN);
+	FEED(v, ST, true, TRACK_STALE);
+
+	verdict_init(&v, 2, 2);
+	FEED(v, F, true, TRACK_DOWN);
+	FEED(v, S, false, TRACK_DOWN);
+	FEED(v, L, true, TRACK_LAGGING);
+
+	verdict_init(&v, 2, 2);
+	FEED(v, F, true, TRACK_DOWN);
+	FEED(v, C, false, TRACK_DOWN);
+	FEED(v, C, true, TRACK_CONFLICT);
+
+	/* A failure during the rise starts it over. */
+	verdict_init(&v, 2, 1);
+	FEED(v, F, true, TRACK_DOWN);
+	FEED(v, ST, false, TRACK_DOWN);
+	FEED(v, F, false, TRACK_DOWN);
+	FEED(v, ST, false, TRACK_DOWN);
+	FEED(v, ST, true, TRACK_STALE);
+
+	/* fall applies to the guard's states as to primary and standby. */
+	verdict_init(&v, 2, 3);
+	FEED(v, ST, true, TRACK_STALE);
+	FEED(v, F, false, TRACK_STALE);
+	FEED(v, F, false, TRACK_STALE);
+	FEED(v, F, true, TRACK_DOWN);
+	verdict_init(&v, 2, 2);
+	FEED(v, C, true, TRACK_CONFLICT);
+	FEED(v, F, false, TRACK_CONFLICT);
+	FEED(v, C, false, TRACK_CONFLICT);
+	CHECK_INT_EQ(v.failures, 0);
+	FEED(v, F, false, TRACK_CONFLICT);
+	FEED(v, F, true, TRACK_DOWN);
+	verdict_init(&v, 2, 1);
+	FEED(v, L, true, TRACK_LAGGING);
+	FEED(v, F, true, TRACK_DOWN);
+}
+
+/* Between primary, stale, conflict, lagging and standby: at once, both ways. */
+static void test_guard_states_immediate(void)
+{
+	static const enum sample samples[] = { P, S, ST, C, L };
+	static const enum track_state states[] = { TRACK_PRIMARY, TRACK_STANDBY, TRACK_STALE,
+						   TRACK_CONFLICT, TRACK_LAGGING };
+	struct verdict v;
+
+	for (int from = 0; from < 5; from++) {
+		for (int to = 0; to < 5; to++) {
+			verdict_init(&v, 5, 5);
+			FEED(v, samples[from], true, states[from]);
+			FEED(v, samples[to], from != to, states[to]);
+			/* Also right after a failure that is not yet fatal. */
+			FEED(v, F, false, states[to]);
+			FEED(v, samples[from], from != to, states[from]);
+			CHECK_INT_EQ(v.failures, 0);
+		}
+	}
+
+	/* A sequence as the guard produces it. */
+	verdict_init(&v, 5, 5);
+	FEED(v, P, true, TRACK_PRIMARY);
+	FEED(v, C, true, TRACK_CONFLICT);
+	FEED(v, C, false, TRACK_CONFLICT);
+	FEED(v, ST, true, TRACK_STALE);
+	FEED(v, ST, false, TRACK_STALE);
+	FEED(v, S, true, TRACK_STANDBY);
+	FEED(v, L, true, TRACK_LAGGING);
+	FEED(v, L, false, TRACK_LAGGING);
+	FEED(v, S, true, TRACK_STANDBY);
+	FEED(v, P, true, TRACK_PRIMARY);
+}
+
+/* From stopped, as from down: rise samples, whatever their role. */
+static void test_guard_states_from_stopped(void)
+{
+	struct verdict v;
+
+	verdict_init(&v, 2, 2);
+	v.state = TRACK_STOPPED;
+	FEED(v, ST, false, TRACK_STOPPED);
+	FEED(v, ST, true, TRACK_STALE);
+	verdict_init(&v, 2, 2);
+	v.state = TRACK_STOPPED;
+	FEED(v, L, false, TRACK_STOPPED);
+	FEED(v, C, true, TRACK_CONFLICT);
 }
 
 int main(void)
@@ -175,5 +295,8 @@ int main(void)
 	test_role_change_immediate();
 	test_long_run_counters_bounded();
 	test_names();
+	test_guard_states_rise_fall();
+	test_guard_states_immediate();
+	test_guard_states_from_stopped();
 	CHECK_DONE();
 }
