@@ -232,7 +232,7 @@ static void add_peer(struct conf_parser *p, struct track_settings *t, const char
 
 		space += strspn(space, " \t");
 		port = strtol(space, &end, 10);
-		if (end == space || *end != '\0' || port < 1 || port > 65535) {
+		if (*space < '0' || *space > '9' || *end != '\0' || port < 1 || port > 65535) {
 			conf_error(p, "invalid value \"%s\" for peer.%s: port must be between 1 and "
 				      "65535", value, name);
 			return;

@@ -57,8 +57,13 @@ enum sample guard_judge(struct guard *g, const struct track_settings *s,
 	for (int i = 0; i < n_peers; i++) {
 		const struct pg_answer *a = peers[i].answer;
 
-		if (!a || !a->valid || !same_cluster(g, i, local, a))
+		if (!a || !a->valid)
 			continue;
+		if (!same_cluster(g, i, local, a)) {
+			if (g->conflict && g->conflict_peer == i)
+				g->conflict = false;
+			continue;
+		}
 		if (a->in_recovery) {
 			if (g->conflict && g->conflict_peer == i)
 				g->conflict = false;

@@ -30,6 +30,8 @@ static void on_connected(struct pgconn *c)
 {
 	struct peer *p = of_conn(c);
 
+	/* A new session may be another server: its old answer no longer counts. */
+	p->answer.valid = false;
 	p->answer.system_identifier[0] = '\0';
 	send_query(p);
 }

@@ -23,7 +23,7 @@
 	" THEN pg_wal_lsn_diff(pg_last_wal_receive_lsn(), pg_last_wal_replay_lsn()) END,"     \
 	" CASE WHEN pg_is_in_recovery() THEN pg_is_wal_replay_paused() END,"                  \
 	" CASE WHEN pg_is_in_recovery()"                                                      \
-	" AND pg_last_wal_receive_lsn() IS DISTINCT FROM pg_last_wal_replay_lsn()"            \
+	" AND pg_last_wal_receive_lsn() > pg_last_wal_replay_lsn()"                           \
 	" THEN extract(epoch FROM now() - pg_last_xact_replay_timestamp()) END"
 #define PG_QUERY_FIRST PG_QUERY ", (SELECT system_identifier FROM pg_control_system())"
 

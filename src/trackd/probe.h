@@ -33,6 +33,12 @@ struct probe_ops {
 	void (*stop)(void *state);
 	/* Frees the state; accepts NULL. */
 	void (*destroy)(void *state);
+	/*
+	 * Optional, on reload: carries what must survive a settings change
+	 * (e.g. the guard's sticky verdicts) from the old probe to the new one,
+	 * before the new one starts.
+	 */
+	void (*migrate)(void *old_state, void *new_state);
 };
 
 extern const struct probe_ops probe_postgres_ops;

@@ -473,6 +473,28 @@ static void pg_destroy(void *state)
 	free(p);
 }
 
+/* The guard's sticky verdicts survive a reload; the conflict peer is matched by name. */
+static void pg_migrate(void *old_state, void *new_state)
+{
+	const struct pg_probe *old = old_state;
+	struct pg_probe *p = new_state;
+
+	p->guard.stale = old->guard.stale;
+	if (!old->guard.conflict || old->guard.conflict_peer < 0)
+		return;
+	for (int i = 0; i < p->settings.n_peers; i++) {
+		if (strcmp(p->settings.peers[i].name,
+			   old->settings.peers[old->guard.conflict_peer].name) == 0) {
+			p->guard.conflict = true;
+			p->guard.conflict_peer = i;
+			return;
+		}
+	}
+	log_info("track \"%s\": peer %s, in conflict with this server, was removed from the "
+		 "configuration; the conflict is no longer tracked",
+		 p->host->track_name, old->settings.peers[old->guard.conflict_peer].name);
+}
+
 const struct probe_ops probe_postgres_ops = {
 	.abi_version = PROBE_ABI_VERSION,
 	.name = "postgres",
@@ -480,4 +502,5 @@ const struct probe_ops probe_postgres_ops = {
 	.start = pg_start,
 	.stop = pg_stop,
 	.destroy = pg_destroy,
+	.migrate = pg_migrate,
 };

@@ -54,15 +54,16 @@ static void report(const struct probe_host *host, enum sample sample, const char
 		publish(t, old, reason ? reason : "");
 }
 
+static int init_probe(struct track *t, const struct track_settings *settings, void **probe)
+{
+	t->probe_ops = &probe_postgres_ops;
+	return t->probe_ops->init(&t->host, settings, probe);
+}
+
 static int start_probe(struct track *t)
 {
-	int r;
+	int r = t->probe_ops->start(t->probe);
 
-	t->probe_ops = &probe_postgres_ops;
-	r = t->probe_ops->init(&t->host, &t->settings, &t->probe);
-	if (r < 0)
-		return r;
-	r = t->probe_ops->start(t->probe);
 	if (r < 0) {
 		t->probe_ops->destroy(t->probe);
 		t->probe = NULL;
@@ -94,7 +95,7 @@ struct track *track_create(struct ev_loop *loop, const struct track_settings *se
 	if (track_file_write(&t->file, track_value(&t->settings, TRACK_UNKNOWN)) == 0)
 		log_info("track \"%s\": started, value %d (unknown) written to %s",
 			 t->settings.name, t->file.value, t->file.path);
-	if (start_probe(t) < 0) {
+	if (init_probe(t, &t->settings, &t->probe) < 0 || start_probe(t) < 0) {
 		track_file_finish(&t->file);
 		free(t);
 		return NULL;
@@ -106,8 +107,17 @@ int track_reconfigure(struct track *t, const struct track_settings *settings,
 		      int64_t check_interval_ms)
 {
 	enum track_state state = t->verdict.state;
+	void *probe;
+	int r;
 
+	r = init_probe(t, settings, &probe);
+	if (r < 0)
+		return r; /* the old probe keeps running */
+	if (t->probe && t->probe_ops->migrate)
+		t->probe_ops->migrate(t->probe, probe);
 	stop_probe(t);
+	t->probe = probe;
+
 	if (strcmp(t->settings.file, settings->file) != 0) {
 		track_file_write(&t->file, t->settings.value_stopped);
 		log_info("track \"%s\": moved from %s (left at the stopped value %d) to %s",

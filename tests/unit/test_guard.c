@@ -268,6 +268,14 @@ static void test_foreign(void)
 	CHECK_STR_EQ(reason, "stale primary: peer c is primary on timeline 2, this server on "
 			     "timeline 1");
 	CHECK_INT_EQ(g.foreign_new, 1);
+
+	/* A conflict peer that turns out to be of another cluster ends the conflict. */
+	struct pg_answer ours_same = primary(1);
+
+	guard_init(&g);
+	CHECK_INT_EQ(JUDGE(g, s, &local, &ours_same), SAMPLE_CONFLICT);
+	CHECK_INT_EQ(JUDGE(g, s, &local, &other_same), SAMPLE_PRIMARY);
+	CHECK(!g.conflict);
 }
 
 static void test_standby_lag(void)
