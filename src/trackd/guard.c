@@ -80,7 +80,7 @@ enum sample guard_judge(struct guard *g, const struct track_settings *s,
 		}
 	}
 
-	if (later >= 0 && !g->stale) {
+	if (later >= 0) {
 		g->stale = true;
 		snprintf(reason, size, "stale primary: peer %s is primary on timeline %ld, this "
 				       "server on timeline %ld",

@@ -283,6 +283,74 @@ class PgServer:
             f.write(line + "\n" + old)
         self.sql("SELECT pg_reload_conf()")
 
+    # -- topology changes (stale-primary guard tests) ----------------------
+
+    @classmethod
+    def new_cluster(cls, name="foreign"):
+        """A primary of its own initdb: another system identifier."""
+        template = cls.make_template()
+        try:
+            return cls.primary_from_template(template, name)
+        finally:
+            shutil.rmtree(template, ignore_errors=True)
+
+    def system_identifier(self):
+        return str(self.sql("SELECT system_identifier FROM pg_control_system()")[0][0])
+
+    def timeline(self):
+        """The live timeline of a primary (as pgtrackd derives it)."""
+        return int(self.sql("SELECT pg_walfile_name(pg_current_wal_lsn())")[0][0][:8], 16)
+
+    def stop(self, mode="fast"):
+        self.pg_ctl("-w", "-t", "60", "-m", mode, "stop")
+        assert wait_pid_gone(self.pid, 10)
+        self.pid = None
+
+    def start_as_primary(self):
+        """Start without recovery: an old primary coming back after a failover."""
+        for sig in ("standby.signal", "recovery.signal"):
+            try:
+                os.unlink(os.path.join(self.datadir, sig))
+            except FileNotFoundError:
+                pass
+        self.start()
+
+    def repoint(self, primary):
+        """Follow another primary: rewrite primary_conninfo, restart.
+
+        recovery_target_timeline defaults to latest, so a standby follows a
+        promoted server onto its new timeline."""
+        path = os.path.join(self.datadir, "postgresql.auto.conf")
+        with open(path) as f:
+            lines = [l for l in f.read().splitlines() if not l.startswith("primary_conninfo")]
+        lines.append("primary_conninfo = 'host=%s port=%d user=%s application_name=%s'"
+                     % (primary.sockdir, primary.port, PG_USER, self.name))
+        with open(path, "w") as f:             # in place: keeps the owner
+            f.write("\n".join(lines) + "\n")
+        self.restart()
+
+    def rebuild_as_replica_of(self, primary):
+        """Throw the data directory away; pg_basebackup -R from primary; start."""
+        if self.pid and pid_alive(self.pid):
+            self.stop("immediate")
+        shutil.rmtree(self.datadir)
+        run_as_postgres([os.path.join(PG_BIN, "pg_basebackup"), "-D", self.datadir, "-R",
+                         "-X", "stream", "-c", "fast", "-h", primary.sockdir,
+                         "-p", str(primary.port), "-U", PG_USER], timeout=120)
+        self._write_local_conf()
+        self.start()
+
+    def wait_replayed(self, lsn, timeout=20.0):
+        """Wait until this standby has replayed up to lsn (a 'X/Y' string)."""
+        deadline = time.monotonic() + timeout
+        while True:
+            done = self.sql("SELECT pg_wal_lsn_diff(pg_last_wal_replay_lsn(), %s) >= 0", (lsn,))[0][0]
+            if done:
+                return
+            if time.monotonic() > deadline:
+                raise AssertionError("%s did not replay up to %s within %.0fs" % (self.name, lsn, timeout))
+            time.sleep(0.05)
+
     def track_options(self, **over):
         """Keys of a pgtrackd [track] section that reach this server."""
         opts = {"host": self.sockdir, "port": str(self.port), "user": PG_USER,
@@ -510,3 +578,45 @@ def run_binary(binary, *args, timeout=20, home=None):
     home = home or tempfile.gettempdir()
     return subprocess.run([binary] + list(args), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                           stdin=subprocess.DEVNULL, timeout=timeout, env=clean_env(home), text=True)
+
+
+# --------------------------------------------------------------------------
+# a peer that never answers
+
+class SilentListener:
+    """A TCP socket on 127.0.0.1 that accepts every connection and never
+    says a word (a hung or black-holed server as seen by libpq, which waits
+    for the answer to its startup packet). Held by the test; close() drops
+    everything."""
+
+    def __init__(self):
+        import threading
+        self._port = PortReservation()
+        self.port = self._port.port
+        self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self.sock.bind(("127.0.0.1", self.port))
+        self.sock.listen(64)
+        self.sock.settimeout(0.1)
+        self.accepted = []
+        self._stop = False
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+
+    def _run(self):
+        while not self._stop:
+            try:
+                conn, _ = self.sock.accept()
+            except socket.timeout:
+                continue
+            except OSError:
+                return
+            self.accepted.append(conn)           # held open, never read or written
+
+    def close(self):
+        self._stop = True
+        self._thread.join(5)
+        for c in self.accepted:
+            c.close()
+        self.sock.close()
+        self._port.release()

@@ -1,0 +1,553 @@
+"""The stale-primary guard and the lag checks (see /work/spec-guard.md)
+against real PostgreSQL 15 servers and one real pgtrackd per test.
+
+Three servers of one cluster (primary A, replicas B and C), each with its
+own track in ONE pgtrackd (tracks a, b, c), every track listing the other
+two servers as peers over unix sockets. Every test reads the real track
+files and the real log. Where the spec gives down and stale (or conflict)
+the same value (-254), the failover tests set value_down = -240 so that the
+file itself tells "down" from "stale"/"conflict"; the guard values stay the
+spec's defaults.
+
+Run as root:  /usr/bin/python3 -m pytest tests/integration/test_guard.py
+"""
+
+import os
+import re
+import threading
+import time
+
+import pytest
+
+from conftest import ServerFactory
+from pgcluster import PgServer, PortReservation, SilentListener, run_binary
+
+STALE = -254          # value_stale default
+CONFLICT = -254       # value_conflict default
+LAGGING = -50         # value_lagging default
+DOWN = -240           # value_down where it must differ from stale/conflict
+
+CONFLICT_ERROR = ('pgtrackd: error: track "%s": conflict: peer %s is primary on timeline %d like '
+                  'this server; neither may take writes until one is a standby. Stop or rebuild '
+                  'one of them as a standby; until then this node stays at value_conflict')
+
+
+# --------------------------------------------------------------------------
+# helpers
+
+
+def node_track(me, peers, **over):
+    """Track options for server `me` with peer.NAME = SOCKDIR PORT for each (name, server)."""
+    opts = me.track_options(**over)
+    for name, srv in peers:
+        opts["peer." + name] = "%s %d" % (srv.sockdir, srv.port)
+    return opts
+
+
+def change_re(name, old, new, value, reason=None):
+    """The state change line: track "NAME": OLD -> NEW, value V written to PATH (REASON)."""
+    r = r'pgtrackd: info: track "%s": %s -> %s, value %d written to \S+ \(' % (
+        re.escape(name), old, new, value)
+    return r + (re.escape(reason) + r"\)$" if reason is not None else r".*\)$")
+
+
+def changes(t, name, start=0):
+    """[(old, new, value, reason)] of the state change lines of one track."""
+    rx = re.compile(r'pgtrackd: info: track "%s": (\w+) -> (\w+), value (-?\d+) written to \S+ \((.*)\)$'
+                    % re.escape(name))
+    out = []
+    for line in t.log()[start:].splitlines():
+        m = rx.search(line)
+        if m:
+            out.append((m.group(1), m.group(2), int(m.group(3)), m.group(4)))
+    return out
+
+
+def lines_since(t, start, needle):
+    return [l for l in t.log()[start:].splitlines() if needle in l]
+
+
+def wait_standby(t, name, timeout=10):
+    """value_standby (0) equals value_unknown (0): wait for the change line too."""
+    t.wait_for_log(r'pgtrackd: info: track "%s": \w+ -> standby, value 0 written to ' % re.escape(name),
+                   timeout)
+    t.wait_for_value(name, 0, 2)
+
+
+def as_int(raw):
+    return None if raw is None else int(raw.strip() or "0")
+
+
+class FileWatch:
+    """Polls track files every 10 ms in a thread; keeps every change with its time."""
+
+    def __init__(self, t, names, period=0.01):
+        self.t = t
+        self.names = names
+        self.period = period
+        self.seen = {n: [] for n in names}     # name -> [(monotonic, raw)]
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+
+    def _run(self):
+        while not self._stop.is_set():
+            now = time.monotonic()
+            for n in self.names:
+                v = self.t.read(n)
+                s = self.seen[n]
+                if not s or s[-1][1] != v:
+                    s.append((now, v))
+            time.sleep(self.period)
+
+    def values(self, name):
+        return [as_int(v) for _, v in self.seen[name]]
+
+    def first_time(self, name, value, after=0.0):
+        for ts, v in self.seen[name]:
+            if ts >= after and as_int(v) == value:
+                return ts
+        return None
+
+    def values_after(self, name, since):
+        """Values held at or after `since` (including the one current at since)."""
+        out = []
+        for ts, v in self.seen[name]:
+            if ts <= since:
+                out = [as_int(v)]
+            else:
+                out.append(as_int(v))
+        return out
+
+    def stop(self):
+        self._stop.set()
+        self._thread.join(5)
+
+
+def wait_caught_up(primary, *replicas):
+    lsn = str(primary.sql("SELECT pg_current_wal_lsn()")[0][0])
+    for r in replicas:
+        r.wait_replayed(lsn)
+
+
+class Abc:
+    def __init__(self, a, b, c):
+        self.a, self.b, self.c = a, b, c
+
+
+def three_nodes(factory):
+    a = factory.primary("A")
+    b = factory.replica(a, "B")
+    c = factory.replica(a, "C")
+    return Abc(a, b, c)
+
+
+def abc_tracks(n, names=("a", "b", "c"), **over):
+    """Tracks a, b, c (or names) for servers n.a, n.b, n.c, each listing the other two."""
+    srv = dict(zip(names, (n.a, n.b, n.c)))
+    return {me: node_track(s, [(o, srv[o]) for o in names if o != me], **over)
+            for me, s in srv.items()}
+
+
+@pytest.fixture(scope="module")
+def abc(pg_template):
+    """A cluster shared by the tests that leave it as they found it."""
+    f = ServerFactory(pg_template)
+    try:
+        yield three_nodes(f)
+    finally:
+        f.destroy()
+
+
+# --------------------------------------------------------------------------
+# 1. steady state
+
+
+def test_steady_state_primary_and_standbys(abc, trackd):
+    t = trackd.start(abc_tracks(abc))
+    t.wait_for_value("a", 100, 10)
+    wait_standby(t, "b")
+    wait_standby(t, "c")
+    t.wait_for_log(change_re("a", "unknown", "primary", 100, "not in recovery"), 2)
+
+    # the primary's track really asks its peers (debug line of every peer answer)
+    sysid = abc.a.system_identifier()
+    for peer in ("b", "c"):
+        t.wait_for_log(r'pgtrackd: debug: track "a": peer %s: in recovery, timeline 0, '
+                       r'system identifier %s$' % (peer, sysid), 5)
+
+    time.sleep(1.0)
+    assert (t.read("a"), t.read("b"), t.read("c")) == ("100\n", "0\n", "0\n")
+    for name, state, value in (("a", "primary", 100), ("b", "standby", 0), ("c", "standby", 0)):
+        assert [c[:3] for c in changes(t, name)] == [("unknown", state, value)], t.log()
+    text = t.log()
+    for bad in ("pgtrackd: warning:", "pgtrackd: error:", "stale", "conflict", "lagging"):
+        assert bad not in text, "unexpected %r in the log:\n%s" % (bad, text[-3000:])
+    # standbys do not run rounds: only a primary (or a stale/conflict track) asks its peers
+    assert not re.search(r'track "[bc]": peer \w+: ', text), text[-3000:]
+
+
+# --------------------------------------------------------------------------
+# 4. peers that never answer, or refuse
+
+
+def test_silent_and_refusing_peers_do_not_hold_up_the_primary(abc, trackd):
+    silent = SilentListener()
+    refused = PortReservation()          # nothing listens on it
+    try:
+        t0 = time.monotonic()
+        t = trackd.start({
+            "ax": abc.a.track_options(**{"peer.x": "127.0.0.1 %d" % silent.port}),
+            "ay": abc.a.track_options(**{"peer.y": "127.0.0.1 %d" % refused.port}),
+        })
+        t.wait_for_value("ax", 100, 5)
+        t.wait_for_value("ay", 100, 5)
+        # the first round waits at most connect_timeout + timeout for a peer not yet out
+        assert time.monotonic() - t0 < 3.5, "first verdict took %.1fs" % (time.monotonic() - t0)
+        t.wait_for_log(r'pgtrackd: warning: track "ax": peer x gives no answer \(timed out', 5)
+        t.wait_for_log(r'pgtrackd: warning: track "ay": peer y gives no answer \(connection refused', 5)
+
+        time.sleep(0.5)
+        start = t.log_size()
+        w = FileWatch(t, ["ax", "ay"])
+        time.sleep(2.0)
+        w.stop()
+        window = t.log()[start:]
+        for name in ("ax", "ay"):
+            assert w.values(name) == [100], (name, w.values(name))
+            probes = [l for l in window.splitlines()
+                      if 'pgtrackd: debug: track "%s": not in recovery, timeline 1, ' % name in l]
+            # interval 200ms: ~10 probes in 2 s; a probe held up by the peer would make 1 or 2
+            assert len(probes) >= 5, "track %s: only %d probes in 2 s:\n%s" % (name, len(probes), window)
+
+        # pgtrackd kept trying the silent peer (own deadline, new connections)
+        assert len(silent.accepted) >= 2, len(silent.accepted)
+        text = t.log()
+        # once per outage, however many attempts failed
+        assert len(re.findall(r'track "ax": peer x gives no answer', text)) == 1, text[-4000:]
+        assert len(re.findall(r'track "ay": peer y gives no answer', text)) == 1, text[-4000:]
+        assert not re.search(r"peer [xy] answers again", text), text[-4000:]
+        assert [c[:3] for c in changes(t, "ax")] == [("unknown", "primary", 100)]
+        assert [c[:3] for c in changes(t, "ay")] == [("unknown", "primary", 100)]
+    finally:
+        silent.close()
+        refused.release()
+
+
+# --------------------------------------------------------------------------
+# 6. a peer of another cluster
+
+
+def test_peer_of_another_cluster_is_ignored(abc, trackd, servers):
+    f = PgServer.new_cluster("F")
+    servers.servers.append(f)            # destroyed with the fixture
+    f.start()
+    ours, theirs = abc.a.system_identifier(), f.system_identifier()
+    assert ours != theirs
+    # F is a primary on timeline 1 like A: were it not ignored, this would be a conflict
+    assert f.timeline() == abc.a.timeline() == 1
+
+    t = trackd.start({"a": node_track(abc.a, [("f", f), ("b", abc.b)])})
+    t.wait_for_value("a", 100, 5)
+    warning = ('pgtrackd: warning: track "a": peer f belongs to another cluster (system identifier '
+               '%s, ours %s); ignoring it' % (theirs, ours))
+    t.wait_for_log(re.escape(warning) + "$", 5)
+    w = FileWatch(t, ["a"])
+    time.sleep(2.0)                       # ~10 more rounds
+    w.stop()
+    assert w.values("a") == [100]
+    text = t.log()
+    assert len([l for l in text.splitlines() if "belongs to another cluster" in l]) == 1, text[-4000:]
+    assert "conflict" not in text and "stale" not in text
+    assert [c[:3] for c in changes(t, "a")] == [("unknown", "primary", 100)]
+
+
+# --------------------------------------------------------------------------
+# 5. lag
+
+
+def test_replay_paused_is_lagging_until_resumed(abc, trackd):
+    t = trackd.start({"c": node_track(abc.c, [("a", abc.a), ("b", abc.b)], max_lag="1MB")})
+    wait_standby(t, "c")
+    start = t.log_size()
+    paused = False
+    try:
+        abc.c.sql("SELECT pg_wal_replay_pause()")
+        paused = True
+        t.wait_for_value("c", LAGGING, 3)
+        t.wait_for_log(change_re("c", "standby", "lagging", LAGGING, "in recovery, replay paused"), 2, start)
+
+        # ~55 MB of WAL while C receives but does not replay
+        abc.a.sql("CREATE TABLE guard_lag AS SELECT g, repeat('x', 1000) AS pad "
+                  "FROM generate_series(1, 50000) g")
+        line = t.wait_for_log(r'pgtrackd: debug: track "c": in recovery, ([1-9]\d{6,}) bytes not '
+                              r'replayed, .*, replay paused', 15, start)
+        lag = int(re.search(r"in recovery, (\d+) bytes", line).group(1))
+        assert lag > 1 << 20, line
+        assert t.read("c") == "%d\n" % LAGGING
+
+        resume_at = t.log_size()
+        abc.c.sql("SELECT pg_wal_replay_resume()")
+        paused = False
+        took = t.wait_for_value("c", 0, 15)
+        t.wait_for_log(change_re("c", "lagging", "standby", 0, "in recovery"), 2, resume_at)
+        assert took < 10, "back to standby only after %.1fs" % took
+    finally:
+        if paused:
+            abc.c.sql("SELECT pg_wal_replay_resume()")
+        abc.a.sql("DROP TABLE IF EXISTS guard_lag")
+        wait_caught_up(abc.a, abc.b, abc.c)
+
+
+def test_backlog_over_max_lag_is_lagging(abc, trackd):
+    """Not paused: received but not replayed beyond max_lag (recovery_min_apply_delay
+    holds replay at the first commit while the next transaction's WAL streams in)."""
+    c = abc.c
+    t = trackd.start({"c": node_track(c, [("a", abc.a), ("b", abc.b)], max_lag="1MB")})
+    wait_standby(t, "c")
+    start = t.log_size()
+    try:
+        c.sql("ALTER SYSTEM SET recovery_min_apply_delay = '4s'")
+        c.sql("SELECT pg_reload_conf()")
+        time.sleep(0.3)
+        abc.a.sql("CREATE TABLE guard_backlog (g int, pad text)")       # replay waits at its commit
+        abc.a.sql("INSERT INTO guard_backlog SELECT g, repeat('y', 1000) FROM generate_series(1, 10000) g")
+        line = t.wait_for_log(change_re("c", "standby", "lagging", LAGGING) , 4, start)
+        m = re.search(r"\(in recovery, (\d+) bytes received but not replayed \(max_lag 1048576\)\)$", line)
+        assert m and int(m.group(1)) > 1 << 20, line
+        assert t.read("c") == "%d\n" % LAGGING
+        t.wait_for_value("c", 0, 15)
+        t.wait_for_log(change_re("c", "lagging", "standby", 0, "in recovery"), 2, start)
+    finally:
+        c.sql("ALTER SYSTEM RESET recovery_min_apply_delay")
+        c.sql("SELECT pg_reload_conf()")
+        abc.a.sql("DROP TABLE IF EXISTS guard_backlog")
+        wait_caught_up(abc.a, abc.b, c)
+
+
+# --------------------------------------------------------------------------
+# 2. failover: the old primary comes back as a primary
+
+
+def test_failover_old_primary_restarted_is_stale_never_primary(servers, trackd):
+    n = three_nodes(servers)
+    tracks = abc_tracks(n, value_down=str(DOWN))
+    # a1: A again, with rise 1: its first judgement is published, so only the
+    # round (the wait for the peers' answers) keeps it from showing 100
+    tracks["a1"] = node_track(n.a, [("b", n.b), ("c", n.c)], value_down=str(DOWN), rise="1")
+    t = trackd.start(tracks)
+    t.wait_for_value("a", 100, 10)
+    t.wait_for_value("a1", 100, 10)
+    wait_standby(t, "b")
+    wait_standby(t, "c")
+    wait_caught_up(n.a, n.b, n.c)         # so that C can follow B's new timeline
+
+    # failover: A dies, B is promoted, C follows B
+    n.a.stop("immediate")
+    t.wait_for_value("a", DOWN, 5)
+    t.wait_for_value("a1", DOWN, 5)
+    n.b.promote()
+    t.wait_for_value("b", 100, 5)
+    assert n.b.timeline() == 2
+    t.wait_for_log(change_re("b", "standby", "primary", 100, "not in recovery"), 2)
+    at = t.log_size()
+    n.c.repoint(n.b)
+    assert n.c.in_recovery()
+    t.wait_for_log(change_re("c", r"\w+", "standby", 0), 10, at)
+    t.wait_for_value("c", 0, 2)
+    deadline = time.monotonic() + 10
+    while n.c.sql("SELECT coalesce(max(received_tli), 0) FROM pg_stat_wal_receiver "
+                  "WHERE status = 'streaming'")[0][0] != 2:
+        assert time.monotonic() < deadline, "C does not stream timeline 2 from B"
+        time.sleep(0.1)
+    time.sleep(0.5)
+    assert t.read("c") == "0\n"
+
+    # the old primary starts again as a primary
+    before = t.log_size()
+    w = FileWatch(t, ["a", "a1", "b", "c"])
+    try:
+        t_start = time.monotonic()
+        n.a.start_as_primary()
+        t_up = time.monotonic()
+        assert not n.a.in_recovery() and n.a.timeline() == 1
+        t.wait_for_value("a", STALE, 5)
+        t.wait_for_value("a1", STALE, 5)
+        stale_at = w.first_time("a", STALE, after=t_start)
+        time.sleep(3.2)
+    finally:
+        w.stop()
+    a_values = w.values_after("a", t_start)
+    assert 100 not in a_values, "a showed 100 after the old primary came back: %r" % a_values
+    assert a_values == [DOWN, STALE], "a went %r, expected down then stale only" % a_values
+    a1_values = w.values_after("a1", t_start)
+    assert a1_values == [DOWN, STALE], "a1 (rise 1) went %r, expected down then stale only" % a1_values
+    assert stale_at is not None and stale_at - t_up < 2.0, \
+        "stale %.2fs after the server was up (pg_ctl start took %.2fs)" % (stale_at - t_up, t_up - t_start)
+    # sticky: stale ever since (>= 3 s), and B keeps serving, C stays a standby
+    assert time.monotonic() - stale_at >= 3.0
+    assert w.values_after("a", stale_at) == [STALE]
+    assert w.values_after("a1", stale_at) == [STALE]
+    assert w.values_after("b", t_start) == [100], w.values_after("b", t_start)
+    assert w.values_after("c", t_start) == [0], w.values_after("c", t_start)
+    a_changes = [c[:3] for c in changes(t, "a", before)]
+    assert a_changes == [("down", "stale", STALE)], a_changes
+    assert [c[:3] for c in changes(t, "a1", before)] == [("down", "stale", STALE)]
+    assert [c for c in changes(t, "b", before)] == []
+    # no conflict either side: timelines differ
+    assert not lines_since(t, before, "conflict"), t.log()[before:]
+    # the stale line names the peer and both timelines (the spec's reason)
+    # (rise 2 on a: the change is published on the second stale judgement)
+    want = "(stale primary: peer b is primary on timeline 2, this server on timeline 1)"
+    for name in ("a1", "a"):
+        stale_lines = [l for l in lines_since(t, before, 'track "%s": ' % name) if "-> stale" in l]
+        assert len(stale_lines) == 1 and stale_lines[0].endswith(want), \
+            "track %s: expected the change to stale to end with %r; got:\n%s" % (
+                name, want, "\n".join(stale_lines))
+
+
+# --------------------------------------------------------------------------
+# 3. two primaries on one timeline
+
+
+def test_two_primaries_same_timeline_conflict_sticky(servers, trackd):
+    p = servers.primary("P")
+    q = servers.replica(p, "Q")
+    r = servers.replica(p, "R")
+    n = Abc(p, q, r)
+    t = trackd.start(abc_tracks(n, names=("p", "q", "r"), value_down=str(DOWN)))
+    t.wait_for_value("p", 100, 10)
+    wait_standby(t, "q")
+    wait_standby(t, "r")
+    wait_caught_up(p, q, r)
+
+    p.stop("immediate")                   # nothing else interferes
+    t.wait_for_value("p", DOWN, 5)
+    q.promote()
+    r.promote()
+    assert q.timeline() == r.timeline() == 2
+    t.wait_for_value("q", CONFLICT, 5)
+    t.wait_for_value("r", CONFLICT, 5)
+    t.wait_for_log(change_re("q", r"\w+", "conflict", CONFLICT,
+                             "conflict: peer r is primary on timeline 2 like this server; "
+                             "neither may take writes until one is a standby"), 2)
+    t.wait_for_log(change_re("r", r"\w+", "conflict", CONFLICT,
+                             "conflict: peer q is primary on timeline 2 like this server; "
+                             "neither may take writes until one is a standby"), 2)
+
+    # the error repeats at every probe (interval 200ms)
+    start = t.log_size()
+    time.sleep(1.0)
+    for me, other in (("q", "r"), ("r", "q")):
+        errs = [l for l in t.log()[start:].splitlines() if l.endswith(CONFLICT_ERROR % (me, other, 2))]
+        assert len(errs) >= 3, "track %s: %d conflict errors in 1 s:\n%s" % (me, len(errs), t.log()[start:])
+    assert (t.read("q"), t.read("r")) == ("%d\n" % CONFLICT, "%d\n" % CONFLICT)
+
+    # R stops: r goes down, q stays at conflict (sticky while the peer is unreachable)
+    stop_at = t.log_size()
+    w = FileWatch(t, ["q"])
+    try:
+        t_stop = time.monotonic()
+        r.stop("immediate")
+        t.wait_for_value("r", DOWN, 5)
+        time.sleep(3.5)                   # well past the freshness of r's last answer
+    finally:
+        w.stop()
+    assert w.values_after("q", t_stop) == [CONFLICT], w.values_after("q", t_stop)
+    assert [c[:3] for c in changes(t, "q", stop_at)] == []
+    start = t.log_size()
+    time.sleep(1.0)
+    errs = [l for l in t.log()[start:].splitlines()
+            if 'pgtrackd: error: track "q": conflict: peer r ' in l]
+    assert len(errs) >= 3, t.log()[start:]
+
+    # R rebuilt as a standby of Q: the conflict ends, q is primary again
+    before = t.log_size()
+    r.rebuild_as_replica_of(q)
+    assert r.in_recovery()
+    t.wait_for_value("q", 100, 10)
+    t.wait_for_log(change_re("q", "conflict", "primary", 100, "not in recovery"), 2, before)
+    wait_standby(t, "r")
+    quiet = t.log_size()
+    time.sleep(1.0)
+    assert not lines_since(t, quiet, "conflict"), t.log()[quiet:]
+    assert (t.read("q"), t.read("r")) == ("100\n", "0\n")
+
+
+# --------------------------------------------------------------------------
+# 7. configuration errors
+
+
+def _check(binary, conf):
+    r = run_binary(binary, "-t", "-f", conf)
+    errs = [l for l in r.stderr.splitlines() if l.startswith(conf + ":")]
+    return r, errs
+
+
+HEAD = "[track a]\nfile = /tmp/a\n"          # lines 1-2
+NINE = "".join("peer.p%d = 127.0.0.1 %d\n" % (i, 5400 + i) for i in range(1, 10))   # lines 3-11
+
+PEER_ERRORS = {
+    "peer_name_space": (HEAD + "peer.x y = 127.0.0.1\n",
+                        [(3, 'invalid peer name "x y": use 1 to 32 of A-Z a-z 0-9 _ . -')]),
+    "peer_name_empty": (HEAD + "peer. = 127.0.0.1\n",
+                        [(3, 'invalid peer name "": use 1 to 32 of A-Z a-z 0-9 _ . -')]),
+    "peer_name_33": (HEAD + "peer.%s = 127.0.0.1\n" % ("n" * 33),
+                     [(3, 'invalid peer name "%s": use 1 to 32 of A-Z a-z 0-9 _ . -' % ("n" * 33))]),
+    "peer_name_slash": (HEAD + "peer.b/c = 127.0.0.1\n",
+                        [(3, 'invalid peer name "b/c": use 1 to 32 of A-Z a-z 0-9 _ . -')]),
+    "duplicate_peer": (HEAD + "peer.b = 127.0.0.1 5432\nport = 5432\npeer.b = /tmp 5433\n",
+                       [(5, 'duplicate key "peer.b"')]),
+    "too_many_peers": (HEAD + NINE, [(11, "too many peers: at most 8 per track")]),
+    "dns_name": (HEAD + "peer.b = db.example.com\n",
+                 [(3, 'invalid value "db.example.com" for peer.b: the address must be numeric '
+                      '(a DNS name would block the event loop) or a unix socket directory')]),
+    "dns_name_with_port": (HEAD + "peer.b = localhost 5432\n",
+                           [(3, 'invalid value "localhost 5432" for peer.b: the address must be '
+                                'numeric (a DNS name would block the event loop) or a unix socket '
+                                'directory')]),
+    "port_99999": (HEAD + "peer.b = 127.0.0.1 99999\n",
+                   [(3, 'invalid value "127.0.0.1 99999" for peer.b: port must be between 1 and 65535')]),
+    "port_0": (HEAD + "peer.b = /run/postgresql 0\n",
+               [(3, 'invalid value "/run/postgresql 0" for peer.b: port must be between 1 and 65535')]),
+    "port_not_a_number": (HEAD + "peer.b = 127.0.0.1 54x\n",
+                          [(3, 'invalid value "127.0.0.1 54x" for peer.b: port must be between 1 and 65535')]),
+    "max_lag_word": (HEAD + "max_lag = x\n",
+                     [(3, 'invalid value "x" for max_lag: expected a size like 8192, 64kB, 16MB or 1GB')]),
+    "max_lag_unit": (HEAD + "max_lag = 16 parsecs\n",
+                     [(3, 'invalid value "16 parsecs" for max_lag: expected a size like 8192, 64kB, '
+                          '16MB or 1GB')]),
+    "value_stale_range": (HEAD + "value_stale = 255\n",
+                          [(3, 'invalid value "255" for value_stale: must be between -254 and 254')]),
+    "value_lagging_range": (HEAD + "value_lagging = -300\n",
+                            [(3, 'invalid value "-300" for value_lagging: must be between -254 and 254')]),
+}
+
+
+@pytest.mark.parametrize("case", sorted(PEER_ERRORS))
+def test_bad_guard_config_exact_message(pgtrackd_bin, workdir, case):
+    text, expected = PEER_ERRORS[case]
+    conf = os.path.join(workdir, case + ".conf")
+    with open(conf, "w") as f:
+        f.write(text)
+    r, errs = _check(pgtrackd_bin, conf)
+    assert r.returncode == 1, (r.returncode, r.stdout, r.stderr)
+    assert "configuration OK" not in r.stdout
+    assert errs == ["%s:%d: %s" % (conf, n, m) for n, m in expected], r.stderr
+
+
+def test_good_guard_config_passes_check(pgtrackd_bin, workdir):
+    conf = os.path.join(workdir, "ok.conf")
+    with open(conf, "w") as f:
+        f.write(HEAD +
+                "".join("peer.p%d = 127.0.0.1 %d\n" % (i, 5400 + i) for i in range(1, 6)) +
+                "peer.%s = /var/run/postgresql\n" % ("N" * 32) +    # 32 characters, track's port
+                "peer.v6 = ::1 5432\n"
+                "peer.Node_2.x-y = 10.0.0.2   6432\n"                   # 8 peers
+                "value_stale = -254\nvalue_conflict = -200\nvalue_lagging = -50\n"
+                "max_lag = 16MB\nmax_lag_time = 24h\n"
+                "[track b]\nfile = /tmp/b\nmax_lag = 8192\nmax_lag_time = 1s\n"
+                "[track c]\nfile = /tmp/c\nmax_lag = 64kB\nmax_lag_time = 0\n"
+                "[track d]\nfile = /tmp/d\nmax_lag = 1GB\npeer.b = 127.0.0.1\n")
+    r = run_binary(pgtrackd_bin, "-t", "-f", conf)
+    assert (r.returncode, r.stdout.strip(), r.stderr) == (0, "configuration OK", "")
