@@ -1,12 +1,15 @@
 #include "config.h"
 
 #include <arpa/inet.h>
+#include <errno.h>
+#include <limits.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "log.h"
+#include "module_loader.h"
 #include "util.h"
 
 #define MS(x) ((int64_t)(x))
@@ -63,6 +66,9 @@ const struct conf_key config_track_keys[] = {
 	VALUE_KEY("value_stale", value_stale, "-254"),
 	VALUE_KEY("value_conflict", value_conflict, "-254"),
 	VALUE_KEY("value_lagging", value_lagging, "-50"),
+	VALUE_KEY("value_ok", value_ok, "0"),
+	VALUE_KEY("value_maintenance", value_maintenance, "-254"),
+	{ .name = "module", .type = CONF_PATH, .offset = T(module) },
 	{ .name = "max_lag", .type = CONF_SIZE, .offset = T(max_lag_bytes),
 	  .min = 0, .max = INT64_C(1) << 50, .default_value = "0" },
 	{ .name = "max_lag_time", .type = CONF_DURATION, .offset = T(max_lag_time_ms),
@@ -100,6 +106,72 @@ static struct track_settings *current_track(struct loader *l)
 	return &l->config->tracks[l->config->n_tracks - 1];
 }
 
+const char *track_module_key(const struct track_settings *s, const char *key)
+{
+	for (int i = 0; i < s->n_module_keys; i++)
+		if (strcmp(s->module_keys[i].key, key) == 0)
+			return s->module_keys[i].value;
+	return NULL;
+}
+
+static const char *module_key_of(void *ctx, const char *key)
+{
+	return track_module_key(ctx, key);
+}
+
+static bool keep_module(struct loader *l, struct loaded_module *m)
+{
+	struct loaded_module **modules =
+		realloc(l->config->modules, (l->config->n_modules + 1) * sizeof(*modules));
+
+	if (!modules)
+		return false;
+	modules[l->config->n_modules++] = m;
+	l->config->modules = modules;
+	return true;
+}
+
+/* Keys pgtrackd does not know belong to the track's module, if it has one. */
+static void check_module_keys(struct conf_parser *p, struct loader *l, struct track_settings *t)
+{
+	struct loaded_module *m = NULL;
+	char why[PATH_MAX + 300];
+
+	if (t->module[0]) {
+		m = module_load(t->module, why, sizeof(why));
+		if (!m) {
+			conf_error_at(p, t->line, "track \"%s\": %s", t->name, why);
+			return;
+		}
+		if (!keep_module(l, m)) {
+			module_unload(m);
+			conf_error_at(p, t->line, "out of memory");
+			return;
+		}
+	}
+	for (int i = 0; i < t->n_module_keys; i++) {
+		const struct module_key *k = &t->module_keys[i];
+		int r = -ENOENT;
+
+		why[0] = '\0';
+		if (m && m->ops->check_key)
+			r = m->ops->check_key(k->key, k->value, why, sizeof(why));
+		if (r == -ENOENT)
+			conf_error_at(p, k->line, "unknown key \"%s\" in section [track %s]", k->key,
+				      t->name);
+		else if (r < 0)
+			conf_error_at(p, k->line, "invalid value \"%s\" for %s: %s", k->value, k->key,
+				      why[0] ? why : "refused by the module");
+	}
+	if (m && m->ops->check_section) {
+		why[0] = '\0';
+		if (m->ops->check_section(module_key_of, t, why, sizeof(why)) < 0)
+			conf_error_at(p, t->line, "track \"%s\": module %s: %s", t->name,
+				      m->ops->name ? m->ops->name : t->module,
+				      why[0] ? why : "section refused");
+	}
+}
+
 static void finish_track(struct conf_parser *p, struct loader *l)
 {
 	if (l->kind == SECTION_TRACK) {
@@ -108,7 +180,30 @@ static void finish_track(struct conf_parser *p, struct loader *l)
 
 		snprintf(what, sizeof(what), "track \"%s\"", t->name);
 		conf_check_required(p, config_track_keys, l->seen, t->line, what);
+		check_module_keys(p, l, t);
 	}
+}
+
+/* Keeps a key pgtrackd does not know for the module (or an error at the end). */
+static void stash_module_key(struct conf_parser *p, struct track_settings *t, const char *key,
+			     const char *value)
+{
+	struct module_key *k;
+
+	for (int i = 0; i < t->n_module_keys; i++) {
+		if (strcmp(t->module_keys[i].key, key) == 0) {
+			conf_error(p, "duplicate key \"%s\"", key);
+			return;
+		}
+	}
+	if (t->n_module_keys == MODULE_MAX_KEYS || strlen(key) > MODULE_KEY_MAX) {
+		conf_error(p, "unknown key \"%s\" in section [track %s]", key, t->name);
+		return;
+	}
+	k = &t->module_keys[t->n_module_keys++];
+	snprintf(k->key, sizeof(k->key), "%s", key);
+	snprintf(k->value, sizeof(k->value), "%s", value);
+	k->line = conf_line(p);
 }
 
 static void on_section(struct conf_parser *p, const char *name, void *user)
@@ -265,7 +360,7 @@ static void on_key(struct conf_parser *p, const char *section, const char *key,
 			return;
 		}
 		if (!conf_set(p, config_track_keys, current_track(l), &l->seen, key, value))
-			conf_error(p, "unknown key \"%s\" in section [%s]", key, section);
+			stash_module_key(p, current_track(l), key, value);
 		return;
 	}
 }
@@ -337,6 +432,9 @@ void config_destroy(struct trackd_config *config)
 {
 	if (!config)
 		return;
+	for (size_t i = 0; i < config->n_modules; i++)
+		module_unload(config->modules[i]);
+	free(config->modules);
 	free(config->tracks);
 	free(config->path);
 	free(config);
@@ -352,5 +450,7 @@ bool track_settings_equal(const struct track_settings *a, const struct track_set
 	x.line = y.line = 0;
 	for (int i = 0; i < TRACK_MAX_PEERS; i++)
 		x.peers[i].line = y.peers[i].line = 0;
+	for (int i = 0; i < MODULE_MAX_KEYS; i++)
+		x.module_keys[i].line = y.module_keys[i].line = 0;
 	return memcmp(&x, &y, sizeof(x)) == 0;
 }

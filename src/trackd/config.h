@@ -13,6 +13,17 @@
 #define TRACK_NAME_MAX 64
 #define PEER_NAME_MAX 32
 #define TRACK_MAX_PEERS 8
+#define MODULE_MAX_KEYS 16
+#define MODULE_KEY_MAX 63
+
+/* A key of a module's own, kept as text for the module. */
+struct module_key {
+	char key[MODULE_KEY_MAX + 1];
+	char value[CONF_STR_SIZE];
+	int line;
+};
+
+struct loaded_module;
 
 /* Another node of the cluster, asked for its role by the stale-primary guard. */
 struct peer_settings {
@@ -63,6 +74,13 @@ struct track_settings {
 
 	struct peer_settings peers[TRACK_MAX_PEERS];
 	int n_peers;
+
+	int value_ok;
+	int value_maintenance;
+	/* A probe module instead of the built-in PostgreSQL probe, and its keys. */
+	char module[CONF_STR_SIZE];
+	struct module_key module_keys[MODULE_MAX_KEYS];
+	int n_module_keys;
 };
 
 struct global_settings {
@@ -75,6 +93,9 @@ struct trackd_config {
 	struct global_settings global;
 	struct track_settings *tracks;
 	size_t n_tracks;
+	/* Modules loaded to check their keys; one reference each, dropped by config_destroy. */
+	struct loaded_module **modules;
+	size_t n_modules;
 };
 
 /*
@@ -83,6 +104,9 @@ struct trackd_config {
  */
 struct trackd_config *config_load(const char *path, struct conf_errors *errs);
 void config_destroy(struct trackd_config *config);
+
+/* The value of a module key of s, or NULL. */
+const char *track_module_key(const struct track_settings *s, const char *key);
 
 /* Same settings, wherever in the file they stand. */
 bool track_settings_equal(const struct track_settings *a, const struct track_settings *b);

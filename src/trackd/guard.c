@@ -20,7 +20,7 @@ static bool same_cluster(struct guard *g, int i, const struct pg_answer *local,
 	return false;
 }
 
-static enum sample judge_standby(struct guard *g, const struct track_settings *s,
+static enum pgtrackd_state judge_standby(struct guard *g, const struct track_settings *s,
 				 const struct pg_answer *local, char *reason, size_t size)
 {
 	g->stale = false;
@@ -28,23 +28,23 @@ static enum sample judge_standby(struct guard *g, const struct track_settings *s
 	g->conflict_peer = -1;
 	if (local->replay_paused) {
 		snprintf(reason, size, "in recovery, replay paused");
-		return SAMPLE_LAGGING;
+		return PGTRACKD_STATE_LAGGING;
 	}
 	if (s->max_lag_bytes > 0 && local->lag_bytes > s->max_lag_bytes) {
 		snprintf(reason, size, "in recovery, %" PRId64 " bytes received but not replayed "
 				       "(max_lag %" PRId64 ")", local->lag_bytes, s->max_lag_bytes);
-		return SAMPLE_LAGGING;
+		return PGTRACKD_STATE_LAGGING;
 	}
 	if (s->max_lag_time_ms > 0 && local->lag_seconds * 1000.0 > (double)s->max_lag_time_ms) {
 		snprintf(reason, size, "in recovery, replay %.1fs behind (max_lag_time %.1fs)",
 			 local->lag_seconds, (double)s->max_lag_time_ms / 1000.0);
-		return SAMPLE_LAGGING;
+		return PGTRACKD_STATE_LAGGING;
 	}
 	snprintf(reason, size, "in recovery");
-	return SAMPLE_STANDBY;
+	return PGTRACKD_STATE_STANDBY;
 }
 
-enum sample guard_judge(struct guard *g, const struct track_settings *s,
+enum pgtrackd_state guard_judge(struct guard *g, const struct track_settings *s,
 			const struct pg_answer *local, const struct guard_peer *peers, int n_peers,
 			char *reason, size_t size)
 {
@@ -85,12 +85,12 @@ enum sample guard_judge(struct guard *g, const struct track_settings *s,
 		snprintf(reason, size, "stale primary: peer %s is primary on timeline %ld, this "
 				       "server on timeline %ld",
 			 peers[later].name, peers[later].answer->timeline, local->timeline);
-		return SAMPLE_STALE;
+		return PGTRACKD_STATE_STALE;
 	}
 	if (g->stale) {
 		snprintf(reason, size, "stale primary: a peer was promoted after this server; it "
 				       "stays stale until it is rebuilt as a standby");
-		return SAMPLE_STALE;
+		return PGTRACKD_STATE_STALE;
 	}
 	if (same >= 0) {
 		g->conflict = true;
@@ -108,8 +108,8 @@ enum sample guard_judge(struct guard *g, const struct track_settings *s,
 			snprintf(reason, size, "conflict: peer %s was primary on timeline %ld like "
 					       "this server",
 				 peers[g->conflict_peer].name, local->timeline);
-		return SAMPLE_CONFLICT;
+		return PGTRACKD_STATE_CONFLICT;
 	}
 	snprintf(reason, size, "not in recovery");
-	return SAMPLE_PRIMARY;
+	return PGTRACKD_STATE_PRIMARY;
 }

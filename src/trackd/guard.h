@@ -46,7 +46,7 @@ void guard_init(struct guard *g);
  * Judges one local answer.  reason gets a sentence for the log (why the
  * sample is what it is).
  */
-enum sample guard_judge(struct guard *g, const struct track_settings *s,
+enum pgtrackd_state guard_judge(struct guard *g, const struct track_settings *s,
 			const struct pg_answer *local, const struct guard_peer *peers, int n_peers,
 			char *reason, size_t reason_size);
 

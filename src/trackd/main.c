@@ -122,7 +122,7 @@ static int apply_config(struct daemon *d, struct trackd_config *config)
 			log_info("track \"%s\": settings changed, reconnecting (state %s kept)",
 				 s->name, track_state_name(t->verdict.state));
 			if (track_reconfigure(t, s, check_ms) < 0) {
-				log_error("track \"%s\": cannot restart its probe: out of memory",
+				log_error("track \"%s\": cannot apply the new settings (see above)",
 					  s->name);
 				failures++;
 			}
@@ -130,14 +130,20 @@ static int apply_config(struct daemon *d, struct trackd_config *config)
 		}
 		t = track_create(d->loop, s, check_ms);
 		if (!t) {
-			log_error("track \"%s\": cannot start: out of memory", s->name);
+			log_error("track \"%s\": cannot start (see above); its file is left as it is",
+				  s->name);
 			failures++;
 			continue;
 		}
 		LIST_INSERT_HEAD(&d->tracks, t, link);
-		log_info("track \"%s\": watching %s, writing %s", s->name,
-			 s->host[0] ? s->host : (s->hostaddr[0] ? s->hostaddr : "the default server"),
-			 s->file);
+		if (s->module[0])
+			log_info("track \"%s\": probing with module %s, writing %s", s->name,
+				 s->module, s->file);
+		else
+			log_info("track \"%s\": watching %s, writing %s", s->name,
+				 s->host[0] ? s->host
+					    : (s->hostaddr[0] ? s->hostaddr : "the default server"),
+				 s->file);
 	}
 	config_destroy(d->config);
 	d->config = config;

@@ -25,13 +25,13 @@
 #include "peer.h"
 #include "pg_answer.h"
 #include "pgconn.h"
-#include "probe.h"
+#include "track.h"
 #include "util.h"
 
 #define MAX_PARAMS 12
 
 struct pg_probe {
-	const struct probe_host *host;
+	const struct pgtrackd_host *host;
 	struct track_settings settings;
 	const char *keywords[MAX_PARAMS + 1];
 	const char *values[MAX_PARAMS + 1];
@@ -125,7 +125,7 @@ static void report_failure(struct pg_probe *p, const struct pgconn_failure *f)
 	/* A judgement pending on an older answer must not follow this failure. */
 	cancel_round(p);
 	format_failure(reason, sizeof(reason), "", f);
-	p->host->report(p->host, SAMPLE_FAIL, reason);
+	p->host->report(p->host, PGTRACKD_STATE_FAIL, reason);
 }
 
 static void connect_session(struct pg_probe *p)
@@ -187,13 +187,13 @@ static bool guard_needed(const struct pg_probe *p)
 }
 
 /* The verdict of the guard on the local answer and the peers' fresh answers. */
-static enum sample judge(struct pg_probe *p, char *reason, size_t size)
+static enum pgtrackd_state judge(struct pg_probe *p, char *reason, size_t size)
 {
 	struct guard_peer views[TRACK_MAX_PEERS];
 	double now = ev_now(p->host->loop);
 	double max_age = 3.0 * (double)p->settings.interval_ms / 1000.0 +
 			 (double)p->settings.timeout_ms / 1000.0;
-	enum sample sample;
+	enum pgtrackd_state sample;
 
 	for (int i = 0; i < p->settings.n_peers; i++) {
 		views[i].name = p->settings.peers[i].name;
@@ -208,7 +208,7 @@ static enum sample judge(struct pg_probe *p, char *reason, size_t size)
 				  p->host->track_name, p->settings.peers[i].name,
 				  p->peers[i].answer.system_identifier, p->local.system_identifier);
 	}
-	if (sample == SAMPLE_CONFLICT)
+	if (sample == PGTRACKD_STATE_CONFLICT)
 		log_error("track \"%s\": %s. Stop or rebuild one of them as a standby; until "
 			  "then this node stays at value_conflict", p->host->track_name, reason);
 	return sample;
@@ -217,7 +217,7 @@ static enum sample judge(struct pg_probe *p, char *reason, size_t size)
 static void close_round(struct pg_probe *p)
 {
 	char reason[400];
-	enum sample sample;
+	enum pgtrackd_state sample;
 
 	ev_timer_stop(p->host->loop, &p->round_deadline);
 	p->round_open = false;
@@ -279,7 +279,7 @@ static void session_result(struct pgconn *c, const PGresult *res)
 {
 	struct pg_probe *p = of_session(c);
 	char reason[400];
-	enum sample sample;
+	enum pgtrackd_state sample;
 
 	if (!pg_answer_parse(res, &p->local)) {
 		struct pgconn_failure f = { .kind = PGCONN_ERR_QUERY };
@@ -300,7 +300,7 @@ static void session_result(struct pgconn *c, const PGresult *res)
 			  p->host->track_name, p->local.timeline, p->local.system_identifier,
 			  (ev_time() - p->query_started) * 1000.0);
 	if (p->accept_failing) {
-		p->host->report(p->host, SAMPLE_FAIL, p->accept_reason);
+		p->host->report(p->host, PGTRACKD_STATE_FAIL, p->accept_reason);
 		return;
 	}
 	if (guard_needed(p)) {
@@ -382,7 +382,7 @@ static void accept_failed(struct pgconn *c, const struct pgconn_failure *f)
 	format_failure(p->accept_reason, sizeof(p->accept_reason),
 		       "not accepting new connections: ", f);
 	schedule_accept(p);
-	p->host->report(p->host, SAMPLE_FAIL, p->accept_reason);
+	p->host->report(p->host, PGTRACKD_STATE_FAIL, p->accept_reason);
 }
 
 static void accept_tick_cb(struct ev_loop *loop, ev_timer *w, int revents)
@@ -411,8 +411,9 @@ static const struct pgconn_handler accept_handler = {
 	.failed = accept_failed,
 };
 
-static int pg_init(const struct probe_host *host, const void *settings, void **state)
+static int pg_init(const struct pgtrackd_host *host, void **state)
 {
+	const struct track_settings *settings = track_settings_of(host);
 	struct pg_probe *p = calloc(1, sizeof(*p));
 
 	if (!p)
@@ -495,8 +496,8 @@ static void pg_migrate(void *old_state, void *new_state)
 		 p->host->track_name, old->settings.peers[old->guard.conflict_peer].name);
 }
 
-const struct probe_ops probe_postgres_ops = {
-	.abi_version = PROBE_ABI_VERSION,
+const struct pgtrackd_module probe_postgres_module = {
+	.abi_version = PGTRACKD_MODULE_ABI_VERSION,
 	.name = "postgres",
 	.init = pg_init,
 	.start = pg_start,

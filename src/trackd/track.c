@@ -1,6 +1,9 @@
 #include "track.h"
 
 #include <errno.h>
+#include <limits.h>
+#include <stdarg.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -24,6 +27,10 @@ int track_value(const struct track_settings *s, enum track_state state)
 		return s->value_conflict;
 	case TRACK_LAGGING:
 		return s->value_lagging;
+	case TRACK_OK:
+		return s->value_ok;
+	case TRACK_MAINTENANCE:
+		return s->value_maintenance;
 	case TRACK_UNKNOWN:
 		break;
 	}
@@ -40,12 +47,56 @@ static void publish(struct track *t, enum track_state old, const char *why)
 		 r == 0 ? "written to" : "NOT YET written to", t->file.path, why);
 }
 
-static void report(const struct probe_host *host, enum sample sample, const char *reason)
+const struct track_settings *track_settings_of(const struct pgtrackd_host *host)
 {
-	struct track *t = container_of(host, struct track, host);
+	const struct track *t = host->internal;
+
+	return &t->settings;
+}
+
+static void host_log(const struct pgtrackd_host *host, enum pgtrackd_log_level level,
+		     const char *fmt, ...)
+{
+	const struct track *t = host->internal;
+	char line[1024];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(line, sizeof(line), fmt, ap);
+	va_end(ap);
+	switch (level) {
+	case PGTRACKD_LOG_ERROR:
+		log_error("track \"%s\": %s", t->settings.name, line);
+		break;
+	case PGTRACKD_LOG_WARNING:
+		log_warnx("track \"%s\": %s", t->settings.name, line);
+		break;
+	case PGTRACKD_LOG_NOTICE:
+		log_notice("track \"%s\": %s", t->settings.name, line);
+		break;
+	case PGTRACKD_LOG_INFO:
+		log_info("track \"%s\": %s", t->settings.name, line);
+		break;
+	default:
+		log_debug("track \"%s\": %s", t->settings.name, line);
+		break;
+	}
+}
+
+static const char *host_config(const struct pgtrackd_host *host, const char *key)
+{
+	const struct track *t = host->internal;
+
+	return track_module_key(&t->settings, key);
+}
+
+static void report(const struct pgtrackd_host *host, enum pgtrackd_state sample,
+		   const char *reason)
+{
+	struct track *t = host->internal;
 	enum track_state old = t->verdict.state;
 
-	if (sample == SAMPLE_FAIL)
+	if (sample == PGTRACKD_STATE_FAIL)
 		log_debug("track \"%s\": probe failed (%d of %d): %s", t->settings.name,
 			  t->verdict.failures + 1 > t->verdict.fall ? t->verdict.fall
 								   : t->verdict.failures + 1,
@@ -54,10 +105,32 @@ static void report(const struct probe_host *host, enum sample sample, const char
 		publish(t, old, reason ? reason : "");
 }
 
-static int init_probe(struct track *t, const struct track_settings *settings, void **probe)
+/* The probe of settings: the built-in one, or a module loaded (again) for this track. */
+static int init_probe(struct track *t, const struct track_settings *settings,
+		      const struct pgtrackd_module **ops, struct loaded_module **module,
+		      void **probe)
 {
-	t->probe_ops = &probe_postgres_ops;
-	return t->probe_ops->init(&t->host, settings, probe);
+	char why[PATH_MAX + 300];
+	int r;
+
+	*module = NULL;
+	*ops = &probe_postgres_module;
+	if (settings->module[0]) {
+		*module = module_load(settings->module, why, sizeof(why));
+		if (!*module) {
+			log_error("track \"%s\": %s", settings->name, why);
+			return -EINVAL;
+		}
+		*ops = (*module)->ops;
+	}
+	r = (*ops)->init(&t->host, probe);
+	if (r < 0) {
+		log_error("track \"%s\": probe %s failed to initialise: %s", settings->name,
+			  (*ops)->name ? (*ops)->name : "?", strerror(-r));
+		module_unload(*module);
+		*module = NULL;
+	}
+	return r;
 }
 
 static int start_probe(struct track *t)
@@ -73,10 +146,11 @@ static int start_probe(struct track *t)
 
 static void stop_probe(struct track *t)
 {
-	if (!t->probe)
-		return;
-	t->probe_ops->destroy(t->probe);
+	if (t->probe)
+		t->probe_ops->destroy(t->probe);
 	t->probe = NULL;
+	module_unload(t->module);
+	t->module = NULL;
 }
 
 struct track *track_create(struct ev_loop *loop, const struct track_settings *settings,
@@ -87,15 +161,20 @@ struct track *track_create(struct ev_loop *loop, const struct track_settings *se
 	if (!t)
 		return NULL;
 	memcpy(&t->settings, settings, sizeof(t->settings));
+	t->host.abi_version = PGTRACKD_MODULE_ABI_VERSION;
 	t->host.loop = loop;
 	t->host.track_name = t->settings.name;
 	t->host.report = report;
+	t->host.log = host_log;
+	t->host.config = host_config;
+	t->host.internal = t;
 	verdict_init(&t->verdict, settings->rise, settings->fall);
 	track_file_init(&t->file, loop, t->settings.name, t->settings.file, check_interval_ms);
 	if (track_file_write(&t->file, track_value(&t->settings, TRACK_UNKNOWN)) == 0)
 		log_info("track \"%s\": started, value %d (unknown) written to %s",
 			 t->settings.name, t->file.value, t->file.path);
-	if (init_probe(t, &t->settings, &t->probe) < 0 || start_probe(t) < 0) {
+	if (init_probe(t, &t->settings, &t->probe_ops, &t->module, &t->probe) < 0 ||
+	    start_probe(t) < 0) {
 		track_file_finish(&t->file);
 		free(t);
 		return NULL;
@@ -107,16 +186,30 @@ int track_reconfigure(struct track *t, const struct track_settings *settings,
 		      int64_t check_interval_ms)
 {
 	enum track_state state = t->verdict.state;
+	const struct pgtrackd_module *ops;
+	struct loaded_module *module;
+	struct track_settings old_settings;
 	void *probe;
 	int r;
 
-	r = init_probe(t, settings, &probe);
-	if (r < 0)
+	/*
+	 * The new probe is initialised while the old one still runs; the host
+	 * it is given already answers with the new settings.
+	 */
+	memcpy(&old_settings, &t->settings, sizeof(old_settings));
+	memcpy(&t->settings, settings, sizeof(t->settings));
+	r = init_probe(t, settings, &ops, &module, &probe);
+	if (r < 0) {
+		memcpy(&t->settings, &old_settings, sizeof(t->settings));
 		return r; /* the old probe keeps running */
-	if (t->probe && t->probe_ops->migrate)
-		t->probe_ops->migrate(t->probe, probe);
+	}
+	if (t->probe && ops == t->probe_ops && ops->migrate)
+		ops->migrate(t->probe, probe);
 	stop_probe(t);
 	t->probe = probe;
+	t->probe_ops = ops;
+	t->module = module;
+	memcpy(&t->settings, &old_settings, sizeof(t->settings));
 
 	if (strcmp(t->settings.file, settings->file) != 0) {
 		track_file_write(&t->file, t->settings.value_stopped);

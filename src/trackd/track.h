@@ -11,15 +11,21 @@
 #include <ev.h>
 #include <sys/queue.h>
 
+#include <pgtrackd/module.h>
+
 #include "config.h"
-#include "probe.h"
+#include "module_loader.h"
 #include "track_file.h"
 #include "verdict.h"
 
+/* The built-in PostgreSQL probe: a module of the public ABI, compiled in. */
+extern const struct pgtrackd_module probe_postgres_module;
+
 struct track {
 	struct track_settings settings;
-	struct probe_host host;
-	const struct probe_ops *probe_ops;
+	struct pgtrackd_host host;
+	const struct pgtrackd_module *probe_ops;
+	struct loaded_module *module; /* NULL for the built-in probe */
 	void *probe;
 	struct verdict verdict;
 	struct track_file file;
@@ -40,5 +46,8 @@ void track_stop(struct track *t, const char *why);
 void track_destroy(struct track *t);
 
 int track_value(const struct track_settings *s, enum track_state state);
+
+/* For the built-in probe: its track's settings, behind the module ABI's host. */
+const struct track_settings *track_settings_of(const struct pgtrackd_host *host);
 
 #endif

@@ -5,17 +5,21 @@ void verdict_init(struct verdict *v, int rise, int fall)
 	*v = (struct verdict){ .state = TRACK_UNKNOWN, .rise = rise, .fall = fall };
 }
 
-static enum track_state role_of(enum sample s)
+static enum track_state role_of(enum pgtrackd_state s)
 {
 	switch (s) {
-	case SAMPLE_PRIMARY:
+	case PGTRACKD_STATE_PRIMARY:
 		return TRACK_PRIMARY;
-	case SAMPLE_STALE:
+	case PGTRACKD_STATE_STALE:
 		return TRACK_STALE;
-	case SAMPLE_CONFLICT:
+	case PGTRACKD_STATE_CONFLICT:
 		return TRACK_CONFLICT;
-	case SAMPLE_LAGGING:
+	case PGTRACKD_STATE_LAGGING:
 		return TRACK_LAGGING;
+	case PGTRACKD_STATE_OK:
+		return TRACK_OK;
+	case PGTRACKD_STATE_MAINTENANCE:
+		return TRACK_MAINTENANCE;
 	default:
 		return TRACK_STANDBY;
 	}
@@ -29,9 +33,9 @@ static bool set_state(struct verdict *v, enum track_state state)
 	return true;
 }
 
-bool verdict_feed(struct verdict *v, enum sample s)
+bool verdict_feed(struct verdict *v, enum pgtrackd_state s)
 {
-	if (s == SAMPLE_FAIL) {
+	if (s == PGTRACKD_STATE_FAIL) {
 		v->successes = 0;
 		if (v->failures < v->fall)
 			v->failures++;
@@ -50,6 +54,8 @@ bool verdict_feed(struct verdict *v, enum sample s)
 	case TRACK_STALE:
 	case TRACK_CONFLICT:
 	case TRACK_LAGGING:
+	case TRACK_OK:
+	case TRACK_MAINTENANCE:
 		return set_state(v, role_of(s));
 	case TRACK_DOWN:
 	case TRACK_STOPPED:
@@ -79,6 +85,10 @@ const char *track_state_name(enum track_state state)
 		return "conflict";
 	case TRACK_LAGGING:
 		return "lagging";
+	case TRACK_OK:
+		return "ok";
+	case TRACK_MAINTENANCE:
+		return "maintenance";
 	}
 	return "?";
 }

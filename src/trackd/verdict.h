@@ -5,14 +5,17 @@
  * - From unknown, the first sample decides.
  * - fall consecutive failures make a track down; from down, rise
  *   consecutive successes bring it back.
- * - Between the healthy states (primary, standby, and the guard's stale,
- *   conflict and lagging) the probe's answer wins at once: it is the
- *   server's own word, not a flaky signal.
+ * - Between the states that are not failures (primary, standby, the
+ *   guard's stale, conflict and lagging, a module's ok and maintenance)
+ *   the probe's answer wins at once: it is the server's own word, not a
+ *   flaky signal.  Samples are the module ABI's states.
  */
 #ifndef PGTRACKD_VERDICT_H
 #define PGTRACKD_VERDICT_H
 
 #include <stdbool.h>
+
+#include <pgtrackd/module.h>
 
 enum track_state {
 	TRACK_UNKNOWN,
@@ -23,15 +26,8 @@ enum track_state {
 	TRACK_STALE,    /* primary, but a peer is primary on a later timeline */
 	TRACK_CONFLICT, /* primary, and so is a peer on the same timeline */
 	TRACK_LAGGING,  /* standby too far behind, or replay paused */
-};
-
-enum sample {
-	SAMPLE_PRIMARY,
-	SAMPLE_STANDBY,
-	SAMPLE_FAIL,
-	SAMPLE_STALE,
-	SAMPLE_CONFLICT,
-	SAMPLE_LAGGING,
+	TRACK_OK,       /* a module's healthy state */
+	TRACK_MAINTENANCE,
 };
 
 struct verdict {
@@ -44,7 +40,7 @@ struct verdict {
 
 void verdict_init(struct verdict *v, int rise, int fall);
 /* Feeds one sample; true if the state changed. */
-bool verdict_feed(struct verdict *v, enum sample s);
+bool verdict_feed(struct verdict *v, enum pgtrackd_state s);
 
 const char *track_state_name(enum track_state state);
 

@@ -1,0 +1,146 @@
+/*
+ * pgtrackd/module.h: the probe module ABI of pgtrackd.
+ *
+ * A probe watches something and reports, through the host, which state it
+ * is in.  pgtrackd turns the reports into the track's state (with rise and
+ * fall for failures) and the state into the value written to the track's
+ * keepalived track_file.  The built-in PostgreSQL probe is a module of
+ * this very interface, compiled in.
+ *
+ * A module is a shared object named by a track ("module = /path/x.so").
+ * It exports one function, pgtrackd_module_entry(), returning a const
+ * struct pgtrackd_module whose first member is the ABI version it was
+ * built for.  pgtrackd refuses a module built for another version, and a
+ * module file, or any directory above it, that is writable by group or
+ * others or not owned by root or by the user pgtrackd runs as.
+ *
+ * Everything runs on pgtrackd's single libev loop (host->loop): a module
+ * must never block or fork, and uses libev watchers for its work.  Build:
+ *
+ *     cc -shared -fPIC -fvisibility=hidden $(pkg-config --cflags pgtrackd-module) \
+ *        -o x.so x.c -lev
+ *
+ * and mark only the entry point visible (PGTRACKD_MODULE_EXPORT).
+ *
+ * One probe feeds one track file.  To combine checks, give each its own
+ * track and file and let keepalived sum them: a vrrp_instance tracks
+ * several track_files, and any of them at -254 or below puts it in FAULT.
+ */
+#ifndef PGTRACKD_MODULE_H
+#define PGTRACKD_MODULE_H
+
+#include <stddef.h>
+
+#include <ev.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* Bumped whenever a struct below or the meaning of a call changes. */
+#define PGTRACKD_MODULE_ABI_VERSION 1
+
+/* The name of the one symbol a module exports. */
+#define PGTRACKD_MODULE_ENTRY_NAME "pgtrackd_module_entry"
+
+#define PGTRACKD_MODULE_EXPORT __attribute__((visibility("default")))
+
+/*
+ * What a probe reports.  Each state has a value in the track's section:
+ * value_primary, value_standby, value_stale, value_conflict,
+ * value_lagging, value_maintenance, value_ok; FAIL counts toward "fall"
+ * and then writes value_down.  Between the other states the newest report
+ * wins at once; coming back from down takes "rise" of them in a row.
+ */
+enum pgtrackd_state {
+	PGTRACKD_STATE_FAIL = 0,    /* the check failed (reason says why) */
+	PGTRACKD_STATE_OK,          /* healthy, nothing to add: value_ok, default 0 */
+	PGTRACKD_STATE_PRIMARY,     /* a primary server: value_primary, default 100 */
+	PGTRACKD_STATE_STANDBY,     /* a standby: value_standby, default 0 */
+	PGTRACKD_STATE_STALE,       /* a primary that a peer superseded: default -254 */
+	PGTRACKD_STATE_CONFLICT,    /* two primaries on one timeline: default -254 */
+	PGTRACKD_STATE_LAGGING,     /* a standby too far behind: default -50 */
+	PGTRACKD_STATE_MAINTENANCE, /* drained on purpose: default -254 */
+};
+
+enum pgtrackd_log_level {
+	PGTRACKD_LOG_ERROR,
+	PGTRACKD_LOG_WARNING,
+	PGTRACKD_LOG_NOTICE,
+	PGTRACKD_LOG_INFO,
+	PGTRACKD_LOG_DEBUG,
+};
+
+/* What pgtrackd offers a module; valid from init to destroy. */
+struct pgtrackd_host {
+	unsigned abi_version;   /* the host's PGTRACKD_MODULE_ABI_VERSION */
+	struct ev_loop *loop;   /* the loop to put watchers on */
+	const char *track_name; /* the track this probe feeds */
+
+	/*
+	 * Reports the probe's current state.  Report on every check, not only
+	 * on changes: failures are counted.  reason (may be NULL) ends up in
+	 * the log line of a state change.
+	 */
+	void (*report)(const struct pgtrackd_host *host, enum pgtrackd_state state,
+		       const char *reason);
+
+	/* Logs a line prefixed with the track's name. */
+	void (*log)(const struct pgtrackd_host *host, enum pgtrackd_log_level level,
+		    const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+
+	/*
+	 * The value of one of the module's own keys in the track's section, or
+	 * NULL if it is not set.  Keys were checked by check_key beforehand.
+	 */
+	const char *(*config)(const struct pgtrackd_host *host, const char *key);
+
+	void *internal; /* pgtrackd's own; not for modules */
+};
+
+/* A module: the const struct its entry point returns. */
+struct pgtrackd_module {
+	unsigned abi_version; /* PGTRACKD_MODULE_ABI_VERSION; always the first member */
+	const char *name;     /* for log lines */
+
+	/*
+	 * Checks one key of the track's section that pgtrackd does not know,
+	 * when the configuration is loaded (also by pgtrackd -t).  Returns 0 if
+	 * the key and value are fine, -ENOENT for a key the module does not
+	 * know, -EINVAL (with a sentence in error) for a bad value.  pgtrackd
+	 * adds the file and line.  May be NULL if the module has no keys.
+	 */
+	int (*check_key)(const char *key, const char *value, char *error, size_t error_size);
+
+	/*
+	 * Checks the section as a whole after every key was seen (required
+	 * keys, combinations).  config works as in host->config.  0, or
+	 * -EINVAL with a sentence in error.  May be NULL.
+	 */
+	int (*check_section)(const char *(*config)(void *ctx, const char *key), void *ctx,
+			     char *error, size_t error_size);
+
+	/* Allocates the probe's state; nothing runs yet.  0 or -errno. */
+	int (*init)(const struct pgtrackd_host *host, void **state);
+	/* Starts watching on host->loop.  0 or -errno. */
+	int (*start)(void *state);
+	/* Stops every watcher; start may follow. */
+	void (*stop)(void *state);
+	/* Frees the state (stopping first if needed); accepts NULL. */
+	void (*destroy)(void *state);
+	/*
+	 * Optional: on a reload that changed the track's settings, carries
+	 * what must survive from the old probe to the new one, which has been
+	 * initialised but not started.
+	 */
+	void (*migrate)(void *old_state, void *new_state);
+};
+
+/* The entry point every module defines (with PGTRACKD_MODULE_EXPORT). */
+const struct pgtrackd_module *pgtrackd_module_entry(void);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif
