@@ -2,12 +2,12 @@
 #include "check.h"
 #include "verdict.h"
 
-#define P SAMPLE_PRIMARY
-#define S SAMPLE_STANDBY
-#define F SAMPLE_FAIL
-#define ST SAMPLE_STALE
-#define C SAMPLE_CONFLICT
-#define L SAMPLE_LAGGING
+#define P PGTRACKD_STATE_PRIMARY
+#define S PGTRACKD_STATE_STANDBY
+#define F PGTRACKD_STATE_FAIL
+#define ST PGTRACKD_STATE_STALE
+#define C PGTRACKD_STATE_CONFLICT
+#define L PGTRACKD_STATE_LAGGING
 
 /* Feeds s and checks both the return value and the resulting state. */
 #define FEED(v, sample_, changed_, state_)                     \
@@ -238,7 +238,7 @@ static void test_guard_states_rise_fall(void)
 /* Between primary, stale, conflict, lagging and standby: at once, both ways. */
 static void test_guard_states_immediate(void)
 {
-	static const enum sample samples[] = { P, S, ST, C, L };
+	static const enum pgtrackd_state samples[] = { P, S, ST, C, L };
 	static const enum track_state states[] = { TRACK_PRIMARY, TRACK_STANDBY, TRACK_STALE,
 						   TRACK_CONFLICT, TRACK_LAGGING };
 	struct verdict v;
