@@ -6,7 +6,6 @@
  * sync group through the FIFO's lines.
  */
 #include <errno.h>
-#include <getopt.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -18,6 +17,7 @@
 
 #include "bouncer.h"
 #include "build_config.h"
+#include "cli.h"
 #include "fifo.h"
 #include "hooks.h"
 #include "local_address.h"
@@ -79,16 +79,6 @@ static void usage(FILE *out)
 		"\n"
 		"See pgtrack-notify(8) and pgtrack-notify.conf(5).\n",
 		DEFAULT_CONFIG);
-}
-
-static void print_errors(const struct conf_errors *errs, bool to_log)
-{
-	for (size_t i = 0; i < errs->count; i++) {
-		if (to_log)
-			log_error("%s", errs->lines[i]);
-		else
-			fprintf(stderr, "%s\n", errs->lines[i]);
-	}
 }
 
 static const char *followed_kind(const struct notify_config *c)
@@ -266,7 +256,7 @@ static void reload(struct notifier *n)
 	log_info("reloading %s", old->path);
 	config = notify_config_load(old->path, n->fifo_arg, &errs);
 	if (!config) {
-		print_errors(&errs, true);
+		cli_print_errors(&errs, true);
 		log_error("configuration reload failed, keeping the running configuration");
 		conf_errors_finish(&errs);
 		return;
@@ -344,72 +334,33 @@ static void start_signal(struct notifier *n, ev_signal *w, int signum)
 
 int main(int argc, char **argv)
 {
-	static const struct option options[] = {
-		{ "config", required_argument, NULL, 'f' },
-		{ "check", no_argument, NULL, 't' },
-		{ "foreground", no_argument, NULL, 'n' },
-		{ "log-console", no_argument, NULL, 'l' },
-		{ "verbose", no_argument, NULL, 'v' },
-		{ "version", no_argument, NULL, 'V' },
-		{ "help", no_argument, NULL, 'h' },
-		{ 0 },
+	struct cli cli = {
+		.program = "pgtrack-notify", .config = DEFAULT_CONFIG, .max_args = 1, .usage = usage,
 	};
-	const char *path = DEFAULT_CONFIG;
-	bool check = false, console = false, verbose = false;
 	struct conf_errors errs = { 0 };
 	struct notifier n = { 0 };
 	char why[512];
-	int opt;
+	int r;
 
-	while ((opt = getopt_long(argc, argv, "f:tnlvVh", options, NULL)) != -1) {
-		switch (opt) {
-		case 'f':
-			path = optarg;
-			break;
-		case 't':
-			check = true;
-			break;
-		case 'n':
-			break;
-		case 'l':
-			console = true;
-			break;
-		case 'v':
-			verbose = true;
-			break;
-		case 'V':
-			printf("pgtrack-notify %s (libpq %d, libev %d.%d)\n", PGTRACKD_VERSION,
-			       PQlibVersion(), ev_version_major(), ev_version_minor());
-			return 0;
-		case 'h':
-			usage(stdout);
-			return 0;
-		default:
-			usage(stderr);
-			return 2;
-		}
-	}
-	if (argc - optind > 1) {
-		fprintf(stderr, "pgtrack-notify: unexpected argument \"%s\"\n", argv[optind + 1]);
-		usage(stderr);
-		return 2;
-	}
-	if (optind < argc)
-		n.fifo_arg = argv[optind];
+	r = cli_parse(&cli, argc, argv);
+	if (r >= 0)
+		return r;
+	if (cli.n_args == 1)
+		n.fifo_arg = cli.args[0];
 
-	log_init("pgtrack-notify", console || check, LOG_DAEMON);
-	log_set_verbose(verbose);
+	log_init("pgtrack-notify", cli.console || cli.check, LOG_DAEMON);
+	log_set_verbose(cli.verbose);
 
-	n.config = notify_config_load(path, n.fifo_arg, &errs);
+	n.config = notify_config_load(cli.config, n.fifo_arg, &errs);
 	if (!n.config) {
-		print_errors(&errs, !check && !console);
-		if (!check && !console)
-			print_errors(&errs, false);
+		if (!cli.check && !cli.console)
+			cli_print_errors(&errs, true);
+		cli_print_errors(&errs, false);
 		conf_errors_finish(&errs);
 		return 1;
 	}
 	conf_errors_finish(&errs);
-	if (check) {
+	if (cli.check) {
 		printf("configuration OK\n");
 		notify_config_destroy(n.config);
 		return 0;
@@ -426,7 +377,7 @@ int main(int argc, char **argv)
 	if (fifo_reader_start(&n.fifo, n.loop, n.config->notify.fifo, n.config->fifo_uid,
 			      &fifo_handler, why, sizeof(why)) < 0) {
 		log_error("%s", why);
-		if (!console)
+		if (!cli.console)
 			fprintf(stderr, "pgtrack-notify: %s\n", why);
 		notify_config_destroy(n.config);
 		return 1;

@@ -4,7 +4,6 @@
  * main: command line, signals, loading and reloading the configuration.
  */
 #include <errno.h>
-#include <getopt.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -16,6 +15,7 @@
 #include <libpq-fe.h>
 
 #include "build_config.h"
+#include "cli.h"
 #include "config.h"
 #include "log.h"
 #include "track.h"
@@ -56,22 +56,6 @@ static void usage(FILE *out)
 		"\n"
 		"See pgtrackd(8) and pgtrackd.conf(5).\n",
 		DEFAULT_CONFIG);
-}
-
-static void print_errors(const struct conf_errors *errs, bool to_log)
-{
-	for (size_t i = 0; i < errs->count; i++) {
-		if (to_log)
-			log_error("%s", errs->lines[i]);
-		else
-			fprintf(stderr, "%s\n", errs->lines[i]);
-	}
-	if (errs->oom) {
-		if (to_log)
-			log_error("out of memory while reading the configuration");
-		else
-			fprintf(stderr, "out of memory while reading the configuration\n");
-	}
 }
 
 static struct track *find_track(struct daemon *d, const char *name)
@@ -158,7 +142,7 @@ static void reload(struct daemon *d)
 	log_info("reloading %s", d->config->path);
 	config = config_load(d->config->path, &errs);
 	if (!config) {
-		print_errors(&errs, true);
+		cli_print_errors(&errs, true);
 		log_error("configuration reload failed, keeping the running configuration");
 		conf_errors_finish(&errs);
 		return;
@@ -201,70 +185,32 @@ static void start_signal(struct daemon *d, ev_signal *w, int signum)
 
 int main(int argc, char **argv)
 {
-	static const struct option options[] = {
-		{ "config", required_argument, NULL, 'f' },
-		{ "check", no_argument, NULL, 't' },
-		{ "foreground", no_argument, NULL, 'n' },
-		{ "log-console", no_argument, NULL, 'l' },
-		{ "verbose", no_argument, NULL, 'v' },
-		{ "version", no_argument, NULL, 'V' },
-		{ "help", no_argument, NULL, 'h' },
-		{ 0 },
+	struct cli cli = {
+		.program = "pgtrackd", .config = DEFAULT_CONFIG, .max_args = 0, .usage = usage,
 	};
-	const char *path = DEFAULT_CONFIG;
-	bool check = false, console = false, verbose = false;
 	struct conf_errors errs = { 0 };
 	struct daemon d = { 0 };
-	int opt;
+	int r;
 
-	while ((opt = getopt_long(argc, argv, "f:tnlvVh", options, NULL)) != -1) {
-		switch (opt) {
-		case 'f':
-			path = optarg;
-			break;
-		case 't':
-			check = true;
-			break;
-		case 'n':
-			break;
-		case 'l':
-			console = true;
-			break;
-		case 'v':
-			verbose = true;
-			break;
-		case 'V':
-			printf("pgtrackd %s (libpq %d, libev %d.%d)\n", PGTRACKD_VERSION,
-			       PQlibVersion(), ev_version_major(), ev_version_minor());
-			return 0;
-		case 'h':
-			usage(stdout);
-			return 0;
-		default:
-			usage(stderr);
-			return 2;
-		}
-	}
-	if (optind < argc) {
-		fprintf(stderr, "pgtrackd: unexpected argument \"%s\"\n", argv[optind]);
-		usage(stderr);
-		return 2;
-	}
+	r = cli_parse(&cli, argc, argv);
+	if (r >= 0)
+		return r;
 
 	/* -t reports on the terminal, whatever -l says. */
-	log_init("pgtrackd", console || check, LOG_DAEMON);
-	log_set_verbose(verbose);
+	log_init("pgtrackd", cli.console || cli.check, LOG_DAEMON);
+	log_set_verbose(cli.verbose);
 
-	d.config = config_load(path, &errs);
+	d.config = config_load(cli.config, &errs);
 	if (!d.config) {
-		print_errors(&errs, !check && !console);
-		if (!check && !console)
-			print_errors(&errs, false);
+		/* In syslog for the record, and on the terminal for whoever started us. */
+		if (!cli.check && !cli.console)
+			cli_print_errors(&errs, true);
+		cli_print_errors(&errs, false);
 		conf_errors_finish(&errs);
 		return 1;
 	}
 	conf_errors_finish(&errs);
-	if (check) {
+	if (cli.check) {
 		printf("configuration OK\n");
 		config_destroy(d.config);
 		return 0;

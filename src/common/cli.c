@@ -1,0 +1,77 @@
+#include "cli.h"
+
+#include <getopt.h>
+#include <libpq-fe.h>
+#include <ev.h>
+
+#include "build_config.h"
+#include "log.h"
+
+int cli_parse(struct cli *cli, int argc, char **argv)
+{
+	static const struct option options[] = {
+		{ "config", required_argument, NULL, 'f' },
+		{ "check", no_argument, NULL, 't' },
+		{ "foreground", no_argument, NULL, 'n' },
+		{ "log-console", no_argument, NULL, 'l' },
+		{ "verbose", no_argument, NULL, 'v' },
+		{ "version", no_argument, NULL, 'V' },
+		{ "help", no_argument, NULL, 'h' },
+		{ 0 },
+	};
+	int opt;
+
+	while ((opt = getopt_long(argc, argv, "f:tnlvVh", options, NULL)) != -1) {
+		switch (opt) {
+		case 'f':
+			cli->config = optarg;
+			break;
+		case 't':
+			cli->check = true;
+			break;
+		case 'n':
+			break; /* never detaches anyway */
+		case 'l':
+			cli->console = true;
+			break;
+		case 'v':
+			cli->verbose = true;
+			break;
+		case 'V':
+			printf("%s %s (libpq %d, libev %d.%d)\n", cli->program, PGTRACKD_VERSION,
+			       PQlibVersion(), ev_version_major(), ev_version_minor());
+			return 0;
+		case 'h':
+			cli->usage(stdout);
+			return 0;
+		default:
+			cli->usage(stderr);
+			return 2;
+		}
+	}
+	if (argc - optind > cli->max_args) {
+		fprintf(stderr, "%s: unexpected argument \"%s\"\n", cli->program,
+			argv[optind + cli->max_args]);
+		cli->usage(stderr);
+		return 2;
+	}
+	cli->args = argv + optind;
+	cli->n_args = argc - optind;
+	return -1;
+}
+
+void cli_print_errors(const struct conf_errors *errs, bool to_log)
+{
+	for (size_t i = 0; i < errs->count; i++) {
+		if (to_log)
+			log_error("%s", errs->lines[i]);
+		else
+			fprintf(stderr, "%s\n", errs->lines[i]);
+	}
+	if (errs->oom) {
+		if (to_log)
+			log_error("out of memory while reading the configuration");
+		else
+			fprintf(stderr, "out of memory while reading the configuration\n");
+	}
+}

@@ -1,0 +1,34 @@
+/*
+ * cli: the command line both programs share (-f -t -n -l -v -V -h), and
+ * the way they print configuration errors.
+ */
+#ifndef PGTRACK_CLI_H
+#define PGTRACK_CLI_H
+
+#include <stdbool.h>
+#include <stdio.h>
+
+#include "conf.h"
+
+struct cli {
+	const char *program;
+	const char *config;  /* -f, or the default */
+	bool check;          /* -t */
+	bool console;        /* -l */
+	bool verbose;        /* -v */
+	int max_args;        /* operands allowed after the options */
+	char **args;         /* the operands */
+	int n_args;
+	void (*usage)(FILE *out);
+};
+
+/*
+ * Parses argv into cli.  Returns -1 to go on, or the exit status for
+ * -V and -h (0) and for usage errors (2), after printing what they ask.
+ */
+int cli_parse(struct cli *cli, int argc, char **argv);
+
+/* Every error, to the log or to stderr; -t and a console run print to stderr. */
+void cli_print_errors(const struct conf_errors *errs, bool to_log);
+
+#endif
