@@ -45,7 +45,8 @@ static int check_key(const char *key, const char *value, char *error, size_t siz
 		char *end;
 		double seconds = strtod(value, &end);
 
-		if (end == value || *end != '\0' || seconds < 0.1 || seconds > 3600) {
+		/* Written so that NaN fails too. */
+		if (end == value || *end != '\0' || !(seconds >= 0.1 && seconds <= 3600)) {
 			snprintf(error, size, "expected seconds between 0.1 and 3600");
 			return -EINVAL;
 		}

@@ -2,6 +2,7 @@
 
 #include <dlfcn.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -10,26 +11,24 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-/* Whether st may stand in the path of code we load. */
-static const char *unsafe(const struct stat *st, bool is_dir)
+static bool trusted_owner(const struct stat *st)
 {
-	if (st->st_uid != 0 && st->st_uid != geteuid())
-		return is_dir ? NULL : "owner";
-	if (!(st->st_mode & (S_IWGRP | S_IWOTH)))
-		return NULL;
-	if (is_dir && (st->st_mode & S_ISVTX))
-		return NULL;
-	return "writable";
+	return st->st_uid == 0 || st->st_uid == geteuid();
 }
 
-static int vet(const char *real, char *why, size_t size)
+static bool writable_by_others(const struct stat *st)
+{
+	return st->st_mode & (S_IWGRP | S_IWOTH);
+}
+
+/* Checks the open module file and every directory above its real path. */
+static int vet(const char *real, int fd, char *why, size_t size)
 {
 	char dir[PATH_MAX];
 	struct stat st;
-	const char *bad;
 	char *slash;
 
-	if (stat(real, &st) < 0) {
+	if (fstat(fd, &st) < 0) {
 		snprintf(why, size, "%s: %s", real, strerror(errno));
 		return -errno;
 	}
@@ -37,14 +36,13 @@ static int vet(const char *real, char *why, size_t size)
 		snprintf(why, size, "%s: not a regular file", real);
 		return -EINVAL;
 	}
-	bad = unsafe(&st, false);
-	if (bad && strcmp(bad, "owner") == 0) {
+	if (!trusted_owner(&st)) {
 		snprintf(why, size, "%s: refused: owned by uid %u, not by root or by the user "
 				    "pgtrackd runs as (uid %u)",
 			 real, (unsigned)st.st_uid, (unsigned)geteuid());
 		return -EPERM;
 	}
-	if (bad) {
+	if (writable_by_others(&st)) {
 		snprintf(why, size, "%s: refused: writable by group or others (mode %04o)", real,
 			 (unsigned)(st.st_mode & 07777));
 		return -EPERM;
@@ -59,7 +57,14 @@ static int vet(const char *real, char *why, size_t size)
 			snprintf(why, size, "%s: directory %s: %s", real, dir, strerror(errno));
 			return -errno;
 		}
-		if (unsafe(&st, true)) {
+		if (!trusted_owner(&st)) {
+			snprintf(why, size, "%s: refused: directory %s is owned by uid %u, not by root "
+					    "or by the user pgtrackd runs as (uid %u)",
+				 real, dir, (unsigned)st.st_uid, (unsigned)geteuid());
+			return -EPERM;
+		}
+		/* A sticky directory (/tmp) lets nobody else replace what is in it. */
+		if (writable_by_others(&st) && !(st.st_mode & S_ISVTX)) {
 			snprintf(why, size, "%s: refused: directory %s is writable by group or others "
 					    "(mode %04o)",
 				 real, dir, (unsigned)(st.st_mode & 07777));
@@ -77,20 +82,36 @@ struct loaded_module *module_load(const char *path, char *why, size_t size)
 	const struct pgtrackd_module *ops;
 	struct loaded_module *m;
 	char real[PATH_MAX];
+	char by_fd[64];
 	void *handle;
+	int fd;
 
 	if (!realpath(path, real)) {
 		snprintf(why, size, "module %s: %s", path, strerror(errno));
 		return NULL;
 	}
-	if (vet(real, why, size) < 0) {
+	/*
+	 * Vet the file we opened and load that very file through /proc: nobody
+	 * can swap it between the checks and dlopen, and a module rebuilt at
+	 * the same path (a new inode) is loaded anew instead of glibc handing
+	 * back the copy it already has under that name.
+	 */
+	fd = open(real, O_RDONLY | O_CLOEXEC);
+	if (fd < 0) {
+		snprintf(why, size, "module %s: %s", path, strerror(errno));
+		return NULL;
+	}
+	if (vet(real, fd, why, size) < 0) {
 		char detail[PATH_MAX + 200];
 
+		close(fd);
 		snprintf(detail, sizeof(detail), "%s", why);
 		snprintf(why, size, "module %s", detail);
 		return NULL;
 	}
-	handle = dlopen(real, RTLD_NOW | RTLD_LOCAL);
+	snprintf(by_fd, sizeof(by_fd), "/proc/self/fd/%d", fd);
+	handle = dlopen(by_fd, RTLD_NOW | RTLD_LOCAL);
+	close(fd);
 	if (!handle) {
 		snprintf(why, size, "module %s: cannot load: %s", path, dlerror());
 		return NULL;

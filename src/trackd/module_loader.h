@@ -4,9 +4,10 @@
  * Refuses, naming the path and the reason: a module file or any directory
  * above it that is writable by group or others (a world-writable
  * directory with the sticky bit, like /tmp, is accepted: nobody else can
- * replace what is in it), a file not owned by root or by the user
- * pgtrackd runs as, a file without the entry point, and a module built for
- * another ABI version.  dlopen(RTLD_NOW | RTLD_LOCAL).
+ * replace what is in it) or not owned by root or by the user pgtrackd
+ * runs as, a file without the entry point, and a module built for another
+ * ABI version.  The vetted file is opened once and that descriptor is
+ * what dlopen(RTLD_NOW | RTLD_LOCAL) loads.
  */
 #ifndef PGTRACKD_MODULE_LOADER_H
 #define PGTRACKD_MODULE_LOADER_H

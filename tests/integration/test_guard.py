@@ -373,7 +373,13 @@ def test_failover_old_primary_restarted_is_stale_never_primary(servers, trackd):
         assert not n.a.in_recovery() and n.a.timeline() == 1
         t.wait_for_value("a", STALE, 5)
         t.wait_for_value("a1", STALE, 5)
+        # the watcher thread samples every 10 ms: give it time to see what the file says
+        deadline = time.monotonic() + 2.0
         stale_at = w.first_time("a", STALE, after=t_start)
+        while stale_at is None and time.monotonic() < deadline:
+            time.sleep(0.02)
+            stale_at = w.first_time("a", STALE, after=t_start)
+        assert stale_at is not None, "the file watcher never saw a's stale value"
         time.sleep(3.2)
     finally:
         w.stop()
