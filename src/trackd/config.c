@@ -68,6 +68,8 @@ const struct conf_key config_track_keys[] = {
 	VALUE_KEY("value_lagging", value_lagging, "-50"),
 	VALUE_KEY("value_ok", value_ok, "0"),
 	VALUE_KEY("value_maintenance", value_maintenance, "-254"),
+	{ .name = "probe", .type = CONF_CHOICE, .offset = T(probe), .default_value = "postgres",
+	  .choices = (const char *const[]){ "postgres", NULL } },
 	{ .name = "module", .type = CONF_PATH, .offset = T(module) },
 	{ .name = "max_lag", .type = CONF_SIZE, .offset = T(max_lag_bytes),
 	  .min = 0, .max = INT64_C(1) << 50, .default_value = "0" },
@@ -172,6 +174,14 @@ static void check_module_keys(struct conf_parser *p, struct loader *l, struct tr
 	}
 }
 
+static bool was_set(uint64_t seen, const char *name)
+{
+	for (const struct conf_key *k = config_track_keys; k->name; k++)
+		if (strcmp(k->name, name) == 0)
+			return seen & (UINT64_C(1) << (k - config_track_keys));
+	return false;
+}
+
 static void finish_track(struct conf_parser *p, struct loader *l)
 {
 	if (l->kind == SECTION_TRACK) {
@@ -180,6 +190,9 @@ static void finish_track(struct conf_parser *p, struct loader *l)
 
 		snprintf(what, sizeof(what), "track \"%s\"", t->name);
 		conf_check_required(p, config_track_keys, l->seen, t->line, what);
+		if (t->module[0] && was_set(l->seen, "probe"))
+			conf_error_at(p, t->line, "track \"%s\": set either probe (built in) or module, "
+						  "not both", t->name);
 		check_module_keys(p, l, t);
 	}
 }

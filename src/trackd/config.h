@@ -77,7 +77,8 @@ struct track_settings {
 
 	int value_ok;
 	int value_maintenance;
-	/* A probe module instead of the built-in PostgreSQL probe, and its keys. */
+	/* "postgres" (built in), or a probe module and its keys. */
+	char probe[CONF_STR_SIZE];
 	char module[CONF_STR_SIZE];
 	struct module_key module_keys[MODULE_MAX_KEYS];
 	int n_module_keys;
