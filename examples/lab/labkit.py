@@ -22,9 +22,18 @@ What it builds, as root (see README.md beside this file):
   the other nodes) and keepalived 2.2.7 (unicast VRRP, instance VI_PG,
   priority 100, the VIP, track_file fed by pgtrackd, notify_fifo read by
   pgtrack-notify).
-- node 1 has the HIGHEST address: on equal priority VRRP prefers it, so
-  an old primary restarted as a primary would win the VIP back if the
-  stale-primary guard did not put it in FAULT.
+- node 1 has the HIGHEST address: a BACKUP of equal priority does not
+  preempt, but when two nodes of equal priority both claim MASTER (a
+  keepalived restart, a healed split) VRRP keeps node 1: an old primary
+  restarted as a primary would win then, were it not for the stale-primary
+  guard putting it in FAULT.
+
+Lab(mode="classic") builds the classic configuration instead, for the
+benchmark (bench/failover): no pgtrackd and no pgtrack-notify; keepalived
+runs two vrrp_scripts every 5 s (pg_isready, weight -75; a psql check that
+pg_is_in_recovery() is false, weight -50) and notify_master /
+notify_backup scripts that install the databases file and restart
+pgbouncer (MASTER) or stop it (BACKUP).
 
 Every process is started by this module, recorded with its PID and start
 time in the state file /run/pgtrackd-lab/<id>.json, and stopped by PID;
@@ -69,6 +78,10 @@ PG_USER = "postgres"
 ADMIN_USER = "pgtrack_notify"
 VALUE_DOWN = -254
 MAX_NODES = 9
+MODES = ("pgtrackd", "classic")
+CLASSIC_INTERVAL = 5            # vrrp_script interval of the classic configuration, seconds
+CLASSIC_WEIGHT_ISREADY = -75
+CLASSIC_WEIGHT_ROLE = -50
 
 
 class LabError(Exception):
@@ -307,6 +320,21 @@ def parse_pglog(line, node, now):
     if not m or not any(k in m.group(2) for k in PG_INTERESTING):
         return None
     return dict(t=parse_utc(m.group(1)), node=node, src="postgres", kind="pg", text=m.group(2))
+
+
+CLASSIC_RE = re.compile(r"^(\d+\.\d+) classic-notify: (\w+): (.*)$")
+
+
+def parse_classic(line, node, now):
+    """The classic notify script's log (mode classic): its own timestamps."""
+    m = CLASSIC_RE.match(line)
+    if not m:
+        return None
+    t, state, msg = float(m.group(1)), m.group(2), m.group(3)
+    if msg.startswith("pgbouncer started") or msg.startswith("pgbouncer stopped"):
+        return dict(t=t, node=node, src="classic", kind="bouncer", text="%s: %s" % (state, msg),
+                    mode="serving" if "started" in msg else "fenced", vrrp=state)
+    return dict(t=t, node=node, src="classic", kind="notify", text="%s: %s" % (state, msg), vrrp=state)
 
 
 class Tailer(threading.Thread):
@@ -756,7 +784,7 @@ host    replication   all   %s.0/%d   trust
 """ % (SUBNET, PREFIXLEN, SUBNET, PREFIXLEN)
 
 
-def pgbouncer_ini(node):
+def pgbouncer_ini(node, logfile=False):
     return """;; labkit: pgbouncer for %(name)s, fenced by pgtrack-notify unless MASTER
 [databases]
 %%include %(bdir)s/databases.ini
@@ -774,7 +802,8 @@ max_client_conn = 300
 default_pool_size = 20
 server_login_retry = 1
 ignore_startup_parameters = extra_float_digits
-""" % dict(name=node.name, bdir=node.bouncer_dir, sock=node.sock, bport=BOUNCER_PORT, admin=ADMIN_USER)
+""" % dict(name=node.name, bdir=node.bouncer_dir, sock=node.sock, bport=BOUNCER_PORT, admin=ADMIN_USER) + \
+        ("logfile = %s/pgbouncer.log\n" % node.bouncer_dir if logfile else "")
 
 
 def databases_template(node):
@@ -904,6 +933,131 @@ vrrp_instance %(inst)s {
            plen=PREFIXLEN)
 
 
+# -- mode classic: keepalived's shell checks and notify scripts, no pgtrackd ----------------
+
+def classic_keepalived_conf(node):
+    peers = "".join("        %s\n" % p.ip for p in node.peers())
+    return """# labkit: keepalived for %(name)s (lab %(id)s), the CLASSIC configuration:
+# shell checks every %(iv)d s and notify scripts, no pgtrackd, no pgtrack-notify
+global_defs {
+    script_user root
+    enable_script_security
+    router_id %(ns)s
+}
+
+vrrp_script chk_pg_isready {
+    script "%(bindir)s/pg_isready -h %(sock)s -p %(port)d -U %(user)s -q"
+    interval %(iv)d
+    weight %(w1)d
+}
+
+# fails unless psql -tAc 'SELECT pg_is_in_recovery()' prints f
+vrrp_script chk_pg_primary {
+    script "%(dir)s/chk_pg_primary.sh"
+    interval %(iv)d
+    weight %(w2)d
+}
+
+vrrp_instance %(inst)s {
+    state BACKUP
+    interface eth0
+    virtual_router_id %(vrid)d
+    priority 100
+    advert_int 1
+    unicast_src_ip %(ip)s
+    unicast_peer {
+%(peers)s    }
+    virtual_ipaddress {
+        %(vip)s/%(plen)d dev eth0
+    }
+    track_script {
+        chk_pg_isready
+        chk_pg_primary
+    }
+    notify_master "%(dir)s/notify_pgbouncer.sh MASTER"
+    notify_backup "%(dir)s/notify_pgbouncer.sh BACKUP"
+}
+""" % dict(name=node.name, id=node.lab.id, ns=node.ns, iv=CLASSIC_INTERVAL, bindir=PG_BIN, sock=node.sock,
+           port=PG_PORT, user=PG_USER, w1=CLASSIC_WEIGHT_ISREADY, w2=CLASSIC_WEIGHT_ROLE, dir=node.dir,
+           inst=INSTANCE, vrid=VRID, ip=node.ip, peers=peers, vip=VIP, plen=PREFIXLEN)
+
+
+def classic_role_check(node):
+    return """#!/bin/sh
+# labkit, mode classic: keepalived vrrp_script, succeeds only on a primary
+r=$(%(bindir)s/psql -X -h %(sock)s -p %(port)d -U %(user)s -d postgres -tAc 'SELECT pg_is_in_recovery()' 2>/dev/null)
+[ "$r" = f ]
+""" % dict(bindir=PG_BIN, sock=node.sock, port=PG_PORT, user=PG_USER)
+
+
+def classic_notify_script(node):
+    return """#!/bin/bash
+# labkit, mode classic: keepalived notify script for pgbouncer, the classic way.
+#   notify_master "$0 MASTER": install the databases file, restart pgbouncer
+#   notify_backup "$0 BACKUP": stop pgbouncer
+# stop = SIGINT to the PID in pgbouncer's pidfile and wait for the exit (as
+# systemctl stop with Debian's unit, KillSignal=SIGINT, TimeoutStopSec=90s);
+# start = as postgres, daemonized.
+
+STATE=$1
+PIDFILE=%(bdir)s/pgbouncer.pid
+CONF=%(bdir)s/pgbouncer.ini
+DBFILE=%(bdir)s/databases.ini
+TEMPLATE=%(dir)s/databases.tmpl
+LOG=%(dir)s/notify-classic.log
+
+log() {
+    echo "$(date +%%s.%%N) classic-notify: $STATE: $*" >> "$LOG"
+}
+
+# running PID: a process that exists and is not a zombie
+running() {
+    local line st
+    { read -r line < "/proc/$1/stat"; } 2>/dev/null || return 1
+    st=${line##*) }
+    [ "${st%%%% *}" != Z ]
+}
+
+stop_pgbouncer() {
+    local pid i
+    [ -r "$PIDFILE" ] || return 0
+    read -r pid < "$PIDFILE" || return 0
+    running "$pid" || return 0
+    kill -INT "$pid" 2>/dev/null || return 0
+    for ((i = 0; i < 9000; i++)); do
+        if ! running "$pid"; then
+            log "pgbouncer stopped (PID $pid)"
+            return 0
+        fi
+        sleep 0.01
+    done
+    kill -KILL "$pid" 2>/dev/null
+    log "pgbouncer stopped (PID $pid, SIGKILL after 90 s)"
+}
+
+start_pgbouncer() {
+    if runuser -u %(user)s -- %(pgbouncer)s -d -q "$CONF"; then
+        log "pgbouncer started"
+    else
+        log "pgbouncer failed to start"
+    fi
+}
+
+log "notify script started"
+case "$STATE" in
+    MASTER)
+        cp "$TEMPLATE" "$DBFILE.new" && chmod 644 "$DBFILE.new" && mv -f "$DBFILE.new" "$DBFILE"
+        log "databases file installed"
+        stop_pgbouncer
+        start_pgbouncer
+        ;;
+    BACKUP|FAULT|STOP)
+        stop_pgbouncer
+        ;;
+esac
+""" % dict(bdir=node.bouncer_dir, dir=node.dir, user=PG_USER, pgbouncer=PGBOUNCER)
+
+
 # ---------------------------------------------------------------------------
 # the lab
 
@@ -912,11 +1066,17 @@ class Lab:
     docstring. Use as a context manager, or call up() and down()."""
 
     def __init__(self, nodes=3, promote="manual", promote_delay=1.0, build=None, sync=None,
-                 interval_ms=200, log=None, keep=False):
+                 interval_ms=200, log=None, keep=False, mode="pgtrackd"):
         if not 2 <= nodes <= MAX_NODES:
             raise LabError("nodes must be between 2 and %d" % MAX_NODES)
         if promote not in ("manual", "repmgr", "none"):
             raise LabError("promote must be manual, repmgr or none")
+        if mode not in MODES:
+            raise LabError("mode must be one of %s" % ", ".join(MODES))
+        if mode == "classic" and promote == "repmgr":
+            raise LabError("mode classic supports promote manual or none")
+        self.mode = mode
+        self.classic = mode == "classic"
         self.n = nodes
         self.promote_mode = promote
         self.promote_delay = float(promote_delay)
@@ -989,7 +1149,7 @@ class Lab:
     def state(self):
         me = proc_stat(os.getpid())
         return {
-            "id": self.id, "prefix": self.prefix, "namespaces": self.namespaces,
+            "id": self.id, "prefix": self.prefix, "namespaces": self.namespaces, "mode": self.mode,
             "dir": str(self.dir), "created": self.created, "keep": self.keep,
             "owner": None if self.keep and self._detached else {"pid": os.getpid(), "start": me[1] if me else None},
             "nodes": {n.name: {"ns": n.ns, "ip": n.ip, "dir": str(n.dir)} for n in self.nodes},
@@ -1034,17 +1194,21 @@ class Lab:
         except ImportError:
             raise LabError("psycopg cannot be imported by %s: run the lab with %s (Debian's python3-psycopg)"
                            % (sys.executable, PYTHON))
-        progs = [self.trackd_bin, self.notify_bin, PG_BIN / "postgres", PG_BIN / "initdb",
-                 PG_BIN / "pg_basebackup", Path(PGBOUNCER), Path(KEEPALIVED)]
+        progs = [PG_BIN / "postgres", PG_BIN / "initdb", PG_BIN / "pg_basebackup", Path(PGBOUNCER),
+                 Path(KEEPALIVED)]
+        if self.classic:
+            progs += [PG_BIN / "pg_isready", PG_BIN / "psql"]
+        else:
+            progs = [self.trackd_bin, self.notify_bin] + progs
         if self.repmgr:
             progs += [PG_BIN / "repmgr", PG_BIN / "repmgrd"]
         missing = [str(p) for p in progs if not os.access(p, os.X_OK)]
         if missing:
             raise LabError("missing programs: %s (tests/install-deps; ninja -C build)" % ", ".join(missing))
-        for tool in ("ip", "setpriv"):
+        for tool in ("ip", "setpriv") + (("runuser",) if self.classic else ()):
             if not shutil.which(tool):
                 raise LabError("%s not found" % tool)
-        if not os.path.exists("/dev/net/tun"):
+        if not self.classic and not os.path.exists("/dev/net/tun"):
             raise LabError("/dev/net/tun is missing (needed for the pgtrackd lifeline)")
         if os.environ.get("PGTRACKD_LAB_SKIP_SUBNET_CHECK") != "1":
             r = run(["ip", "-4", "-o", "addr", "show"], check=False, timeout=10).stdout + \
@@ -1150,6 +1314,8 @@ class Lab:
             n.start_repmgrd()
 
     def _daemons(self):
+        if self.classic:
+            return self._daemons_classic()
         for n in self.nodes:
             write_text(n.bouncer_dir / "pgbouncer.ini", pgbouncer_ini(n), 0o644, PG_USER)
             write_text(n.bouncer_dir / "userlist.txt", '"%s" ""\n"%s" ""\n' % (PG_USER, ADMIN_USER), 0o640, PG_USER)
@@ -1177,6 +1343,35 @@ class Lab:
         wait_for(lambda: p.bouncer_serving() is True and
                  all(n.bouncer_serving() is False for n in p.peers()),
                  30, 0.1, "pgbouncer serving on %s only" % p.name)
+        r = wait_for(lambda: self.client_sql("SELECT current_setting('cluster_name')"), 20, 0.2,
+                     "a query through %s:%d" % (VIP, BOUNCER_PORT))
+        if r[0][0] != p.name:
+            raise LabError("the VIP reached %s, expected %s" % (r[0][0], p.name))
+        self.save_state()
+
+    def _daemons_classic(self):
+        """Mode classic: keepalived with the shell checks and the notify
+        script, which starts pgbouncer (daemonized) on the MASTER only."""
+        for n in self.nodes:
+            write_text(n.bouncer_dir / "pgbouncer.ini", pgbouncer_ini(n, logfile=True), 0o644, PG_USER)
+            write_text(n.bouncer_dir / "userlist.txt", '"%s" ""\n"%s" ""\n' % (PG_USER, ADMIN_USER), 0o640, PG_USER)
+            write_text(n.dir / "databases.tmpl", databases_template(n))
+            write_text(n.bouncer_dir / "databases.ini", databases_template(n), 0o644, PG_USER)
+            write_text(n.dir / "chk_pg_primary.sh", classic_role_check(n), 0o755)
+            write_text(n.dir / "notify_pgbouncer.sh", classic_notify_script(n), 0o755)
+            write_text(n.dir / "keepalived.conf", classic_keepalived_conf(n))
+            (n.dir / "notify-classic.log").touch()
+            self.tailer.watch(n.dir / "notify-classic.log", parse_classic, n.name)
+        self.monitors = [AddrMonitor(n, self.events) for n in self.nodes]
+        self.log("daemons: keepalived on every node, classic configuration (vrrp_scripts every %d s, "
+                 "notify scripts restarting pgbouncer; VIP %s)" % (CLASSIC_INTERVAL, VIP))
+        for n in self.nodes:
+            n.start_keepalived()
+        p = self.primary
+        wait_for(lambda: self.vip_holders() == [p], 30, 0.1, "VIP on %s" % p.name)
+        wait_for(lambda: p.bouncer_serving() is True and
+                 all(n.bouncer_serving() is None for n in p.peers()),
+                 30, 0.1, "pgbouncer running on %s only" % p.name)
         r = wait_for(lambda: self.client_sql("SELECT current_setting('cluster_name')"), 20, 0.2,
                      "a query through %s:%d" % (VIP, BOUNCER_PORT))
         if r[0][0] != p.name:
@@ -1222,10 +1417,11 @@ class Lab:
     def client_argv(self, *args):
         return ["ip", "netns", "exec", self.cl_ns, PYTHON, str(HERE / "lab_client.py")] + [str(a) for a in args]
 
-    def client_sql(self, query, timeout=15):
-        """Run one statement through VIP:6432 from the client namespace;
-        returns the rows, raises LabError with the error text."""
-        p = run(self.client_argv("sql", "--host", VIP, "--port", BOUNCER_PORT, "--query", query),
+    def client_sql(self, query, timeout=15, host=VIP, port=BOUNCER_PORT):
+        """Run one statement through VIP:6432 (or host:port, a lab address)
+        from the client namespace; returns the rows, raises LabError with
+        the error text."""
+        p = run(self.client_argv("sql", "--host", host, "--port", port, "--query", query),
                 timeout=timeout, check=False)
         for line in p.stdout.splitlines():
             try:
@@ -1261,13 +1457,14 @@ class Lab:
         while not self._stop.is_set():
             p = self.primary
             try:
+                # mode classic has no track file: the postmaster alone
                 if p is not None and (p.name, p.postmaster_pid()) not in handled \
-                        and p.track_value() == VALUE_DOWN and not p.postmaster_alive():
+                        and (self.classic or p.track_value() == VALUE_DOWN) and not p.postmaster_alive():
                     key = (p.name, p.postmaster_pid())
                     handled.add(key)
                     t = time.time()
-                    self.event(p, "detect", "the lab sees %s down (track file %d, no postmaster)"
-                               % (p.name, VALUE_DOWN), t=t)
+                    self.event(p, "detect", "the lab sees %s down (%sno postmaster)"
+                               % (p.name, "" if self.classic else "track file %d, " % VALUE_DOWN), t=t)
                     crash = self.crash_times.get(p.name)
                     base = crash if crash is not None and t - crash < 10 else t
                     if self._stop.wait(max(0.0, base + self.promote_delay - time.time())):
