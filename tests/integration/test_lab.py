@@ -1,0 +1,672 @@
+"""End-to-end tests on the three-node lab (issue 6, examples/lab/labkit.py).
+
+Each node is a network namespace running PostgreSQL 15, pgbouncer,
+keepalived (unicast VRRP, one VIP), pgtrackd and pgtrack-notify, plus a
+client namespace; every packet stays inside namespaces the lab creates.
+
+1. steady state: the VIP is on the primary's node, writes through VIP:6432
+   succeed, the other nodes' pgbouncer refuse clients;
+2. kill -9 of the primary's postmaster, repmgrd promotes a standby: the VIP
+   moves to it and writes through the VIP succeed again within 30 s;
+3. the old primary restarted as a primary never gets the VIP back (12 s,
+   12 advert intervals, then through an election), its track reads -254
+   and its pgbouncer stays fenced;
+4. keepalived restarted on the MASTER: service resumes, pgtrack-notify keeps
+   reading the FIFO and reconciles; once with the FIFO kept, once with a
+   new FIFO (pgtrack-notify must log that it reopened it);
+5. pgtrackd killed with SIGKILL on the MASTER: the VIP leaves the node and
+   comes back only after pgtrackd does;
+6. the MASTER's veth down: the VIP moves; after healing, one holder at most
+   once VRRP settles, and the loser's pgbouncer fenced; once without
+   promotion (the old MASTER wins again), once with repmgrd promoting a
+   standby during the cut (the old primary comes back stale and loses).
+
+A dead pgtrackd (test 5): in production keepalived's vrrp_track_process
+catches it, but keepalived cannot follow processes from inside a network
+namespace (the process-events connector exists only in the initial one).
+The lab runs pgtrackd holding a TAP interface ("lifeline", pgtrackd0) that
+the kernel deletes when pgtrackd dies, tracked with track_interface: test 5
+checks that mechanism, the lab's stand-in for vrrp_track_process.
+
+One lab at a time (Labs below): tests 1-3 share a repmgr lab (test 3 ends
+it: the old primary is stale), tests 4-6[none] a lab without automatic
+promotion, each test putting it back as it found it, and 6[repmgr] a repmgr
+lab of its own; a lab a test could not put back is rebuilt for the next.
+The module is skipped only when `ip netns add` fails (no network namespaces
+on this machine); the last test checks that no namespace, directory or
+state file of these labs is left.
+
+Run as root:  /usr/bin/python3 -m pytest tests/integration/test_lab.py
+PGTRACKD / PGTRACK_NOTIFY choose the binaries (default: build/);
+PGTRACKD_LAB_PROMOTE=manual runs tests 1-3 with the lab's own pg_promote()
+instead of repmgrd.
+"""
+
+import itertools
+import os
+import signal
+import subprocess
+import sys
+import time
+import warnings
+
+import pytest
+
+REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+sys.path.insert(0, os.path.join(REPO, "examples", "lab"))
+
+import labkit  # noqa: E402
+
+VIP = labkit.VIP
+PORT = labkit.BOUNCER_PORT
+STALE = -254                    # value_stale (and value_down) default
+PRIMARY = 100
+STANDBY = 0
+ADVERT_INT = 1.0                # keepalived advert_int in the lab
+FAILOVER_PROMOTE = os.environ.get("PGTRACKD_LAB_PROMOTE", "repmgr")
+SERVICE_BOUND = 30.0            # writes through the VIP again within this, after a disruption
+SEQ = itertools.count(9_000_000_001)   # our own INSERTs, apart from the Writer blocks
+REFUSED = ('database "appdb" is disabled', "does not allow connections")   # pgbouncer 1.18 / later
+
+
+# --------------------------------------------------------------------------
+# helpers
+
+
+def netns_unavailable():
+    """None if this machine can create a network namespace, else why not."""
+    name = "pgtl-probe-%d-%s" % (os.getpid(), os.urandom(3).hex())
+    try:
+        p = subprocess.run(["ip", "netns", "add", name], capture_output=True, text=True, timeout=20,
+                           stdin=subprocess.DEVNULL)
+    except (OSError, subprocess.TimeoutExpired) as e:
+        return "cannot run `ip netns add`: %s" % e
+    if p.returncode != 0:
+        return ("this machine cannot create network namespaces (`ip netns add` failed: %s); "
+                "the lab needs them (CAP_SYS_ADMIN)" % (p.stderr.strip() or "exit %d" % p.returncode))
+    d = subprocess.run(["ip", "netns", "del", name], capture_output=True, text=True, timeout=20,
+                       stdin=subprocess.DEVNULL)
+    if d.returncode != 0:
+        raise RuntimeError("could not delete the probe namespace %s: %s" % (name, d.stderr.strip()))
+    return None
+
+
+def poll(pred, timeout, interval=0.1):
+    """pred()'s first true value within timeout seconds, else None
+    (exceptions count as false)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            v = pred()
+            if v:
+                return v
+        except Exception:
+            pass
+        if time.monotonic() >= deadline:
+            return None
+        time.sleep(interval)
+
+
+def names(nodes):
+    return [n.name for n in nodes]
+
+
+def write_through(lab, host=VIP, timeout=15):
+    """One INSERT from the client namespace through host:6432; returns the
+    name of the node that stored it (cluster_name). Raises LabError."""
+    rows = lab.client_sql("INSERT INTO lab_writes (seq, node) VALUES (%d, current_setting('cluster_name')) "
+                          "RETURNING node" % next(SEQ), timeout=timeout, host=host)
+    return rows[0][0]
+
+
+def try_write(lab, host=VIP):
+    """(True, node) or (False, error text)."""
+    try:
+        return True, write_through(lab, host)
+    except labkit.LabError as e:
+        return False, str(e)
+
+
+def diag(lab, since=None, what=""):
+    """Lab status and the story since `since`, for assertion messages."""
+    out = [what] if what else []
+    try:
+        out.append("status: %s" % lab.status())
+    except Exception as e:
+        out.append("status: unavailable (%s)" % e)
+    keep = {"lab", "vip", "notify", "keepalived"}
+    for e in lab.events.all(since=since)[-300:]:
+        if e["src"] == "keepalived" and not ("(%s)" % labkit.INSTANCE in e["text"] or "Netlink" in e["text"]
+                                             or e["text"].startswith(("Stopp", "Starting Keep"))):
+            continue
+        if "gratuitous ARP" in e["text"]:
+            continue
+        if e["src"] in keep or (e["src"] == "pgtrackd" and e["kind"] in ("track", "warning", "error")) \
+                or (e["src"] == "repmgr" and e["kind"] in ("notice", "warning", "error")):
+            t0 = since if since is not None else lab.created
+            out.append("  %+8.3f %-4s %-10s %s" % (e["t"] - t0, e["node"] or "", e["src"], e["text"]))
+    return "\n".join(out)
+
+
+def steady_problems(lab):
+    """What keeps the lab from its steady state (VIP and pgbouncer on the
+    primary only, tracks 100 / 0, every daemon the lab started running)."""
+    p = lab.primary
+    probs = []
+    holders = lab.vip_holders()
+    if holders != [p]:
+        probs.append("VIP on %s, not on %s only" % (names(holders), p.name))
+    tracks = lab.track_values()
+    want = {n.name: PRIMARY if n is p else STANDBY for n in lab.nodes}
+    if tracks != want:
+        probs.append("tracks %s, expected %s" % (tracks, want))
+    serving = {n.name: n.bouncer_serving() for n in lab.nodes}
+    if serving != {n.name: n is p for n in lab.nodes}:
+        probs.append("pgbouncer serving %s" % serving)
+    dead = [k for k, proc in lab.procs.items() if not proc.alive()]
+    if dead:
+        probs.append("not running: %s" % dead)
+    return probs
+
+
+def wait_steady(lab, timeout):
+    """[] once the lab is steady (within timeout), else the last problems."""
+    probs = ["not checked"]
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            probs = steady_problems(lab)
+        except Exception as e:
+            probs = ["check failed: %s" % e]
+        if not probs:
+            return []
+        time.sleep(0.2)
+    return probs
+
+
+def sample(lab, seconds, every=0.25, extra=None):
+    """Sample the VIP holders (and extra()) every `every` seconds for
+    `seconds`: a list of dicts t, vip (node names), extra."""
+    out = []
+    start = time.monotonic()
+    k = 0
+    while True:
+        now = time.monotonic()
+        if now - start >= seconds:
+            break
+        s = {"t": time.time(), "vip": names(lab.vip_holders())}
+        if extra is not None:
+            s.update(extra())
+        out.append(s)
+        k += 1
+        time.sleep(max(0.0, start + k * every - time.monotonic()))
+    return out
+
+
+def settle(lab, within, stable=5.0, every=0.1):
+    """Wait until the VIP holders stay the same, with at most one holder,
+    for `stable` seconds (5 advert intervals: longer than keepalived's
+    master-down interval, 3 adverts and a skew, after which a preempting
+    node takes over), the quiet period starting within `within` seconds.
+    Returns (holder or None, seconds until the quiet
+    period began, samples), or (None, None, samples) if it never settled."""
+    t_start = time.monotonic()
+    samples = []
+    quiet_since, quiet_holders = None, None
+    while True:
+        now = time.monotonic()
+        h = names(lab.vip_holders())
+        samples.append((round(now - t_start, 2), h))
+        if len(h) <= 1 and h == quiet_holders:
+            if now - quiet_since >= stable:
+                return (lab.node(h[0]) if h else None), quiet_since - t_start, samples
+        elif len(h) <= 1:
+            quiet_since, quiet_holders = now, h
+        else:
+            quiet_since, quiet_holders = None, None
+        if quiet_since is None and now - t_start > within:
+            return None, None, samples
+        if quiet_since is not None and quiet_since - t_start > within:
+            return None, None, samples
+        time.sleep(every)
+
+
+def bouncers_follow(lab, master):
+    """pgbouncer serving on master only, every other node fenced: {} when so,
+    else {node: serving}."""
+    got = {n.name: n.bouncer_serving() for n in lab.nodes}
+    want = {n.name: n is master for n in lab.nodes}
+    return {} if got == want else got
+
+
+# --------------------------------------------------------------------------
+# one lab at a time
+
+
+class Labs:
+    """Hands out the current lab while it is steady and of the wanted kind,
+    otherwise tears it down and builds a fresh one; remembers every lab it
+    built for the final check."""
+
+    def __init__(self):
+        self.lab = None
+        self.kind = None
+        self.built = []
+        self.failover = None        # set by test 2: {"lab", "old", "new", "t_crash"}
+
+    def log(self, msg):
+        sys.stderr.write("%s  %s\n" % (time.strftime("%H:%M:%S"), msg))
+
+    def get(self, promote, fresh=False):
+        if self.lab is not None and not fresh and self.kind == promote:
+            probs = wait_steady(self.lab, 10)
+            if not probs:
+                return self.lab
+            self.log("lab %s not steady (%s): rebuilding" % (self.lab.id, "; ".join(probs)))
+        self.close()
+        lab = labkit.Lab(nodes=3, promote=promote, log=self.log)
+        self.built.append(lab)
+        try:
+            lab.up()
+        except BaseException:
+            lab.down()
+            raise
+        self.lab, self.kind = lab, promote
+        return lab
+
+    def release(self, lab, timeout=20):
+        """End of a test that meant to leave the lab steady: if it is not,
+        retire it so that the next test starts from a fresh one."""
+        if lab is not self.lab:
+            return
+        probs = wait_steady(lab, timeout)
+        if probs:
+            warnings.warn("lab %s not steady after the test (%s): retired" % (lab.id, "; ".join(probs)))
+            self.close()
+
+    def close(self):
+        lab, self.lab, self.kind, self.failover = self.lab, None, None, None
+        if lab is not None:
+            lab.down()
+
+
+@pytest.fixture(scope="module")
+def labs():
+    reason = netns_unavailable()
+    if reason:
+        pytest.skip(reason)
+    # SIGTERM and SIGHUP end the run like Ctrl-C, through the finalizers
+    def interrupt(signum, frame):
+        raise KeyboardInterrupt("signal %d" % signum)
+    old = {s: signal.signal(s, interrupt) for s in (signal.SIGTERM, signal.SIGHUP)}
+    pool = Labs()
+    try:
+        yield pool
+    finally:
+        try:
+            pool.close()
+        finally:
+            for s, h in old.items():
+                signal.signal(s, h)
+
+
+def do_failover(lab):
+    """kill -9 of the primary's postmaster; waits (bounded) until a new
+    primary is known. Returns (old, new, t_crash); new is None on timeout."""
+    old = lab.primary
+    t_crash = old.kill_postmaster()
+    poll(lambda: lab.primary is not old, 40, 0.05)
+    new = lab.primary if lab.primary is not old else None
+    return old, new, t_crash
+
+
+# --------------------------------------------------------------------------
+# 1-3: steady state, primary crash with promotion, old primary restarted
+
+
+def test_1_steady_state(labs):
+    lab = labs.get(FAILOVER_PROMOTE)
+    p = lab.primary
+    assert not p.in_recovery(), diag(lab, what="the lab's primary %s is in recovery" % p.name)
+    assert [n.name for n in lab.nodes if not n.in_recovery()] == [p.name]
+    holders = lab.vip_holders()
+    assert holders == [p], diag(lab, what="VIP on %s, expected on the primary %s" % (names(holders), p.name))
+    assert lab.track_values() == {n.name: PRIMARY if n is p else STANDBY for n in lab.nodes}
+
+    # writes through VIP:6432 from the client namespace land on the primary
+    for _ in range(3):
+        ok, node = try_write(lab)
+        assert ok, diag(lab, what="write through %s:%d failed: %s" % (VIP, PORT, node))
+        assert node == p.name
+
+    # the MASTER's pgbouncer serves on its own address too (so that the
+    # refusals below are pgbouncer's answer, not an unreachable address)
+    ok, node = try_write(lab, host=p.ip)
+    assert ok and node == p.name, "write through %s:%d (the MASTER %s) failed: %s" % (p.ip, PORT, p.name, node)
+    assert p.bouncer_serving() is True
+
+    # every other node's pgbouncer refuses clients
+    for n in p.peers():
+        ok, err = try_write(lab, host=n.ip)
+        assert not ok, "pgbouncer on %s (%s:%d, not MASTER) accepted a write stored by %s" % (n.name, n.ip, PORT, err)
+        assert any(r in err for r in REFUSED), \
+            "pgbouncer on %s (%s:%d) failed otherwise than by refusing the database: %s" % (n.name, n.ip, PORT, err)
+        assert n.bouncer_serving() is False, "SHOW DATABASES on %s: %s" % (n.name, n.bouncer_databases())
+
+
+def test_2_primary_crash_promotion(labs):
+    lab = labs.get(FAILOVER_PROMOTE)
+    assert lab.promote_mode == FAILOVER_PROMOTE
+    w = lab.writer(0.1)
+    try:
+        assert poll(lambda: len(w.acked()) >= 10, 20), diag(lab, what="no writes before the crash")
+        old, new, t_crash = do_failover(lab)
+        labs.failover = {"lab": lab, "old": old, "new": new, "t_crash": t_crash}
+        assert new is not None, diag(lab, t_crash, "no promotion (%s) within 40 s of the crash" % lab.promote_mode)
+        assert new is not old and not new.in_recovery()
+
+        on_new = poll(lambda: lab.vip_holders() == [new], SERVICE_BOUND - (time.time() - t_crash), 0.05)
+        t_vip = time.time()
+        assert on_new, diag(lab, t_crash, "VIP not on the promoted node %s alone within %.0f s of the crash"
+                            % (new.name, SERVICE_BOUND))
+        first = poll(lambda: w.first_ok_after(t_crash), max(1.0, t_crash + SERVICE_BOUND - time.time()) + 1, 0.05)
+        assert first is not None and first["t1"] - t_crash <= SERVICE_BOUND, \
+            diag(lab, t_crash, "no write through the VIP acknowledged within %.0f s of the crash" % SERVICE_BOUND)
+        assert first["node"] == new.name
+        vip_moved = lab.events.first(since=t_crash, src="vip", kind="vip_add",
+                                     pred=lambda e: e["node"] != old.name)
+        sys.stderr.write("test 2: %s promoted by %s; VIP left %s after %.3f s, on %s alone at <= %.3f s; "
+                         "first write %.3f s after the crash\n"
+                         % (new.name, lab.promote_mode, old.name,
+                            (vip_moved["t"] - t_crash) if vip_moved else -1, new.name, t_vip - t_crash,
+                            first["t1"] - t_crash))
+        # later writes keep landing on the new primary, and none acknowledged is lost
+        n_ok = len(w.acked())
+        assert poll(lambda: len(w.acked()) >= n_ok + 5, 10)
+    finally:
+        w.stop()
+    wrong = [a for a in w.snapshot() if a["ok"] and a["t0"] > first["t1"] and a["node"] != new.name]
+    assert not wrong, "writes acknowledged by another node than %s after the failover: %s" % (new.name, wrong[:5])
+    missing = lab.verify_writes(w.acked(), new)
+    assert not missing, "acknowledged writes missing on the new primary %s: %s" % (new.name, missing[:20])
+
+
+def test_3_old_primary_restarted_as_primary(labs):
+    f = labs.failover
+    if f is None or f["lab"] is not labs.lab or f["new"] is None:
+        # test 2 did not leave a failed-over lab: make one
+        lab = labs.get(FAILOVER_PROMOTE, fresh=True)
+        old, new, t_crash = do_failover(lab)
+        assert new is not None, diag(lab, t_crash, "no promotion within 40 s of the crash")
+    else:
+        lab, old, new = f["lab"], f["old"], f["new"]
+    try:
+        assert poll(lambda: lab.vip_holders() == [new] and try_write(lab) == (True, new.name), 30, 0.2), \
+            diag(lab, what="the failover did not settle on %s" % new.name)
+        assert old.track_value() == STALE
+        w = lab.writer(0.2)
+        try:
+            t_restart = time.time()
+            lab.restart_as_primary(old)
+            assert not old.in_recovery(), "%s came back as a standby" % old.name
+            # 12 s, 12 advert intervals, every 250 ms
+            samples = sample(lab, 12 * ADVERT_INT, 0.25,
+                             lambda: {"track": old.track_value(), "bouncer": old.bouncer_serving()})
+        finally:
+            w.stop()
+        bad_vip = [s for s in samples if s["vip"] != [new.name]]
+        assert not bad_vip, diag(lab, t_restart, "VIP not on %s alone in %d of %d samples, e.g. %s"
+                                 % (new.name, len(bad_vip), len(samples), bad_vip[:3]))
+        assert len(samples) >= 24, "only %d samples in 12 s" % len(samples)
+        tracks = sorted({s["track"] for s in samples}, key=str)
+        assert tracks == [STALE], diag(lab, t_restart, "track of %s over 12 s: %s (expected %d throughout)"
+                                       % (old.name, tracks, STALE))
+        serving = [s for s in samples if s["bouncer"] is not False]
+        assert not [s for s in serving if s["bouncer"] is True], \
+            diag(lab, t_restart, "pgbouncer on %s served while it was a stale primary" % old.name)
+        assert len(serving) <= len(samples) // 10, "pgbouncer on %s unknown in %d samples" % (old.name, len(serving))
+        # the story from the logs: stale, never primary, never MASTER, never the VIP
+        states = [e["new"] for e in lab.events.all(since=t_restart, node=old.name, src="pgtrackd", kind="track")]
+        assert "stale" in states and "primary" not in states, \
+            diag(lab, t_restart, "pgtrackd on %s went %s" % (old.name, states))
+        assert not lab.events.all(since=t_restart, node=old.name, src="vip", kind="vip_add")
+        assert not lab.events.first(since=t_restart, node=old.name, src="notify", kind="vrrp",
+                                    pred=lambda e: e["new"] == "MASTER")
+        # its pgbouncer refuses clients, and every write went to the new primary
+        ok, err = try_write(lab, host=old.ip)
+        assert not ok and any(r in err for r in REFUSED), \
+            "pgbouncer on the stale %s (%s:%d): %s" % (old.name, old.ip, PORT, err)
+        acked = [a for a in w.snapshot() if a["ok"]]
+        assert len(acked) >= 20 and {a["node"] for a in acked} == {new.name}, \
+            "writes during the observation: %d acknowledged, by %s" % (len(acked), {a["node"] for a in acked})
+        assert not lab.verify_writes([a["seq"] for a in acked], new)
+
+        # Then an election: keepalived restarted on the new primary. Until
+        # now the VIP staying put proves little (a BACKUP does not preempt a
+        # MASTER of equal priority, so a stale node at 100 + 100 would have
+        # stayed BACKUP too); in an election the old node, highest address,
+        # would win unless it is in FAULT.
+        t_el = time.time()
+        new.restart_keepalived()
+        el = sample(lab, 6 * ADVERT_INT, 0.1)       # master-down (3.x s) and the return of new
+        assert not [s for s in el if old.name in s["vip"]], \
+            diag(lab, t_el, "the stale %s took the VIP in an election" % old.name)
+        final, quiet_at, vips = settle(lab, 15)
+        assert final is new, diag(lab, t_el, "after the election the VIP settled on %s, not on %s: %s"
+                                  % (final and final.name, new.name, vips[-20:]))
+        assert old.track_value() == STALE and old.bouncer_serving() is False
+        assert not lab.events.all(since=t_restart, node=old.name, src="vip", kind="vip_add")
+    finally:
+        labs.close()        # a stale primary in it: no other test can use this lab
+
+
+# --------------------------------------------------------------------------
+# 4-6: a lab without automatic promotion, put back as found after each test
+
+
+@pytest.mark.parametrize("fifo", ["kept", "replaced"])
+def test_4_keepalived_restart_on_master(labs, fifo):
+    """keepalived stopped (SIGTERM) and started again on the MASTER.
+    "kept": the FIFO stays (keepalived reuses a FIFO it did not create).
+    "replaced": the FIFO is removed while keepalived is down (as when
+    keepalived created the FIFO itself: it removes it on exit), so that the
+    new keepalived creates a new one: pgtrack-notify must say it reopened
+    it, and read the new one."""
+    lab = labs.get("none")
+    m = lab.vip_holder()
+    assert m is lab.primary, diag(lab, what="steady lab expected")
+    st = os.stat(m.fifo)
+    w = lab.writer(0.2)
+    try:
+        assert poll(lambda: len(w.acked()) >= 3, 15), diag(lab, what="no writes before the restart")
+        t0 = time.time()
+        m.stop_keepalived()
+        t_stopped = time.time()
+        assert not m.has_vip(), diag(lab, t0, "keepalived stopped on %s and the VIP stayed" % m.name)
+        if fifo == "replaced":
+            os.unlink(m.fifo)
+        m.start_keepalived()
+        t_started = time.time()
+        first = poll(lambda: w.first_ok_after(t_started), SERVICE_BOUND, 0.05)
+        assert first is not None and first["t1"] - t0 <= SERVICE_BOUND, \
+            diag(lab, t0, "no write through the VIP acknowledged within %.0f s of the keepalived restart"
+                 % SERVICE_BOUND)
+        assert first["node"] == lab.primary.name
+        final, quiet_at, vips = settle(lab, 15)
+        assert final is not None, diag(lab, t0, "VRRP did not settle: %s" % vips[-20:])
+        assert final is lab.primary, diag(lab, t0, "VIP settled on %s, the primary is %s"
+                                          % (final.name, lab.primary.name))
+        # reconciled: the final MASTER serves, the others are fenced
+        assert poll(lambda: not bouncers_follow(lab, final), 10), \
+            diag(lab, t0, "pgbouncer after the restart: %s" % bouncers_follow(lab, final))
+        # pgtrack-notify on m saw the old keepalived go and read the new
+        # one's lines; if the FIFO is a new one, it said it reopened it
+        st2 = os.stat(m.fifo)
+        replaced = (st2.st_dev, st2.st_ino) != (st.st_dev, st.st_ino)
+        if fifo == "replaced":
+            assert replaced, "keepalived did not create a new FIFO %s" % m.fifo
+        said = lab.events.first(since=t0, node=m.name, src="notify", pred=lambda e: "was replaced" in e["text"])
+        if replaced:
+            assert said, diag(lab, t0, "the FIFO on %s was replaced and pgtrack-notify did not say it "
+                              "reopened it" % m.name)
+        else:
+            assert not said, "pgtrack-notify says the FIFO was replaced, but its inode is the same"
+        stop_seen = lab.events.first(since=t0, node=m.name, src="notify", kind="vrrp",
+                                     pred=lambda e: e["new"] in ("STOP", "BACKUP", "FAULT") and e["t"] <= t_stopped + 2)
+        master_seen = lab.events.first(since=max(t_started, said["t"] if said else 0), node=final.name,
+                                       src="notify", kind="vrrp", pred=lambda e: e["new"] == "MASTER")
+        assert stop_seen and master_seen, diag(lab, t0, "pgtrack-notify on %s: keepalived's STOP %s, then MASTER %s"
+                                               % (m.name, bool(stop_seen), bool(master_seen)))
+        sys.stderr.write("test 4[%s]: first write %.3f s after the restart began; VIP on %s from %.1f s after "
+                         "the writes resumed\n" % (fifo, first["t1"] - t0, final.name, quiet_at))
+        sys.stderr.write(diag(lab, t0) + "\n")
+    finally:
+        w.stop()
+        if m.proc("keepalived") is None or not m.proc("keepalived").alive():
+            m.start_keepalived()
+        labs.release(lab)
+
+
+def test_5_trackd_sigkill_lifeline(labs):
+    """The lab's lifeline (pgtrackd holds the TAP interface pgtrackd0,
+    tracked by keepalived) stands in for vrrp_track_process, which cannot
+    see processes from inside a network namespace."""
+    lab = labs.get("none")
+    m = lab.vip_holder()
+    assert m is lab.primary, diag(lab, what="steady lab expected")
+    lifeline = ["ip", "-n", m.ns, "link", "show", "dev", labkit.LIFELINE_IF]
+    assert labkit.run(lifeline, check=False).returncode == 0, "no lifeline interface on %s" % m.name
+    try:
+        t_kill = m.kill_trackd(signal.SIGKILL)
+        left = poll(lambda: not m.has_vip(), 10, 0.02)
+        t_left = time.time()
+        assert left, diag(lab, t_kill, "VIP still on %s 10 s after SIGKILL of its pgtrackd" % m.name)
+        assert labkit.run(lifeline, check=False).returncode != 0, "the lifeline outlived pgtrackd"
+        fault = lab.events.first(since=t_kill, node=m.name, src="notify", kind="vrrp",
+                                 pred=lambda e: e["new"] == "FAULT")
+        assert fault, diag(lab, t_kill, "pgtrack-notify on %s never saw FAULT" % m.name)
+        # pgtrackd is dead: the track file still holds its last word, 100, so
+        # only the lifeline keeps the node out; 5 advert intervals without it
+        samples = sample(lab, 5 * ADVERT_INT, 0.25, lambda: {"track": m.track_value(),
+                                                              "bouncer": m.bouncer_serving()})
+        assert not [s for s in samples if m.name in s["vip"]], \
+            diag(lab, t_kill, "VIP back on %s while its pgtrackd was dead" % m.name)
+        assert {s["track"] for s in samples} == {PRIMARY}, "track file of %s: %s" % (m.name, samples)
+        assert not [s for s in samples if s["bouncer"] is True], "pgbouncer on %s served while out" % m.name
+        other = [s["vip"] for s in samples[-4:]]
+        assert all(len(v) == 1 and v[0] != m.name for v in other), "VIP during the outage: %s" % other
+
+        t_restart = time.time()
+        m.start_trackd()
+        back = poll(lambda: lab.vip_holders() == [m], SERVICE_BOUND, 0.05)
+        t_back = time.time()
+        assert back, diag(lab, t_kill, "VIP not back on %s within %.0f s of restarting pgtrackd"
+                          % (m.name, SERVICE_BOUND))
+        assert not m.in_recovery() and lab.primary is m
+        adds = lab.events.all(since=t_kill, node=m.name, src="vip", kind="vip_add")
+        assert adds and adds[0]["t"] >= t_restart, \
+            diag(lab, t_kill, "VIP added on %s at %+.3f s, pgtrackd restarted at %+.3f s"
+                 % (m.name, adds[0]["t"] - t_kill if adds else 0, t_restart - t_kill))
+        assert poll(lambda: try_write(lab) == (True, m.name), 15, 0.2), \
+            diag(lab, t_kill, "writes through the VIP did not resume on %s" % m.name)
+        sys.stderr.write("test 5: VIP left %s %.3f s after SIGKILL, back %.3f s after the restart\n"
+                         % (m.name, t_left - t_kill, t_back - t_restart))
+    finally:
+        p = m.proc("pgtrackd")
+        if p is None or not p.alive():
+            m.start_trackd()
+        labs.release(lab)
+
+
+def promoted_peer(lab, m):
+    """A node other than m whose PostgreSQL runs out of recovery (asked over
+    its unix socket), or None."""
+    for n in m.peers():
+        try:
+            if n.postmaster_alive() and not n.in_recovery():
+                return n
+        except Exception:
+            continue
+    return None
+
+
+@pytest.mark.parametrize("promote", ["none", "repmgr"])
+def test_6_master_cut_off(labs, promote):
+    """The MASTER's veth taken down on the bridge side (the node loses
+    carrier, keepalived there goes to FAULT), then up again.
+    "none": nothing promotes during the cut; the old MASTER, still the only
+    primary, takes the VIP back by preemption.
+    "repmgr": repmgrd promotes a standby during the cut, so that two
+    primaries meet when the link comes back: the old one must lose (its
+    pgtrackd sees a peer primary on a later timeline: stale) and its
+    pgbouncer stay fenced. That lab is not reused."""
+    lab = labs.get(promote)
+    m = lab.vip_holder()
+    assert m is lab.primary, diag(lab, what="steady lab expected")
+    others = m.peers()
+    healed = False
+    try:
+        t_cut = time.time()
+        m.veth_down()
+        moved = poll(lambda: any(n.has_vip() for n in others), 15, 0.05)
+        t_moved = time.time()
+        assert moved, diag(lab, t_cut, "the VIP did not move within 15 s of cutting %s off" % m.name)
+        assert poll(lambda: m.bouncer_serving() is False, 10), \
+            diag(lab, t_cut, "pgbouncer on the cut-off %s not fenced" % m.name)
+        new = None
+        if promote == "repmgr":
+            new = poll(lambda: promoted_peer(lab, m), 30, 0.1)
+            assert new is not None, diag(lab, t_cut, "repmgrd promoted no standby within 30 s of the cut")
+            assert poll(lambda: [n for n in others if n.has_vip()] == [new] and new.bouncer_serving() is True,
+                        SERVICE_BOUND), diag(lab, t_cut, "VIP not on the promoted %s" % new.name)
+        during = sample(lab, 2 * ADVERT_INT, 0.25)
+        assert all(len([h for h in s["vip"] if h != m.name]) == 1 for s in during), \
+            "VIP among the connected nodes while %s was cut off: %s" % (m.name, [s["vip"] for s in during])
+        t_heal = time.time()
+        m.veth_up()
+        healed = True
+        final, quiet_at, vips = settle(lab, 15)
+        assert quiet_at is not None, \
+            diag(lab, t_cut, "VIP holders not settled (one at most, 5 s) within 15 s of healing: %s" % vips[-30:])
+        assert final is not None, diag(lab, t_cut, "no node holds the VIP after healing")
+        assert poll(lambda: not bouncers_follow(lab, final), 10), \
+            diag(lab, t_cut, "pgbouncer after healing (VIP on %s): %s" % (final.name, bouncers_follow(lab, final)))
+        if final is not m:
+            assert m.bouncer_serving() is False
+        # who must hold it: the only primary there is
+        want = m if new is None else new
+        assert final is want, diag(lab, t_cut, "VIP settled on %s, expected %s" % (final.name, want.name))
+        assert poll(lambda: try_write(lab) == (True, want.name), SERVICE_BOUND, 0.2), \
+            diag(lab, t_cut, "writes through the VIP did not resume on %s" % want.name)
+        if new is not None:
+            assert m.track_value() == STALE and not m.in_recovery(), \
+                diag(lab, t_cut, "old primary %s after healing" % m.name)
+        m_vip = lab.events.all(since=t_heal, node=m.name, src="vip", kind="vip_add")
+        sys.stderr.write("test 6[%s]: VIP moved %.3f s after the cut%s; after healing, quiet from %.1f s on, on %s; "
+                         "%s took the VIP %d time(s) after healing\n"
+                         % (promote, t_moved - t_cut, ", %s promoted" % new.name if new else "", quiet_at,
+                            final.name, m.name, len(m_vip)))
+        sys.stderr.write(diag(lab, t_cut, "healed at %+.3f s" % (t_heal - t_cut)) + "\n")
+    finally:
+        if not healed:
+            m.veth_up()
+        if promote == "repmgr":
+            labs.close()        # two primaries in it now
+        else:
+            labs.release(lab, 30)
+
+
+# --------------------------------------------------------------------------
+
+
+def test_no_lab_namespace_left(labs):
+    """Last: tear the current lab down; nothing of any lab of this module
+    remains (namespaces, directories, state files)."""
+    assert labs.built, "no lab was built"
+    labs.close()
+    left = labkit.netns_list()
+    for lab in labs.built:
+        assert not [ns for ns in left if ns.startswith(lab.prefix + "-")], \
+            "namespaces of lab %s left: %s" % (lab.id, left)
+        assert not lab.dir.exists(), "%s left" % lab.dir
+        assert not lab.state_file.exists(), "%s left" % lab.state_file
