@@ -182,6 +182,26 @@ static bool was_set(uint64_t seen, const char *name)
 	return false;
 }
 
+/* A module track ignores what only the built-in PostgreSQL probe reads. */
+static void warn_postgres_keys(struct conf_parser *p, struct loader *l,
+			       const struct track_settings *t)
+{
+	static const char *const postgres_only[] = {
+		"host", "hostaddr", "port", "dbname", "user", "passfile", "sslmode",
+		"application_name", "connect_timeout", "timeout", "accept_interval",
+		"max_lag", "max_lag_time", NULL,
+	};
+
+	for (const char *const *k = postgres_only; *k; k++)
+		if (was_set(l->seen, *k))
+			log_warnx("%s:%d: track \"%s\": %s is read only by the built-in postgres "
+				  "probe; this track's module ignores it",
+				  conf_path(p), t->line, t->name, *k);
+	if (t->n_peers)
+		log_warnx("%s:%d: track \"%s\": peers are asked only by the built-in postgres "
+			  "probe; this track's module ignores them", conf_path(p), t->line, t->name);
+}
+
 static void finish_track(struct conf_parser *p, struct loader *l)
 {
 	if (l->kind == SECTION_TRACK) {
@@ -193,6 +213,8 @@ static void finish_track(struct conf_parser *p, struct loader *l)
 		if (t->module[0] && was_set(l->seen, "probe"))
 			conf_error_at(p, t->line, "track \"%s\": set either probe (built in) or module, "
 						  "not both", t->name);
+		if (t->module[0])
+			warn_postgres_keys(p, l, t);
 		check_module_keys(p, l, t);
 	}
 }
