@@ -9,6 +9,17 @@
 #include "util.h"
 
 static void io_cb(struct ev_loop *loop, ev_io *w, int revents);
+
+void pgconn_params_add(struct pgconn_params *p, const char *key, const char *value)
+{
+	if (!value[0] || p->n >= PGCONN_MAX_PARAMS)
+		return;
+	p->keywords[p->n] = key;
+	p->values[p->n] = value;
+	p->n++;
+	p->keywords[p->n] = NULL;
+	p->values[p->n] = NULL;
+}
 static void deadline_cb(struct ev_loop *loop, ev_timer *w, int revents);
 
 void pgconn_init(struct pgconn *c, struct ev_loop *loop, const struct pgconn_handler *handler)

@@ -36,6 +36,24 @@ struct pgconn_failure {
 	char message[256];  /* first line of libpq's or the server's message */
 };
 
+#define PGCONN_MAX_PARAMS 12
+
+/*
+ * libpq's keyword and value arrays, built key by key and always
+ * NULL-terminated; keys with an empty value are left out so libpq applies
+ * its defaults.  port and options are storage for values built by the
+ * caller; everything must outlive the connection attempts.
+ */
+struct pgconn_params {
+	const char *keywords[PGCONN_MAX_PARAMS + 1];
+	const char *values[PGCONN_MAX_PARAMS + 1];
+	int n;
+	char port[8];
+	char options[64];
+};
+
+void pgconn_params_add(struct pgconn_params *p, const char *key, const char *value);
+
 struct pgconn;
 
 struct pgconn_handler {

@@ -29,25 +29,15 @@ const char *bouncer_mode_name(enum bouncer_mode mode)
 static void build_params(struct bouncer *b)
 {
 	const struct bouncer_settings *s = &b->config->bouncer;
-	int n = 0;
+	struct pgconn_params *p = &b->params;
 
-#define ADD(k, v)                                                                            \
-	do {                                                                                 \
-		if ((v)[0]) {                                                                \
-			b->keywords[n] = (k);                                                \
-			b->values[n] = (v);                                                  \
-			n++;                                                                 \
-		}                                                                            \
-	} while (0)
-	snprintf(b->port, sizeof(b->port), "%d", s->port);
-	ADD("host", s->host);
-	ADD("port", b->port);
-	ADD("user", s->user);
-	ADD("passfile", s->passfile);
-	ADD("dbname", "pgbouncer");
-#undef ADD
-	b->keywords[n] = NULL;
-	b->values[n] = NULL;
+	memset(p, 0, sizeof(*p));
+	snprintf(p->port, sizeof(p->port), "%d", s->port);
+	pgconn_params_add(p, "host", s->host);
+	pgconn_params_add(p, "port", p->port);
+	pgconn_params_add(p, "user", s->user);
+	pgconn_params_add(p, "passfile", s->passfile);
+	pgconn_params_add(p, "dbname", "pgbouncer");
 	snprintf(b->target, sizeof(b->target), "%s:%d", s->host[0] ? s->host : "(default)",
 		 s->port);
 }
@@ -183,7 +173,7 @@ static void run(struct bouncer *b, bool periodic)
 		return;
 	}
 	b->phase = BOUNCER_CONNECTING;
-	pgconn_connect(&b->conn, b->keywords, b->values, b->config->bouncer.connect_timeout_ms);
+	pgconn_connect(&b->conn, b->params.keywords, b->params.values, b->config->bouncer.connect_timeout_ms);
 }
 
 /* Plans the commands that SHOW DATABASES says are missing; -1 if res is unusable. */

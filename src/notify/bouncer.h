@@ -40,9 +40,7 @@ struct bouncer {
 	struct ev_loop *loop;
 	const struct notify_config *config; /* borrowed; see bouncer_set_config */
 	struct pgconn conn;
-	const char *keywords[8];
-	const char *values[8];
-	char port[8];
+	struct pgconn_params params;
 	char target[CONF_STR_SIZE + 16]; /* "host:port", for log lines */
 
 	enum bouncer_mode mode;

@@ -1,6 +1,5 @@
 #include "peer.h"
 
-#include <inttypes.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -80,34 +79,10 @@ void peer_init(struct peer *p, struct ev_loop *loop, const char *track_name,
 	       const struct track_settings *track, const struct peer_settings *settings,
 	       peer_done_fn done, void *owner)
 {
-	int n = 0;
-
 	*p = (struct peer){ .loop = loop, .track_name = track_name, .track = track,
 			    .settings = settings, .done = done, .owner = owner };
-#define ADD(k, v)                                                                            \
-	do {                                                                                 \
-		if ((v)[0]) {                                                                \
-			p->keywords[n] = (k);                                                \
-			p->values[n] = (v);                                                  \
-			n++;                                                                 \
-		}                                                                            \
-	} while (0)
-	if (settings->port || track->port)
-		snprintf(p->port, sizeof(p->port), "%d", settings->port ? settings->port : track->port);
-	snprintf(p->options, sizeof(p->options), "-c statement_timeout=%" PRId64,
-		 track->timeout_ms);
-	ADD("host", settings->host);
-	ADD("hostaddr", settings->hostaddr);
-	ADD("port", p->port);
-	ADD("dbname", track->dbname);
-	ADD("user", track->user);
-	ADD("passfile", track->passfile);
-	ADD("sslmode", track->sslmode);
-	ADD("application_name", track->application_name);
-	ADD("options", p->options);
-#undef ADD
-	p->keywords[n] = NULL;
-	p->values[n] = NULL;
+	pg_probe_params(track, settings->host, settings->hostaddr,
+			settings->port ? settings->port : track->port, &p->params);
 	pgconn_init(&p->conn, loop, &handler);
 }
 
@@ -115,7 +90,7 @@ void peer_poll(struct peer *p)
 {
 	switch (p->conn.state) {
 	case PGCONN_CLOSED:
-		pgconn_connect(&p->conn, p->keywords, p->values, p->track->connect_timeout_ms);
+		pgconn_connect(&p->conn, p->params.keywords, p->params.values, p->track->connect_timeout_ms);
 		break;
 	case PGCONN_READY:
 		send_query(p);

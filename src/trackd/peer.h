@@ -25,10 +25,7 @@ struct peer {
 	const char *track_name;
 	const struct track_settings *track;
 	const struct peer_settings *settings;
-	const char *keywords[12];
-	const char *values[12];
-	char port[8];
-	char options[64];
+	struct pgconn_params params;
 	struct pgconn conn;
 	struct pg_answer answer;
 	bool outage;    /* the last attempt failed: it gives no verdict */

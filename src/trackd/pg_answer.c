@@ -1,7 +1,28 @@
 #include "pg_answer.h"
 
+#include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
+
+void pg_probe_params(const struct track_settings *s, const char *host, const char *hostaddr,
+		     int port, struct pgconn_params *out)
+{
+	memset(out, 0, sizeof(*out));
+	if (port)
+		snprintf(out->port, sizeof(out->port), "%d", port);
+	snprintf(out->options, sizeof(out->options), "-c statement_timeout=%" PRId64,
+		 s->timeout_ms);
+	pgconn_params_add(out, "host", host);
+	pgconn_params_add(out, "hostaddr", hostaddr);
+	pgconn_params_add(out, "port", out->port);
+	pgconn_params_add(out, "dbname", s->dbname);
+	pgconn_params_add(out, "user", s->user);
+	pgconn_params_add(out, "passfile", s->passfile);
+	pgconn_params_add(out, "sslmode", s->sslmode);
+	pgconn_params_add(out, "application_name", s->application_name);
+	pgconn_params_add(out, "options", out->options);
+}
 
 bool pg_answer_parse(const PGresult *res, struct pg_answer *a)
 {

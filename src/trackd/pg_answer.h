@@ -1,6 +1,6 @@
 /*
- * pg_answer: the probe query every PostgreSQL probe sends (the local
- * server's and the peers'), and its answer.
+ * pg_answer: how every PostgreSQL probe (the local server's and the
+ * peers') connects, the probe query it sends, and its answer.
  *
  * One round trip: role; on a primary the live timeline (the control file's
  * checkpoint timeline lags after a promotion); on a standby how far replay
@@ -14,6 +14,17 @@
 #include <libpq-fe.h>
 #include <stdbool.h>
 #include <stdint.h>
+
+#include "config.h"
+#include "pgconn.h"
+
+/*
+ * The track's connection settings, aimed at host/hostaddr and port (0:
+ * libpq's default), with statement_timeout set to the track's timeout so
+ * the server gives up on a probe we have given up on.
+ */
+void pg_probe_params(const struct track_settings *s, const char *host, const char *hostaddr,
+		     int port, struct pgconn_params *out);
 
 #define PG_QUERY                                                                              \
 	"SELECT pg_is_in_recovery(),"                                                         \

@@ -28,15 +28,10 @@
 #include "track.h"
 #include "util.h"
 
-#define MAX_PARAMS 12
-
 struct pg_probe {
 	const struct pgtrackd_host *host;
 	struct track_settings settings;
-	const char *keywords[MAX_PARAMS + 1];
-	const char *values[MAX_PARAMS + 1];
-	char port[8];
-	char options[64];
+	struct pgconn_params params;
 
 	struct pgconn session;
 	struct pgconn accept;
@@ -63,38 +58,6 @@ struct pg_probe {
 	int round_waiting;
 	ev_timer round_deadline;
 };
-
-static void add_param(struct pg_probe *p, int *n, const char *key, const char *value)
-{
-	if (!value[0] || *n >= MAX_PARAMS)
-		return;
-	p->keywords[*n] = key;
-	p->values[*n] = value;
-	(*n)++;
-}
-
-static void build_params(struct pg_probe *p)
-{
-	struct track_settings *s = &p->settings;
-	int n = 0;
-
-	if (s->port)
-		snprintf(p->port, sizeof(p->port), "%d", s->port);
-	/* The server gives up on a probe we have given up on. */
-	snprintf(p->options, sizeof(p->options), "-c statement_timeout=%" PRId64,
-		 s->timeout_ms);
-	add_param(p, &n, "host", s->host);
-	add_param(p, &n, "hostaddr", s->hostaddr);
-	add_param(p, &n, "port", p->port);
-	add_param(p, &n, "dbname", s->dbname);
-	add_param(p, &n, "user", s->user);
-	add_param(p, &n, "passfile", s->passfile);
-	add_param(p, &n, "sslmode", s->sslmode);
-	add_param(p, &n, "application_name", s->application_name);
-	add_param(p, &n, "options", p->options);
-	p->keywords[n] = NULL;
-	p->values[n] = NULL;
-}
 
 static struct pg_probe *of_session(struct pgconn *c)
 {
@@ -131,7 +94,7 @@ static void report_failure(struct pg_probe *p, const struct pgconn_failure *f)
 static void connect_session(struct pg_probe *p)
 {
 	log_debug("track \"%s\": connecting", p->host->track_name);
-	pgconn_connect(&p->session, p->keywords, p->values, p->settings.connect_timeout_ms);
+	pgconn_connect(&p->session, p->params.keywords, p->params.values, p->settings.connect_timeout_ms);
 }
 
 static void send_probe(struct pg_probe *p)
@@ -396,7 +359,7 @@ static void accept_tick_cb(struct ev_loop *loop, ev_timer *w, int revents)
 		return;
 	}
 	log_debug("track \"%s\": accept probe", p->host->track_name);
-	pgconn_connect(&p->accept, p->keywords, p->values, p->settings.connect_timeout_ms);
+	pgconn_connect(&p->accept, p->params.keywords, p->params.values, p->settings.connect_timeout_ms);
 }
 
 static const struct pgconn_handler session_handler = {
@@ -420,7 +383,8 @@ static int pg_init(const struct pgtrackd_host *host, void **state)
 		return -ENOMEM;
 	p->host = host;
 	memcpy(&p->settings, settings, sizeof(p->settings));
-	build_params(p);
+	pg_probe_params(&p->settings, p->settings.host, p->settings.hostaddr, p->settings.port,
+			&p->params);
 	p->hot_standby = -1;
 	guard_init(&p->guard);
 	for (int i = 0; i < p->settings.n_peers; i++)
