@@ -1,0 +1,226 @@
+"""Defects found by a hostile review of pgtrackd (issue 9), each reproduced
+against a real PostgreSQL 15: an accept probe that switched itself off, a
+smart shutdown that pgtrackd held up, a connection storm that failed over a
+healthy primary.
+
+Run as root:  /usr/bin/python3 -m pytest tests/integration/test_hardening.py
+"""
+
+import os
+import re
+import signal
+import threading
+import time
+
+from pgcluster import PG_USER, wait_pid_gone
+from test_trackd import _wait_backend, change_re, changes
+
+
+class FileWatch:
+    """Samples one track file every 10 ms in a thread: every value it held."""
+
+    def __init__(self, t, name):
+        self.t, self.name = t, name
+        self.seen = []
+        self._stop = False
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+
+    def _run(self):
+        deadline = time.monotonic() + 120           # bounded, whatever the test does
+        while not self._stop and time.monotonic() < deadline:
+            raw = self.t.read(self.name)
+            if raw is not None and (not self.seen or self.seen[-1] != raw):
+                self.seen.append(raw)
+            time.sleep(0.01)
+
+    def stop(self):
+        self._stop = True
+        self._thread.join(5)
+        return [int(v) for v in self.seen if v.strip()]
+
+
+# --------------------------------------------------------------------------
+# the accept probe must never switch itself off
+
+
+def test_accept_probe_survives_session_loss_while_in_flight(servers, trackd):
+    """The review's reproducer: the session fails while an accept connection
+    is in flight (stuck in a stopped postmaster's backlog).  Today's code
+    closed that connection and nothing scheduled the accept probe again, so
+    a later hang of the postmaster was never seen."""
+    pg = servers.primary()
+    t = trackd.start({"p": pg.track_options(application_name="pgtrackd-it-acc", interval="200ms",
+                                            accept_interval="500ms", connect_timeout="3s")})
+    t.wait_for_value("p", 100, 10)
+    backend = _wait_backend(pg, "pgtrackd-it-acc")
+
+    pg.sigstop()
+    try:
+        time.sleep(0.8)                 # an accept probe now waits on the stopped postmaster
+        os.kill(backend, signal.SIGTERM)
+        t.wait_for_log(r'track "p": probe failed .*connection lost', 5)
+    finally:
+        pg.sigcont()
+    t.wait_for_value("p", 100, 10)
+    time.sleep(1.5)                     # a few accept intervals: the probe must be armed again
+    start = t.log_size()
+
+    pg.sigstop()
+    try:
+        t.wait_for_value("p", -254, 10)
+        line = t.wait_for_log(change_re("p", "primary", "down", -254, t.path("p")), 2, start)
+        assert "not accepting new connections" in line, line
+    finally:
+        pg.sigcont()
+    t.wait_for_value("p", 100, 10)
+
+
+def test_accept_probe_survives_query_timeout_while_in_flight(servers, trackd):
+    """The same hole through a probe query that times out while an accept
+    connection is in flight: the hung backend and the stopped postmaster."""
+    pg = servers.primary()
+    t = trackd.start({"p": pg.track_options(application_name="pgtrackd-it-acc2", interval="200ms",
+                                            timeout="600ms", accept_interval="300ms",
+                                            connect_timeout="3s", fall="1")})
+    t.wait_for_value("p", 100, 10)
+    backend = _wait_backend(pg, "pgtrackd-it-acc2")
+    pg.sigstop()
+    os.kill(backend, signal.SIGSTOP)
+    try:
+        t.wait_for_log(r'track "p": probe failed .*timed out', 5)
+    finally:
+        os.kill(backend, signal.SIGCONT)
+        pg.sigcont()
+    t.wait_for_value("p", 100, 10)
+    time.sleep(1.0)
+    start = t.log_size()
+    pg.sigstop()
+    try:
+        t.wait_for_value("p", -254, 10)
+        line = t.wait_for_log(change_re("p", "primary", "down", -254, t.path("p")), 2, start)
+        assert "not accepting new connections" in line, line
+    finally:
+        pg.sigcont()
+    t.wait_for_value("p", 100, 10)
+
+
+def test_accept_probe_survives_reload_while_in_flight(servers, trackd):
+    """A reload that changes the track while an accept probe is in flight."""
+    pg = servers.primary()
+    opts = pg.track_options(interval="200ms", accept_interval="300ms", connect_timeout="3s")
+    t = trackd.start({"p": opts})
+    t.wait_for_value("p", 100, 10)
+    pg.sigstop()
+    try:
+        time.sleep(0.5)
+        t.write_config({"p": dict(opts, rise="3")})
+        start = t.log_size()
+        t.send_signal(signal.SIGHUP)
+        t.wait_for_log(r"configuration reloaded", 5, start)
+    finally:
+        pg.sigcont()
+    t.wait_for_value("p", 100, 10)
+    time.sleep(1.0)
+    start = t.log_size()
+    pg.sigstop()
+    try:
+        t.wait_for_value("p", -254, 10)
+        t.wait_for_log(r'"p": primary -> down, .*not accepting new connections', 2, start)
+    finally:
+        pg.sigcont()
+    t.wait_for_value("p", 100, 10)
+
+
+# --------------------------------------------------------------------------
+# smart shutdown
+
+
+def test_smart_shutdown_is_not_held_up(servers, trackd):
+    """pg_ctl stop -m smart waits for every session to end.  When the server
+    says it is shutting down (57P03), pgtrackd lets go of its session; the
+    track goes down with that reason."""
+    pg = servers.primary()
+    t = trackd.start({"p": pg.track_options(accept_interval="500ms")})
+    t.wait_for_value("p", 100, 10)
+    start = t.log_size()
+
+    t0 = time.monotonic()
+    r = pg.pg_ctl("-w", "-t", "20", "-m", "smart", "stop", check=False)
+    took = time.monotonic() - t0
+    assert r.returncode == 0, "smart shutdown did not complete within 20 s:\n%s\n%s" % (
+        r.stdout, t.log()[start:])
+    assert wait_pid_gone(pg.pid, 10)
+    pg.pid = None
+    assert took < 10, "smart shutdown took %.1fs" % took
+    line = t.wait_for_log(change_re("p", "primary", "down", -254, t.path("p")), 5, start)
+    assert "shutting down" in line, line
+    t.wait_for_log(r'track "p": .*shutting down.*closing', 1, start)
+
+    # and back once it accepts again
+    pg.start()
+    t.wait_for_value("p", 100, 10)
+
+
+# --------------------------------------------------------------------------
+# a connection storm must not fail over a healthy primary
+
+
+def test_too_many_connections_keeps_the_primary(servers, trackd):
+    """max_connections = 6 with 2 reserved for superusers, pgtrackd as an
+    ordinary role, three idle clients: the accept probe is turned away with
+    53300.  The postmaster answered, so it is alive; the open session proves
+    the role: the track stays at the primary value throughout."""
+    pg = servers.primary(start=False)
+    with open(os.path.join(pg.datadir, "postgresql.conf"), "a") as f:
+        f.write("max_connections = 6\nsuperuser_reserved_connections = 2\n")
+    pg.start()
+    pg.sql("CREATE ROLE pgtrackd_plain LOGIN")
+    t = trackd.start({"p": pg.track_options(user="pgtrackd_plain", interval="200ms",
+                                            accept_interval="300ms")})
+    t.wait_for_value("p", 100, 10)
+    start = t.log_size()
+
+    watch = FileWatch(t, "p")
+    clients = []
+    try:
+        for _ in range(3):
+            clients.append(pg.connect(user=PG_USER))
+        t.wait_for_log(r'pgtrackd: warning: track "p": .*too many connections', 5, start)
+        time.sleep(4.0)                               # a dozen accept probes
+    finally:
+        for c in clients:
+            c.close()
+        values = watch.stop()
+    assert values == [100], "the track left the primary value during the storm: %r\n%s" % (
+        values, t.log()[start:])
+    assert [c[:2] for c in changes(t, "p")] == [("unknown", "primary")]
+    warnings = [l for l in t.log()[start:].splitlines()
+                if "warning" in l and "too many connections" in l]
+    assert len(warnings) == 1, "one warning per episode, got:\n" + "\n".join(warnings)
+    # the episode ends: said once
+    t.wait_for_log(r'track "p": the server accepts new connections again', 5, start)
+
+
+def test_too_many_connections_for_the_session_holds_the_state(servers, trackd):
+    """The session itself cannot get a slot (here: its role's connection
+    limit is taken): the server answered, so it is alive, and the last
+    verdict stands (unknown, before any answer) instead of going down; the
+    session is opened when a slot frees up."""
+    pg = servers.primary()
+    pg.sql("CREATE ROLE pgtrackd_plain2 LOGIN CONNECTION LIMIT 1")
+    hog = pg.connect(user="pgtrackd_plain2")
+    try:
+        t = trackd.start({"p": pg.track_options(user="pgtrackd_plain2", interval="200ms",
+                                                accept_interval="300ms")})
+        watch = FileWatch(t, "p")
+        t.wait_for_log(r'pgtrackd: warning: track "p": cannot open a session: too many '
+                       r'connections', 5)
+        time.sleep(2.0)                 # ten intervals: fall = 2 would long have gone down
+        values = watch.stop()
+        assert values == [0], "the track did not hold its state: %r\n%s" % (values, t.log())
+        warnings = [l for l in t.log().splitlines() if "cannot open a session" in l]
+        assert len(warnings) == 1, "one warning per episode, got:\n" + "\n".join(warnings)
+    finally:
+        hog.close()
+    t.wait_for_value("p", 100, 10)
