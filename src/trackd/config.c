@@ -23,6 +23,8 @@ static const char *const sslmodes[] = {
 const struct conf_key config_global_keys[] = {
 	{ .name = "file_check_interval", .type = CONF_DURATION, .offset = G(file_check_interval_ms),
 	  .min = MS(100), .max = SEC(10), .default_value = "500ms" },
+	{ .name = "reminder_interval", .type = CONF_DURATION, .offset = G(reminder_interval_ms),
+	  .min = SEC(1), .max = SEC(86400), .default_value = "1m" },
 	{ .name = "syslog_facility", .type = CONF_CHOICE, .offset = G(syslog_facility),
 	  .default_value = "daemon",
 	  .choices = (const char *const[]){ "daemon", "user", "local0", "local1", "local2",
@@ -437,6 +439,7 @@ static void on_end(struct conf_parser *p, void *user)
 					      c->tracks[i].name, c->tracks[i].file, c->tracks[j].name);
 		}
 		check_track(p, &c->tracks[i]);
+		c->tracks[i].reminder_interval_ms = c->global.reminder_interval_ms;
 	}
 	if (c->n_tracks == 0)
 		conf_errors_add(l->errs, "%s: no [track NAME] section: nothing to do", conf_path(p));

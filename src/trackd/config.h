@@ -82,10 +82,14 @@ struct track_settings {
 	char module[CONF_STR_SIZE];
 	struct module_key module_keys[MODULE_MAX_KEYS];
 	int n_module_keys;
+
+	/* From [global]: how often a lasting error (a conflict) is logged again. */
+	int64_t reminder_interval_ms;
 };
 
 struct global_settings {
 	int64_t file_check_interval_ms;
+	int64_t reminder_interval_ms;
 	char syslog_facility[CONF_STR_SIZE];
 };
 

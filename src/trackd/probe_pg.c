@@ -22,9 +22,11 @@
 #include "config.h"
 #include "guard.h"
 #include "log.h"
+#include "monotime.h"
 #include "peer.h"
 #include "pg_answer.h"
 #include "pgconn.h"
+#include "ratelimit.h"
 #include "track.h"
 #include "util.h"
 
@@ -35,14 +37,25 @@ struct pg_probe {
 
 	struct pgconn session;
 	struct pgconn accept;
+	/*
+	 * Both timers repeat from start to stop, whatever happens to the
+	 * connections: nothing on a failure path has to remember to re-arm
+	 * them.  A tick that finds its connection still in flight leaves it to
+	 * that connection's deadline.
+	 */
 	ev_timer tick;
 	ev_timer accept_tick;
-	ev_tstamp query_started;
-	ev_tstamp last_quick_reconnect;
+	double query_started;         /* monotonic */
+	double last_quick_reconnect;  /* monotonic */
 
 	bool running;
 	bool accept_failing;
 	char accept_reason[512];
+	bool accept_crowded;   /* the accept probe was turned away: too many connections */
+	bool session_crowded;  /* so was the session: the last verdict stands */
+
+	struct ratelimit conflict_log; /* the transition, then one reminder a period */
+	bool in_conflict;
 
 	struct pg_answer local;
 	int hot_standby;        /* in_hot_standby as last reported: -1 unknown, 0 off, 1 on */
@@ -101,7 +114,7 @@ static void send_probe(struct pg_probe *p)
 {
 	const char *sql = p->local.system_identifier[0] ? PG_QUERY : PG_QUERY_FIRST;
 
-	p->query_started = ev_now(p->host->loop);
+	p->query_started = monotime_now();
 	if (pgconn_query(&p->session, sql, p->settings.timeout_ms) < 0)
 		log_debug("track \"%s\": previous probe still running, skipping one",
 			  p->host->track_name);
@@ -112,6 +125,10 @@ static void session_connected(struct pgconn *c)
 	struct pg_probe *p = of_session(c);
 
 	log_debug("track \"%s\": connected", p->host->track_name);
+	if (p->session_crowded)
+		log_info("track \"%s\": session open again after too many connections",
+			 p->host->track_name);
+	p->session_crowded = false;
 	p->local.system_identifier[0] = '\0';
 	send_probe(p);
 }
@@ -149,11 +166,35 @@ static bool guard_needed(const struct pg_probe *p)
 	       (!p->local.in_recovery || p->guard.stale || p->guard.conflict);
 }
 
+/*
+ * A conflict is an error an operator must act on, but it lasts: the
+ * transition is logged, then a reminder once every reminder_interval, not
+ * at every probe.
+ */
+static void log_conflict(struct pg_probe *p, enum pgtrackd_state sample, const char *reason)
+{
+	unsigned long held_back;
+
+	if (sample != PGTRACKD_STATE_CONFLICT) {
+		if (p->in_conflict)
+			log_info("track \"%s\": the conflict is over", p->host->track_name);
+		p->in_conflict = false;
+		return;
+	}
+	if (!p->in_conflict)
+		ratelimit_init(&p->conflict_log, (double)p->settings.reminder_interval_ms / 1000.0, 1);
+	p->in_conflict = true;
+	if (!ratelimit_allow(&p->conflict_log, monotime_now(), &held_back))
+		return;
+	log_error("track \"%s\": %s. Stop or rebuild one of them as a standby; until "
+		  "then this node stays at value_conflict", p->host->track_name, reason);
+}
+
 /* The verdict of the guard on the local answer and the peers' fresh answers. */
 static enum pgtrackd_state judge(struct pg_probe *p, char *reason, size_t size)
 {
 	struct guard_peer views[TRACK_MAX_PEERS];
-	double now = ev_now(p->host->loop);
+	double now = monotime_now();
 	double max_age = 3.0 * (double)p->settings.interval_ms / 1000.0 +
 			 (double)p->settings.timeout_ms / 1000.0;
 	enum pgtrackd_state sample;
@@ -171,9 +212,7 @@ static enum pgtrackd_state judge(struct pg_probe *p, char *reason, size_t size)
 				  p->host->track_name, p->settings.peers[i].name,
 				  p->peers[i].answer.system_identifier, p->local.system_identifier);
 	}
-	if (sample == PGTRACKD_STATE_CONFLICT)
-		log_error("track \"%s\": %s. Stop or rebuild one of them as a standby; until "
-			  "then this node stays at value_conflict", p->host->track_name, reason);
+	log_conflict(p, sample, reason);
 	return sample;
 }
 
@@ -251,17 +290,17 @@ static void session_result(struct pgconn *c, const PGresult *res)
 		report_failure(p, &f);
 		return;
 	}
-	p->local.at = ev_now(p->host->loop);
+	p->local.at = monotime_now();
 	cross_check_hot_standby(p);
 	if (p->local.in_recovery)
 		log_debug("track \"%s\": in recovery, %" PRId64 " bytes not replayed, %.1fs behind%s, "
 			  "%.1f ms", p->host->track_name, p->local.lag_bytes, p->local.lag_seconds,
 			  p->local.replay_paused ? ", replay paused" : "",
-			  (ev_time() - p->query_started) * 1000.0);
+			  (monotime_now() - p->query_started) * 1000.0);
 	else
 		log_debug("track \"%s\": not in recovery, timeline %ld, system identifier %s, %.1f ms",
 			  p->host->track_name, p->local.timeline, p->local.system_identifier,
-			  (ev_time() - p->query_started) * 1000.0);
+			  (monotime_now() - p->query_started) * 1000.0);
 	if (p->accept_failing) {
 		p->host->report(p->host, PGTRACKD_STATE_FAIL, p->accept_reason);
 		return;
@@ -274,15 +313,39 @@ static void session_result(struct pgconn *c, const PGresult *res)
 	p->host->report(p->host, sample, reason);
 }
 
+/*
+ * The server turned our session away for want of a slot (53300) after it
+ * had answered us: it is alive, and its role cannot change without a
+ * restart, which we would have seen.  The last verdict stands; the session
+ * is retried at every tick.  (Before any answer, 53300 is a failure like
+ * any other: a role that may never connect must not pass for healthy.)
+ */
+static void session_crowded_out(struct pg_probe *p, const struct pgconn_failure *f)
+{
+	if (!p->session_crowded)
+		log_warnx("track \"%s\": cannot open a session: too many connections (%s); the "
+			  "server answered, so it is alive: keeping the last verdict and retrying every "
+			  "interval. Give pgtrackd a reserved slot (see pgtrackd.conf(5))",
+			  p->host->track_name, f->message);
+	p->session_crowded = true;
+}
+
 static void session_failed(struct pgconn *c, const struct pgconn_failure *f)
 {
 	struct pg_probe *p = of_session(c);
 	bool lost = f->kind == PGCONN_ERR_LOST;
 
+	if (f->kind == PGCONN_ERR_TOO_MANY && p->local.valid) {
+		cancel_round(p);
+		pgconn_close(&p->accept);
+		session_crowded_out(p, f);
+		return;
+	}
 	report_failure(p, f);
 	/* The report may have stopped us. */
 	if (!p->running)
 		return;
+	/* Without a session, the session's own reconnects are the accept probe. */
 	if (!pgconn_ready(&p->session))
 		pgconn_close(&p->accept);
 	/*
@@ -290,7 +353,7 @@ static void session_failed(struct pgconn *c, const struct pgconn_failure *f)
 	 * server that drops every session cannot make us spin; a failed attempt
 	 * waits for the next tick.
 	 */
-	ev_tstamp now = ev_now(p->host->loop);
+	double now = monotime_now();
 
 	if (lost && now - p->last_quick_reconnect >= (double)p->settings.interval_ms / 1000.0) {
 		p->last_quick_reconnect = now;
@@ -316,13 +379,26 @@ static void tick_cb(struct ev_loop *loop, ev_timer *w, int revents)
 	}
 }
 
-static void schedule_accept(struct pg_probe *p)
+/* The accept probe's pace: accept_interval, or every interval while it fails. */
+static void set_accept_pace(struct pg_probe *p)
 {
 	int64_t ms = p->accept_failing ? p->settings.interval_ms : p->settings.accept_interval_ms;
+	double every = (double)ms / 1000.0;
 
-	ev_timer_stop(p->host->loop, &p->accept_tick);
-	ev_timer_set(&p->accept_tick, (double)ms / 1000.0, 0.0);
-	ev_timer_start(p->host->loop, &p->accept_tick);
+	if (p->accept_tick.repeat == every)
+		return;
+	p->accept_tick.repeat = every;
+	ev_timer_again(p->host->loop, &p->accept_tick);
+}
+
+static void accept_succeeded(struct pg_probe *p)
+{
+	if (p->accept_failing || p->accept_crowded)
+		log_info("track \"%s\": the server accepts new connections again",
+			 p->host->track_name);
+	p->accept_failing = false;
+	p->accept_crowded = false;
+	set_accept_pace(p);
 }
 
 static void accept_connected(struct pgconn *c)
@@ -330,21 +406,56 @@ static void accept_connected(struct pgconn *c)
 	struct pg_probe *p = of_accept(c);
 
 	pgconn_close(c);
-	if (p->accept_failing)
-		log_info("track \"%s\": the server accepts new connections again",
-			 p->host->track_name);
+	accept_succeeded(p);
+}
+
+/*
+ * Turned away for want of a slot (53300): the postmaster accepted and
+ * forked a backend that answered, so it is alive and the open session
+ * proves the role.  A connection storm must not fail over a busy primary.
+ */
+static void accept_crowded_out(struct pg_probe *p, const struct pgconn_failure *f)
+{
+	if (!p->accept_crowded)
+		log_warnx("track \"%s\": new connections are turned away: too many connections "
+			  "(%s); the server answered, so it counts as accepting, and the open "
+			  "session keeps probing its role", p->host->track_name, f->message);
+	p->accept_crowded = true;
 	p->accept_failing = false;
-	schedule_accept(p);
+	set_accept_pace(p);
+}
+
+/*
+ * 57P03 with "shutting down": a smart shutdown waits for every session to
+ * end, ours included.  Let go of the session; its reconnects (refused with
+ * the same reason until the server accepts again) carry on as the probe.
+ */
+static void let_go_of_server(struct pg_probe *p, const struct pgconn_failure *f)
+{
+	if (!pgconn_ready(&p->session) && p->session.state != PGCONN_BUSY)
+		return;
+	log_notice("track \"%s\": the server is shutting down or starting up (%s); closing "
+		   "our session so that it is not held up, reconnecting every interval",
+		   p->host->track_name, f->message);
+	cancel_round(p);
+	pgconn_close(&p->session);
 }
 
 static void accept_failed(struct pgconn *c, const struct pgconn_failure *f)
 {
 	struct pg_probe *p = of_accept(c);
 
+	if (f->kind == PGCONN_ERR_TOO_MANY) {
+		accept_crowded_out(p, f);
+		return;
+	}
 	p->accept_failing = true;
+	p->accept_crowded = false;
 	format_failure(p->accept_reason, sizeof(p->accept_reason),
 		       "not accepting new connections: ", f);
-	schedule_accept(p);
+	set_accept_pace(p);
+	if (f->kind == PGCONN_ERR_STARTING)
+		let_go_of_server(p, f);
 	p->host->report(p->host, PGTRACKD_STATE_FAIL, p->accept_reason);
 }
 
@@ -352,10 +463,12 @@ static void accept_tick_cb(struct ev_loop *loop, ev_timer *w, int revents)
 {
 	struct pg_probe *p = container_of(w, struct pg_probe, accept_tick);
 
+	if (p->accept.state != PGCONN_CLOSED)
+		return; /* the one in flight: its deadline decides */
 	/* Without a session, the session's own reconnects are the accept probe. */
 	if (p->session.state != PGCONN_READY && p->session.state != PGCONN_BUSY) {
 		p->accept_failing = false;
-		schedule_accept(p);
+		set_accept_pace(p);
 		return;
 	}
 	log_debug("track \"%s\": accept probe", p->host->track_name);
@@ -396,6 +509,7 @@ static int pg_init(const struct pgtrackd_host *host, void **state)
 	ev_timer_init(&p->tick, tick_cb, (double)p->settings.interval_ms / 1000.0,
 		      (double)p->settings.interval_ms / 1000.0);
 	ev_init(&p->accept_tick, accept_tick_cb);
+	ratelimit_init(&p->conflict_log, (double)p->settings.reminder_interval_ms / 1000.0, 1);
 	*state = p;
 	return 0;
 }
@@ -406,10 +520,12 @@ static int pg_start(void *state)
 
 	p->running = true;
 	p->accept_failing = false;
-	p->last_quick_reconnect = 0;
+	p->last_quick_reconnect = -1e18;
 	ev_timer_again(p->host->loop, &p->tick);
-	if (p->settings.accept_interval_ms > 0)
-		schedule_accept(p);
+	if (p->settings.accept_interval_ms > 0) {
+		p->accept_tick.repeat = (double)p->settings.accept_interval_ms / 1000.0;
+		ev_timer_again(p->host->loop, &p->accept_tick);
+	}
 	connect_session(p);
 	return 0;
 }

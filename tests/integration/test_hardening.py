@@ -137,25 +137,32 @@ def test_accept_probe_survives_reload_while_in_flight(servers, trackd):
 
 
 def test_smart_shutdown_is_not_held_up(servers, trackd):
-    """pg_ctl stop -m smart waits for every session to end.  When the server
-    says it is shutting down (57P03), pgtrackd lets go of its session; the
-    track goes down with that reason."""
+    """pg_ctl stop -m smart waits for every session to end.  While another
+    client still holds the server, the track goes down with the server's
+    own reason (57P03, shutting down); pgtrackd lets go of its session, so
+    the server exits as soon as that client leaves."""
     pg = servers.primary()
     t = trackd.start({"p": pg.track_options(accept_interval="500ms")})
     t.wait_for_value("p", 100, 10)
     start = t.log_size()
 
+    client = pg.connect()
+    try:
+        r = pg.pg_ctl("-W", "-m", "smart", "stop", check=False)
+        assert r.returncode == 0, r.stdout
+        t.wait_for_value("p", -254, 5)
+        line = t.wait_for_log(change_re("p", "primary", "down", -254, t.path("p")), 2, start)
+        assert "shutting down" in line, line
+        assert client.execute("SELECT 1").fetchall() == [(1,)]   # still serving it
+    finally:
+        client.close()
     t0 = time.monotonic()
-    r = pg.pg_ctl("-w", "-t", "20", "-m", "smart", "stop", check=False)
+    assert wait_pid_gone(pg.pid, 20), "smart shutdown still held up 20 s after the last " \
+        "client left:\n" + t.log()[start:]
     took = time.monotonic() - t0
-    assert r.returncode == 0, "smart shutdown did not complete within 20 s:\n%s\n%s" % (
-        r.stdout, t.log()[start:])
-    assert wait_pid_gone(pg.pid, 10)
     pg.pid = None
-    assert took < 10, "smart shutdown took %.1fs" % took
-    line = t.wait_for_log(change_re("p", "primary", "down", -254, t.path("p")), 5, start)
-    assert "shutting down" in line, line
-    t.wait_for_log(r'track "p": .*shutting down.*closing', 1, start)
+    assert took < 10, "smart shutdown took %.1fs after the last client left" % took
+    t.wait_for_log(r'track "p": .*shutting down.*closing our session', 1, start)
 
     # and back once it accepts again
     pg.start()
@@ -203,24 +210,39 @@ def test_too_many_connections_keeps_the_primary(servers, trackd):
 
 
 def test_too_many_connections_for_the_session_holds_the_state(servers, trackd):
-    """The session itself cannot get a slot (here: its role's connection
-    limit is taken): the server answered, so it is alive, and the last
-    verdict stands (unknown, before any answer) instead of going down; the
-    session is opened when a slot frees up."""
+    """The session is lost and cannot get its slot back (its role's
+    connection limit is taken meanwhile): the server answered, so it is
+    alive, and the last verdict stands instead of going down; the session
+    is opened again when a slot frees up."""
     pg = servers.primary()
     pg.sql("CREATE ROLE pgtrackd_plain2 LOGIN CONNECTION LIMIT 1")
-    hog = pg.connect(user="pgtrackd_plain2")
-    try:
-        t = trackd.start({"p": pg.track_options(user="pgtrackd_plain2", interval="200ms",
-                                                accept_interval="300ms")})
-        watch = FileWatch(t, "p")
-        t.wait_for_log(r'pgtrackd: warning: track "p": cannot open a session: too many '
-                       r'connections', 5)
-        time.sleep(2.0)                 # ten intervals: fall = 2 would long have gone down
-        values = watch.stop()
-        assert values == [0], "the track did not hold its state: %r\n%s" % (values, t.log())
-        warnings = [l for l in t.log().splitlines() if "cannot open a session" in l]
-        assert len(warnings) == 1, "one warning per episode, got:\n" + "\n".join(warnings)
-    finally:
-        hog.close()
+    t = trackd.start({"p": pg.track_options(user="pgtrackd_plain2", interval="200ms",
+                                            accept_interval="300ms",
+                                            application_name="pgtrackd-it-storm")})
     t.wait_for_value("p", 100, 10)
+    backend = _wait_backend(pg, "pgtrackd-it-storm")
+    start = t.log_size()
+    watch = FileWatch(t, "p")
+    hog = None
+    # pgtrackd is held still while its backend goes and the slot is taken
+    t.send_signal(signal.SIGSTOP)
+    try:
+        pg.sql("SELECT pg_terminate_backend(%d)" % backend)
+        assert wait_pid_gone(backend, 5)
+        hog = pg.connect(user="pgtrackd_plain2")
+    finally:
+        t.send_signal(signal.SIGCONT)
+    try:
+        t.wait_for_log(r'pgtrackd: warning: track "p": cannot open a session: too many '
+                       r'connections', 5, start)
+        time.sleep(2.0)                 # ten intervals: fall = 2 would long have gone down
+    finally:
+        if hog:
+            hog.close()
+    _wait_backend(pg, "pgtrackd-it-storm", not_in=[backend], timeout=5)
+    t.wait_for_log(r'track "p": session open again after too many connections', 5, start)
+    time.sleep(0.6)
+    values = watch.stop()
+    assert values == [100], "the track left the primary value: %r\n%s" % (values, t.log()[start:])
+    warnings = [l for l in t.log()[start:].splitlines() if "cannot open a session" in l]
+    assert len(warnings) == 1, "one warning per episode, got:\n" + "\n".join(warnings)
