@@ -11,6 +11,15 @@
 
 static char dir[256];
 
+/* As pgtrackd writes a track file: every directory check on. */
+static int awrite(const char *path, const void *data, size_t len, mode_t mode)
+{
+	char why[512];
+
+	return atomic_file_write(path, data, len, mode,
+				 ATOMIC_FILE_PRIVATE_DIR | ATOMIC_FILE_OWNED_DIR, why, sizeof(why));
+}
+
 static void path_in(char *buf, size_t size, const char *name)
 {
 	snprintf(buf, size, "%s/%s", dir, name);
@@ -22,7 +31,7 @@ static void test_write_new(void)
 	struct stat st;
 
 	path_in(path, sizeof(path), "new");
-	CHECK_INT_EQ(atomic_file_write(path, "-254\n", 5, 0644), 0);
+	CHECK_INT_EQ(awrite(path, "-254\n", 5, 0644), 0);
 	CHECK_INT_EQ(read_text(path, buf, sizeof(buf)), 5);
 	CHECK_STR_EQ(buf, "-254\n");
 	CHECK_INT_EQ(stat(path, &st), 0);
@@ -40,12 +49,12 @@ static void test_mode_ignores_umask(void)
 	mode_t old = umask(077);
 
 	path_in(path, sizeof(path), "mode");
-	CHECK_INT_EQ(atomic_file_write(path, "1\n", 2, 0644), 0);
+	CHECK_INT_EQ(awrite(path, "1\n", 2, 0644), 0);
 	CHECK_INT_EQ(stat(path, &st), 0);
 	CHECK_INT_EQ(st.st_mode & 07777, 0644);
 
 	/* Rewriting applies the new mode. */
-	CHECK_INT_EQ(atomic_file_write(path, "2\n", 2, 0600), 0);
+	CHECK_INT_EQ(awrite(path, "2\n", 2, 0600), 0);
 	CHECK_INT_EQ(stat(path, &st), 0);
 	CHECK_INT_EQ(st.st_mode & 07777, 0600);
 	umask(old);
@@ -65,7 +74,7 @@ static void test_replace_by_rename(void)
 	fd = open(path, O_RDONLY);
 	CHECK(fd >= 0);
 
-	CHECK_INT_EQ(atomic_file_write(path, "-254\n", 5, 0644), 0);
+	CHECK_INT_EQ(awrite(path, "-254\n", 5, 0644), 0);
 	CHECK_INT_EQ(stat(path, &after), 0);
 	/* A new inode under the old name... */
 	CHECK(before.st_ino != after.st_ino);
@@ -83,13 +92,13 @@ static void test_replace_by_rename(void)
 	CHECK_INT_EQ(count_entries(dir), 1);
 
 	/* Longer then shorter content: no leftovers of the longer one. */
-	CHECK_INT_EQ(atomic_file_write(path, "123456789\n", 10, 0644), 0);
-	CHECK_INT_EQ(atomic_file_write(path, "7\n", 2, 0644), 0);
+	CHECK_INT_EQ(awrite(path, "123456789\n", 10, 0644), 0);
+	CHECK_INT_EQ(awrite(path, "7\n", 2, 0644), 0);
 	CHECK_INT_EQ(read_text(path, buf, sizeof(buf)), 2);
 	CHECK_STR_EQ(buf, "7\n");
 
 	/* Empty content. */
-	CHECK_INT_EQ(atomic_file_write(path, "", 0, 0644), 0);
+	CHECK_INT_EQ(awrite(path, "", 0, 0644), 0);
 	CHECK_INT_EQ(read_text(path, buf, sizeof(buf)), 0);
 	CHECK_INT_EQ(count_entries(dir), 1);
 	unlink(path);
@@ -102,7 +111,7 @@ static void test_binary_content(void)
 	int fd;
 
 	path_in(path, sizeof(path), "bin");
-	CHECK_INT_EQ(atomic_file_write(path, data, sizeof(data), 0644), 0);
+	CHECK_INT_EQ(awrite(path, data, sizeof(data), 0644), 0);
 	fd = open(path, O_RDONLY);
 	CHECK_INT_EQ(read(fd, buf, sizeof(buf)), (ssize_t)sizeof(data));
 	CHECK(memcmp(buf, data, sizeof(data)) == 0);
@@ -118,18 +127,18 @@ static void test_missing_directory(void)
 
 	path_in(sub, sizeof(sub), "gone");
 	snprintf(path, sizeof(path), "%s/track", sub);
-	CHECK_INT_EQ(atomic_file_write(path, "0\n", 2, 0644), -ENOENT);
+	CHECK_INT_EQ(awrite(path, "0\n", 2, 0644), -ENOENT);
 	CHECK_INT_EQ(count_entries(dir), 0);
 	CHECK(access(sub, F_OK) < 0);
 
 	/* A target that names a directory. */
 	CHECK_INT_EQ(mkdir(sub, 0755), 0);
-	CHECK_INT_EQ(atomic_file_write(sub, "0\n", 2, 0644), -EISDIR);
+	CHECK_INT_EQ(awrite(sub, "0\n", 2, 0644), -EISDIR);
 	CHECK_INT_EQ(count_entries(sub), 0);
 	CHECK_INT_EQ(count_entries(dir), 1);
 	/* A path ending in a slash has no file name. */
 	snprintf(path, sizeof(path), "%s/", sub);
-	CHECK_INT_EQ(atomic_file_write(path, "0\n", 2, 0644), -EISDIR);
+	CHECK_INT_EQ(awrite(path, "0\n", 2, 0644), -EISDIR);
 	CHECK_INT_EQ(count_entries(sub), 0);
 	rmdir(sub);
 }
@@ -140,7 +149,7 @@ static void test_relative_path(void)
 
 	CHECK(getcwd(cwd, sizeof(cwd)) != NULL);
 	CHECK_INT_EQ(chdir(dir), 0);
-	CHECK_INT_EQ(atomic_file_write("rel", "5\n", 2, 0644), 0);
+	CHECK_INT_EQ(awrite("rel", "5\n", 2, 0644), 0);
 	CHECK_INT_EQ(read_text("rel", buf, sizeof(buf)), 2);
 	CHECK_STR_EQ(buf, "5\n");
 	CHECK_INT_EQ(atomic_file_compare("rel", "5\n", 2), 0);
@@ -174,7 +183,7 @@ static void test_compare(void)
 
 	/* Content longer than any read buffer: equal, different at the end, shorter, longer. */
 	memset(big, '1', sizeof(big));
-	CHECK_INT_EQ(atomic_file_write(path, big, sizeof(big), 0644), 0);
+	CHECK_INT_EQ(awrite(path, big, sizeof(big), 0644), 0);
 	CHECK_INT_EQ(atomic_file_compare(path, big, sizeof(big)), 0);
 	CHECK_INT_EQ(atomic_file_compare(path, big, sizeof(big) - 1), 1);
 	big[sizeof(big) - 1] = '2';
@@ -204,7 +213,7 @@ static void test_write_replaces_symlink(void)
 	path_in(path, sizeof(path), "link");
 	CHECK_INT_EQ(write_text(target, "keep\n"), 0);
 	CHECK_INT_EQ(symlink(target, path), 0);
-	CHECK_INT_EQ(atomic_file_write(path, "9\n", 2, 0644), 0);
+	CHECK_INT_EQ(awrite(path, "9\n", 2, 0644), 0);
 	CHECK_INT_EQ(lstat(path, &st), 0);
 	CHECK(S_ISREG(st.st_mode));
 	CHECK_INT_EQ(read_text(target, buf, sizeof(buf)), 5);
