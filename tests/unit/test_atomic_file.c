@@ -2,6 +2,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <stdlib.h>
+#include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -223,6 +224,137 @@ static void test_write_replaces_symlink(void)
 	unlink(target);
 }
 
+static void test_symlinked_directory_not_followed(void)
+{
+	char real[4200], link_path[4200], path[4300], in_real[4300], why[512];
+	const char *name;
+
+	/* A directory of the path swapped for a symlink: nothing lands in its target. */
+	path_in(real, sizeof(real), "real");
+	path_in(link_path, sizeof(link_path), "sub");
+	CHECK_INT_EQ(mkdir(real, 0755), 0);
+	CHECK_INT_EQ(symlink(real, link_path), 0);
+	snprintf(path, sizeof(path), "%s/track", link_path);
+	snprintf(in_real, sizeof(in_real), "%s/track", real);
+
+	CHECK_INT_EQ(atomic_file_write(path, "1\n", 2, 0644, 0, why, sizeof(why)), -ELOOP);
+	CHECK(strstr(why, link_path) != NULL);
+	CHECK(strstr(why, "is a symbolic link") != NULL);
+	CHECK_INT_EQ(count_entries(real), 0);
+
+	/* Reading does not follow it either, even with a file behind it. */
+	CHECK_INT_EQ(write_text(in_real, "1\n"), 0);
+	CHECK_INT_EQ(atomic_file_compare(path, "1\n", 2), -ELOOP);
+	CHECK_INT_EQ(atomic_file_open_dir(path, 0, &name, NULL, 0), -ELOOP);
+	unlink(in_real);
+	unlink(link_path);
+
+	/* A file where a directory should be. */
+	CHECK_INT_EQ(write_text(link_path, "x\n"), 0);
+	CHECK_INT_EQ(atomic_file_write(path, "1\n", 2, 0644, 0, why, sizeof(why)), -ENOTDIR);
+	CHECK(strstr(why, "is not a directory") != NULL);
+	unlink(link_path);
+
+	/* The same directory reached without the link is fine; "." and ".." are walked. */
+	snprintf(path, sizeof(path), "%s/./../%s//track", real, strrchr(real, '/') + 1);
+	CHECK_INT_EQ(awrite(path, "2\n", 2, 0644), 0);
+	CHECK_INT_EQ(atomic_file_compare(in_real, "2\n", 2), 0);
+	CHECK_INT_EQ(count_entries(real), 1);
+	unlink(in_real);
+	rmdir(real);
+}
+
+static void test_directory_checks(void)
+{
+	char sub[4200], path[4300], why[512];
+	const char *name;
+	int fd;
+
+	path_in(sub, sizeof(sub), "d");
+	snprintf(path, sizeof(path), "%s/track", sub);
+	CHECK_INT_EQ(mkdir(sub, 0755), 0);
+
+	fd = atomic_file_open_dir(path, ATOMIC_FILE_PRIVATE_DIR | ATOMIC_FILE_OWNED_DIR, &name,
+				  why, sizeof(why));
+	CHECK(fd >= 0);
+	CHECK_STR_EQ(name, "track");
+	if (fd >= 0)
+		close(fd);
+
+	/* Writable by group or others: refused, unless sticky. */
+	CHECK_INT_EQ(chmod(sub, 0777), 0);
+	CHECK_INT_EQ(awrite(path, "1\n", 2, 0644), -EPERM);
+	CHECK_INT_EQ(atomic_file_write(path, "1\n", 2, 0644, ATOMIC_FILE_PRIVATE_DIR, why,
+				       sizeof(why)), -EPERM);
+	CHECK(strstr(why, "writable by group or others (mode 0777)") != NULL);
+	CHECK(strstr(why, sub) != NULL);
+	CHECK_INT_EQ(count_entries(sub), 0);
+	CHECK_INT_EQ(chmod(sub, 0770), 0);
+	CHECK_INT_EQ(awrite(path, "1\n", 2, 0644), -EPERM);
+	/* Without the flag, the caller does not mind. */
+	CHECK_INT_EQ(atomic_file_write(path, "1\n", 2, 0644, 0, NULL, 0), 0);
+	CHECK_INT_EQ(chmod(sub, 01777), 0);
+	CHECK_INT_EQ(awrite(path, "2\n", 2, 0644), 0);
+	CHECK_INT_EQ(atomic_file_compare(path, "2\n", 2), 0);
+	CHECK_INT_EQ(chmod(sub, 0755), 0);
+
+	/* Owned by someone else (root can hand it over). */
+	if (geteuid() == 0) {
+		CHECK_INT_EQ(chown(sub, 65534, 65534), 0);
+		CHECK_INT_EQ(awrite(path, "3\n", 2, 0644), -EPERM);
+		CHECK_INT_EQ(atomic_file_write(path, "3\n", 2, 0644, ATOMIC_FILE_OWNED_DIR, why,
+					       sizeof(why)), -EPERM);
+		CHECK(strstr(why, "owned by uid 65534") != NULL);
+		CHECK_INT_EQ(atomic_file_compare(path, "2\n", 2), 0);
+		CHECK_INT_EQ(chown(sub, 0, 0), 0);
+	}
+
+	/* No file name: a directory. */
+	snprintf(path, sizeof(path), "%s/.", sub);
+	CHECK_INT_EQ(awrite(path, "1\n", 2, 0644), -EISDIR);
+	snprintf(path, sizeof(path), "%s/..", sub);
+	CHECK_INT_EQ(atomic_file_open_dir(path, 0, &name, NULL, 0), -EISDIR);
+
+	snprintf(path, sizeof(path), "%s/track", sub);
+	unlink(path);
+	CHECK_INT_EQ(count_entries(sub), 0);
+	rmdir(sub);
+}
+
+static void test_same_path(void)
+{
+	char d[4200], link_path[4200], a[4300], b[4300];
+
+	path_in(d, sizeof(d), "x");
+	CHECK_INT_EQ(mkdir(d, 0755), 0);
+	snprintf(a, sizeof(a), "%s/t", d);
+	CHECK(atomic_file_same_path(a, a));
+	snprintf(b, sizeof(b), "%s//t", d);
+	CHECK(atomic_file_same_path(a, b));
+	snprintf(b, sizeof(b), "%s/./t", d);
+	CHECK(atomic_file_same_path(a, b));
+	snprintf(b, sizeof(b), "%s/../x/t", d);
+	CHECK(atomic_file_same_path(a, b));
+	path_in(link_path, sizeof(link_path), "alias");
+	CHECK_INT_EQ(symlink(d, link_path), 0);
+	snprintf(b, sizeof(b), "%s/t", link_path);
+	CHECK(atomic_file_same_path(a, b));
+	snprintf(b, sizeof(b), "%s/u", d);
+	CHECK(!atomic_file_same_path(a, b));
+	snprintf(b, sizeof(b), "%s/t", dir);
+	CHECK(!atomic_file_same_path(a, b));
+	unlink(link_path);
+	rmdir(d);
+
+	/* Directories that do not exist yet: the folded paths. */
+	CHECK(atomic_file_same_path("/nonexistent/a/t", "/nonexistent//a/./t"));
+	CHECK(atomic_file_same_path("/nonexistent/a/t", "/nonexistent/b/../a/t"));
+	CHECK(atomic_file_same_path("/nonexistent/a/t", "/../nonexistent/a/t"));
+	CHECK(!atomic_file_same_path("/nonexistent/a/t", "/nonexistent/a/u"));
+	CHECK(!atomic_file_same_path("/nonexistent/a/t", "/nonexistent/t"));
+	CHECK(!atomic_file_same_path("/nonexistent/a/t", "/nonexistent/a/b/../../t"));
+}
+
 int main(void)
 {
 	scratch_create(dir, sizeof(dir));
@@ -234,6 +366,9 @@ int main(void)
 	test_relative_path();
 	test_compare();
 	test_write_replaces_symlink();
+	test_symlinked_directory_not_followed();
+	test_directory_checks();
+	test_same_path();
 	CHECK_INT_EQ(count_entries(dir), 0);
 	scratch_remove(dir);
 	CHECK_DONE();
