@@ -223,3 +223,34 @@ def test_different_files_pass_check(pgtrackd_bin, workdir):
                           "[track a]\nfile = %s/t\n[track b]\nfile = %s/u\n"
                           "[track c]\nfile = %s/y/t\n" % (d, d, workdir))
     assert (r.returncode, r.stdout.strip(), r.stderr) == (0, "configuration OK", "")
+
+
+# --------------------------------------------------------------------------
+# 4. the same mistake in pgtrack-notify: its template and databases file
+
+
+def test_notify_template_is_databases_file_spelled_differently(workdir):
+    from bouncer import default_notify_binary, run_notify
+    binary = default_notify_binary()
+    if not os.access(binary, os.X_OK):
+        pytest.fail("pgtrack-notify binary not found at %s" % binary, pytrace=False)
+    d = os.path.join(workdir, "pgb")
+    os.mkdir(d, 0o755)
+    db = os.path.join(d, "databases.ini")
+    with open(db, "w") as f:
+        f.write("[databases]\nappdb = host=127.0.0.1 dbname=appdb\n")
+    conf = os.path.join(workdir, "notify.conf")
+    with open(conf, "w") as f:
+        f.write("[notify]\n"                                   # 1
+                "fifo = /run/keepalived/notify.fifo\n"        # 2
+                "instance = VI_PG\n"                           # 3
+                "[pgbouncer]\n"                                # 4
+                "host = /var/run/postgresql\n"                 # 5
+                "port = 6432\n"                                # 6
+                "user = pgbouncer\n"                           # 7
+                "databases = appdb\n"                          # 8
+                "databases_file = %s\n"                        # 9
+                "databases_template = %s\n" % (db, d + "//./databases.ini"))  # 10
+    r = run_notify(binary, "-t", "-f", conf)
+    assert r.returncode == 1, (r.stdout, r.stderr)
+    assert "databases_template and databases_file are the same file" in r.stderr, r.stderr
