@@ -2,9 +2,14 @@
  * atomic_file: replace a small file so that a reader (keepalived's inotify
  * watch) sees either the old or the new content, never a torn one.
  *
- * Temp file in the same directory, write loop, fsync, rename over the
- * target, fsync the directory.  The target is never unlinked; on error the
- * temp file is removed and the old content stays.
+ * The directory is reached by a walk from / (or the working directory, for
+ * a relative path) that opens one component at a time with O_NOFOLLOW and
+ * refuses a symlink anywhere in the path: whoever can rename a directory
+ * along the way cannot send a root writer elsewhere.  Everything after that
+ * is relative to the directory's fd: temp file created O_EXCL|O_NOFOLLOW,
+ * write loop, fsync, renameat over the target, fsync the directory.  The
+ * target is never unlinked; on error the temp file is removed and the old
+ * content stays.
  */
 #ifndef PGTRACK_ATOMIC_FILE_H
 #define PGTRACK_ATOMIC_FILE_H
@@ -13,14 +18,47 @@
 #include <stddef.h>
 #include <sys/types.h>
 
-/* 0 or -errno.  mode is applied to the new file (umask does not apply). */
-int atomic_file_write(const char *path, const void *data, size_t len, mode_t mode);
+/* Checks of the directory that holds the file (flags below). */
+enum {
+	/* Refuse a directory that group or others may write to, unless sticky. */
+	ATOMIC_FILE_PRIVATE_DIR = 1 << 0,
+	/* Refuse a directory owned by neither root nor the effective user. */
+	ATOMIC_FILE_OWNED_DIR = 1 << 1,
+};
+
+/*
+ * Opens (O_RDONLY|O_DIRECTORY) the directory holding path's last component
+ * as described above and checks it against flags.  *name points at the last
+ * component inside path.  An fd, or -errno: -ELOOP (a component is a
+ * symlink), -ENOTDIR (one is not a directory), -ENOENT (one is missing),
+ * -EPERM (the directory fails a flags check), -EISDIR (path ends in "/",
+ * "." or ".."), -ENAMETOOLONG.  When why is not NULL it gets a phrase
+ * naming the component at fault ("/run/x is a symbolic link, ...").
+ */
+int atomic_file_open_dir(const char *path, unsigned flags, const char **name, char *why,
+			 size_t why_size);
+
+/*
+ * Replaces path with data; 0 or -errno, with why (may be NULL) as above
+ * (strerror alone when no component is at fault).  mode is applied to the
+ * new file (umask does not apply).
+ */
+int atomic_file_write(const char *path, const void *data, size_t len, mode_t mode,
+		      unsigned flags, char *why, size_t why_size);
 
 /*
  * Whether the file at path holds exactly data.  Stops reading at the first
- * difference; does not follow a symlink at the last component.  0 (equal),
- * 1 (different), or -errno (missing, unreadable).
+ * difference; follows no symlink anywhere in path (directory checks are the
+ * writer's).  0 (equal), 1 (different), or -errno (missing, unreadable).
  */
 int atomic_file_compare(const char *path, const void *data, size_t len);
+
+/*
+ * Whether a and b name the same file: the same directory (device and inode,
+ * following symlinks) and the same last component; when either directory
+ * cannot be reached, the same path once "//", "/./" and "DIR/.." are
+ * folded.
+ */
+bool atomic_file_same_path(const char *a, const char *b);
 
 #endif

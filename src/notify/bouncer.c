@@ -1,6 +1,7 @@
 #include "bouncer.h"
 
 #include <errno.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -137,10 +138,19 @@ static void prepare(struct bouncer *b)
 		int r = atomic_file_compare(path, c->template_text, c->template_len);
 
 		if (r != 0) {
-			r = atomic_file_write(path, c->template_text, c->template_len, 0644);
+			char why[PATH_MAX + 128];
+
+			/*
+			 * No symlink anywhere in the path (a root pgtrack-notify
+			 * must not be sent elsewhere); the directory's owner and
+			 * mode are pgbouncer's business: whoever may write there
+			 * can edit the file anyway.
+			 */
+			r = atomic_file_write(path, c->template_text, c->template_len, 0644, 0,
+					      why, sizeof(why));
 			if (r < 0) {
 				log_error("pgbouncer: cannot rewrite the databases file %s: %s; "
-					  "pgbouncer keeps its current databases", path, strerror(-r));
+					  "pgbouncer keeps its current databases", path, why);
 			} else {
 				log_info("pgbouncer: rewrote %s from %s", path,
 					 c->bouncer.databases_template);

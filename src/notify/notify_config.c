@@ -10,6 +10,8 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "atomic_file.h"
+
 #define MS(x) ((int64_t)(x))
 #define SEC(x) ((int64_t)(x) * 1000)
 
@@ -226,7 +228,7 @@ static void load_template(struct conf_parser *p, struct loader *l)
 				       "the content to write there on MASTER");
 		return;
 	}
-	if (strcmp(path, c->bouncer.databases_file) == 0) {
+	if (atomic_file_same_path(path, c->bouncer.databases_file)) {
 		conf_error_at(p, line, "[pgbouncer] databases_template and databases_file are the same file");
 		return;
 	}

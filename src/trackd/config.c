@@ -10,6 +10,7 @@
 
 #include "log.h"
 #include "module_loader.h"
+#include "track_file.h"
 #include "util.h"
 
 #define MS(x) ((int64_t)(x))
@@ -411,11 +412,18 @@ static bool is_numeric_address(const char *host)
 
 static void check_track(struct conf_parser *p, struct track_settings *t)
 {
-	size_t len = strlen(t->file);
+	char why[CONF_STR_SIZE + 160];
+	int r = t->file[0] ? track_file_check_path(t->file, why, sizeof(why)) : 0;
 
-	if (len > 0 && t->file[len - 1] == '/')
+	/* What the writer would refuse; a missing directory is retried at run time. */
+	if (r == -EISDIR)
 		conf_error_at(p, t->line, "track \"%s\": file %s names a directory, not a file",
 			      t->name, t->file);
+	else if (r == -ELOOP || r == -ENOTDIR || r == -EPERM)
+		conf_error_at(p, t->line, "track \"%s\": file %s: %s", t->name, t->file, why);
+	else if (r < 0 && r != -ENOENT)
+		log_warnx("%s:%d: track \"%s\": cannot check the directory of %s: %s",
+			  conf_path(p), t->line, t->name, t->file, why);
 	if (t->host[0] && t->host[0] != '/' && t->host[0] != '@' && !t->hostaddr[0] &&
 	    !is_numeric_address(t->host))
 		log_warnx("%s:%d: track \"%s\": host \"%s\" needs a DNS lookup, which "
@@ -433,7 +441,8 @@ static void on_end(struct conf_parser *p, void *user)
 		conf_errors_add(l->errs, "%s: out of memory", conf_path(p));
 	for (size_t i = 0; i < c->n_tracks; i++) {
 		for (size_t j = 0; j < i; j++) {
-			if (c->tracks[i].file[0] && strcmp(c->tracks[i].file, c->tracks[j].file) == 0)
+			if (c->tracks[i].file[0] && c->tracks[j].file[0] &&
+			    track_file_same_path(c->tracks[i].file, c->tracks[j].file))
 				conf_error_at(p, c->tracks[i].line,
 					      "track \"%s\": file %s is already written by track \"%s\"",
 					      c->tracks[i].name, c->tracks[i].file, c->tracks[j].name);

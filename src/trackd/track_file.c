@@ -3,6 +3,7 @@
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "atomic_file.h"
 #include "duration.h"
@@ -11,6 +12,9 @@
 
 /* keepalived runs as root and only reads; others may look. */
 #define TRACK_FILE_MODE 0644
+
+/* Whoever else may rename or replace files in the directory sets our value. */
+#define TRACK_DIR_CHECKS (ATOMIC_FILE_PRIVATE_DIR | ATOMIC_FILE_OWNED_DIR)
 
 static void check_cb(struct ev_loop *loop, ev_timer *w, int revents);
 
@@ -36,8 +40,9 @@ void track_file_set_check_interval(struct track_file *f, int64_t check_interval_
 
 static int write_now(struct track_file *f)
 {
-	int len = (int)strlen(f->text);
-	int r = atomic_file_write(f->path, f->text, (size_t)len, TRACK_FILE_MODE);
+	char why[CONF_STR_SIZE + 160];
+	int r = atomic_file_write(f->path, f->text, strlen(f->text), TRACK_FILE_MODE,
+				  TRACK_DIR_CHECKS, why, sizeof(why));
 
 	if (r < 0) {
 		if (f->failed_errno != -r) {
@@ -45,7 +50,7 @@ static int write_now(struct track_file *f)
 
 			duration_format((int64_t)(f->check.repeat * 1000.0 + 0.5), every, sizeof(every));
 			log_error("track \"%s\": cannot write %d to %s: %s; retrying every %s",
-				  f->track_name, f->value, f->path, strerror(-r), every);
+				  f->track_name, f->value, f->path, why, every);
 		}
 		f->failed_errno = -r;
 		return r;
@@ -81,11 +86,30 @@ static void check_cb(struct ev_loop *loop, ev_timer *w, int revents)
 	r = atomic_file_compare(f->path, f->text, strlen(f->text));
 	if (r == 0)
 		return;
-	if (r < 0)
+	if (r == -ELOOP || r == -ENOTDIR) {
+		/* A symlink or a file along the path: write_now says which, once. */
+	} else if (r < 0) {
 		log_warnx("track \"%s\": %s was removed or cannot be read (%s); restoring %d",
 			  f->track_name, f->path, strerror(-r), f->value);
-	else
+	} else {
 		log_warnx("track \"%s\": %s was changed behind our back; restoring %d",
 			  f->track_name, f->path, f->value);
+	}
 	write_now(f);
+}
+
+int track_file_check_path(const char *path, char *why, size_t size)
+{
+	const char *name;
+	int fd = atomic_file_open_dir(path, TRACK_DIR_CHECKS, &name, why, size);
+
+	if (fd < 0)
+		return fd;
+	close(fd);
+	return 0;
+}
+
+bool track_file_same_path(const char *a, const char *b)
+{
+	return atomic_file_same_path(a, b);
 }

@@ -4,13 +4,17 @@
  * Writes atomically, and every check interval makes sure the file still
  * holds what we wrote: keepalived's init_file ... overwrite, an operator
  * or a removed directory must not leave another value in force.  A failed
- * write is logged once and retried at the same pace.
+ * write is logged once (per errno) and retried at the same pace.  The file
+ * is written through its directory's fd, reached without following any
+ * symlink, in a directory nobody but root or our user may change
+ * (atomic_file.h).
  */
 #ifndef PGTRACKD_TRACK_FILE_H
 #define PGTRACKD_TRACK_FILE_H
 
 #include <ev.h>
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include "config.h"
@@ -33,5 +37,17 @@ void track_file_set_check_interval(struct track_file *f, int64_t check_interval_
 
 /* Writes value now; 0 or -errno (logged, and retried by the check timer). */
 int track_file_write(struct track_file *f, int value);
+
+/*
+ * What the writer will think of path's directory, for the configuration
+ * check: 0, or -errno with a phrase in why.  The writer follows no symlink
+ * anywhere in the path and refuses a directory that group or others may
+ * write to (unless sticky) or that belongs to neither root nor our user.
+ * -ENOENT (the directory does not exist yet) is retried at run time.
+ */
+int track_file_check_path(const char *path, char *why, size_t size);
+
+/* Whether two configured paths name the same track file (however spelled). */
+bool track_file_same_path(const char *a, const char *b);
 
 #endif

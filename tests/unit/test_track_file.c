@@ -205,7 +205,7 @@ static void test_retry_after_missing_directory(void)
 {
 	struct track_file f;
 	struct capture cap;
-	char sub[4200], path[4300], expected[4500], *out;
+	char sub[4200], path[4300], expected[8800], *out;
 	double elapsed;
 
 	path_in(sub, sizeof(sub), "gone");
@@ -231,15 +231,16 @@ static void test_retry_after_missing_directory(void)
 	CHECK_INT_EQ(f.failed_errno, 0);
 	out = capture_end(&cap);
 
+	/* Each names the component at fault. */
 	snprintf(expected, sizeof(expected),
-		 "pgtrackd: error: track \"t\": cannot write 5 to %s: No such file or directory; "
-		 "retrying every ",
-		 path);
+		 "pgtrackd: error: track \"t\": cannot write 5 to %s: %s: No such file or "
+		 "directory; retrying every ",
+		 path, sub);
 	CHECK_INT_EQ(count_substr(out, expected), 1);
 	snprintf(expected, sizeof(expected),
-		 "pgtrackd: error: track \"t\": cannot write 5 to %s: Not a directory; "
+		 "pgtrackd: error: track \"t\": cannot write 5 to %s: %s is not a directory; "
 		 "retrying every ",
-		 path);
+		 path, sub);
 	CHECK_INT_EQ(count_substr(out, expected), 1);
 	CHECK(retry_text_ok(out, 100));
 	snprintf(expected, sizeof(expected),

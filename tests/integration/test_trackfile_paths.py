@@ -1,0 +1,256 @@
+"""Where a track file goes: no symlink in its path, a directory nobody else
+can write to, and one file per track however its path is spelled.
+
+Run as root (see conftest.py).  No PostgreSQL is needed: a track whose
+server does not exist still writes a value.
+"""
+
+import os
+import pwd
+import re
+import subprocess
+import time
+
+import pytest
+
+from pgcluster import render_config, run_binary
+
+NOBODY = pwd.getpwnam("nobody")
+
+
+def no_server_track(base, path):
+    """A track that reaches no server (it writes value_down) into path."""
+    return {"file": path, "host": os.path.join(base, "no-such-socket-dir"), "port": "5432",
+            "interval": "200ms", "timeout": "1s", "connect_timeout": "1s",
+            "rise": "1", "fall": "1"}
+
+
+def wait_exists(t, path, timeout):
+    t0 = time.monotonic()
+    while not os.path.exists(path):
+        if not t.alive():
+            raise AssertionError(t._describe("pgtrackd exited before writing %s" % path))
+        if time.monotonic() - t0 > timeout:
+            raise AssertionError(t._describe("%s not written within %.1fs" % (path, timeout)))
+        time.sleep(0.02)
+
+
+def as_nobody(*argv):
+    """Run argv as the unprivileged user nobody (who owns the parent directory)."""
+    subprocess.run(["runuser", "-u", "nobody", "--"] + list(argv), check=True, timeout=10,
+                   stdin=subprocess.DEVNULL)
+
+
+def check(binary, workdir, text, name="c.conf"):
+    conf = os.path.join(workdir, name)
+    with open(conf, "w") as f:
+        f.write(text)
+    r = run_binary(binary, "-t", "-f", conf)
+    errs = [l for l in r.stderr.splitlines() if l.startswith(conf + ":")]
+    return conf, r, errs
+
+
+# --------------------------------------------------------------------------
+# 1. a directory of the path swapped for a symlink
+
+
+def test_symlinked_subdirectory_is_not_followed(trackd):
+    t = trackd.new()
+    base = t.base
+    os.chmod(base, 0o755)                   # nobody must reach run/
+    run = os.path.join(base, "run")
+    sub = os.path.join(run, "sub")
+    elsewhere = os.path.join(base, "elsewhere")   # stands for /etc: root's, not nobody's
+    os.mkdir(run, 0o755)
+    os.chown(run, NOBODY.pw_uid, NOBODY.pw_gid)
+    os.mkdir(sub, 0o755)                    # root's, in nobody's directory
+    os.mkdir(elsewhere, 0o755)
+    path = os.path.join(sub, "file")
+    t.write_config(None, raw=render_config({"p": no_server_track(base, path)},
+                                           {"file_check_interval": "100ms"}))
+    t.start()
+    wait_exists(t, path, 10)
+    value = open(path).read()
+
+    # nobody owns run/, so nobody may rename sub and put a symlink there
+    mark = t.log_size()
+    as_nobody("mv", sub, os.path.join(run, "sub.old"))
+    as_nobody("ln", "-s", elsewhere, sub)
+    time.sleep(1.5)                         # ~15 file checks
+    assert t.alive(), t._describe()
+    assert os.listdir(elsewhere) == [], t._describe(
+        "pgtrackd wrote through the symlink %s -> %s: %r" % (sub, elsewhere, os.listdir(elsewhere)))
+    lines = [l for l in t.log()[mark:].splitlines() if sub in l and "symbolic link" in l]
+    assert len(lines) == 1, t._describe("expected one line naming the symlink %s, got %r" % (sub, lines))
+    assert re.search(r" pgtrackd: error: track \"p\": cannot write -?\d+ to %s: .*%s\b"
+                     % (re.escape(path), re.escape(sub)), lines[0]), lines[0]
+
+    # the real directory back: the value is written there again, and said so
+    mark = t.log_size()
+    os.unlink(sub)
+    os.rename(os.path.join(run, "sub.old"), sub)
+    os.unlink(path)
+    wait_exists(t, path, 3)
+    assert open(path).read() == value
+    t.wait_for_log(r' pgtrackd: (info|notice): track "p": .*%s' % re.escape(path), 2, mark)
+    assert os.listdir(elsewhere) == []
+
+
+def test_symlink_in_path_refused_at_check(pgtrackd_bin, workdir):
+    real = os.path.join(workdir, "real")
+    link = os.path.join(workdir, "link")
+    os.mkdir(real, 0o755)
+    os.symlink(real, link)
+    conf, r, errs = check(pgtrackd_bin, workdir,
+                          "[track a]\n"                                # 1
+                          "file = %s\n" % os.path.join(link, "t"))     # 2
+    assert r.returncode == 1, r.stderr
+    assert len(errs) == 1, r.stderr
+    assert re.match(r"%s:[12]: track \"a\": .*%s is a symbolic link" % (re.escape(conf), re.escape(link)),
+                    errs[0]), errs
+
+
+# --------------------------------------------------------------------------
+# 2. a directory others may write to, or owned by someone else
+
+
+@pytest.mark.parametrize("mode", [0o777, 0o775, 0o757])
+def test_writable_track_directory_refused_at_check(pgtrackd_bin, workdir, mode):
+    d = os.path.join(workdir, "open")
+    os.mkdir(d)
+    os.chmod(d, mode)
+    conf, r, errs = check(pgtrackd_bin, workdir,
+                          "[global]\n"                                  # 1
+                          "file_check_interval = 500ms\n"               # 2
+                          "[track a]\n"                                 # 3
+                          "file = %s/t\n" % d)                          # 4
+    assert r.returncode == 1, r.stderr
+    assert "configuration OK" not in r.stdout
+    assert len(errs) == 1, r.stderr
+    assert re.match(r"%s:[34]: track \"a\": .*%s is writable by group or others \(mode %04o\)"
+                    % (re.escape(conf), re.escape(d), mode), errs[0]), errs
+
+
+def test_sticky_or_private_track_directory_passes_check(pgtrackd_bin, workdir):
+    sticky = os.path.join(workdir, "sticky")
+    private = os.path.join(workdir, "private")
+    os.mkdir(sticky)
+    os.chmod(sticky, 0o1777)
+    os.mkdir(private, 0o755)
+    conf, r, errs = check(pgtrackd_bin, workdir,
+                          "[track a]\nfile = %s/t\n[track b]\nfile = %s/t\n" % (sticky, private))
+    assert (r.returncode, r.stdout.strip(), r.stderr) == (0, "configuration OK", "")
+
+
+def test_track_directory_of_another_user_refused_at_check(pgtrackd_bin, workdir):
+    d = os.path.join(workdir, "theirs")
+    os.mkdir(d, 0o755)
+    os.chown(d, NOBODY.pw_uid, NOBODY.pw_gid)
+    conf, r, errs = check(pgtrackd_bin, workdir, "[track a]\nfile = %s/t\n" % d)
+    assert r.returncode == 1, r.stderr
+    assert len(errs) == 1, r.stderr
+    assert re.match(r"%s:[12]: track \"a\": .*%s is owned by uid %d" % (re.escape(conf), re.escape(d),
+                                                                        NOBODY.pw_uid), errs[0]), errs
+
+
+def test_missing_track_directory_passes_check(pgtrackd_bin, workdir):
+    # created later (tmpfiles.d): pgtrackd retries it at run time
+    conf, r, errs = check(pgtrackd_bin, workdir,
+                          "[track a]\nfile = %s/not/yet/t\n" % workdir)
+    assert (r.returncode, r.stdout.strip(), r.stderr) == (0, "configuration OK", "")
+
+
+def test_writable_track_directory_refused_at_run_time(trackd):
+    t = trackd.new()
+    path = t.path("p")
+    t.write_config(None, raw=render_config({"p": no_server_track(t.base, path)},
+                                           {"file_check_interval": "100ms"}))
+    t.start()
+    wait_exists(t, path, 10)
+    mark = t.log_size()
+    os.chmod(t.trackdir, 0o777)
+    os.unlink(path)
+    time.sleep(1.5)                         # ~15 file checks
+    assert t.alive(), t._describe()
+    assert not os.path.exists(path), "pgtrackd wrote into a world-writable directory"
+    lines = [l for l in t.log()[mark:].splitlines() if "writable by group or others" in l]
+    assert len(lines) == 1, t._describe("expected one line, got %r" % lines)
+    assert t.trackdir in lines[0] and " pgtrackd: error: " in lines[0], lines[0]
+    os.chmod(t.trackdir, 0o755)
+    wait_exists(t, path, 3)
+
+
+# --------------------------------------------------------------------------
+# 3. one file, two spellings
+
+
+@pytest.mark.parametrize("spelling", ["double_slash", "dot", "dotdot", "symlinked_dir"])
+def test_same_file_spelled_differently(pgtrackd_bin, workdir, spelling):
+    d = os.path.join(workdir, "x")
+    os.mkdir(d, 0o755)
+    other = {
+        "double_slash": d + "//t",
+        "dot": d + "/./t",
+        "dotdot": d + "/../x/t",
+        "symlinked_dir": os.path.join(workdir, "alias", "t"),
+    }[spelling]
+    if spelling == "symlinked_dir":
+        os.symlink(d, os.path.join(workdir, "alias"))
+    conf, r, errs = check(pgtrackd_bin, workdir,
+                          "[track a]\n"             # 1
+                          "file = %s/t\n"           # 2
+                          "[track b]\n"             # 3
+                          "file = %s\n" % (d, other))  # 4
+    assert r.returncode == 1, r.stderr
+    dup = [e for e in errs if 'already written by track "a"' in e]
+    assert len(dup) == 1, r.stderr
+    assert re.match(r"%s:[34]: track \"b\": file %s is already written by track \"a\"$"
+                    % (re.escape(conf), re.escape(other)), dup[0]), dup
+
+
+def test_same_file_in_missing_directory(pgtrackd_bin, workdir):
+    d = os.path.join(workdir, "later")
+    conf, r, errs = check(pgtrackd_bin, workdir,
+                          "[track a]\nfile = %s/t\n[track b]\nfile = %s//./t\n" % (d, d))
+    assert r.returncode == 1, r.stderr
+    assert len(errs) == 1 and 'already written by track "a"' in errs[0], r.stderr
+
+
+def test_different_files_pass_check(pgtrackd_bin, workdir):
+    d = os.path.join(workdir, "x")
+    os.mkdir(d, 0o755)
+    conf, r, errs = check(pgtrackd_bin, workdir,
+                          "[track a]\nfile = %s/t\n[track b]\nfile = %s/u\n"
+                          "[track c]\nfile = %s/y/t\n" % (d, d, workdir))
+    assert (r.returncode, r.stdout.strip(), r.stderr) == (0, "configuration OK", "")
+
+
+# --------------------------------------------------------------------------
+# 4. the same mistake in pgtrack-notify: its template and databases file
+
+
+def test_notify_template_is_databases_file_spelled_differently(workdir):
+    from bouncer import default_notify_binary, run_notify
+    binary = default_notify_binary()
+    if not os.access(binary, os.X_OK):
+        pytest.fail("pgtrack-notify binary not found at %s" % binary, pytrace=False)
+    d = os.path.join(workdir, "pgb")
+    os.mkdir(d, 0o755)
+    db = os.path.join(d, "databases.ini")
+    with open(db, "w") as f:
+        f.write("[databases]\nappdb = host=127.0.0.1 dbname=appdb\n")
+    conf = os.path.join(workdir, "notify.conf")
+    with open(conf, "w") as f:
+        f.write("[notify]\n"                                   # 1
+                "fifo = /run/keepalived/notify.fifo\n"        # 2
+                "instance = VI_PG\n"                           # 3
+                "[pgbouncer]\n"                                # 4
+                "host = /var/run/postgresql\n"                 # 5
+                "port = 6432\n"                                # 6
+                "user = pgbouncer\n"                           # 7
+                "databases = appdb\n"                          # 8
+                "databases_file = %s\n"                        # 9
+                "databases_template = %s\n" % (db, d + "//./databases.ini"))  # 10
+    r = run_notify(binary, "-t", "-f", conf)
+    assert r.returncode == 1, (r.stdout, r.stderr)
+    assert "databases_template and databases_file are the same file" in r.stderr, r.stderr
