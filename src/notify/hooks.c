@@ -5,6 +5,7 @@
 #include <signal.h>
 #include <spawn.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -14,10 +15,17 @@
 
 #define MAX_LOGGED_LINES 20
 #define KILL_GRACE 2.0
+#define HOOK_PATH "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+#define HOOK_ENV_MAX 8
+#define HOOK_ENV_SIZE (CONF_STR_SIZE + 32)
 
-extern char **environ;
+struct hook_env {
+	char text[HOOK_ENV_MAX][HOOK_ENV_SIZE];
+	char *envp[HOOK_ENV_MAX + 1];
+	int n;
+};
 
-static void start_hook(struct hooks *h, enum hook_event event);
+static void start_hook(struct hooks *h, enum hook_event event, const struct hook_context *context);
 
 static void flush_line(struct hooks *h)
 {
@@ -99,7 +107,7 @@ static void child_cb(struct ev_loop *loop, ev_child *w, int revents)
 	h->pid = 0;
 	if (h->has_pending) {
 		h->has_pending = false;
-		start_hook(h, h->pending);
+		start_hook(h, h->pending, &h->pending_context);
 	}
 }
 
@@ -124,7 +132,35 @@ static void deadline_cb(struct ev_loop *loop, ev_timer *w, int revents)
 	kill(-h->pid, SIGKILL);
 }
 
-static int spawn(struct hooks *h, const struct hook_argv *argv, int out_fd, pid_t *pid)
+static void env_add(struct hook_env *e, const char *key, const char *value)
+{
+	if (e->n == HOOK_ENV_MAX)
+		return;
+	snprintf(e->text[e->n], HOOK_ENV_SIZE, "%s=%s", key, value);
+	e->envp[e->n] = e->text[e->n];
+	e->envp[++e->n] = NULL;
+}
+
+static void build_env(struct hook_env *e, enum hook_event event, const struct hook_context *c)
+{
+	const char *lang = getenv("LANG");
+	char priority[16];
+
+	e->n = 0;
+	e->envp[0] = NULL;
+	env_add(e, "PATH", HOOK_PATH);
+	if (lang && lang[0])
+		env_add(e, "LANG", lang);
+	env_add(e, "PGTRACK_EVENT", hook_event_name(event) + strlen("on_"));
+	env_add(e, "PGTRACK_VRRP_KIND", c->kind);
+	env_add(e, "PGTRACK_VRRP_NAME", c->name);
+	env_add(e, "PGTRACK_VRRP_STATE", c->state);
+	snprintf(priority, sizeof(priority), "%d", c->priority);
+	env_add(e, "PGTRACK_VRRP_PRIORITY", priority);
+}
+
+static int spawn(struct hooks *h, const struct hook_argv *argv, char *const envp[], int out_fd,
+		 pid_t *pid)
 {
 	posix_spawn_file_actions_t actions;
 	posix_spawnattr_t attr;
@@ -144,26 +180,28 @@ static int spawn(struct hooks *h, const struct hook_argv *argv, int out_fd, pid_
 	posix_spawnattr_setpgroup(&attr, 0);
 	posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF |
 					       POSIX_SPAWN_SETPGROUP);
-	r = posix_spawn(pid, argv->argv[0], &actions, &attr, argv->argv, environ);
+	r = posix_spawn(pid, argv->argv[0], &actions, &attr, argv->argv, envp);
 	posix_spawnattr_destroy(&attr);
 	posix_spawn_file_actions_destroy(&actions);
 	return -r;
 }
 
-static void start_hook(struct hooks *h, enum hook_event event)
+static void start_hook(struct hooks *h, enum hook_event event, const struct hook_context *context)
 {
 	const struct hook_argv *argv = &h->config->hook[event];
+	struct hook_env env;
 	int pipefd[2];
 	int r;
 
 	if (argv->argc == 0)
 		return;
+	build_env(&env, event, context);
 	if (pipe2(pipefd, O_CLOEXEC) < 0) {
 		log_warn("hook %s: cannot create a pipe, not running %s", hook_event_name(event),
 			 argv->argv[0]);
 		return;
 	}
-	r = spawn(h, argv, pipefd[1], &h->pid);
+	r = spawn(h, argv, env.envp, pipefd[1], &h->pid);
 	close(pipefd[1]);
 	if (r < 0) {
 		close(pipefd[0]);
@@ -202,18 +240,19 @@ void hooks_set_config(struct hooks *h, const struct notify_config *config)
 	h->config = config;
 }
 
-void hooks_run(struct hooks *h, enum hook_event event)
+void hooks_run(struct hooks *h, enum hook_event event, const struct hook_context *context)
 {
 	if (h->config->hook[event].argc == 0)
 		return;
 	if (h->pid) {
 		h->pending = event;
+		h->pending_context = *context;
 		h->has_pending = true;
 		log_info("hook %s waits for hook %s [%d] to finish", hook_event_name(event),
 			 hook_event_name(h->running), (int)h->pid);
 		return;
 	}
-	start_hook(h, event);
+	start_hook(h, event, context);
 }
 
 void hooks_finish(struct hooks *h)

@@ -22,6 +22,7 @@
 #include "hooks.h"
 #include "local_address.h"
 #include "log.h"
+#include "monotime.h"
 #include "notify_config.h"
 #include "ratelimit.h"
 #include "util.h"
@@ -39,6 +40,7 @@ struct notifier {
 
 	bool state_known;
 	enum vrrp_state state;    /* last transition of the followed name */
+	int priority;             /* as that transition's line gave it */
 	bool state_changed;       /* since the last drain */
 	bool hook_due;
 	enum vrrp_state hook_state; /* of the last hook that was started */
@@ -104,7 +106,7 @@ static void bad_line(struct notifier *n, const char *why, const char *line, size
 	char shown[121];
 	size_t k = 0;
 
-	if (!ratelimit_allow(&n->bad_lines, ev_now(n->loop), &suppressed))
+	if (!ratelimit_allow(&n->bad_lines, monotime_now(), &suppressed))
 		return;
 	for (size_t i = 0; i < len && k < sizeof(shown) - 1; i++)
 		shown[k++] = (line[i] >= 0x20 && line[i] < 0x7f) ? line[i] : '?';
@@ -149,13 +151,14 @@ static void on_line(struct fifo_reader *f, const char *line, size_t len, bool ov
 		n->state_changed |= !n->state_known || n->state != ev.state;
 		n->state_known = true;
 		n->state = ev.state;
+		n->priority = ev.priority;
 		return;
 	}
 	switch (ev.state) {
 	case VRRP_MASTER_RX_LOWER_PRI: {
 		unsigned long suppressed;
 
-		if (ratelimit_allow(&n->two_masters, ev_now(n->loop), &suppressed))
+		if (ratelimit_allow(&n->two_masters, monotime_now(), &suppressed))
 			log_warnx("two masters: %s \"%s\" received an advert of lower priority while "
 				  "MASTER (another node also claims the VIP)%s",
 				  followed_kind(n->config), ev.name,
@@ -198,7 +201,14 @@ static void apply_state(struct notifier *n)
 	if (!n->hook_state_known || n->hook_state != n->state) {
 		n->hook_state = n->state;
 		n->hook_state_known = true;
-		hooks_run(&n->hooks, hook_of(n->state));
+
+		struct hook_context context = { .priority = n->priority };
+
+		snprintf(context.kind, sizeof(context.kind), "%s",
+			 n->config->notify.instance[0] ? "INSTANCE" : "GROUP");
+		snprintf(context.name, sizeof(context.name), "%s", followed_name(n->config));
+		snprintf(context.state, sizeof(context.state), "%s", vrrp_state_name(n->state));
+		hooks_run(&n->hooks, hook_of(n->state), &context);
 	}
 }
 

@@ -376,6 +376,7 @@ class Notify:
         self.outpath = os.path.join(base, "pgtrack-notify.out")
         self.proc = None
         self._err = self._out = None
+        self.extra_env = {}               # added to the clean environment
 
     def write_config(self, sections=None, raw=None):
         if raw is None:
@@ -388,8 +389,10 @@ class Notify:
         argv = [self.binary, "-f", self.conf, "-l", "-v"] + list(extra)
         self._err = open(self.logpath, "ab")
         self._out = open(self.outpath, "ab")
+        env = clean_env(self.base)
+        env.update(self.extra_env)
         self.proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=self._out,
-                                     stderr=self._err, env=clean_env(self.base), cwd=self.base)
+                                     stderr=self._err, env=env, cwd=self.base)
         return self.proc
 
     @property

@@ -645,6 +645,33 @@ def test_group_follower(rig):
 # 11. hooks
 
 
+def test_hook_environment_is_minimal(rig):
+    """A hook gets PATH, LANG and the event's PGTRACK_* variables, nothing
+    else of pgtrack-notify's environment: no PGPASSWORD, no HOME."""
+    d = rig.dir
+    rig.notify.extra_env = {"PGPASSWORD": "Hook-Must-Not-See-7c1f", "LANG": "C.UTF-8",
+                            "SOME_TOKEN": "Hook-Must-Not-See-2b9e"}
+    n = rig.start(hooks={"on_master": "/usr/bin/env"})
+    rig.fifo.write('INSTANCE "%s" MASTER 175\n' % VI)
+    rig.wait_serving()
+    n.wait_for_log(r"hook on_master \[\d+\] finished")
+    env = {}
+    for line in n.log().splitlines():
+        m = re.search(r"hook on_master \[\d+\]: ([A-Za-z_][A-Za-z0-9_]*)=(.*)$", line)
+        if m:
+            env[m.group(1)] = m.group(2)
+    assert env == {
+        "PATH": "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
+        "LANG": "C.UTF-8",
+        "PGTRACK_EVENT": "master",
+        "PGTRACK_VRRP_KIND": "INSTANCE",
+        "PGTRACK_VRRP_NAME": VI,
+        "PGTRACK_VRRP_STATE": "MASTER",
+        "PGTRACK_VRRP_PRIORITY": "175",
+    }, n.describe("the hook's environment: %r" % env)
+    assert "Hook-Must-Not-See" not in n.log()
+
+
 HOOK_MASTER = """#!/bin/sh
 printf '%s\\n' "$@" > "{dir}/argv.tmp"
 readlink /proc/self/fd/0 >> "{dir}/argv.tmp"
