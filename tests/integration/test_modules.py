@@ -851,3 +851,148 @@ def test_out_of_tree_build_of_example_module(pgtrackd_bin, build_dir, trackd, mo
     finally:
         shutil.rmtree(dest, ignore_errors=True)
         shutil.rmtree(src, ignore_errors=True)
+
+
+# --------------------------------------------------------------------------
+# 7. each module runs its own code (issue 9, defect 1)
+#
+# test_report_primary.so and test_report_standby.so (tests/modules/report.c)
+# are two files with different code: one reports primary (value 100) and
+# knows the key primary_reason, the other standby (value 0) and knows
+# standby_reason.  The loader once dlopened /proc/self/fd/N and closed N at
+# once: glibc matches a loaded object by name, so the next module opened
+# on the same descriptor number got the first one's code.
+
+PRIMARY, STANDBY = 100, 0
+
+
+@pytest.fixture(scope="module")
+def report_so(build_dir):
+    return {s: built(build_dir, "tests/modules/test_report_%s.so" % s)
+            for s in ("primary", "standby")}
+
+
+def report_track(so, **over):
+    opts = {"module": so}
+    opts.update(over)
+    return opts
+
+
+def test_two_tracks_with_two_modules_run_their_own(trackd, moddir, report_so):
+    a = moddir.copy(report_so["primary"], "a.so")
+    b = moddir.copy(report_so["standby"], "b.so")
+    t = trackd.new()
+    t.write_config({"a": report_track(a, primary_reason="module a"),
+                    "b": report_track(b, standby_reason="module b")})
+    r, errs = check(t.binary, t.conf)
+    assert (r.returncode, r.stdout.strip(), r.stderr) == (0, "configuration OK", "")
+    t.start()
+    t.wait_for_log(change_re("a", "unknown", "primary", PRIMARY, "module a"), 5)
+    t.wait_for_log(change_re("b", "unknown", "standby", STANDBY, "module b"), 5)
+    assert t.read("a") == "%d\n" % PRIMARY and t.read("b") == "%d\n" % STANDBY
+    assert mapped(t.pid, a) and mapped(t.pid, b)
+    assert t.stop() == 0
+
+
+def test_same_module_file_for_two_tracks(trackd, moddir, report_so):
+    """One file for two tracks (and for the -t check of the configuration
+    before them) is loaded once and shared; a copy of it is another file."""
+    a = moddir.copy(report_so["primary"], "a.so")
+    copy = moddir.copy(report_so["primary"], "copy.so")
+    b = moddir.copy(report_so["standby"], "b.so")
+    t = trackd.new()
+    t.write_config({"a1": report_track(a), "a2": report_track(a), "c": report_track(copy),
+                    "b": report_track(b)})
+    t.start()
+    for name in ("a1", "a2", "c"):
+        t.wait_for_log(change_re(name, "unknown", "primary", PRIMARY, "test module primary"), 5)
+    t.wait_for_log(change_re("b", "unknown", "standby", STANDBY, "test module standby"), 5)
+    assert mapped(t.pid, a) and mapped(t.pid, copy) and mapped(t.pid, b)
+    assert t.stop() == 0
+
+
+def test_reload_switching_a_tracks_module_runs_the_new_one(trackd, moddir, report_so):
+    a = moddir.copy(report_so["primary"], "a.so")
+    b = moddir.copy(report_so["standby"], "b.so")
+    t = trackd.new()
+    t.write_config({"x": report_track(a)})
+    t.start()
+    t.wait_for_log(change_re("x", "unknown", "primary", PRIMARY, "test module primary"), 5)
+
+    for old, new, so, gone, value in (("primary", "standby", b, a, STANDBY),
+                                      ("standby", "primary", a, b, PRIMARY),
+                                      ("primary", "standby", b, a, STANDBY)):
+        start = t.log_size()
+        t.write_config({"x": report_track(so)})
+        t.send_signal(signal.SIGHUP)
+        t.wait_for_log(r"configuration reloaded", 10, start)
+        t.wait_for_log(change_re("x", old, new, value, "test module " + new), 5, start)
+        t.wait_for_value("x", value, 2)
+        assert mapped(t.pid, so)
+        wait_unmapped(t.pid, gone)
+    assert t.stop() == 0
+
+
+def test_reloads_shuffling_modules_between_tracks(trackd, moddir, report_so):
+    """Tracks that share, swap, add and drop modules over several reloads:
+    after each, every track runs the code of the file it names, and a
+    file no track names any more is unloaded."""
+    files = {"p1": moddir.copy(report_so["primary"], "p1.so"),
+             "p2": moddir.copy(report_so["primary"], "p2.so"),
+             "s1": moddir.copy(report_so["standby"], "s1.so"),
+             "s2": moddir.copy(report_so["standby"], "s2.so")}
+    state = {"p1": "primary", "p2": "primary", "s1": "standby", "s2": "standby"}
+    steps = [
+        {"a": "p1", "b": "s1"},
+        {"a": "s1", "b": "p1"},
+        {"a": "s2", "b": "s2", "c": "p2"},
+        {"a": "p1"},
+        {"a": "p2", "b": "s1", "c": "s2", "d": "p1"},
+        {"a": "s1", "d": "s2"},
+        {"a": "p2", "b": "p1", "d": "s1"},
+    ]
+    t = trackd.new()
+    previous = {}
+    for n, step in enumerate(steps):
+        start = t.log_size()
+        t.write_config({name: report_track(files[f], **{state[f] + "_reason": "%s step %d" % (f, n)})
+                        for name, f in step.items()})
+        r, errs = check(t.binary, t.conf)
+        assert (r.returncode, r.stdout.strip(), r.stderr) == (0, "configuration OK", ""), n
+        if n == 0:
+            t.start()
+        else:
+            t.send_signal(signal.SIGHUP)
+            t.wait_for_log(r"configuration reloaded", 10, start)
+        for name, f in step.items():
+            want = state[f]
+            t.wait_for_log(r'pgtrackd: info: track "%s": \w+ -> %s, value %d written to \S+ '
+                           r'\(%s\)$' % (name, want, PRIMARY if want == "primary" else STANDBY,
+                                         re.escape("%s step %d" % (f, n))), 5, start)
+        for f, so in files.items():
+            if f in step.values():
+                assert mapped(t.pid, so), (n, f)
+            else:
+                wait_unmapped(t.pid, so)
+        previous = step
+    assert previous and t.stop() == 0
+
+
+def test_check_validates_keys_against_each_tracks_module(pgtrackd_bin, workdir, moddir, report_so):
+    a = moddir.copy(report_so["primary"], "a.so")
+    b = moddir.copy(report_so["standby"], "b.so")
+    good = write(os.path.join(workdir, "good.conf"),
+                 "[track a]\nfile = %s/a\nmodule = %s\nprimary_reason = here\n\n"
+                 "[track b]\nfile = %s/b\nmodule = %s\nstandby_reason = there\n"
+                 % (workdir, a, workdir, b))
+    r, errs = check(pgtrackd_bin, good)
+    assert (r.returncode, r.stdout.strip(), r.stderr) == (0, "configuration OK", "")
+    # each key at the other module: both refused, on their own lines
+    swapped = write(os.path.join(workdir, "swapped.conf"),
+                    "[track a]\nfile = %s/a\nmodule = %s\nstandby_reason = here\n\n"
+                    "[track b]\nfile = %s/b\nmodule = %s\nprimary_reason = there\n"
+                    % (workdir, a, workdir, b))
+    r, errs = check(pgtrackd_bin, swapped)
+    assert r.returncode == 1, r.stderr
+    assert errs == ['%s:4: unknown key "standby_reason" in section [track a]' % swapped,
+                    '%s:9: unknown key "primary_reason" in section [track b]' % swapped], r.stderr
