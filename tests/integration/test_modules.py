@@ -996,3 +996,171 @@ def test_check_validates_keys_against_each_tracks_module(pgtrackd_bin, workdir, 
     assert r.returncode == 1, r.stderr
     assert errs == ['%s:4: unknown key "standby_reason" in section [track a]' % swapped,
                     '%s:9: unknown key "primary_reason" in section [track b]' % swapped], r.stderr
+
+
+# --------------------------------------------------------------------------
+# 8. the configured path is vetted, every component of it (issue 9, defect 6)
+#
+# The loader once vetted realpath() of the module: a symlink anybody owns,
+# in a directory anybody owns, pointing at a root-owned module, passed,
+# and the module's constructors ran.  Now every directory and symlink on
+# the way from / to the file, through every symlink's target, counts.
+
+OWNER_MSG = "is owned by uid %d, not by root or by the user pgtrackd runs as (uid 0)" % NOBODY
+
+
+def report_conf(workdir, module, name="m"):
+    """A config whose only track (header on line 1) uses a report module."""
+    return write(os.path.join(workdir, name + ".conf"),
+                 "[track m]\nfile = %s\nmodule = %s\n" % (os.path.join(workdir, "m"), module))
+
+
+def marker_lines(marker):
+    try:
+        with open(marker) as f:
+            return f.read().splitlines()
+    except FileNotFoundError:
+        return []
+
+
+@pytest.fixture
+def marker(workdir, monkeypatch):
+    """A file the report modules' constructor appends its name to (tests/modules/report.c)."""
+    path = os.path.join(workdir, "constructor-ran")
+    monkeypatch.setenv("TRACKD_TEST_MODULE_MARKER", path)
+    return path
+
+
+def test_nobodys_symlink_in_nobodys_directory_is_refused_before_loading(
+        pgtrackd_bin, workdir, moddir, report_so, marker):
+    target = moddir.copy(report_so["primary"], "target.so")
+    # the target alone is fine, and the marker shows its constructor running
+    r, errs = check(pgtrackd_bin, report_conf(workdir, target, "target"))
+    assert (r.returncode, r.stdout.strip(), r.stderr) == (0, "configuration OK", "")
+    assert marker_lines(marker) == ["primary"]
+    os.unlink(marker)
+
+    theirs = moddir.sub("theirs")
+    link = os.path.join(theirs, "link.so")
+    os.symlink(target, link)
+    os.lchown(link, NOBODY, NOBODY)
+    os.chown(theirs, NOBODY, NOBODY)
+    conf = report_conf(workdir, link)
+    r, errs = check(pgtrackd_bin, conf)
+    assert r.returncode == 1, "accepted:\n%s%s" % (r.stdout, r.stderr)
+    assert errs == ['%s:1: track "m": module %s: refused: directory %s %s'
+                    % (conf, link, theirs, OWNER_MSG)], r.stderr
+    assert marker_lines(marker) == [], "the refused module's constructor ran"
+
+    # a starting pgtrackd refuses it the same way
+    r = run_binary(pgtrackd_bin, "-n", "-l", "-f", conf, timeout=10)
+    assert r.returncode == 1, (r.returncode, r.stderr)
+    assert ('%s:1: track "m": module %s: refused: directory %s %s' % (conf, link, theirs, OWNER_MSG)
+            in r.stderr.splitlines()), r.stderr
+    assert marker_lines(marker) == [], "the refused module's constructor ran"
+
+
+def _path_case(case, moddir, target):
+    """(module path to configure, expected message after 'track "m": ')."""
+    if case == "symlink_owner_nobody":
+        link = os.path.join(moddir.path, "link.so")
+        os.symlink(target, link)
+        os.lchown(link, NOBODY, NOBODY)
+        return link, "module %s: refused: symlink %s %s" % (link, link, OWNER_MSG)
+    if case == "symlink_in_writable_directory":
+        d = moddir.sub("open", 0o777)
+        link = os.path.join(d, "link.so")
+        os.symlink(target, link)
+        return link, ("module %s: refused: directory %s is writable by group or others (mode 0777)"
+                      % (link, d))
+    if case == "symlink_to_directory_of_nobody":
+        # a root-owned link to a directory of another user, the module in there
+        d = moddir.sub("theirs")
+        so = os.path.join(d, "x.so")
+        shutil.copyfile(target, so)
+        os.chown(d, NOBODY, NOBODY)
+        dl = os.path.join(moddir.path, "dirlink")
+        os.symlink(d, dl)
+        return os.path.join(dl, "x.so"), ("module %s: refused: directory %s %s"
+                                          % (os.path.join(dl, "x.so"), d, OWNER_MSG))
+    if case == "second_link_of_a_chain_owner_nobody":
+        # link1 (root) -> sub/link2 (relative, nobody's) -> the target
+        sub = moddir.sub("sub")
+        link2 = os.path.join(sub, "link2.so")
+        os.symlink(target, link2)
+        os.lchown(link2, NOBODY, NOBODY)
+        link1 = os.path.join(moddir.path, "link1.so")
+        os.symlink("sub/link2.so", link1)
+        return link1, "module %s: refused: symlink %s %s" % (link1, link2, OWNER_MSG)
+    if case == "directory_of_the_link_writable":
+        # the target's directories are safe, the link's directory is not
+        d = moddir.sub("open", 0o775)
+        link = os.path.join(d, "link.so")
+        os.symlink(os.path.relpath(target, d), link)
+        return link, ("module %s: refused: directory %s is writable by group or others (mode 0775)"
+                      % (link, d))
+    if case == "target_writable":
+        so = moddir.copy(target, "writable.so", mode=0o666)
+        link = os.path.join(moddir.path, "link.so")
+        os.symlink(so, link)
+        return link, ("module %s: refused: file %s is writable by group or others (mode 0666)"
+                      % (link, so))
+    if case == "target_owner_nobody":
+        so = moddir.copy(target, "theirs.so")
+        os.chown(so, NOBODY, NOBODY)
+        link = os.path.join(moddir.path, "link.so")
+        os.symlink("theirs.so", link)
+        return link, "module %s: refused: file %s %s" % (link, so, OWNER_MSG)
+    if case == "loop":
+        a = os.path.join(moddir.path, "a.so")
+        b = os.path.join(moddir.path, "b.so")
+        os.symlink(b, a)
+        os.symlink("a.so", b)
+        return a, "module %s: Too many levels of symbolic links" % a
+    if case == "dangling":
+        link = os.path.join(moddir.path, "link.so")
+        os.symlink("gone.so", link)
+        return link, "module %s: No such file or directory" % link
+    if case == "through_a_file":
+        return os.path.join(target, "x.so"), "module %s: Not a directory" % os.path.join(target, "x.so")
+    if case == "relative":
+        return "relative/x.so", None
+    raise AssertionError(case)
+
+
+PATH_REFUSALS = ["symlink_owner_nobody", "symlink_in_writable_directory",
+                 "symlink_to_directory_of_nobody", "second_link_of_a_chain_owner_nobody",
+                 "directory_of_the_link_writable", "target_writable", "target_owner_nobody",
+                 "loop", "dangling", "through_a_file"]
+
+
+@pytest.mark.parametrize("case", PATH_REFUSALS)
+def test_refused_module_path(pgtrackd_bin, workdir, moddir, report_so, marker, case):
+    target = moddir.copy(report_so["primary"], "target.so")
+    path, message = _path_case(case, moddir, target)
+    conf = report_conf(workdir, path)
+    r, errs = check(pgtrackd_bin, conf)
+    assert r.returncode == 1, "accepted:\n%s%s" % (r.stdout, r.stderr)
+    assert errs == ['%s:1: track "m": %s' % (conf, message)], r.stderr
+    assert marker_lines(marker) == [], "the refused module's constructor ran"
+
+
+def test_safe_symlinks_are_followed(trackd, moddir, report_so, marker):
+    """Root's symlinks in safe directories, absolute and relative, with ..
+    and . and doubled slashes, lead to the module, which runs."""
+    lib = moddir.sub("lib")
+    so = moddir.copy(report_so["standby"], "x.so", into=lib)
+    links = moddir.sub("links")
+    os.symlink("../lib/./x.so", os.path.join(links, "rel.so"))
+    os.symlink(os.path.join(links, "rel.so"), os.path.join(moddir.path, "abs.so"))
+    os.symlink("links", os.path.join(moddir.path, "dirlink"))
+    path = moddir.path + "//dirlink/../abs.so"
+    t = trackd.new()
+    t.write_config({"m": report_track(path)})
+    r, errs = check(t.binary, t.conf)
+    assert (r.returncode, r.stdout.strip(), r.stderr) == (0, "configuration OK", "")
+    t.start()
+    t.wait_for_log(change_re("m", "unknown", "standby", STANDBY, "test module standby"), 5)
+    assert mapped(t.pid, so)
+    assert marker_lines(marker) == ["standby", "standby"]  # -t, then the daemon
+    assert t.stop() == 0

@@ -8,8 +8,9 @@
  * track that runs the other file's code shows it at once.
  *
  * Its constructor appends "REPORT_NAME\n" to the file named by the
- * environment variable PGTRACKD_TEST_MODULE_MARKER, if set: a test sees
- * whether the module's code ran at all (a refused module's must not).
+ * environment variable TRACKD_TEST_MODULE_MARKER, if set (not PG...: the
+ * tests pass no PG* variable on): a test sees whether the module's code
+ * ran at all (a refused module's must not).
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -28,7 +29,7 @@ struct report {
 
 __attribute__((constructor)) static void mark(void)
 {
-	const char *path = getenv("PGTRACKD_TEST_MODULE_MARKER");
+	const char *path = getenv("TRACKD_TEST_MODULE_MARKER");
 	ssize_t n;
 	int fd;
 
