@@ -423,15 +423,16 @@ def test_sticky_world_writable_directory_is_accepted(pgtrackd_bin, workdir, modd
 
 
 def test_symlink_is_vetted_at_its_target(pgtrackd_bin, workdir, moddir, maintenance_so):
-    """A safe symlink to an unsafe file is refused, naming the file itself."""
+    """A safe symlink to an unsafe file is refused, naming the path configured
+    and the file itself."""
     so = moddir.copy(maintenance_so, mode=0o666)
     link = os.path.join(moddir.path, "link.so")
     os.symlink(so, link)
     conf = module_conf(workdir, link)
     r, errs = check(pgtrackd_bin, conf)
     assert r.returncode == 1, r.stderr
-    assert errs == ['%s:1: track "m": module %s: refused: writable by group or others (mode 0666)'
-                    % (conf, so)], r.stderr
+    assert errs == ['%s:1: track "m": module %s: refused: file %s is writable by group or others '
+                    '(mode 0666)' % (conf, link, so)], r.stderr
 
 
 def test_directory_owned_by_another_user_is_refused(pgtrackd_bin, workdir, moddir, maintenance_so):
@@ -869,7 +870,7 @@ PRIMARY, STANDBY = 100, 0
 @pytest.fixture(scope="module")
 def report_so(build_dir):
     return {s: built(build_dir, "tests/modules/test_report_%s.so" % s)
-            for s in ("primary", "standby")}
+            for s in ("primary", "standby", "resident")}
 
 
 def report_track(so, **over):
@@ -966,9 +967,10 @@ def test_reloads_shuffling_modules_between_tracks(trackd, moddir, report_so):
             t.wait_for_log(r"configuration reloaded", 10, start)
         for name, f in step.items():
             want = state[f]
-            t.wait_for_log(r'pgtrackd: info: track "%s": \w+ -> %s, value %d written to \S+ '
-                           r'\(%s\)$' % (name, want, PRIMARY if want == "primary" else STANDBY,
-                                         re.escape("%s step %d" % (f, n))), 5, start)
+            # logged by each start of the module, whether the state changes or not
+            t.wait_for_log(r'pgtrackd: info: track "%s": module %s started \(%s step %d\)$'
+                           % (name, want, f, n), 5, start)
+            t.wait_for_value(name, PRIMARY if want == "primary" else STANDBY, 2)
         for f, so in files.items():
             if f in step.values():
                 assert mapped(t.pid, so), (n, f)
@@ -976,6 +978,34 @@ def test_reloads_shuffling_modules_between_tracks(trackd, moddir, report_so):
                 wait_unmapped(t.pid, so)
         previous = step
     assert previous and t.stop() == 0
+
+
+def test_module_glibc_never_unloads(trackd, moddir, report_so):
+    """A module linked -z nodelete stays loaded after its last dlclose,
+    known to glibc by its /proc/self/fd name: that name must keep meaning
+    that file, and no other module may get it or be refused for it."""
+    files = {"resident": moddir.copy(report_so["resident"], "r.so"),
+             "primary": moddir.copy(report_so["primary"], "p.so"),
+             "standby": moddir.copy(report_so["standby"], "s.so")}
+    value = {"resident": PRIMARY, "primary": PRIMARY, "standby": STANDBY}
+    t = trackd.new()
+    for n, f in enumerate(["resident", "standby", "primary", "resident", "standby",
+                           "resident", "resident", "primary"]):
+        start = t.log_size()
+        reason = "%s step %d" % (f, n)
+        t.write_config({"x": report_track(files[f], **{f + "_reason": reason})})
+        if n == 0:
+            t.start()
+        else:
+            t.send_signal(signal.SIGHUP)
+            t.wait_for_log(r"configuration reloaded", 10, start)
+        t.wait_for_log(r'pgtrackd: info: track "x": module %s started \(%s\)$'
+                       % (f, re.escape(reason)), 5, start)
+        t.wait_for_value("x", value[f], 2)
+        assert "error" not in t.log()[start:], t.log()[start:]
+        if n == 1:
+            assert mapped(t.pid, files["resident"]), "glibc unloaded the nodelete module"
+    assert t.stop() == 0
 
 
 def test_check_validates_keys_against_each_tracks_module(pgtrackd_bin, workdir, moddir, report_so):

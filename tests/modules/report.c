@@ -1,10 +1,13 @@
 /*
  * A module that reports one fixed state, for tests/integration/test_modules.py.
  *
- * Built twice (tests/modules/meson.build): test_report_primary.so reports
- * PRIMARY and knows the key "primary_reason", test_report_standby.so
- * reports STANDBY and knows "standby_reason"; the key's value, if set, is
- * the reason of the report.  Two different files with different code: a
+ * Built three times (tests/modules/meson.build): test_report_primary.so
+ * reports PRIMARY and knows the key "primary_reason", test_report_standby.so
+ * reports STANDBY and knows "standby_reason", test_report_resident.so
+ * (which glibc never unloads) reports PRIMARY and knows "resident_reason";
+ * the key's value, if set, is
+ * the reason of the report.  Its start logs "module NAME started (REASON)"
+ * even when the state does not change.  Two different files with different code: a
  * track that runs the other file's code shows it at once.
  *
  * Its constructor appends "REPORT_NAME\n" to the file named by the
@@ -67,7 +70,10 @@ static int start(void *state)
 	struct report *r = state;
 	const char *reason = r->host->config(r->host, REPORT_KEY);
 
-	r->host->report(r->host, REPORT_STATE, reason ? reason : "test module " REPORT_NAME);
+	if (!reason)
+		reason = "test module " REPORT_NAME;
+	r->host->log(r->host, PGTRACKD_LOG_INFO, "module %s started (%s)", REPORT_NAME, reason);
+	r->host->report(r->host, REPORT_STATE, reason);
 	return 0;
 }
 
