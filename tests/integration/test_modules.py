@@ -12,7 +12,13 @@
   module key refuses the reload; the PostgreSQL track keeps its session;
 - load, reload and unload under valgrind, without a definite leak;
 - an out-of-tree build of the example module against the installed header
-  and pkg-config file, loaded by pgtrackd.
+  and pkg-config file, loaded by pgtrackd;
+- each module runs its own code (issue 9): two tracks with two modules,
+  reloads switching and shuffling modules, a module glibc never unloads,
+  -t checking keys against each track's module (tests/modules/report.c);
+- the configured path is vetted component by component, through every
+  symlink (issue 9): refusals with their exact messages, and a refused
+  module's constructor does not run.
 
 Modules are copied into directories the test creates (mkdtemp, root-owned)
 so that their modes and owners can be set at will: the loader vets the
