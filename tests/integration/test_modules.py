@@ -1200,3 +1200,19 @@ def test_safe_symlinks_are_followed(trackd, moddir, report_so, marker):
     assert mapped(t.pid, so)
     assert marker_lines(marker) == ["standby", "standby"]  # -t, then the daemon
     assert t.stop() == 0
+
+
+def test_file_glibc_already_has_is_refused(pgtrackd_bin, workdir):
+    """A file glibc loaded for pgtrackd itself (libev) is not loaded again as
+    a module: the loader finds glibc already holding it and refuses, loudly."""
+    libev = sorted(glob.glob("/usr/lib/*/libev.so.4"))
+    assert libev, "no libev.so.4 under /usr/lib/*/"
+    real = os.path.realpath(libev[0])
+    conf = report_conf(workdir, real)
+    r, errs = check(pgtrackd_bin, conf)
+    assert r.returncode == 1, r.stderr
+    assert len(errs) == 1, r.stderr
+    assert re.fullmatch(r'%s:1: track "m": module %s: refused: the dynamic loader already has an '
+                        r'object named /proc/self/fd/\d+ or loaded from the same file \(\S+\), '
+                        r'not loaded by pgtrackd' % (re.escape(conf), re.escape(real)),
+                        errs[0]), errs
