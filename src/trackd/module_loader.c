@@ -4,12 +4,34 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <link.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
+
+/* Symbolic links followed on the way to one module, as the kernel's ELOOP. */
+#define MAX_SYMLINKS 40
+
+/*
+ * One module file as glibc knows it.  glibc finds an object it already has
+ * by the name given to dlopen (or by st_dev/st_ino), so the name
+ * /proc/self/fd/N must stay bound to this very file for as long as glibc
+ * may have an object by it: fd is held open until glibc let go of it.
+ */
+struct module_object {
+	struct module_object *next;
+	dev_t dev;
+	ino_t ino;
+	int fd;         /* the vetted file */
+	unsigned refs;  /* loaded_modules using handle */
+	void *handle;   /* NULL once refs dropped to 0 (a resident object) */
+	char name[32];  /* /proc/self/fd/<fd>, the name glibc knows it by */
+};
+
+static struct module_object *objects;
 
 static bool trusted_owner(const struct stat *st)
 {
@@ -21,136 +43,411 @@ static bool writable_by_others(const struct stat *st)
 	return st->st_mode & (S_IWGRP | S_IWOTH);
 }
 
-/* Checks the open module file and every directory above its real path. */
-static int vet(const char *real, int fd, char *why, size_t size)
+static int refuse_owner(const char *path, const char *what, const char *name,
+			const struct stat *st, char *why, size_t size)
 {
-	char dir[PATH_MAX];
-	struct stat st;
-	char *slash;
+	snprintf(why, size, "module %s: refused: %s%s%sowned by uid %u, not by root or by the "
+			    "user pgtrackd runs as (uid %u)",
+		 path, what, name, *name ? " is " : "", (unsigned)st->st_uid, (unsigned)geteuid());
+	return -EPERM;
+}
 
-	if (fstat(fd, &st) < 0) {
-		snprintf(why, size, "%s: %s", real, strerror(errno));
-		return -errno;
-	}
-	if (!S_ISREG(st.st_mode)) {
-		snprintf(why, size, "%s: not a regular file", real);
+static int refuse_mode(const char *path, const char *what, const char *name,
+		       const struct stat *st, char *why, size_t size)
+{
+	snprintf(why, size, "module %s: refused: %s%s%swritable by group or others (mode %04o)",
+		 path, what, name, *name ? " is " : "", (unsigned)(st->st_mode & 07777));
+	return -EPERM;
+}
+
+static int fail(const char *path, int err, char *why, size_t size)
+{
+	snprintf(why, size, "module %s: %s", path, strerror(err));
+	return -err;
+}
+
+/* A directory on the way: ours or root's, and nobody else can change what is in it. */
+static int vet_directory(const char *path, const char *name, int fd, char *why, size_t size)
+{
+	struct stat st;
+
+	if (fstat(fd, &st) < 0)
+		return fail(path, errno, why, size);
+	if (!trusted_owner(&st))
+		return refuse_owner(path, "directory ", name, &st, why, size);
+	/* A sticky directory (/tmp) lets nobody else replace what is in it. */
+	if (writable_by_others(&st) && !(st.st_mode & S_ISVTX))
+		return refuse_mode(path, "directory ", name, &st, why, size);
+	return 0;
+}
+
+/* The file itself; named only if the configured path is not its name. */
+static int vet_file(const char *path, const char *name, const struct stat *st, char *why,
+		    size_t size)
+{
+	bool same = strcmp(path, name) == 0;
+
+	if (!S_ISREG(st->st_mode)) {
+		if (same)
+			snprintf(why, size, "module %s: not a regular file", path);
+		else
+			snprintf(why, size, "module %s: %s is not a regular file", path, name);
 		return -EINVAL;
 	}
-	if (!trusted_owner(&st)) {
-		snprintf(why, size, "%s: refused: owned by uid %u, not by root or by the user "
-				    "pgtrackd runs as (uid %u)",
-			 real, (unsigned)st.st_uid, (unsigned)geteuid());
-		return -EPERM;
-	}
-	if (writable_by_others(&st)) {
-		snprintf(why, size, "%s: refused: writable by group or others (mode %04o)", real,
-			 (unsigned)(st.st_mode & 07777));
-		return -EPERM;
-	}
-	snprintf(dir, sizeof(dir), "%s", real);
-	while ((slash = strrchr(dir, '/'))) {
-		if (slash == dir)
-			slash[1] = '\0';
-		else
-			*slash = '\0';
-		if (stat(dir, &st) < 0) {
-			snprintf(why, size, "%s: directory %s: %s", real, dir, strerror(errno));
-			return -errno;
-		}
-		if (!trusted_owner(&st)) {
-			snprintf(why, size, "%s: refused: directory %s is owned by uid %u, not by root "
-					    "or by the user pgtrackd runs as (uid %u)",
-				 real, dir, (unsigned)st.st_uid, (unsigned)geteuid());
-			return -EPERM;
-		}
-		/* A sticky directory (/tmp) lets nobody else replace what is in it. */
-		if (writable_by_others(&st) && !(st.st_mode & S_ISVTX)) {
-			snprintf(why, size, "%s: refused: directory %s is writable by group or others "
-					    "(mode %04o)",
-				 real, dir, (unsigned)(st.st_mode & 07777));
-			return -EPERM;
-		}
-		if (strcmp(dir, "/") == 0)
-			break;
-	}
+	if (!trusted_owner(st))
+		return refuse_owner(path, same ? "" : "file ", same ? "" : name, st, why, size);
+	if (writable_by_others(st))
+		return refuse_mode(path, same ? "" : "file ", same ? "" : name, st, why, size);
 	return 0;
+}
+
+static int open_root(const char *path, char *why, size_t size)
+{
+	int fd = open("/", O_PATH | O_DIRECTORY | O_CLOEXEC);
+
+	if (fd < 0)
+		return fail(path, errno, why, size);
+	if (vet_directory(path, "/", fd, why, size) < 0) {
+		close(fd);
+		return -EPERM;
+	}
+	return fd;
+}
+
+/* dir/comp into buf; "/" has no trailing slash to add. */
+static int join(char *buf, size_t size, const char *dir, const char *comp, size_t len)
+{
+	int n = snprintf(buf, size, "%s%s%.*s", dir, strcmp(dir, "/") == 0 ? "" : "/", (int)len,
+			 comp);
+
+	return n < 0 || (size_t)n >= size ? -ENAMETOOLONG : 0;
+}
+
+/*
+ * Walks path from / one component at a time, as OpenSSH's safe_path does
+ * but through symlinks too: every directory walked through and every
+ * symlink met must be root's or ours, no directory writable by others
+ * unless sticky, and each symlink's target is walked the same way.  Each
+ * step goes through a descriptor of the directory just vetted (openat with
+ * O_NOFOLLOW), so nothing can be swapped in between; the module file is
+ * opened last, vetted with fstat, and its descriptor returned.
+ */
+static int open_vetted(const char *path, struct stat *st, char *why, size_t size)
+{
+	char rest[PATH_MAX], next[PATH_MAX], cur[PATH_MAX] = "/", target[PATH_MAX];
+	char comp[NAME_MAX + 1];
+	int links = 0, dirfd, fd = -1, r;
+	const char *p;
+
+	if (path[0] != '/') {
+		snprintf(why, size, "module %s: not an absolute path", path);
+		return -EINVAL;
+	}
+	if (strlen(path) >= sizeof(rest))
+		return fail(path, ENAMETOOLONG, why, size);
+	strcpy(rest, path);
+	dirfd = open_root(path, why, size);
+	if (dirfd < 0)
+		return dirfd;
+	for (;;) {
+		size_t len;
+		bool last;
+		int nfd;
+
+		for (p = rest; *p == '/'; p++)
+			;
+		if (!*p) {
+			/* the path ends on a directory */
+			if (strcmp(cur, path) == 0)
+				snprintf(why, size, "module %s: not a regular file", path);
+			else
+				snprintf(why, size, "module %s: %s is not a regular file", path, cur);
+			r = -EINVAL;
+			goto close_dir;
+		}
+		len = strcspn(p, "/");
+		if (len > NAME_MAX) {
+			r = fail(path, ENAMETOOLONG, why, size);
+			goto close_dir;
+		}
+		memcpy(comp, p, len);
+		comp[len] = '\0';
+		p += len;
+		last = !p[strspn(p, "/")];
+		memmove(rest, p, strlen(p) + 1);
+
+		if (strcmp(comp, ".") == 0)
+			continue;
+		if (strcmp(comp, "..") == 0) {
+			char *slash = strrchr(cur, '/');
+
+			nfd = openat(dirfd, "..", O_PATH | O_DIRECTORY | O_CLOEXEC);
+			if (nfd < 0) {
+				r = fail(path, errno, why, size);
+				goto close_dir;
+			}
+			close(dirfd);
+			dirfd = nfd;
+			/* cur holds no symlink: its parent is the directory above */
+			if (slash == cur)
+				slash[1] = '\0';
+			else
+				*slash = '\0';
+			r = vet_directory(path, cur, dirfd, why, size);
+			if (r < 0)
+				goto close_dir;
+			continue;
+		}
+		r = join(next, sizeof(next), cur, comp, len);
+		if (r < 0 || fstatat(dirfd, comp, st, AT_SYMLINK_NOFOLLOW) < 0) {
+			r = fail(path, r < 0 ? -r : errno, why, size);
+			goto close_dir;
+		}
+		if (S_ISLNK(st->st_mode)) {
+			ssize_t n;
+
+			/* Its mode means nothing; its owner and directory do. */
+			if (!trusted_owner(st)) {
+				r = refuse_owner(path, "symlink ", next, st, why, size);
+				goto close_dir;
+			}
+			if (++links > MAX_SYMLINKS) {
+				r = fail(path, ELOOP, why, size);
+				goto close_dir;
+			}
+			n = readlinkat(dirfd, comp, target, sizeof(target));
+			if (n < 0 || (size_t)n == sizeof(target)) {
+				r = fail(path, n < 0 ? errno : ENAMETOOLONG, why, size);
+				goto close_dir;
+			}
+			if (n == 0) {
+				r = fail(path, ENOENT, why, size);
+				goto close_dir;
+			}
+			/* the target, then what was left after the link */
+			if ((size_t)n + 1 + strlen(rest) >= sizeof(rest)) {
+				r = fail(path, ENAMETOOLONG, why, size);
+				goto close_dir;
+			}
+			memmove(rest + n + 1, rest, strlen(rest) + 1);
+			memcpy(rest, target, n);
+			rest[n] = '/';
+			if (last)
+				rest[n] = '\0';
+			if (target[0] == '/') {
+				close(dirfd);
+				strcpy(cur, "/");
+				dirfd = open_root(path, why, size);
+				if (dirfd < 0)
+					return dirfd;
+			}
+			continue;
+		}
+		if (last) {
+			if (!S_ISREG(st->st_mode)) {
+				r = vet_file(path, next, st, why, size);
+				goto close_dir;
+			}
+			/* O_NONBLOCK: should it have become a FIFO, do not wait on it */
+			fd = openat(dirfd, comp, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY |
+							 O_CLOEXEC);
+			if (fd < 0 || fstat(fd, st) < 0) {
+				r = fail(path, errno, why, size);
+				goto close_file;
+			}
+			r = vet_file(path, next, st, why, size);
+			if (r < 0)
+				goto close_file;
+			close(dirfd);
+			return fd;
+		}
+		if (!S_ISDIR(st->st_mode)) {
+			r = fail(path, ENOTDIR, why, size);
+			goto close_dir;
+		}
+		nfd = openat(dirfd, comp, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+		if (nfd < 0) {
+			r = fail(path, errno, why, size);
+			goto close_dir;
+		}
+		close(dirfd);
+		dirfd = nfd;
+		strcpy(cur, next);
+		r = vet_directory(path, cur, dirfd, why, size);
+		if (r < 0)
+			goto close_dir;
+	}
+
+close_file:
+	if (fd >= 0)
+		close(fd);
+close_dir:
+	close(dirfd);
+	return r;
+}
+
+/* The name glibc filed handle under. */
+static const char *object_name(void *handle)
+{
+	struct link_map *map;
+
+	if (dlinfo(handle, RTLD_DI_LINKMAP, &map) < 0 || !map->l_name)
+		return "";
+	return map->l_name;
+}
+
+static void object_release(struct module_object *o)
+{
+	struct module_object **pp;
+	void *still;
+
+	if (--o->refs > 0)
+		return;
+	dlclose(o->handle);
+	o->handle = NULL;
+	/*
+	 * An object glibc keeps (one marked nodelete) stays known by its name:
+	 * keep that name bound to this file, and use it again for this file.
+	 */
+	still = dlopen(o->name, RTLD_LAZY | RTLD_NOLOAD);
+	if (still) {
+		dlclose(still);
+		return;
+	}
+	for (pp = &objects; *pp != o; pp = &(*pp)->next)
+		;
+	*pp = o->next;
+	close(o->fd);
+	free(o);
+}
+
+/* The handle of the file open on fd (which this takes), loaded once per file. */
+static struct module_object *object_get(const char *path, int fd, const struct stat *st,
+					char *why, size_t size)
+{
+	struct module_object *o;
+	void *handle;
+
+	for (o = objects; o; o = o->next)
+		if (o->dev == st->st_dev && o->ino == st->st_ino)
+			break;
+	if (o) {
+		/* the same file: o->fd keeps its name bound, this one is not needed */
+		close(fd);
+		if (!o->handle) {
+			o->handle = dlopen(o->name, RTLD_NOW | RTLD_LOCAL);
+			if (!o->handle) {
+				snprintf(why, size, "module %s: cannot load: %s", path, dlerror());
+				return NULL;
+			}
+		}
+		o->refs++;
+		return o;
+	}
+	o = calloc(1, sizeof(*o));
+	if (!o) {
+		snprintf(why, size, "module %s: out of memory", path);
+		goto close_fd;
+	}
+	o->dev = st->st_dev;
+	o->ino = st->st_ino;
+	o->fd = fd;
+	snprintf(o->name, sizeof(o->name), "/proc/self/fd/%d", fd);
+	/*
+	 * Nothing of ours goes by this name (each of our objects holds its
+	 * descriptor open) and we have no object of this file: anything glibc
+	 * already has under it is not the file vetted.  Refuse rather than
+	 * run it.
+	 */
+	handle = dlopen(o->name, RTLD_LAZY | RTLD_NOLOAD);
+	if (handle) {
+		snprintf(why, size, "module %s: refused: the dynamic loader already has an object "
+				    "named %s or loaded from the same file (%s), not loaded by "
+				    "pgtrackd",
+			 path, o->name, object_name(handle));
+		dlclose(handle);
+		goto free_object;
+	}
+	handle = dlopen(o->name, RTLD_NOW | RTLD_LOCAL);
+	if (!handle) {
+		snprintf(why, size, "module %s: cannot load: %s", path, dlerror());
+		goto free_object;
+	}
+	if (strcmp(object_name(handle), o->name) != 0) {
+		snprintf(why, size, "module %s: refused: the dynamic loader handed back %s, not "
+				    "the file vetted (%s)",
+			 path, object_name(handle), o->name);
+		dlclose(handle);
+		goto free_object;
+	}
+	o->handle = handle;
+	o->refs = 1;
+	o->next = objects;
+	objects = o;
+	return o;
+
+free_object:
+	free(o);
+close_fd:
+	close(fd);
+	return NULL;
 }
 
 struct loaded_module *module_load(const char *path, char *why, size_t size)
 {
 	const struct pgtrackd_module *(*entry)(void);
 	const struct pgtrackd_module *ops;
+	struct module_object *object;
 	struct loaded_module *m;
-	char real[PATH_MAX];
-	char by_fd[64];
-	void *handle;
+	struct stat st;
 	int fd;
 
-	if (!realpath(path, real)) {
-		snprintf(why, size, "module %s: %s", path, strerror(errno));
-		return NULL;
-	}
 	/*
-	 * Vet the file we opened and load that very file through /proc: nobody
-	 * can swap it between the checks and dlopen, and a module rebuilt at
-	 * the same path (a new inode) is loaded anew instead of glibc handing
-	 * back the copy it already has under that name.
+	 * Vet the configured path and load the very file vetted, through its
+	 * descriptor: nobody can swap it between the checks and dlopen, and a
+	 * module rebuilt at the same path (a new inode) is loaded anew.
 	 */
-	fd = open(real, O_RDONLY | O_CLOEXEC);
-	if (fd < 0) {
-		snprintf(why, size, "module %s: %s", path, strerror(errno));
+	fd = open_vetted(path, &st, why, size);
+	if (fd < 0)
 		return NULL;
-	}
-	if (vet(real, fd, why, size) < 0) {
-		char detail[PATH_MAX + 200];
-
-		close(fd);
-		snprintf(detail, sizeof(detail), "%s", why);
-		snprintf(why, size, "module %s", detail);
+	object = object_get(path, fd, &st, why, size);
+	if (!object)
 		return NULL;
-	}
-	snprintf(by_fd, sizeof(by_fd), "/proc/self/fd/%d", fd);
-	handle = dlopen(by_fd, RTLD_NOW | RTLD_LOCAL);
-	close(fd);
-	if (!handle) {
-		snprintf(why, size, "module %s: cannot load: %s", path, dlerror());
-		return NULL;
-	}
-	*(void **)(&entry) = dlsym(handle, PGTRACKD_MODULE_ENTRY_NAME);
+	*(void **)(&entry) = dlsym(object->handle, PGTRACKD_MODULE_ENTRY_NAME);
 	if (!entry) {
 		snprintf(why, size, "module %s: no %s symbol: not a pgtrackd module", path,
 			 PGTRACKD_MODULE_ENTRY_NAME);
-		goto close_handle;
+		goto release;
 	}
 	ops = entry();
 	if (!ops) {
 		snprintf(why, size, "module %s: %s returned nothing", path,
 			 PGTRACKD_MODULE_ENTRY_NAME);
-		goto close_handle;
+		goto release;
 	}
 	if (ops->abi_version != PGTRACKD_MODULE_ABI_VERSION) {
 		snprintf(why, size, "module %s: built for module ABI version %u, this pgtrackd "
 				    "speaks version %u",
 			 path, ops->abi_version, PGTRACKD_MODULE_ABI_VERSION);
-		goto close_handle;
+		goto release;
 	}
 	if (!ops->init || !ops->start || !ops->stop || !ops->destroy) {
 		snprintf(why, size, "module %s: incomplete: init, start, stop and destroy are "
 				    "required", path);
-		goto close_handle;
+		goto release;
 	}
 	m = malloc(sizeof(*m) + strlen(path) + 1);
 	if (!m) {
 		snprintf(why, size, "module %s: out of memory", path);
-		goto close_handle;
+		goto release;
 	}
-	m->handle = handle;
+	m->object = object;
 	m->ops = ops;
 	strcpy(m->path, path);
 	return m;
 
-close_handle:
-	dlclose(handle);
+release:
+	object_release(object);
 	return NULL;
 }
 
@@ -158,6 +455,6 @@ void module_unload(struct loaded_module *m)
 {
 	if (!m)
 		return;
-	dlclose(m->handle);
+	object_release(m->object);
 	free(m);
 }

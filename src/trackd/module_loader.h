@@ -1,13 +1,22 @@
 /*
  * module_loader: finds, vets and loads probe modules with dlopen.
  *
- * Refuses, naming the path and the reason: a module file or any directory
- * above it that is writable by group or others (a world-writable
- * directory with the sticky bit, like /tmp, is accepted: nobody else can
- * replace what is in it) or not owned by root or by the user pgtrackd
- * runs as, a file without the entry point, and a module built for another
- * ABI version.  The vetted file is opened once and that descriptor is
- * what dlopen(RTLD_NOW | RTLD_LOCAL) loads.
+ * The configured path is walked from / one component at a time, through
+ * every symlink and its target: every directory on the way must be owned
+ * by root or by the user pgtrackd runs as and not writable by group or
+ * others (a world-writable directory with the sticky bit, like /tmp, is
+ * accepted: nobody else can replace what is in it), every symlink must be
+ * owned by root or by that user, and so must the module file, not
+ * writable by group or others.  A refusal names the path configured, the
+ * component and the reason.  The file so reached is opened without
+ * following a symlink and that descriptor is what
+ * dlopen(RTLD_NOW | RTLD_LOCAL) loads, as /proc/self/fd/N.
+ *
+ * The descriptor stays open for as long as glibc has the object, so that
+ * no other file is ever known to glibc by the same name: one file loaded
+ * twice (two tracks, or a track and the configuration check) shares one
+ * handle, two files never do.  A file without the entry point, or built
+ * for another ABI version, is refused too.
  */
 #ifndef PGTRACKD_MODULE_LOADER_H
 #define PGTRACKD_MODULE_LOADER_H
@@ -16,15 +25,17 @@
 
 #include <pgtrackd/module.h>
 
+struct module_object;
+
 struct loaded_module {
-	void *handle;
+	struct module_object *object; /* the file, shared by its loaded_modules */
 	const struct pgtrackd_module *ops;
-	char path[];
+	char path[]; /* as configured */
 };
 
 /* NULL with a sentence in why. */
 struct loaded_module *module_load(const char *path, char *why, size_t why_size);
-/* dlclose; accepts NULL. */
+/* Unloads the file once nothing else uses it; accepts NULL. */
 void module_unload(struct loaded_module *m);
 
 #endif
