@@ -170,6 +170,7 @@ struct track *track_create(struct ev_loop *loop, const struct track_settings *se
 	t->host.internal = t;
 	verdict_init(&t->verdict, settings->rise, settings->fall);
 	track_file_init(&t->file, loop, t->settings.name, t->settings.file, check_interval_ms);
+	track_file_set_reminder(&t->file, t->settings.reminder_interval_ms);
 	if (track_file_write(&t->file, track_value(&t->settings, TRACK_UNKNOWN)) == 0)
 		log_info("track \"%s\": started, value %d (unknown) written to %s",
 			 t->settings.name, t->file.value, t->file.path);
@@ -222,6 +223,7 @@ int track_reconfigure(struct track *t, const struct track_settings *settings,
 	}
 	memcpy(&t->settings, settings, sizeof(t->settings));
 	track_file_set_check_interval(&t->file, check_interval_ms);
+	track_file_set_reminder(&t->file, settings->reminder_interval_ms);
 	verdict_init(&t->verdict, settings->rise, settings->fall);
 	t->verdict.state = state;
 	if (!t->file.has_value || t->file.value != track_value(settings, state))

@@ -8,6 +8,7 @@
 #include "atomic_file.h"
 #include "duration.h"
 #include "log.h"
+#include "monotime.h"
 #include "util.h"
 
 /* keepalived runs as root and only reads; others may look. */
@@ -22,6 +23,7 @@ void track_file_init(struct track_file *f, struct ev_loop *loop, const char *tra
 		     const char *path, int64_t check_interval_ms)
 {
 	*f = (struct track_file){ .loop = loop, .track_name = track_name };
+	ratelimit_init(&f->restore_log, TRACK_FILE_DEFAULT_REMINDER, TRACK_FILE_RESTORE_BURST);
 	snprintf(f->path, sizeof(f->path), "%s", path);
 	ev_timer_init(&f->check, check_cb, 0.0, (double)check_interval_ms / 1000.0);
 }
@@ -75,6 +77,7 @@ int track_file_write(struct track_file *f, int value)
 static void check_cb(struct ev_loop *loop, ev_timer *w, int revents)
 {
 	struct track_file *f = container_of(w, struct track_file, check);
+	unsigned long held_back;
 	int r;
 
 	if (!f->has_value)
@@ -88,14 +91,26 @@ static void check_cb(struct ev_loop *loop, ev_timer *w, int revents)
 		return;
 	if (r == -ELOOP || r == -ENOTDIR) {
 		/* A symlink or a file along the path: write_now says which, once. */
-	} else if (r < 0) {
-		log_warnx("track \"%s\": %s was removed or cannot be read (%s); restoring %d",
-			  f->track_name, f->path, strerror(-r), f->value);
-	} else {
-		log_warnx("track \"%s\": %s was changed behind our back; restoring %d",
-			  f->track_name, f->path, f->value);
+	} else if (ratelimit_allow(&f->restore_log, monotime_now(), &held_back)) {
+		/* Something that keeps rewriting the file must not flood the log. */
+		char more[96] = "";
+
+		if (held_back)
+			snprintf(more, sizeof(more), " (restored %lu more times since the last "
+				 "warning)", held_back);
+		if (r < 0)
+			log_warnx("track \"%s\": %s was removed or cannot be read (%s); restoring "
+				  "%d%s", f->track_name, f->path, strerror(-r), f->value, more);
+		else
+			log_warnx("track \"%s\": %s was changed behind our back; restoring %d%s",
+				  f->track_name, f->path, f->value, more);
 	}
 	write_now(f);
+}
+
+void track_file_set_reminder(struct track_file *f, int64_t reminder_ms)
+{
+	f->restore_log.interval = (double)reminder_ms / 1000.0;
 }
 
 int track_file_check_path(const char *path, char *why, size_t size)

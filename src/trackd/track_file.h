@@ -18,6 +18,10 @@
 #include <stdint.h>
 
 #include "config.h"
+#include "ratelimit.h"
+
+#define TRACK_FILE_DEFAULT_REMINDER 60.0
+#define TRACK_FILE_RESTORE_BURST 5 /* restore warnings per reminder period */
 
 struct track_file {
 	struct ev_loop *loop;
@@ -27,6 +31,7 @@ struct track_file {
 	int value;
 	bool has_value;
 	int failed_errno;       /* 0 while the file holds our value */
+	struct ratelimit restore_log; /* a few warnings per reminder period */
 	ev_timer check;
 };
 
@@ -34,6 +39,8 @@ void track_file_init(struct track_file *f, struct ev_loop *loop, const char *tra
 		     const char *path, int64_t check_interval_ms);
 void track_file_finish(struct track_file *f);
 void track_file_set_check_interval(struct track_file *f, int64_t check_interval_ms);
+/* How often a file that keeps being changed behind our back is warned about. */
+void track_file_set_reminder(struct track_file *f, int64_t reminder_ms);
 
 /* Writes value now; 0 or -errno (logged, and retried by the check timer). */
 int track_file_write(struct track_file *f, int value);

@@ -246,3 +246,26 @@ def test_too_many_connections_for_the_session_holds_the_state(servers, trackd):
     assert values == [100], "the track left the primary value: %r\n%s" % (values, t.log()[start:])
     warnings = [l for l in t.log()[start:].splitlines() if "cannot open a session" in l]
     assert len(warnings) == 1, "one warning per episode, got:\n" + "\n".join(warnings)
+
+
+# --------------------------------------------------------------------------
+# no log line that repeats for as long as something lasts
+
+
+def test_track_file_fight_does_not_flood_the_log(cluster, trackd):
+    """Something that keeps rewriting a track file (a second writer, a
+    script) is restored every check, but warned about at most five times a
+    reminder_interval, with a count of the restores held back."""
+    t = trackd.start({"p": cluster.primary.track_options()})
+    t.wait_for_value("p", 100, 10)
+    path = t.path("p")
+    start = t.log_size()
+    deadline = time.monotonic() + 4.0           # file_check_interval is 200ms: ~20 restores
+    while time.monotonic() < deadline:
+        with open(path, "w") as f:
+            f.write("5\n")
+        time.sleep(0.05)
+    t.wait_for_value("p", 100, 3)
+    lines = [l for l in t.log()[start:].splitlines()
+             if "was changed behind our back" in l or "was removed" in l]
+    assert 1 <= len(lines) <= 5, "%d restore warnings in 4 s:\n%s" % (len(lines), "\n".join(lines))
