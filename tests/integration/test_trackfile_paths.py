@@ -70,7 +70,9 @@ def test_symlinked_subdirectory_is_not_followed(trackd):
                                            {"file_check_interval": "100ms"}))
     t.start()
     wait_exists(t, path, 10)
+    t.wait_for_log(r'track "p": unknown -> down', 10)   # the file holds the settled value
     value = open(path).read()
+    assert value == "-254\n", value
 
     # nobody owns run/, so nobody may rename sub and put a symlink there
     mark = t.log_size()
@@ -91,6 +93,7 @@ def test_symlinked_subdirectory_is_not_followed(trackd):
     os.rename(os.path.join(run, "sub.old"), sub)
     os.unlink(path)
     wait_exists(t, path, 3)
+    time.sleep(0.1)                         # the rename is atomic, the read after it too
     assert open(path).read() == value
     t.wait_for_log(r' pgtrackd: (info|notice): track "p": .*%s' % re.escape(path), 2, mark)
     assert os.listdir(elsewhere) == []
