@@ -642,6 +642,40 @@ def test_group_follower(rig):
 
 
 # --------------------------------------------------------------------------
+# a step of the wall clock
+
+
+LIBFAKETIME = "/usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1"
+
+
+def test_clock_step_back_does_not_silence_bad_line_warnings(rig):
+    """Bad FIFO lines are logged at most 5 per 10 s.  The window is measured
+    on the monotonic clock: when the wall clock steps back an hour (NTP, an
+    operator's date -s), the next window still opens 10 s later.  On
+    wall-clock time, every warning was held back for that hour."""
+    if not os.path.exists(LIBFAKETIME):
+        pytest.fail("libfaketime is missing: tests/install-deps installs faketime", pytrace=False)
+    offset = os.path.join(rig.dir, "faketime")
+    write_file(offset, "+0\n", 0o644)
+    rig.notify.extra_env = {"LD_PRELOAD": LIBFAKETIME, "FAKETIME_TIMESTAMP_FILE": offset,
+                            "FAKETIME_NO_CACHE": "1", "FAKETIME_DONT_FAKE_MONOTONIC": "1"}
+    n = rig.start()
+    for i in range(8):
+        rig.fifo.write("garbage line %d\n" % i)
+    wait_until(lambda: len([l for l in n.log().splitlines() if "skipped a bad line" in l]) == 5,
+               5, describe=n.describe)
+    write_file(offset, "-1h\n", 0o644)        # the wall clock steps back one hour
+    off = n.log_size()
+    deadline = time.monotonic() + 14
+    seen = False
+    while time.monotonic() < deadline and not seen:
+        rig.fifo.write("more garbage\n")
+        time.sleep(0.5)
+        seen = "more bad lines were skipped" in n.log()[off:]
+    assert seen, n.describe("no bad-line warning 14 s after the clock stepped back")
+
+
+# --------------------------------------------------------------------------
 # 11. hooks
 
 
