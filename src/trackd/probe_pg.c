@@ -325,7 +325,7 @@ static void session_crowded_out(struct pg_probe *p, const struct pgconn_failure 
 	if (!p->session_crowded)
 		log_warnx("track \"%s\": cannot open a session: too many connections (%s); the "
 			  "server answered, so it is alive: keeping the last verdict and retrying every "
-			  "interval. Give pgtrackd a reserved slot (see pgtrackd.conf(5))",
+			  "interval. Give pgtrackd a reserved slot (see pgtrackd(8), Accept probe)",
 			  p->host->track_name, f->message);
 	p->session_crowded = true;
 }
