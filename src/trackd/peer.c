@@ -1,5 +1,6 @@
 #include "peer.h"
 
+#include <inttypes.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -47,13 +48,15 @@ static void on_result(struct pgconn *c, const PGresult *res)
 		return;
 	}
 	p->answer.at = ev_now(p->loop);
+	p->answer.mono = pg_answer_clock();
 	if (p->outage)
 		log_info("track \"%s\": peer %s answers again: %s", p->track_name,
 			 p->settings->name, p->answer.in_recovery ? "standby" : "primary");
 	p->outage = false;
-	log_debug("track \"%s\": peer %s: %s, timeline %ld, system identifier %s", p->track_name,
-		  p->settings->name, p->answer.in_recovery ? "in recovery" : "not in recovery",
-		  p->answer.timeline, p->answer.system_identifier);
+	log_debug("track \"%s\": peer %s: %s, timeline %ld, system identifier %s, WAL position %"
+		  PRId64, p->track_name, p->settings->name,
+		  p->answer.in_recovery ? "in recovery" : "not in recovery", p->answer.timeline,
+		  p->answer.system_identifier, p->answer.lsn);
 	finish_poll(p);
 }
 

@@ -8,10 +8,13 @@
  * that the postmaster still accepts clients: an open session keeps
  * answering while a stopped postmaster lets no one in.
  *
- * With peers configured, each tick while the local server is primary also
- * asks every peer (own connections, own deadlines) for its role, timeline
- * and system identifier, and the guard (guard.c) turns the answers into
- * stale or conflict; on a standby it checks lag.
+ * With peers configured, each tick also asks every peer (own connections,
+ * own deadlines) for its role, timeline, WAL position and system
+ * identifier.  While the local server is primary the verdict waits for
+ * them (a round) and the guard (guard.c) turns the answers into stale or
+ * conflict.  On a standby nothing waits: the local answer is judged at
+ * once, with the peers' latest fresh answers, for lag against the primary
+ * among them; a black-holed peer cannot delay a standby's verdict.
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -57,6 +60,7 @@ struct pg_probe {
 	bool round_open;
 	int round_waiting;
 	ev_timer round_deadline;
+	bool receiver_hidden_logged;
 };
 
 static struct pg_probe *of_session(struct pgconn *c)
@@ -230,6 +234,35 @@ static void open_round(struct pg_probe *p)
 	ev_timer_start(p->host->loop, &p->round_deadline);
 }
 
+/* A standby asks its peers without waiting: the next answer is judged with theirs. */
+static void poll_peers(struct pg_probe *p)
+{
+	for (int i = 0; i < p->settings.n_peers; i++)
+		peer_poll(&p->peers[i]);
+}
+
+static void log_standby_figures(struct pg_probe *p)
+{
+	const struct guard *g = &p->guard;
+
+	if (!p->receiver_hidden_logged && p->local.receiver == PG_RECEIVER_HIDDEN &&
+	    p->settings.receiver_grace_ms > 0) {
+		p->receiver_hidden_logged = true;
+		log_info("track \"%s\": the WAL receiver's status is hidden from this role (grant it "
+			 "pg_read_all_stats); receiver_grace can only tell whether a receiver runs",
+			 p->host->track_name);
+	}
+	if (g->primary_peer < 0) {
+		log_debug("track \"%s\": no primary among the peers' answers: lag against the "
+			  "primary unknown", p->host->track_name);
+		return;
+	}
+	log_debug("track \"%s\": primary %s: replay %" PRId64 " bytes behind, received %" PRId64
+		  " bytes behind, replay behind for %.1fs", p->host->track_name,
+		  p->settings.peers[g->primary_peer].name, g->behind_bytes, g->behind_received,
+		  g->behind_seconds);
+}
+
 static void cancel_round(struct pg_probe *p)
 {
 	ev_timer_stop(p->host->loop, &p->round_deadline);
@@ -252,11 +285,13 @@ static void session_result(struct pgconn *c, const PGresult *res)
 		return;
 	}
 	p->local.at = ev_now(p->host->loop);
+	p->local.mono = pg_answer_clock();
 	cross_check_hot_standby(p);
 	if (p->local.in_recovery)
 		log_debug("track \"%s\": in recovery, %" PRId64 " bytes not replayed, %.1fs behind%s, "
-			  "%.1f ms", p->host->track_name, p->local.lag_bytes, p->local.lag_seconds,
-			  p->local.replay_paused ? ", replay paused" : "",
+			  "WAL receiver %s, %.1f ms", p->host->track_name, p->local.lag_bytes,
+			  p->local.lag_seconds, p->local.replay_paused ? ", replay paused" : "",
+			  p->local.receiver_status[0] ? p->local.receiver_status : "not running",
 			  (ev_time() - p->query_started) * 1000.0);
 	else
 		log_debug("track \"%s\": not in recovery, timeline %ld, system identifier %s, %.1f ms",
@@ -271,6 +306,10 @@ static void session_result(struct pgconn *c, const PGresult *res)
 		return;
 	}
 	sample = judge(p, reason, sizeof(reason));
+	if (p->local.in_recovery && p->settings.n_peers > 0) {
+		log_standby_figures(p);
+		poll_peers(p);
+	}
 	p->host->report(p->host, sample, reason);
 }
 
