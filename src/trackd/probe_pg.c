@@ -477,12 +477,43 @@ static void pg_destroy(void *state)
 	free(p);
 }
 
-/* The guard's sticky verdicts survive a reload; the conflict peer is matched by name. */
+static int peer_index(const struct pg_probe *p, const char *name)
+{
+	for (int i = 0; i < p->settings.n_peers; i++)
+		if (strcmp(p->settings.peers[i].name, name) == 0)
+			return i;
+	return -1;
+}
+
+/* A standby's clocks survive a reload: the receiver's, and the primary's positions. */
+static void migrate_standby(const struct pg_probe *old, struct pg_probe *p)
+{
+	const struct guard *o = &old->guard;
+	struct guard *g = &p->guard;
+	int peer = o->history_peer >= 0 ?
+		peer_index(p, old->settings.peers[o->history_peer].name) : -1;
+
+	g->standby_seen = o->standby_seen;
+	g->last_standby = o->last_standby;
+	g->receiver_down = o->receiver_down;
+	g->receiver_down_since = o->receiver_down_since;
+	if (peer < 0)
+		return;
+	memcpy(g->history, o->history, sizeof(g->history));
+	g->n_history = o->n_history;
+	g->history_peer = peer;
+	g->history_timeline = o->history_timeline;
+	g->history_last_t = o->history_last_t;
+	g->history_last_lsn = o->history_last_lsn;
+}
+
+/* The guard's sticky verdicts survive a reload; peers are matched by name. */
 static void pg_migrate(void *old_state, void *new_state)
 {
 	const struct pg_probe *old = old_state;
 	struct pg_probe *p = new_state;
 
+	migrate_standby(old, p);
 	p->guard.stale = old->guard.stale;
 	if (!old->guard.conflict || old->guard.conflict_peer < 0)
 		return;

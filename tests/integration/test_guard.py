@@ -14,6 +14,7 @@ Run as root:  /usr/bin/python3 -m pytest tests/integration/test_guard.py
 
 import os
 import re
+import signal
 import threading
 import time
 
@@ -474,6 +475,34 @@ def test_bytes_behind_primary_within_receiver_grace(abc, trackd):
             restore_replication(abc.c, conninfo)
         refused.release()
         abc.a.sql("DROP TABLE IF EXISTS guard_behind")
+        wait_caught_up(abc.a, abc.b, abc.c)
+
+
+def test_receiver_clock_survives_a_reload(abc, trackd):
+    """A SIGHUP that changes the track's settings keeps the receiver's clock."""
+    opts = node_track(abc.c, [("a", abc.a), ("b", abc.b)], receiver_grace="3s")
+    t = trackd.start({"c": opts})
+    wait_standby(t, "c")
+    refused = PortReservation()
+    conninfo = None
+    try:
+        start = t.log_size()
+        conninfo = break_replication(abc.c, refused.port)
+        wait_receiver(abc.c, streaming=False)
+        t_break = time.monotonic()
+        time.sleep(2.0)
+        opts["max_lag"] = "1GB"                  # a changed track: a new probe, migrated
+        t.write_config({"c": opts})
+        t.send_signal(signal.SIGHUP)
+        t.wait_for_log(r"pgtrackd: info: .*reload", 3, start)
+        line = t.wait_for_log(change_re("c", "standby", "lagging", LAGGING), 3, start)
+        took = time.monotonic() - t_break
+        m = re.search(r"\(in recovery, WAL receiver not streaming for (\d+\.\d)s", line)
+        assert m and float(m.group(1)) < 4.5 and took < 4.5, (line, took)
+    finally:
+        if conninfo:
+            restore_replication(abc.c, conninfo)
+        refused.release()
         wait_caught_up(abc.a, abc.b, abc.c)
 
 
