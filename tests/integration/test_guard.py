@@ -506,6 +506,27 @@ def test_receiver_clock_survives_a_reload(abc, trackd):
         wait_caught_up(abc.a, abc.b, abc.c)
 
 
+def test_plain_role_on_a_standby(abc, trackd):
+    """A role with LOGIN only can run the probe query on a standby and its peers;
+    the receiver's hidden status is said once, and counts as a running receiver."""
+    abc.a.sql("DROP ROLE IF EXISTS guard_plain; CREATE ROLE guard_plain LOGIN")
+    wait_caught_up(abc.a, abc.b, abc.c)
+    try:
+        t = trackd.start({"c": node_track(abc.c, [("a", abc.a), ("b", abc.b)], user="guard_plain",
+                                          receiver_grace="1s")})
+        wait_standby(t, "c")
+        t.wait_for_log(r'pgtrackd: debug: track "c": in recovery, .* WAL receiver \?, ', 3)
+        t.wait_for_log(r'pgtrackd: debug: track "c": primary a: replay \d+ bytes behind', 3)
+        time.sleep(2.0)                  # longer than receiver_grace
+        assert t.read("c") == "0\n"
+        hidden = ('pgtrackd: info: track "c": the WAL receiver\'s status is hidden from this role '
+                  '(grant it pg_read_all_stats); receiver_grace can only tell whether a receiver runs')
+        assert len([l for l in t.log().splitlines() if l.endswith(hidden)]) == 1, t.log()[-3000:]
+        assert "pgtrackd: warning:" not in t.log(), t.log()[-3000:]
+    finally:
+        abc.a.sql("DROP ROLE IF EXISTS guard_plain")
+
+
 def test_silent_peer_does_not_hold_up_a_standby(abc, trackd):
     """A standby asks its peers without waiting: a black-holed peer costs it nothing."""
     silent = SilentListener()
