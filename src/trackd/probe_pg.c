@@ -241,17 +241,22 @@ static void poll_peers(struct pg_probe *p)
 		peer_poll(&p->peers[i]);
 }
 
+/* Once per track: without pg_read_all_stats, receiver_grace sees less. */
+static void note_hidden_receiver(struct pg_probe *p)
+{
+	if (p->receiver_hidden_logged || p->local.receiver != PG_RECEIVER_HIDDEN ||
+	    p->settings.receiver_grace_ms == 0)
+		return;
+	p->receiver_hidden_logged = true;
+	log_info("track \"%s\": the WAL receiver's status is hidden from this role (grant it "
+		 "pg_read_all_stats); receiver_grace can only tell whether a receiver runs",
+		 p->host->track_name);
+}
+
 static void log_standby_figures(struct pg_probe *p)
 {
 	const struct guard *g = &p->guard;
 
-	if (!p->receiver_hidden_logged && p->local.receiver == PG_RECEIVER_HIDDEN &&
-	    p->settings.receiver_grace_ms > 0) {
-		p->receiver_hidden_logged = true;
-		log_info("track \"%s\": the WAL receiver's status is hidden from this role (grant it "
-			 "pg_read_all_stats); receiver_grace can only tell whether a receiver runs",
-			 p->host->track_name);
-	}
 	if (g->primary_peer < 0) {
 		log_debug("track \"%s\": no primary among the peers' answers: lag against the "
 			  "primary unknown", p->host->track_name);
@@ -306,6 +311,8 @@ static void session_result(struct pgconn *c, const PGresult *res)
 		return;
 	}
 	sample = judge(p, reason, sizeof(reason));
+	if (p->local.in_recovery)
+		note_hidden_receiver(p);
 	if (p->local.in_recovery && p->settings.n_peers > 0) {
 		log_standby_figures(p);
 		poll_peers(p);
