@@ -416,7 +416,11 @@ def test_receiver_down_is_lagging_until_restored(abc, trackd):
         line = t.wait_for_log(change_re("c", "standby", "lagging", LAGGING), 2, start)
         m = re.search(r"\(" + RECEIVER_DOWN + r"\)$", line)
         assert m and 2.0 < float(m.group(1)) < 3.5, line
+        deadline = time.monotonic() + 2.0    # the watcher samples every 10 ms
         lagging_at = w.first_time("c", LAGGING, after=t_break)
+        while lagging_at is None and time.monotonic() < deadline:
+            time.sleep(0.02)
+            lagging_at = w.first_time("c", LAGGING, after=t_break)
         assert lagging_at is not None and lagging_at - t_break >= 2.0, \
             "lagging %.2fs after the break, before receiver_grace" % (lagging_at - t_break)
         assert w.values_after("c", t_break) == [0, LAGGING], w.values_after("c", t_break)
