@@ -753,6 +753,9 @@ PEER_ERRORS = {
                           '16MB or 1GB')]),
     "value_stale_range": (HEAD + "value_stale = 255\n",
                           [(3, 'invalid value "255" for value_stale: must be between -254 and 254')]),
+    "receiver_grace_short": (HEAD + "receiver_grace = 500ms\n",
+                             [(3, 'invalid value "500ms" for receiver_grace: must be between 1s and 24h, '
+                                  'or 0 to disable')]),
     "value_lagging_range": (HEAD + "value_lagging = -300\n",
                             [(3, 'invalid value "-300" for value_lagging: must be between -254 and 254')]),
 }
@@ -781,7 +784,8 @@ def test_good_guard_config_passes_check(pgtrackd_bin, workdir):
                 "value_stale = -254\nvalue_conflict = -200\nvalue_lagging = -50\n"
                 "max_lag = 16MB\nmax_lag_time = 24h\n"
                 "[track b]\nfile = /tmp/b\nmax_lag = 8192\nmax_lag_time = 1s\n"
-                "[track c]\nfile = /tmp/c\nmax_lag = 64kB\nmax_lag_time = 0\n"
+                "receiver_grace = 30s\n"
+                "[track c]\nfile = /tmp/c\nmax_lag = 64kB\nmax_lag_time = 0\nreceiver_grace = 0\n"
                 "[track d]\nfile = /tmp/d\nmax_lag = 1GB\npeer.b = 127.0.0.1\n")
     r = run_binary(pgtrackd_bin, "-t", "-f", conf)
     assert (r.returncode, r.stdout.strip(), r.stderr) == (0, "configuration OK", "")
