@@ -78,6 +78,8 @@ const struct conf_key config_track_keys[] = {
 	  .min = 0, .max = INT64_C(1) << 50, .default_value = "0" },
 	{ .name = "max_lag_time", .type = CONF_DURATION, .offset = T(max_lag_time_ms),
 	  .min = SEC(1), .max = SEC(86400), .default_value = "0", .flags = CONF_ZERO_OK },
+	{ .name = "receiver_grace", .type = CONF_DURATION, .offset = T(receiver_grace_ms),
+	  .min = SEC(1), .max = SEC(86400), .default_value = "10s", .flags = CONF_ZERO_OK },
 	{ 0 },
 };
 #undef T
@@ -192,7 +194,7 @@ static void warn_postgres_keys(struct conf_parser *p, struct loader *l,
 	static const char *const postgres_only[] = {
 		"host", "hostaddr", "port", "dbname", "user", "passfile", "sslmode",
 		"application_name", "connect_timeout", "timeout", "accept_interval",
-		"max_lag", "max_lag_time", NULL,
+		"max_lag", "max_lag_time", "receiver_grace", NULL,
 	};
 
 	for (const char *const *k = postgres_only; *k; k++)

@@ -71,6 +71,8 @@ struct track_settings {
 	/* Lag of a standby: above either, it is "lagging" (0 disables). */
 	int64_t max_lag_bytes;
 	int64_t max_lag_time_ms;
+	/* A standby whose WAL receiver does not stream for longer is "lagging" (0 disables). */
+	int64_t receiver_grace_ms;
 
 	struct peer_settings peers[TRACK_MAX_PEERS];
 	int n_peers;

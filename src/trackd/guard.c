@@ -6,7 +6,20 @@
 
 void guard_init(struct guard *g)
 {
-	*g = (struct guard){ .conflict_peer = -1 };
+	*g = (struct guard){ .conflict_peer = -1, .history_peer = -1, .primary_peer = -1,
+			     .behind_bytes = -1, .behind_received = -1, .behind_seconds = -1.0 };
+}
+
+static void forget_standby(struct guard *g)
+{
+	g->standby_seen = false;
+	g->receiver_down = false;
+	g->n_history = 0;
+	g->history_peer = -1;
+	g->primary_peer = -1;
+	g->behind_bytes = -1;
+	g->behind_received = -1;
+	g->behind_seconds = -1.0;
 }
 
 static bool same_cluster(struct guard *g, int i, const struct pg_answer *local,
@@ -20,22 +33,173 @@ static bool same_cluster(struct guard *g, int i, const struct pg_answer *local,
 	return false;
 }
 
-static enum pgtrackd_state judge_standby(struct guard *g, const struct track_settings *s,
-				 const struct pg_answer *local, char *reason, size_t size)
+/* The primary among the peers' answers: same cluster, not in recovery, latest timeline. */
+static int find_primary(struct guard *g, const struct pg_answer *local,
+			const struct guard_peer *peers, int n_peers)
 {
+	int best = -1;
+
+	for (int i = 0; i < n_peers; i++) {
+		const struct pg_answer *a = peers[i].answer;
+
+		if (!a || !a->valid || !same_cluster(g, i, local, a) || a->in_recovery || a->lsn < 0)
+			continue;
+		if (best < 0 || a->timeline > peers[best].answer->timeline ||
+		    (a->timeline == peers[best].answer->timeline && a->lsn > peers[best].answer->lsn))
+			best = i;
+	}
+	return best;
+}
+
+static void history_reset(struct guard *g, int peer, long timeline)
+{
+	g->n_history = 0;
+	g->history_peer = peer;
+	g->history_timeline = timeline;
+	g->history_last_t = 0.0;
+	g->history_last_lsn = -1;
+}
+
+/* Full: keeps the oldest sample exact (it gives the age) and every other one after it. */
+static void history_thin(struct guard *g)
+{
+	int n = 1;
+
+	for (int i = 2; i < g->n_history; i += 2)
+		g->history[n++] = g->history[i];
+	g->n_history = n;
+}
+
+/*
+ * Adds the primary's position at its answer's time, drops the positions the
+ * local replay has reached, and returns for how long replay has been behind:
+ * since the first sample beyond the local replay position.  0 when caught up.
+ */
+static double history_age(struct guard *g, int peer, const struct pg_answer *primary,
+			  const struct pg_answer *local)
+{
+	int drop = 0;
+
+	if (peer != g->history_peer || primary->timeline != g->history_timeline ||
+	    primary->lsn < g->history_last_lsn)
+		history_reset(g, peer, primary->timeline);
+	if (primary->lsn > g->history_last_lsn && primary->at > g->history_last_t) {
+		if (g->n_history == GUARD_HISTORY)
+			history_thin(g);
+		g->history[g->n_history++] = (struct guard_sample){ primary->at, primary->lsn };
+		g->history_last_t = primary->at;
+		g->history_last_lsn = primary->lsn;
+	}
+	while (drop < g->n_history && g->history[drop].lsn <= local->lsn)
+		drop++;
+	memmove(g->history, g->history + drop, (size_t)(g->n_history - drop) * sizeof(g->history[0]));
+	g->n_history -= drop;
+	if (g->n_history == 0 || local->at < g->history[0].t)
+		return 0.0;
+	return local->at - g->history[0].t;
+}
+
+static int64_t behind(int64_t ahead, int64_t pos)
+{
+	return ahead > pos ? ahead - pos : 0;
+}
+
+/* Is the WAL receiver down for longer than receiver_grace?  Keeps its clock. */
+static bool receiver_check(struct guard *g, const struct track_settings *s,
+			   const struct pg_answer *local, double *down_for)
+{
+	double gap = (double)(3 * s->interval_ms + s->timeout_ms + s->connect_timeout_ms) / 1000.0;
+
+	/* Without answers for a while (the local server was down): start over. */
+	if (g->standby_seen && local->at - g->last_standby > gap)
+		g->receiver_down = false;
+	g->standby_seen = true;
+	g->last_standby = local->at;
+	/* A receiver whose status is hidden (no pg_read_all_stats) runs: no proof it is down. */
+	if (local->receiver == PG_RECEIVER_STREAMING || local->receiver == PG_RECEIVER_HIDDEN) {
+		g->receiver_down = false;
+		return false;
+	}
+	if (!g->receiver_down) {
+		g->receiver_down = true;
+		g->receiver_down_since = local->at;
+	}
+	*down_for = local->at - g->receiver_down_since;
+	return s->receiver_grace_ms > 0 && *down_for * 1000.0 > (double)s->receiver_grace_ms;
+}
+
+static enum pgtrackd_state judge_standby(struct guard *g, const struct track_settings *s,
+				 const struct pg_answer *local, const struct guard_peer *peers,
+				 int n_peers, char *reason, size_t size)
+{
+	const struct pg_answer *primary = NULL;
+	const char *primary_name = NULL;
+	double down_for = 0.0;
+	bool receiver_late;
+	int64_t received_behind = -1;
+
 	g->stale = false;
 	g->conflict = false;
 	g->conflict_peer = -1;
+
+	receiver_late = receiver_check(g, s, local, &down_for);
+	g->primary_peer = find_primary(g, local, peers, n_peers);
+	g->behind_bytes = local->lag_bytes;
+	g->behind_received = -1;
+	g->behind_seconds = -1.0;
+	if (g->primary_peer >= 0 && local->lsn >= 0) {
+		primary = peers[g->primary_peer].answer;
+		primary_name = peers[g->primary_peer].name;
+		g->behind_bytes = behind(primary->lsn, local->lsn);
+		if (local->receive_lsn >= 0) {
+			received_behind = behind(primary->lsn, local->receive_lsn);
+			g->behind_received = received_behind;
+			/* Received past the primary's (older) sample: count from there. */
+			if (local->receive_lsn > primary->lsn) {
+				g->behind_bytes = behind(local->receive_lsn, local->lsn);
+				primary = NULL;
+			}
+		}
+		g->behind_seconds = history_age(g, g->primary_peer, peers[g->primary_peer].answer,
+						local);
+	}
+
 	if (local->replay_paused) {
 		snprintf(reason, size, "in recovery, replay paused");
 		return PGTRACKD_STATE_LAGGING;
 	}
-	if (s->max_lag_bytes > 0 && local->lag_bytes > s->max_lag_bytes) {
-		snprintf(reason, size, "in recovery, %" PRId64 " bytes received but not replayed "
-				       "(max_lag %" PRId64 ")", local->lag_bytes, s->max_lag_bytes);
+	if (receiver_late) {
+		snprintf(reason, size, "in recovery, WAL receiver not streaming for %.1fs (%s%s; "
+				       "receiver_grace %.1fs)", down_for,
+			 local->receiver == PG_RECEIVER_NONE ? "none running" : "status ",
+			 local->receiver == PG_RECEIVER_NONE ? "" : local->receiver_status,
+			 (double)s->receiver_grace_ms / 1000.0);
 		return PGTRACKD_STATE_LAGGING;
 	}
-	if (s->max_lag_time_ms > 0 && local->lag_seconds * 1000.0 > (double)s->max_lag_time_ms) {
+	if (s->max_lag_bytes > 0 && g->behind_bytes > s->max_lag_bytes) {
+		if (primary && received_behind >= 0)
+			snprintf(reason, size, "in recovery, replay %" PRId64 " bytes behind primary "
+					       "%s, %" PRId64 " of them not received (max_lag %" PRId64 ")",
+				 g->behind_bytes, primary_name, received_behind, s->max_lag_bytes);
+		else if (primary)
+			snprintf(reason, size, "in recovery, replay %" PRId64 " bytes behind primary "
+					       "%s (max_lag %" PRId64 ")",
+				 g->behind_bytes, primary_name, s->max_lag_bytes);
+		else
+			snprintf(reason, size, "in recovery, %" PRId64 " bytes received but not "
+					       "replayed (max_lag %" PRId64 ")",
+				 g->behind_bytes, s->max_lag_bytes);
+		return PGTRACKD_STATE_LAGGING;
+	}
+	if (s->max_lag_time_ms > 0 && g->behind_seconds >= 0.0) {
+		if (g->behind_seconds * 1000.0 > (double)s->max_lag_time_ms) {
+			snprintf(reason, size, "in recovery, replay behind primary %s for %.1fs "
+					       "(max_lag_time %.1fs)", peers[g->primary_peer].name,
+				 g->behind_seconds, (double)s->max_lag_time_ms / 1000.0);
+			return PGTRACKD_STATE_LAGGING;
+		}
+	} else if (s->max_lag_time_ms > 0 &&
+		   local->lag_seconds * 1000.0 > (double)s->max_lag_time_ms) {
 		snprintf(reason, size, "in recovery, replay %.1fs behind (max_lag_time %.1fs)",
 			 local->lag_seconds, (double)s->max_lag_time_ms / 1000.0);
 		return PGTRACKD_STATE_LAGGING;
@@ -52,7 +216,8 @@ enum pgtrackd_state guard_judge(struct guard *g, const struct track_settings *s,
 
 	g->foreign_new = 0;
 	if (local->in_recovery)
-		return judge_standby(g, s, local, reason, size);
+		return judge_standby(g, s, local, peers, n_peers, reason, size);
+	forget_standby(g);
 
 	for (int i = 0; i < n_peers; i++) {
 		const struct pg_answer *a = peers[i].answer;

@@ -14,8 +14,14 @@
  *   neither serves writes through the VIP until a human decides.
  * - a peer of another cluster (other system identifier) is ignored.
  * - a peer without a fresh answer gives no verdict: the local state stands.
- * - standby with replay paused, or behind by more than max_lag bytes or
- *   max_lag_time: lagging.
+ * - standby: lagging when replay is paused; when its WAL receiver has not
+ *   been streaming for longer than receiver_grace; when replay is more than
+ *   max_lag bytes behind the newest WAL position known (the primary's
+ *   flushed position if a peer of the same cluster answers as primary,
+ *   else what the standby received); or when replay has been behind the
+ *   primary for longer than max_lag_time (without a primary: the old
+ *   figure, age of the last replayed commit while there is a backlog).
+ *   Ages are measured on CLOCK_MONOTONIC (pg_answer.at).
  */
 #ifndef PGTRACKD_GUARD_H
 #define PGTRACKD_GUARD_H
@@ -32,12 +38,42 @@ struct guard_peer {
 	const struct pg_answer *answer; /* NULL: no fresh answer */
 };
 
+#define GUARD_HISTORY 64
+
+/* The primary's flushed WAL position at a time (CLOCK_MONOTONIC seconds). */
+struct guard_sample {
+	double t;
+	int64_t lsn;
+};
+
 struct guard {
 	bool stale;
 	bool conflict;
 	int conflict_peer;
 	unsigned foreign;      /* bit i: peer i belongs to another cluster */
 	unsigned foreign_new;  /* bits first seen by the last judgement */
+
+	/* Standby side. */
+	bool standby_seen;
+	double last_standby;          /* when the last standby answer arrived */
+	bool receiver_down;
+	double receiver_down_since;   /* first answer without a streaming receiver */
+	/*
+	 * The primary's positions beyond the local replay position, oldest
+	 * first: the oldest tells since when replay has been behind.
+	 */
+	struct guard_sample history[GUARD_HISTORY];
+	int n_history;
+	int history_peer;             /* whose positions: -1 none */
+	long history_timeline;
+	double history_last_t;        /* the newest sample taken, kept or not */
+	int64_t history_last_lsn;
+
+	/* Figures of the last standby judgement, for the log. */
+	int primary_peer;             /* the primary among the peers, -1 none */
+	int64_t behind_bytes;         /* replay behind the newest position known, -1 unknown */
+	int64_t behind_received;      /* received behind the primary, -1 unknown */
+	double behind_seconds;        /* replay behind the primary for, -1 unknown */
 };
 
 void guard_init(struct guard *g);

@@ -1,9 +1,11 @@
 #include "peer.h"
 
+#include <inttypes.h>
 #include <stdio.h>
 #include <string.h>
 
 #include "log.h"
+#include "monotime.h"
 #include "util.h"
 
 static struct peer *of_conn(struct pgconn *c)
@@ -46,14 +48,15 @@ static void on_result(struct pgconn *c, const PGresult *res)
 		finish_poll(p);
 		return;
 	}
-	p->answer.at = ev_now(p->loop);
+	p->answer.at = monotime_now();
 	if (p->outage)
 		log_info("track \"%s\": peer %s answers again: %s", p->track_name,
 			 p->settings->name, p->answer.in_recovery ? "standby" : "primary");
 	p->outage = false;
-	log_debug("track \"%s\": peer %s: %s, timeline %ld, system identifier %s", p->track_name,
-		  p->settings->name, p->answer.in_recovery ? "in recovery" : "not in recovery",
-		  p->answer.timeline, p->answer.system_identifier);
+	log_debug("track \"%s\": peer %s: %s, timeline %ld, system identifier %s, WAL position %"
+		  PRId64, p->track_name, p->settings->name,
+		  p->answer.in_recovery ? "in recovery" : "not in recovery", p->answer.timeline,
+		  p->answer.system_identifier, p->answer.lsn);
 	finish_poll(p);
 }
 

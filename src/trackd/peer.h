@@ -1,7 +1,8 @@
 /*
  * peer: a connection to another node of the cluster, asked the probe
- * query on the track's loop whenever the stale-primary guard needs a fresh
- * answer.  Each peer has its own connection and deadlines, so a peer that
+ * query on the track's loop at every local answer: by a primary's round
+ * (the stale-primary guard), or by a standby for the primary's WAL
+ * position (the lag check).  Each peer has its own connection and deadlines, so a peer that
  * is black-holed or hung never delays the local probe.
  */
 #ifndef PGTRACKD_PEER_H

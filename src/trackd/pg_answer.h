@@ -3,10 +3,12 @@
  * peers') connects, the probe query it sends, and its answer.
  *
  * One round trip: role; on a primary the live timeline (the control file's
- * checkpoint timeline lags after a promotion); on a standby how far replay
- * is behind what was received, and whether replay is paused.  The system
+ * checkpoint timeline lags after a promotion) and the WAL position flushed
+ * (what a standby can have received); on a standby the positions received
+ * and replayed, how far replay is behind what was received, whether replay
+ * is paused and whether a WAL receiver runs and streams.  The system
  * identifier cannot change while a session lasts: it is asked for once per
- * session (PG_QUERY_FIRST).
+ * session (PG_QUERY_FIRST).  No control-file read but that first one.
  */
 #ifndef PGTRACKD_PG_ANSWER_H
 #define PGTRACKD_PG_ANSWER_H
@@ -35,8 +37,22 @@ void pg_probe_params(const struct track_settings *s, const char *host, const cha
 	" CASE WHEN pg_is_in_recovery() THEN pg_is_wal_replay_paused() END,"                  \
 	" CASE WHEN pg_is_in_recovery()"                                                      \
 	" AND pg_last_wal_receive_lsn() > pg_last_wal_replay_lsn()"                           \
-	" THEN extract(epoch FROM now() - pg_last_xact_replay_timestamp()) END"
+	" THEN extract(epoch FROM now() - pg_last_xact_replay_timestamp()) END,"              \
+	" pg_wal_lsn_diff(CASE WHEN pg_is_in_recovery() THEN pg_last_wal_replay_lsn()"        \
+	" ELSE pg_current_wal_flush_lsn() END, '0/0')::int8,"                                 \
+	" CASE WHEN pg_is_in_recovery()"                                                      \
+	" THEN pg_wal_lsn_diff(pg_last_wal_receive_lsn(), '0/0')::int8 END,"                  \
+	" CASE WHEN pg_is_in_recovery()"                                                      \
+	" THEN (SELECT coalesce(status, '?') FROM pg_stat_wal_receiver) END"
 #define PG_QUERY_FIRST PG_QUERY ", (SELECT system_identifier FROM pg_control_system())"
+
+/* The standby's WAL receiver, from pg_stat_wal_receiver. */
+enum pg_receiver {
+	PG_RECEIVER_NONE,       /* no receiver runs (or not a standby) */
+	PG_RECEIVER_STREAMING,  /* status streaming */
+	PG_RECEIVER_OTHER,      /* starting, waiting, restarting, stopping, stopped */
+	PG_RECEIVER_HIDDEN,     /* one runs; its status needs pg_read_all_stats */
+};
 
 struct pg_answer {
 	bool valid;
@@ -45,8 +61,13 @@ struct pg_answer {
 	int64_t lag_bytes;      /* standby: received but not replayed; -1 unknown */
 	double lag_seconds;     /* standby with a backlog: age of the last replayed commit; -1 none */
 	bool replay_paused;
+	/* WAL positions in bytes, -1 unknown */
+	int64_t lsn;            /* primary: flushed (pg_current_wal_flush_lsn); standby: replayed */
+	int64_t receive_lsn;    /* standby: received by streaming; -1 nothing received */
+	enum pg_receiver receiver;
+	char receiver_status[16]; /* as reported, "" without a receiver, "?" hidden */
 	char system_identifier[24];
-	double at;              /* ev_now() when it arrived */
+	double at;              /* monotime_now() when it arrived */
 };
 
 /*

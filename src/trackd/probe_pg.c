@@ -8,10 +8,13 @@
  * that the postmaster still accepts clients: an open session keeps
  * answering while a stopped postmaster lets no one in.
  *
- * With peers configured, each tick while the local server is primary also
- * asks every peer (own connections, own deadlines) for its role, timeline
- * and system identifier, and the guard (guard.c) turns the answers into
- * stale or conflict; on a standby it checks lag.
+ * With peers configured, each tick also asks every peer (own connections,
+ * own deadlines) for its role, timeline, WAL position and system
+ * identifier.  While the local server is primary the verdict waits for
+ * them (a round) and the guard (guard.c) turns the answers into stale or
+ * conflict.  On a standby nothing waits: the local answer is judged at
+ * once, with the peers' latest fresh answers, for lag against the primary
+ * among them; a black-holed peer cannot delay a standby's verdict.
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -70,6 +73,7 @@ struct pg_probe {
 	bool round_open;
 	int round_waiting;
 	ev_timer round_deadline;
+	bool receiver_hidden_logged;
 };
 
 static struct pg_probe *of_session(struct pgconn *c)
@@ -269,6 +273,40 @@ static void open_round(struct pg_probe *p)
 	ev_timer_start(p->host->loop, &p->round_deadline);
 }
 
+/* A standby asks its peers without waiting: the next answer is judged with theirs. */
+static void poll_peers(struct pg_probe *p)
+{
+	for (int i = 0; i < p->settings.n_peers; i++)
+		peer_poll(&p->peers[i]);
+}
+
+/* Once per track: without pg_read_all_stats, receiver_grace sees less. */
+static void note_hidden_receiver(struct pg_probe *p)
+{
+	if (p->receiver_hidden_logged || p->local.receiver != PG_RECEIVER_HIDDEN ||
+	    p->settings.receiver_grace_ms == 0)
+		return;
+	p->receiver_hidden_logged = true;
+	log_info("track \"%s\": the WAL receiver's status is hidden from this role (grant it "
+		 "pg_read_all_stats); receiver_grace can only tell whether a receiver runs",
+		 p->host->track_name);
+}
+
+static void log_standby_figures(struct pg_probe *p)
+{
+	const struct guard *g = &p->guard;
+
+	if (g->primary_peer < 0) {
+		log_debug("track \"%s\": no primary among the peers' answers: lag against the "
+			  "primary unknown", p->host->track_name);
+		return;
+	}
+	log_debug("track \"%s\": primary %s: replay %" PRId64 " bytes behind, received %" PRId64
+		  " bytes behind, replay behind for %.1fs", p->host->track_name,
+		  p->settings.peers[g->primary_peer].name, g->behind_bytes, g->behind_received,
+		  g->behind_seconds);
+}
+
 static void cancel_round(struct pg_probe *p)
 {
 	ev_timer_stop(p->host->loop, &p->round_deadline);
@@ -294,8 +332,9 @@ static void session_result(struct pgconn *c, const PGresult *res)
 	cross_check_hot_standby(p);
 	if (p->local.in_recovery)
 		log_debug("track \"%s\": in recovery, %" PRId64 " bytes not replayed, %.1fs behind%s, "
-			  "%.1f ms", p->host->track_name, p->local.lag_bytes, p->local.lag_seconds,
-			  p->local.replay_paused ? ", replay paused" : "",
+			  "WAL receiver %s, %.1f ms", p->host->track_name, p->local.lag_bytes,
+			  p->local.lag_seconds, p->local.replay_paused ? ", replay paused" : "",
+			  p->local.receiver_status[0] ? p->local.receiver_status : "not running",
 			  (monotime_now() - p->query_started) * 1000.0);
 	else
 		log_debug("track \"%s\": not in recovery, timeline %ld, system identifier %s, %.1f ms",
@@ -310,6 +349,12 @@ static void session_result(struct pgconn *c, const PGresult *res)
 		return;
 	}
 	sample = judge(p, reason, sizeof(reason));
+	if (p->local.in_recovery)
+		note_hidden_receiver(p);
+	if (p->local.in_recovery && p->settings.n_peers > 0) {
+		log_standby_figures(p);
+		poll_peers(p);
+	}
 	p->host->report(p->host, sample, reason);
 }
 
@@ -554,12 +599,43 @@ static void pg_destroy(void *state)
 	free(p);
 }
 
-/* The guard's sticky verdicts survive a reload; the conflict peer is matched by name. */
+static int peer_index(const struct pg_probe *p, const char *name)
+{
+	for (int i = 0; i < p->settings.n_peers; i++)
+		if (strcmp(p->settings.peers[i].name, name) == 0)
+			return i;
+	return -1;
+}
+
+/* A standby's clocks survive a reload: the receiver's, and the primary's positions. */
+static void migrate_standby(const struct pg_probe *old, struct pg_probe *p)
+{
+	const struct guard *o = &old->guard;
+	struct guard *g = &p->guard;
+	int peer = o->history_peer >= 0 ?
+		peer_index(p, old->settings.peers[o->history_peer].name) : -1;
+
+	g->standby_seen = o->standby_seen;
+	g->last_standby = o->last_standby;
+	g->receiver_down = o->receiver_down;
+	g->receiver_down_since = o->receiver_down_since;
+	if (peer < 0)
+		return;
+	memcpy(g->history, o->history, sizeof(g->history));
+	g->n_history = o->n_history;
+	g->history_peer = peer;
+	g->history_timeline = o->history_timeline;
+	g->history_last_t = o->history_last_t;
+	g->history_last_lsn = o->history_last_lsn;
+}
+
+/* The guard's sticky verdicts survive a reload; peers are matched by name. */
 static void pg_migrate(void *old_state, void *new_state)
 {
 	const struct pg_probe *old = old_state;
 	struct pg_probe *p = new_state;
 
+	migrate_standby(old, p);
 	p->guard.stale = old->guard.stale;
 	if (!old->guard.conflict || old->guard.conflict_peer < 0)
 		return;

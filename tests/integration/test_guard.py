@@ -14,6 +14,7 @@ Run as root:  /usr/bin/python3 -m pytest tests/integration/test_guard.py
 
 import os
 import re
+import signal
 import threading
 import time
 
@@ -174,7 +175,13 @@ def test_steady_state_primary_and_standbys(abc, trackd):
     sysid = abc.a.system_identifier()
     for peer in ("b", "c"):
         t.wait_for_log(r'pgtrackd: debug: track "a": peer %s: in recovery, timeline 0, '
-                       r'system identifier %s$' % (peer, sysid), 5)
+                       r'system identifier %s, WAL position \d+$' % (peer, sysid), 5)
+    # the standbys ask their peers too (for the primary's WAL position), and find A
+    for me in ("b", "c"):
+        t.wait_for_log(r'pgtrackd: debug: track "%s": peer a: not in recovery, timeline 1, '
+                       r'system identifier %s, WAL position \d+$' % (me, sysid), 5)
+        t.wait_for_log(r'pgtrackd: debug: track "%s": primary a: replay \d+ bytes behind, '
+                       r'received \d+ bytes behind, replay behind for \d+\.\ds$' % me, 5)
 
     time.sleep(1.0)
     assert (t.read("a"), t.read("b"), t.read("c")) == ("100\n", "0\n", "0\n")
@@ -183,8 +190,8 @@ def test_steady_state_primary_and_standbys(abc, trackd):
     text = t.log()
     for bad in ("pgtrackd: warning:", "pgtrackd: error:", "stale", "conflict", "lagging"):
         assert bad not in text, "unexpected %r in the log:\n%s" % (bad, text[-3000:])
-    # standbys do not run rounds: only a primary (or a stale/conflict track) asks its peers
-    assert not re.search(r'track "[bc]": peer \w+: ', text), text[-3000:]
+    # standbys do not run rounds (their verdict never waits for a peer)
+    assert "did not answer in time" not in text, text[-3000:]
 
 
 # --------------------------------------------------------------------------
@@ -313,7 +320,10 @@ def test_backlog_over_max_lag_is_lagging(abc, trackd):
         abc.a.sql("CREATE TABLE guard_backlog (g int, pad text)")       # replay waits at its commit
         abc.a.sql("INSERT INTO guard_backlog SELECT g, repeat('y', 1000) FROM generate_series(1, 10000) g")
         line = t.wait_for_log(change_re("c", "standby", "lagging", LAGGING) , 4, start)
-        m = re.search(r"\(in recovery, (\d+) bytes received but not replayed \(max_lag 1048576\)\)$", line)
+        # against A's flushed position, or what C received if that is newer than A's answer
+        m = (re.search(r"\(in recovery, (\d+) bytes received but not replayed \(max_lag 1048576\)\)$", line)
+             or re.search(r"\(in recovery, replay (\d+) bytes behind primary a, \d+ of them not received "
+                          r"\(max_lag 1048576\)\)$", line))
         assert m and int(m.group(1)) > 1 << 20, line
         assert t.read("c") == "%d\n" % LAGGING
         t.wait_for_value("c", 0, 15)
@@ -323,6 +333,224 @@ def test_backlog_over_max_lag_is_lagging(abc, trackd):
         c.sql("SELECT pg_reload_conf()")
         abc.a.sql("DROP TABLE IF EXISTS guard_backlog")
         wait_caught_up(abc.a, abc.b, c)
+
+
+class WriteLoop:
+    """Small commits on a primary every 50 ms in a thread, for at most `limit` seconds."""
+
+    def __init__(self, srv, limit=60.0):
+        self.srv = srv
+        self.limit = limit
+        self.commits = 0
+        self.error = None
+        self._stop = threading.Event()
+        srv.sql("CREATE TABLE IF NOT EXISTS guard_writes (at timestamptz, pad text)")
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+
+    def _run(self):
+        deadline = time.monotonic() + self.limit
+        try:
+            with self.srv.connect() as conn:
+                while not self._stop.is_set() and time.monotonic() < deadline:
+                    conn.execute("INSERT INTO guard_writes VALUES (now(), repeat('w', 200))")
+                    self.commits += 1
+                    time.sleep(0.05)
+        except Exception as e:             # reported by stop()
+            self.error = e
+
+    def stop(self):
+        self._stop.set()
+        self._thread.join(10)
+        assert not self._thread.is_alive()
+        self.srv.sql("DROP TABLE IF EXISTS guard_writes")
+
+
+def break_replication(standby, port):
+    """Point standby's primary_conninfo at a port nothing listens on; reload.
+    Returns the setting to put back."""
+    old = standby.sql("SHOW primary_conninfo")[0][0]
+    assert old, "no primary_conninfo on %s" % standby.name
+    standby.sql("ALTER SYSTEM SET primary_conninfo = 'host=127.0.0.1 port=%d user=postgres "
+                "connect_timeout=2'" % port)
+    standby.sql("SELECT pg_reload_conf()")
+    return old
+
+
+def restore_replication(standby, conninfo):
+    standby.sql("ALTER SYSTEM SET primary_conninfo = '%s'" % conninfo.replace("'", "''"))
+    standby.sql("SELECT pg_reload_conf()")
+
+
+def wait_receiver(standby, streaming, timeout=10):
+    deadline = time.monotonic() + timeout
+    while True:
+        n = standby.sql("SELECT count(*) FROM pg_stat_wal_receiver WHERE status = 'streaming'")[0][0]
+        if (n == 1) == streaming:
+            return
+        assert time.monotonic() < deadline, "%s: WAL receiver streaming=%s for %ds" % (
+            standby.name, not streaming, timeout)
+        time.sleep(0.1)
+
+
+RECEIVER_DOWN = (r"in recovery, WAL receiver not streaming for (\d+\.\d)s "
+                 r"\((?:none running|status \w+); receiver_grace 2\.0s\)")
+
+
+def test_receiver_down_is_lagging_until_restored(abc, trackd):
+    """Issue 9: C's WAL receiver cannot reach A while A keeps writing. Received minus
+    replayed stays 0, so today C stays standby; it must go lagging after receiver_grace."""
+    t = trackd.start({"c": node_track(abc.c, [("a", abc.a), ("b", abc.b)], receiver_grace="2s")})
+    wait_standby(t, "c")
+    t.wait_for_log(r'pgtrackd: debug: track "c": primary a: replay', 5)
+    refused = PortReservation()
+    writes = WriteLoop(abc.a)
+    w = FileWatch(t, ["c"])
+    conninfo = None
+    try:
+        start = t.log_size()
+        t_break = time.monotonic()
+        conninfo = break_replication(abc.c, refused.port)
+        wait_receiver(abc.c, streaming=False)
+        t.wait_for_value("c", LAGGING, 2.0 + 3.0)
+        line = t.wait_for_log(change_re("c", "standby", "lagging", LAGGING), 2, start)
+        m = re.search(r"\(" + RECEIVER_DOWN + r"\)$", line)
+        assert m and 2.0 < float(m.group(1)) < 3.5, line
+        deadline = time.monotonic() + 2.0    # the watcher samples every 10 ms
+        lagging_at = w.first_time("c", LAGGING, after=t_break)
+        while lagging_at is None and time.monotonic() < deadline:
+            time.sleep(0.02)
+            lagging_at = w.first_time("c", LAGGING, after=t_break)
+        assert lagging_at is not None and lagging_at - t_break >= 2.0, \
+            "lagging %.2fs after the break, before receiver_grace" % (lagging_at - t_break)
+        assert w.values_after("c", t_break) == [0, LAGGING], w.values_after("c", t_break)
+        # stays lagging while the receiver is down and the writes go on
+        time.sleep(1.0)
+        assert t.read("c") == "%d\n" % LAGGING
+        assert writes.commits > 20 and writes.error is None, (writes.commits, writes.error)
+
+        back = t.log_size()
+        restore_replication(abc.c, conninfo)
+        conninfo = None
+        wait_receiver(abc.c, streaming=True)
+        t.wait_for_value("c", 0, 5)
+        t.wait_for_log(change_re("c", "lagging", "standby", 0, "in recovery"), 2, back)
+        assert len([c for c in changes(t, "c", start)]) == 2, changes(t, "c", start)
+    finally:
+        w.stop()
+        if conninfo:
+            restore_replication(abc.c, conninfo)
+        writes.stop()
+        refused.release()
+        wait_caught_up(abc.a, abc.b, abc.c)
+
+
+def test_bytes_behind_primary_within_receiver_grace(abc, trackd):
+    """max_lag counts from A's WAL position: C's receiver is down (still within its
+    grace) and A writes 5 MB that C never receives."""
+    t = trackd.start({"c": node_track(abc.c, [("a", abc.a), ("b", abc.b)],
+                                      receiver_grace="60s", max_lag="1MB")})
+    wait_standby(t, "c")
+    t.wait_for_log(r'pgtrackd: debug: track "c": primary a: replay', 5)
+    refused = PortReservation()
+    conninfo = None
+    try:
+        start = t.log_size()
+        conninfo = break_replication(abc.c, refused.port)
+        wait_receiver(abc.c, streaming=False)
+        time.sleep(0.5)
+        assert t.read("c") == "0\n"
+        abc.a.sql("CREATE TABLE guard_behind AS SELECT g, repeat('z', 1000) AS pad "
+                  "FROM generate_series(1, 5000) g")
+        line = t.wait_for_log(change_re("c", "standby", "lagging", LAGGING), 5, start)
+        m = re.search(r"\(in recovery, replay (\d+) bytes behind primary a, (\d+) of them not received "
+                      r"\(max_lag 1048576\)\)$", line)
+        assert m and int(m.group(1)) > 1 << 20 and int(m.group(2)) > 1 << 20, line
+        assert t.read("c") == "%d\n" % LAGGING
+        assert not lines_since(t, start, "WAL receiver not streaming"), t.log()[start:]
+
+        back = t.log_size()
+        restore_replication(abc.c, conninfo)
+        conninfo = None
+        t.wait_for_value("c", 0, 10)
+        t.wait_for_log(change_re("c", "lagging", "standby", 0, "in recovery"), 2, back)
+    finally:
+        if conninfo:
+            restore_replication(abc.c, conninfo)
+        refused.release()
+        abc.a.sql("DROP TABLE IF EXISTS guard_behind")
+        wait_caught_up(abc.a, abc.b, abc.c)
+
+
+def test_receiver_clock_survives_a_reload(abc, trackd):
+    """A SIGHUP that changes the track's settings keeps the receiver's clock."""
+    opts = node_track(abc.c, [("a", abc.a), ("b", abc.b)], receiver_grace="3s")
+    t = trackd.start({"c": opts})
+    wait_standby(t, "c")
+    refused = PortReservation()
+    conninfo = None
+    try:
+        start = t.log_size()
+        conninfo = break_replication(abc.c, refused.port)
+        wait_receiver(abc.c, streaming=False)
+        t_break = time.monotonic()
+        time.sleep(2.0)
+        opts["max_lag"] = "1GB"                  # a changed track: a new probe, migrated
+        t.write_config({"c": opts})
+        t.send_signal(signal.SIGHUP)
+        t.wait_for_log(r"pgtrackd: info: .*reload", 3, start)
+        line = t.wait_for_log(change_re("c", "standby", "lagging", LAGGING), 3, start)
+        took = time.monotonic() - t_break
+        m = re.search(r"\(in recovery, WAL receiver not streaming for (\d+\.\d)s", line)
+        assert m and float(m.group(1)) < 4.5 and took < 4.5, (line, took)
+    finally:
+        if conninfo:
+            restore_replication(abc.c, conninfo)
+        refused.release()
+        wait_caught_up(abc.a, abc.b, abc.c)
+
+
+def test_plain_role_on_a_standby(abc, trackd):
+    """A role with LOGIN only can run the probe query on a standby and its peers;
+    the receiver's hidden status is said once, and counts as a running receiver."""
+    abc.a.sql("DROP ROLE IF EXISTS guard_plain; CREATE ROLE guard_plain LOGIN")
+    wait_caught_up(abc.a, abc.b, abc.c)
+    try:
+        t = trackd.start({"c": node_track(abc.c, [("a", abc.a), ("b", abc.b)], user="guard_plain",
+                                          receiver_grace="1s")})
+        wait_standby(t, "c")
+        t.wait_for_log(r'pgtrackd: debug: track "c": in recovery, .* WAL receiver \?, ', 3)
+        t.wait_for_log(r'pgtrackd: debug: track "c": primary a: replay \d+ bytes behind', 3)
+        time.sleep(2.0)                  # longer than receiver_grace
+        assert t.read("c") == "0\n"
+        hidden = ('pgtrackd: info: track "c": the WAL receiver\'s status is hidden from this role '
+                  '(grant it pg_read_all_stats); receiver_grace can only tell whether a receiver runs')
+        assert len([l for l in t.log().splitlines() if l.endswith(hidden)]) == 1, t.log()[-3000:]
+        assert "pgtrackd: warning:" not in t.log(), t.log()[-3000:]
+    finally:
+        abc.a.sql("DROP ROLE IF EXISTS guard_plain")
+
+
+def test_silent_peer_does_not_hold_up_a_standby(abc, trackd):
+    """A standby asks its peers without waiting: a black-holed peer costs it nothing."""
+    silent = SilentListener()
+    try:
+        t0 = time.monotonic()
+        t = trackd.start({"c": node_track(abc.c, [("a", abc.a)],
+                                          **{"peer.x": "127.0.0.1 %d" % silent.port})})
+        wait_standby(t, "c", 5)
+        assert time.monotonic() - t0 < 2.0, "first verdict took %.1fs" % (time.monotonic() - t0)
+        t.wait_for_log(r'pgtrackd: warning: track "c": peer x gives no answer \(timed out', 5)
+        start = t.log_size()
+        time.sleep(2.0)
+        window = t.log()[start:].splitlines()
+        probes = [l for l in window if 'pgtrackd: debug: track "c": in recovery, ' in l]
+        assert len(probes) >= 7, "only %d probes in 2 s" % len(probes)
+        figures = [l for l in window if 'pgtrackd: debug: track "c": primary a: replay' in l]
+        assert len(figures) >= 5, window
+        assert [c[:3] for c in changes(t, "c")] == [("unknown", "standby", 0)]
+    finally:
+        silent.close()
 
 
 # --------------------------------------------------------------------------
@@ -528,6 +756,9 @@ PEER_ERRORS = {
                           '16MB or 1GB')]),
     "value_stale_range": (HEAD + "value_stale = 255\n",
                           [(3, 'invalid value "255" for value_stale: must be between -254 and 254')]),
+    "receiver_grace_short": (HEAD + "receiver_grace = 500ms\n",
+                             [(3, 'invalid value "500ms" for receiver_grace: must be between 1s and 24h, '
+                                  'or 0 to disable')]),
     "value_lagging_range": (HEAD + "value_lagging = -300\n",
                             [(3, 'invalid value "-300" for value_lagging: must be between -254 and 254')]),
 }
@@ -556,7 +787,8 @@ def test_good_guard_config_passes_check(pgtrackd_bin, workdir):
                 "value_stale = -254\nvalue_conflict = -200\nvalue_lagging = -50\n"
                 "max_lag = 16MB\nmax_lag_time = 24h\n"
                 "[track b]\nfile = /tmp/b\nmax_lag = 8192\nmax_lag_time = 1s\n"
-                "[track c]\nfile = /tmp/c\nmax_lag = 64kB\nmax_lag_time = 0\n"
+                "receiver_grace = 30s\n"
+                "[track c]\nfile = /tmp/c\nmax_lag = 64kB\nmax_lag_time = 0\nreceiver_grace = 0\n"
                 "[track d]\nfile = /tmp/d\nmax_lag = 1GB\npeer.b = 127.0.0.1\n")
     r = run_binary(pgtrackd_bin, "-t", "-f", conf)
     assert (r.returncode, r.stdout.strip(), r.stderr) == (0, "configuration OK", "")

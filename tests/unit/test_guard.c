@@ -13,15 +13,42 @@
 static struct pg_answer primary(long timeline)
 {
 	return (struct pg_answer){ .valid = true, .in_recovery = false, .timeline = timeline,
-				   .lag_bytes = -1, .lag_seconds = -1.0,
-				   .system_identifier = SYSID };
+				   .lag_bytes = -1, .lag_seconds = -1.0, .lsn = -1,
+				   .receive_lsn = -1, .system_identifier = SYSID };
 }
 
 static struct pg_answer standby(int64_t lag_bytes, double lag_seconds, bool paused)
 {
 	return (struct pg_answer){ .valid = true, .in_recovery = true, .timeline = 0,
 				   .lag_bytes = lag_bytes, .lag_seconds = lag_seconds,
-				   .replay_paused = paused, .system_identifier = SYSID };
+				   .replay_paused = paused, .lsn = -1, .receive_lsn = -1,
+				   .receiver = PG_RECEIVER_STREAMING,
+				   .receiver_status = "streaming", .system_identifier = SYSID };
+}
+
+/* A primary at WAL position lsn, answering at monotonic time t. */
+static struct pg_answer primary_at(long timeline, int64_t lsn, double t)
+{
+	struct pg_answer a = primary(timeline);
+
+	a.lsn = lsn;
+	a.at = t;
+	return a;
+}
+
+/* A standby that replayed up to replay and received up to received, at time t. */
+static struct pg_answer standby_at(int64_t replay, int64_t received, enum pg_receiver r, double t)
+{
+	struct pg_answer a = standby(received >= 0 ? received - replay : -1, -1.0, false);
+
+	a.lsn = replay;
+	a.receive_lsn = received;
+	a.receiver = r;
+	snprintf(a.receiver_status, sizeof(a.receiver_status), "%s",
+		 r == PG_RECEIVER_STREAMING ? "streaming" : r == PG_RECEIVER_HIDDEN ? "?" :
+		 r == PG_RECEIVER_OTHER ? "starting" : "");
+	a.at = t;
+	return a;
 }
 
 static struct pg_answer foreign_primary(long timeline)
@@ -39,6 +66,9 @@ static struct track_settings settings(int64_t max_lag_bytes, int64_t max_lag_tim
 	memset(&s, 0, sizeof(s));
 	s.max_lag_bytes = max_lag_bytes;
 	s.max_lag_time_ms = max_lag_time_ms;
+	s.interval_ms = 1000;
+	s.timeout_ms = 1000;
+	s.connect_timeout_ms = 2000;
 	return s;
 }
 
@@ -354,6 +384,238 @@ static void test_standby_lag(void)
 	CHECK_INT_EQ(JUDGE(g, both, &a, NULL), PGTRACKD_STATE_PRIMARY);
 }
 
+#define MB (INT64_C(1) << 20)
+
+/* The WAL receiver not streaming for longer than receiver_grace: lagging. */
+static void test_receiver_grace(void)
+{
+	struct guard g;
+	struct track_settings s = settings(0, 0);
+	struct pg_answer a;
+
+	s.receiver_grace_ms = 10000;
+	guard_init(&g);
+	a = standby_at(100, 100, PG_RECEIVER_STREAMING, 1000.0);
+	CHECK_INT_EQ(JUDGE(g, s, &a, NULL), PGTRACKD_STATE_STANDBY);
+	/* The clock starts at the first answer without a streaming receiver. */
+	for (double t = 1001.0; t <= 1011.0; t += 1.0) {
+		a = standby_at(100, 100, PG_RECEIVER_NONE, t);
+		CHECK_INT_EQ(JUDGE(g, s, &a, NULL), PGTRACKD_STATE_STANDBY);
+	}
+	a = standby_at(100, 100, PG_RECEIVER_NONE, 1011.5);
+	CHECK_INT_EQ(JUDGE(g, s, &a, NULL), PGTRACKD_STATE_LAGGING);
+	CHECK_STR_EQ(reason, "in recovery, WAL receiver not streaming for 10.5s (none running; "
+			     "receiver_grace 10.0s)");
+	/* A receiver that starts but does not stream does not reset the clock. */
+	a = standby_at(100, 100, PG_RECEIVER_OTHER, 1012.0);
+	CHECK_INT_EQ(JUDGE(g, s, &a, NULL), PGTRACKD_STATE_LAGGING);
+	CHECK_STR_EQ(reason, "in recovery, WAL receiver not streaming for 11.0s (status starting; "
+			     "receiver_grace 10.0s)");
+	/* Streaming again: standby at once, and the clock starts over. */
+	a = standby_at(100, 100, PG_RECEIVER_STREAMING, 1013.0);
+	CHECK_INT_EQ(JUDGE(g, s, &a, NULL), PGTRACKD_STATE_STANDBY);
+	CHECK_STR_EQ(reason, "in recovery");
+	for (double t = 1014.0; t <= 1024.0; t += 1.0) {
+		a = standby_at(100, 100, PG_RECEIVER_NONE, t);
+		CHECK_INT_EQ(JUDGE(g, s, &a, NULL), PGTRACKD_STATE_STANDBY);
+	}
+	a = standby_at(100, 100, PG_RECEIVER_NONE, 1024.5);
+	CHECK_INT_EQ(JUDGE(g, s, &a, NULL), PGTRACKD_STATE_LAGGING);
+
+	/* A hidden status (no pg_read_all_stats): a receiver runs, no proof it is down. */
+	a = standby_at(100, 100, PG_RECEIVER_HIDDEN, 1025.0);
+	CHECK_INT_EQ(JUDGE(g, s, &a, NULL), PGTRACKD_STATE_STANDBY);
+
+	/* No answer for longer than 3 x interval + timeout + connect_timeout: start over. */
+	a = standby_at(100, 100, PG_RECEIVER_NONE, 1026.0);
+	CHECK_INT_EQ(JUDGE(g, s, &a, NULL), PGTRACKD_STATE_STANDBY);
+	for (double t = 1040.0; t <= 1050.0; t += 1.0) {
+		a = standby_at(100, 100, PG_RECEIVER_NONE, t);
+		CHECK_INT_EQ(JUDGE(g, s, &a, NULL), PGTRACKD_STATE_STANDBY);
+	}
+	a = standby_at(100, 100, PG_RECEIVER_NONE, 1050.5);
+	CHECK_INT_EQ(JUDGE(g, s, &a, NULL), PGTRACKD_STATE_LAGGING);
+
+	/* With no primary among the peers too (a failover): the grace still applies. */
+	struct pg_answer peer_sb = standby_at(50, 50, PG_RECEIVER_NONE, 1050.0);
+
+	a = standby_at(100, 100, PG_RECEIVER_NONE, 1051.0);
+	CHECK_INT_EQ(JUDGE(g, s, &a, &peer_sb, NULL), PGTRACKD_STATE_LAGGING);
+
+	/* A promotion forgets the clock. */
+	struct pg_answer p = primary_at(2, 100, 1052.0);
+
+	CHECK_INT_EQ(JUDGE(g, s, &p, NULL), PGTRACKD_STATE_PRIMARY);
+	a = standby_at(100, 100, PG_RECEIVER_NONE, 1053.0);
+	CHECK_INT_EQ(JUDGE(g, s, &a, NULL), PGTRACKD_STATE_STANDBY);
+
+	/* receiver_grace 0 disables the check. */
+	s.receiver_grace_ms = 0;
+	a = standby_at(100, 100, PG_RECEIVER_NONE, 5000.0);
+	CHECK_INT_EQ(JUDGE(g, s, &a, NULL), PGTRACKD_STATE_STANDBY);
+	CHECK_STR_EQ(reason, "in recovery");
+}
+
+/* max_lag against the primary's flushed position, found among the peers. */
+static void test_bytes_behind_primary(void)
+{
+	struct guard g;
+	struct track_settings s = settings(16 * MB, 0);
+	struct pg_answer a, p, sb = standby_at(0, 0, PG_RECEIVER_STREAMING, 0.0);
+
+	s.receiver_grace_ms = 10000;
+	guard_init(&g);
+
+	/* The receiver is down (within its grace): nothing received, nothing to replay,
+	 * but the primary went on writing. */
+	p = primary_at(1, 100 * MB, 10.0);
+	a = standby_at(80 * MB, 80 * MB, PG_RECEIVER_NONE, 10.1);
+	CHECK_INT_EQ(JUDGE(g, s, &a, &sb, &p), PGTRACKD_STATE_LAGGING);
+	CHECK_STR_EQ(reason, "in recovery, replay 20971520 bytes behind primary c, 20971520 of "
+			     "them not received (max_lag 16777216)");
+	CHECK_INT_EQ(g.primary_peer, 1);
+	CHECK(g.behind_bytes == 20 * MB && g.behind_received == 20 * MB);
+	/* Today's figure (received but not replayed) says 0: only the primary shows it. */
+	CHECK(a.lag_bytes == 0);
+
+	/* Equal to the limit is not above it. */
+	a = standby_at(84 * MB, 84 * MB, PG_RECEIVER_NONE, 10.2);
+	CHECK_INT_EQ(JUDGE(g, s, &a, &sb, &p), PGTRACKD_STATE_STANDBY);
+	CHECK_STR_EQ(reason, "in recovery");
+
+	/* Received everything, replay behind: counts too, from the primary's position. */
+	a = standby_at(70 * MB, 100 * MB, PG_RECEIVER_STREAMING, 10.3);
+	CHECK_INT_EQ(JUDGE(g, s, &a, &p), PGTRACKD_STATE_LAGGING);
+	CHECK_STR_EQ(reason, "in recovery, replay 31457280 bytes behind primary b, 0 of them not "
+			     "received (max_lag 16777216)");
+
+	/* Received past the primary's (older) answer: counted from what was received. */
+	a = standby_at(70 * MB, 110 * MB, PG_RECEIVER_STREAMING, 10.4);
+	CHECK_INT_EQ(JUDGE(g, s, &a, &p), PGTRACKD_STATE_LAGGING);
+	CHECK_STR_EQ(reason, "in recovery, 41943040 bytes received but not replayed "
+			     "(max_lag 16777216)");
+
+	/* Ahead of the primary's answer: 0, not negative. */
+	a = standby_at(101 * MB, 101 * MB, PG_RECEIVER_STREAMING, 10.5);
+	CHECK_INT_EQ(JUDGE(g, s, &a, &p), PGTRACKD_STATE_STANDBY);
+	CHECK(g.behind_bytes == 0 && g.behind_received == 0);
+
+	/* The primary of the latest timeline is the one; a stale old primary is not. */
+	struct pg_answer old = primary_at(1, 500 * MB, 10.0), new2 = primary_at(2, 90 * MB, 10.0);
+
+	a = standby_at(85 * MB, 85 * MB, PG_RECEIVER_STREAMING, 10.6);
+	CHECK_INT_EQ(JUDGE(g, s, &a, &old, &new2), PGTRACKD_STATE_STANDBY);
+	CHECK_INT_EQ(g.primary_peer, 1);
+	CHECK(g.behind_bytes == 5 * MB);
+
+	/* A primary of another cluster is not ours. */
+	struct pg_answer foreign = primary_at(3, 900 * MB, 10.0);
+
+	snprintf(foreign.system_identifier, sizeof(foreign.system_identifier), "%s", OTHER_SYSID);
+	CHECK_INT_EQ(JUDGE(g, s, &a, &foreign), PGTRACKD_STATE_STANDBY);
+	CHECK_INT_EQ(g.primary_peer, -1);
+	CHECK(g.foreign_new == 1);
+
+	/* No primary (a failover), or no fresh answer from it: the lag against it is
+	 * unknown and not a reason by itself; what was received still counts. */
+	a = standby_at(10 * MB, 10 * MB, PG_RECEIVER_NONE, 11.0);
+	CHECK_INT_EQ(JUDGE(g, s, &a, &sb, NULL), PGTRACKD_STATE_STANDBY);
+	CHECK_INT_EQ(g.primary_peer, -1);
+	a = standby_at(10 * MB, 30 * MB, PG_RECEIVER_STREAMING, 11.1);
+	CHECK_INT_EQ(JUDGE(g, s, &a, &sb, NULL), PGTRACKD_STATE_LAGGING);
+	CHECK_STR_EQ(reason, "in recovery, 20971520 bytes received but not replayed "
+			     "(max_lag 16777216)");
+
+	/* Nothing received by streaming (archive recovery): replay against the primary. */
+	a = standby_at(10 * MB, -1, PG_RECEIVER_NONE, 11.2);
+	CHECK_INT_EQ(JUDGE(g, s, &a, &p), PGTRACKD_STATE_LAGGING);
+	CHECK_STR_EQ(reason, "in recovery, replay 94371840 bytes behind primary b "
+			     "(max_lag 16777216)");
+
+	/* max_lag 0: off. */
+	s.max_lag_bytes = 0;
+	CHECK_INT_EQ(JUDGE(g, s, &a, &p), PGTRACKD_STATE_STANDBY);
+}
+
+/* max_lag_time: for how long replay has been behind the primary's position. */
+static void test_time_behind_primary(void)
+{
+	struct guard g;
+	struct track_settings s = settings(0, 5000);
+	struct pg_answer a, p;
+
+	s.receiver_grace_ms = 0;
+	guard_init(&g);
+
+	/* Caught up: the primary's position is the local one. */
+	p = primary_at(1, 1000, 100.0);
+	a = standby_at(1000, 1000, PG_RECEIVER_STREAMING, 100.1);
+	CHECK_INT_EQ(JUDGE(g, s, &a, &p), PGTRACKD_STATE_STANDBY);
+	CHECK(g.behind_seconds == 0.0);
+
+	/* The primary moves on at 101.0; replay stays at 1000. */
+	for (int i = 1; i <= 5; i++) {
+		p = primary_at(1, 1000 + 100 * i, 100.0 + i);
+		a = standby_at(1000, 1000, PG_RECEIVER_STREAMING, 100.1 + i);
+		CHECK_INT_EQ(JUDGE(g, s, &a, &p), PGTRACKD_STATE_STANDBY);
+	}
+	CHECK(g.behind_seconds > 4.09 && g.behind_seconds < 4.11);
+	p = primary_at(1, 1600, 106.0);
+	a = standby_at(1000, 1000, PG_RECEIVER_STREAMING, 106.1);
+	CHECK_INT_EQ(JUDGE(g, s, &a, &p), PGTRACKD_STATE_LAGGING);
+	CHECK_STR_EQ(reason, "in recovery, replay behind primary b for 5.1s (max_lag_time 5.0s)");
+
+	/* Replay reaches the position the primary had at 104: behind since 105. */
+	p = primary_at(1, 1700, 107.0);
+	a = standby_at(1400, 1700, PG_RECEIVER_STREAMING, 107.1);
+	CHECK_INT_EQ(JUDGE(g, s, &a, &p), PGTRACKD_STATE_STANDBY);
+	CHECK(g.behind_seconds > 2.09 && g.behind_seconds < 2.11);
+
+	/* Caught up: 0 at once. */
+	a = standby_at(1700, 1700, PG_RECEIVER_STREAMING, 107.2);
+	CHECK_INT_EQ(JUDGE(g, s, &a, &p), PGTRACKD_STATE_STANDBY);
+	CHECK(g.behind_seconds == 0.0);
+
+	/* An idle primary for an hour, then one commit: the age starts at that commit,
+	 * not at the hour-old last one (the pitfall of now() - replay timestamp). */
+	p = primary_at(1, 1800, 3700.0);
+	a = standby_at(1700, 1800, PG_RECEIVER_STREAMING, 3700.2);
+	a.lag_seconds = 3600.0;
+	CHECK_INT_EQ(JUDGE(g, s, &a, &p), PGTRACKD_STATE_STANDBY);
+	CHECK(g.behind_seconds > 0.19 && g.behind_seconds < 0.21);
+
+	/* A primary that does not move is not counted twice. */
+	p = primary_at(1, 1800, 3701.0);
+	a = standby_at(1700, 1800, PG_RECEIVER_STREAMING, 3701.2);
+	a.lag_seconds = 3600.0;
+	CHECK_INT_EQ(JUDGE(g, s, &a, &p), PGTRACKD_STATE_STANDBY);
+	CHECK(g.behind_seconds > 1.19 && g.behind_seconds < 1.21);
+
+	/* Many samples behind: the history is thinned, the oldest kept exact. */
+	for (int i = 0; i < 500; i++) {
+		p = primary_at(1, 2000 + i, 4000.0 + i);
+		a = standby_at(1900, 1900, PG_RECEIVER_STREAMING, 4000.5 + i);
+		JUDGE(g, s, &a, &p);
+		CHECK(g.n_history <= GUARD_HISTORY);
+	}
+	CHECK_INT_EQ(JUDGE(g, s, &a, &p), PGTRACKD_STATE_LAGGING);
+	CHECK_STR_EQ(reason, "in recovery, replay behind primary b for 499.5s (max_lag_time 5.0s)");
+
+	/* Another primary (a failover): its history starts anew. */
+	struct pg_answer sb = standby_at(0, 0, PG_RECEIVER_STREAMING, 0.0);
+
+	p = primary_at(2, 2600, 4600.0);
+	a = standby_at(2400, 2400, PG_RECEIVER_STREAMING, 4600.5);
+	CHECK_INT_EQ(JUDGE(g, s, &a, &sb, &p), PGTRACKD_STATE_STANDBY);
+	CHECK(g.behind_seconds > 0.49 && g.behind_seconds < 0.51);
+
+	/* Without a primary: the old figure (a backlog's last replayed commit age). */
+	a = standby_at(2400, 2500, PG_RECEIVER_STREAMING, 4601.0);
+	a.lag_seconds = 6.0;
+	CHECK_INT_EQ(JUDGE(g, s, &a, &sb), PGTRACKD_STATE_LAGGING);
+	CHECK_STR_EQ(reason, "in recovery, replay 6.0s behind (max_lag_time 5.0s)");
+}
+
 static void test_reason_truncated(void)
 {
 	struct guard g;
@@ -376,6 +638,9 @@ int main(void)
 	test_conflict();
 	test_foreign();
 	test_standby_lag();
+	test_receiver_grace();
+	test_bytes_behind_primary();
+	test_time_behind_primary();
 	test_reason_truncated();
 	CHECK_DONE();
 }
