@@ -32,6 +32,7 @@ static void on_connected(struct pgconn *c)
 	struct peer *p = of_conn(c);
 
 	/* A new session may be another server: its old answer no longer counts. */
+	p->connected_at = monotime_now();
 	p->answer.valid = false;
 	p->answer.system_identifier[0] = '\0';
 	send_query(p);
@@ -42,12 +43,16 @@ static void on_result(struct pgconn *c, const PGresult *res)
 	struct peer *p = of_conn(c);
 
 	if (!pg_answer_parse(res, &p->answer)) {
-		log_warnx("track \"%s\": peer %s: unexpected answer to the probe query; ignoring it",
-			  p->track_name, p->settings->name);
+		if (!p->bad_answers)
+			log_warnx("track \"%s\": peer %s: unexpected answer to the probe query; "
+				  "no verdict from it until it answers properly",
+				  p->track_name, p->settings->name);
+		p->bad_answers = true;
 		p->answer.valid = false;
 		finish_poll(p);
 		return;
 	}
+	p->bad_answers = false;
 	p->answer.at = monotime_now();
 	if (p->outage)
 		log_info("track \"%s\": peer %s answers again: %s", p->track_name,
@@ -89,8 +94,24 @@ void peer_init(struct peer *p, struct ev_loop *loop, const char *track_name,
 	pgconn_init(&p->conn, loop, &handler);
 }
 
+static double peer_session_max(const struct track_settings *track)
+{
+	int64_t ms = track->accept_interval_ms > 0 ? track->accept_interval_ms : PEER_SESSION_MAX_MS;
+
+	return (double)ms / 1000.0;
+}
+
 void peer_poll(struct peer *p)
 {
+	/*
+	 * A session held for good would hold up a smart shutdown of the peer
+	 * forever (it waits for every session to end, and an idle session
+	 * cannot tell): it is opened anew every accept_interval (5 s if that
+	 * is 0), and a peer that is shutting down turns the new one away (57P03).
+	 */
+	if (p->conn.state == PGCONN_READY &&
+	    monotime_now() - p->connected_at >= peer_session_max(p->track))
+		pgconn_close(&p->conn);
 	switch (p->conn.state) {
 	case PGCONN_CLOSED:
 		pgconn_connect(&p->conn, p->params.keywords, p->params.values, p->track->connect_timeout_ms);

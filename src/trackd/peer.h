@@ -15,6 +15,9 @@
 #include "pg_answer.h"
 #include "pgconn.h"
 
+/* How long a peer session is kept when accept_interval is 0. */
+#define PEER_SESSION_MAX_MS 5000
+
 struct peer;
 /* A poll ended: an answer arrived or the attempt failed. */
 typedef void (*peer_done_fn)(struct peer *p, void *owner);
@@ -30,6 +33,8 @@ struct peer {
 	struct pgconn conn;
 	struct pg_answer answer;
 	bool outage;    /* the last attempt failed: it gives no verdict */
+	bool bad_answers; /* said once until a proper answer */
+	double connected_at; /* monotonic */
 	bool in_round;  /* the owner waits for this poll */
 };
 

@@ -269,3 +269,25 @@ def test_track_file_fight_does_not_flood_the_log(cluster, trackd):
     lines = [l for l in t.log()[start:].splitlines()
              if "was changed behind our back" in l or "was removed" in l]
     assert 1 <= len(lines) <= 5, "%d restore warnings in 4 s:\n%s" % (len(lines), "\n".join(lines))
+
+
+def test_peer_session_does_not_hold_up_a_peers_smart_shutdown(servers, trackd):
+    """pgtrackd asks its peers over sessions of their own; a session kept
+    for good would hold up a smart shutdown of the peer forever.  They are
+    opened anew every accept_interval, and the peer turns the new one away."""
+    pg = servers.primary("P")
+    rep = servers.replica(pg, "R")
+    opts = pg.track_options(accept_interval="1s")
+    opts["peer.r"] = "%s %d" % (rep.sockdir, rep.port)
+    t = trackd.start({"p": opts})
+    t.wait_for_value("p", 100, 10)
+    t.wait_for_log(r'track "p": peer r: in recovery', 5)
+    start = t.log_size()
+
+    r = rep.pg_ctl("-W", "-m", "smart", "stop", check=False)
+    assert r.returncode == 0, r.stdout
+    assert wait_pid_gone(rep.pid, 15), "the peer's smart shutdown is held up:\n" + t.log()[start:]
+    rep.pid = None
+    t.wait_for_log(r'track "p": peer r gives no answer', 5, start)
+    time.sleep(0.5)
+    assert t.read("p") == "100\n"
