@@ -71,6 +71,7 @@ struct pg_probe {
 	 * before the peers had their say.  Peers in an outage are not waited for.
 	 */
 	bool round_open;
+	bool round_guard_only; /* on the last answer, while crowded out: only stale or conflict count */
 	int round_waiting;
 	ev_timer round_deadline;
 	bool receiver_hidden_logged;
@@ -225,11 +226,16 @@ static void close_round(struct pg_probe *p)
 	char reason[400];
 	enum pgtrackd_state sample;
 
+	bool guard_only = p->round_guard_only;
+
 	ev_timer_stop(p->host->loop, &p->round_deadline);
 	p->round_open = false;
+	p->round_guard_only = false;
 	for (int i = 0; i < p->settings.n_peers; i++)
 		p->peers[i].in_round = false;
 	sample = judge(p, reason, sizeof(reason));
+	if (guard_only && sample != PGTRACKD_STATE_STALE && sample != PGTRACKD_STATE_CONFLICT)
+		return;
 	p->host->report(p->host, sample, reason);
 }
 
@@ -311,6 +317,7 @@ static void cancel_round(struct pg_probe *p)
 {
 	ev_timer_stop(p->host->loop, &p->round_deadline);
 	p->round_open = false;
+	p->round_guard_only = false;
 	for (int i = 0; i < p->settings.n_peers; i++)
 		p->peers[i].in_round = false;
 }
@@ -344,6 +351,7 @@ static void session_result(struct pgconn *c, const PGresult *res)
 		p->host->report(p->host, PGTRACKD_STATE_FAIL, p->accept_reason);
 		return;
 	}
+	p->round_guard_only = false;
 	if (guard_needed(p)) {
 		open_round(p);
 		return;
@@ -384,6 +392,11 @@ static void session_failed(struct pgconn *c, const struct pgconn_failure *f)
 		cancel_round(p);
 		pgconn_close(&p->accept);
 		session_crowded_out(p, f);
+		/* The peers can still tell that a peer was promoted meanwhile. */
+		if (guard_needed(p)) {
+			p->round_guard_only = true;
+			open_round(p);
+		}
 		return;
 	}
 	report_failure(p, f);

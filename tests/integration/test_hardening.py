@@ -291,3 +291,39 @@ def test_peer_session_does_not_hold_up_a_peers_smart_shutdown(servers, trackd):
     t.wait_for_log(r'track "p": peer r gives no answer', 5, start)
     time.sleep(0.5)
     assert t.read("p") == "100\n"
+
+
+def test_crowded_out_primary_still_turns_stale(servers, trackd):
+    """While the session cannot get a slot back, the last verdict stands;
+    the guard still asks the peers, so a peer promoted meanwhile makes this
+    old primary stale, as it would with its session."""
+    pg = servers.primary("P")
+    rep = servers.replica(pg, "R")
+    pg.sql("CREATE ROLE pgtrackd_plain3 LOGIN CONNECTION LIMIT 1")
+    rep.wait_replayed(pg.sql("SELECT pg_current_wal_lsn()::text")[0][0])
+    opts = pg.track_options(user="pgtrackd_plain3", application_name="pgtrackd-it-stale",
+                            value_down="-240")
+    opts["peer.r"] = "%s %d" % (rep.sockdir, rep.port)
+    t = trackd.start({"p": opts})
+    t.wait_for_value("p", 100, 10)
+    backend = _wait_backend(pg, "pgtrackd-it-stale")
+    start = t.log_size()
+    hog = None
+    t.send_signal(signal.SIGSTOP)
+    try:
+        pg.sql("SELECT pg_terminate_backend(%d)" % backend)
+        assert wait_pid_gone(backend, 5)
+        hog = pg.connect(user="pgtrackd_plain3")
+    finally:
+        t.send_signal(signal.SIGCONT)
+    try:
+        t.wait_for_log(r'track "p": cannot open a session: too many connections', 5, start)
+        time.sleep(0.5)
+        assert t.read("p") == "100\n"
+        rep.promote()
+        t.wait_for_value("p", -254, 10)                 # value_stale, not value_down
+        t.wait_for_log(r'"p": primary -> stale, value -254 .*\(stale primary: peer r is '
+                       r'primary on timeline 2', 2, start)
+    finally:
+        if hog:
+            hog.close()
