@@ -311,7 +311,20 @@ static bool valid_peer_name(const char *name)
 
 static bool is_numeric_address(const char *host);
 
-/* peer.NAME = ADDRESS [PORT]: a numeric address or a unix socket directory. */
+/* A host name as DNS and /etc/hosts spell it: letters, digits, '-', '_' and dots. */
+static bool valid_host_name(const char *name)
+{
+	size_t n = strlen(name);
+
+	return n > 0 && n <= 253 && name[0] != '-' && name[0] != '.' &&
+	       strspn(name, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+			    "0123456789_.-") == n;
+}
+
+/*
+ * peer.NAME = ADDRESS [PORT]: a numeric address, a host name (resolved on
+ * the loop at every connect, pgconn.c) or a unix socket directory.
+ */
 static void add_peer(struct conf_parser *p, struct track_settings *t, const char *name,
 		     const char *value)
 {
@@ -346,14 +359,15 @@ static void add_peer(struct conf_parser *p, struct track_settings *t, const char
 
 	peer = &t->peers[t->n_peers];
 	memset(peer, 0, sizeof(*peer));
-	if (address[0] == '/') {
+	if (address[0] == '/' || address[0] == '@') {
 		snprintf(peer->host, sizeof(peer->host), "%s", address);
 	} else if (is_numeric_address(address) && len < sizeof(peer->hostaddr)) {
 		memcpy(peer->hostaddr, address, len + 1);
+	} else if (valid_host_name(address)) {
+		snprintf(peer->host, sizeof(peer->host), "%s", address);
 	} else {
-		conf_error(p, "invalid value \"%s\" for peer.%s: the address must be numeric "
-			      "(a DNS name would block the event loop) or a unix socket directory",
-			   value, name);
+		conf_error(p, "invalid value \"%s\" for peer.%s: the address must be a numeric "
+			      "address, a host name or a unix socket directory", value, name);
 		return;
 	}
 	if (space) {
@@ -414,11 +428,7 @@ static void check_track(struct conf_parser *p, struct track_settings *t)
 	if (len > 0 && t->file[len - 1] == '/')
 		conf_error_at(p, t->line, "track \"%s\": file %s names a directory, not a file",
 			      t->name, t->file);
-	if (t->host[0] && t->host[0] != '/' && t->host[0] != '@' && !t->hostaddr[0] &&
-	    !is_numeric_address(t->host))
-		log_warnx("%s:%d: track \"%s\": host \"%s\" needs a DNS lookup, which "
-			  "blocks the event loop on every connection; set hostaddr too",
-			  conf_path(p), t->line, t->name, t->host);
+	/* A host name is fine: pgconn resolves it on the loop, without blocking. */
 }
 
 static void on_end(struct conf_parser *p, void *user)
