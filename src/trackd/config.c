@@ -311,14 +311,19 @@ static bool valid_peer_name(const char *name)
 
 static bool is_numeric_address(const char *host);
 
-/* A host name as DNS and /etc/hosts spell it: letters, digits, '-', '_' and dots. */
+/*
+ * A host name as DNS and /etc/hosts spell it: letters, digits, '-', '_' and
+ * dots, no empty label.  Digits and dots alone are a mistyped address
+ * (192.0.2), not a name.
+ */
 static bool valid_host_name(const char *name)
 {
 	size_t n = strlen(name);
 
-	return n > 0 && n <= 253 && name[0] != '-' && name[0] != '.' &&
+	return n > 0 && n <= 253 && name[0] != '-' && name[0] != '.' && !strstr(name, "..") &&
 	       strspn(name, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
-			    "0123456789_.-") == n;
+			    "0123456789_.-") == n &&
+	       strspn(name, "0123456789.") != n;
 }
 
 /*
