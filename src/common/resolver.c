@@ -42,6 +42,35 @@ bool resolver_is_name(const char *host)
 	return inet_pton(AF_INET, host, buf) != 1 && inet_pton(AF_INET6, host, buf) != 1;
 }
 
+bool resolver_valid_name(const char *name)
+{
+	size_t n = strlen(name);
+
+	return n > 0 && n <= 253 && name[0] != '-' && name[0] != '.' && !strstr(name, "..") &&
+	       strspn(name, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+			    "0123456789_.-") == n &&
+	       strspn(name, "0123456789.") != n;
+}
+
+bool resolver_valid_host_list(const char *list)
+{
+	char entry[256];
+
+	for (;;) {
+		size_t len = strcspn(list, ",");
+
+		if (len >= sizeof(entry))
+			return false;
+		memcpy(entry, list, len);
+		entry[len] = '\0';
+		if (!entry[0] || (resolver_is_name(entry) && !resolver_valid_name(entry)))
+			return false;
+		if (!list[len])
+			return true;
+		list += len + 1;
+	}
+}
+
 /* c-ares' sockets must not leak into the hooks pgtrack-notify runs. */
 static int configure_socket(ares_socket_t fd, int type, void *data)
 {

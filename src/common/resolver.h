@@ -48,4 +48,17 @@ void resolver_destroy(struct resolver *r);
  */
 bool resolver_is_name(const char *host);
 
+/*
+ * A host name as DNS and /etc/hosts spell it: letters, digits, '-', '_' and
+ * dots, no empty label, at most 253 characters.  Digits and dots alone are
+ * a mistyped address (192.0.2), not a name.
+ */
+bool resolver_valid_name(const char *name);
+
+/*
+ * Whether each entry of a comma-separated libpq host list is a socket
+ * directory, an abstract socket, a numeric address or a valid name.
+ */
+bool resolver_valid_host_list(const char *list);
+
 #endif

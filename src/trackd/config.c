@@ -10,6 +10,7 @@
 
 #include "log.h"
 #include "module_loader.h"
+#include "resolver.h"
 #include "util.h"
 
 #define MS(x) ((int64_t)(x))
@@ -312,21 +313,6 @@ static bool valid_peer_name(const char *name)
 static bool is_numeric_address(const char *host);
 
 /*
- * A host name as DNS and /etc/hosts spell it: letters, digits, '-', '_' and
- * dots, no empty label.  Digits and dots alone are a mistyped address
- * (192.0.2), not a name.
- */
-static bool valid_host_name(const char *name)
-{
-	size_t n = strlen(name);
-
-	return n > 0 && n <= 253 && name[0] != '-' && name[0] != '.' && !strstr(name, "..") &&
-	       strspn(name, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
-			    "0123456789_.-") == n &&
-	       strspn(name, "0123456789.") != n;
-}
-
-/*
  * peer.NAME = ADDRESS [PORT]: a numeric address, a host name (resolved on
  * the loop at every connect, pgconn.c) or a unix socket directory.
  */
@@ -368,7 +354,7 @@ static void add_peer(struct conf_parser *p, struct track_settings *t, const char
 		snprintf(peer->host, sizeof(peer->host), "%s", address);
 	} else if (is_numeric_address(address) && len < sizeof(peer->hostaddr)) {
 		memcpy(peer->hostaddr, address, len + 1);
-	} else if (valid_host_name(address)) {
+	} else if (resolver_valid_name(address)) {
 		snprintf(peer->host, sizeof(peer->host), "%s", address);
 	} else {
 		conf_error(p, "invalid value \"%s\" for peer.%s: the address must be a numeric "
@@ -434,6 +420,9 @@ static void check_track(struct conf_parser *p, struct track_settings *t)
 		conf_error_at(p, t->line, "track \"%s\": file %s names a directory, not a file",
 			      t->name, t->file);
 	/* A host name is fine: pgconn resolves it on the loop, without blocking. */
+	if (t->host[0] && !resolver_valid_host_list(t->host))
+		conf_error_at(p, t->line, "track \"%s\": host \"%s\" is not a socket directory, a "
+			      "numeric address or a host name", t->name, t->host);
 }
 
 static void on_end(struct conf_parser *p, void *user)

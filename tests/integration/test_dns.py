@@ -247,6 +247,27 @@ def test_peer_dns_name_is_accepted(pgtrackd_bin, workdir):
 # pgtrack-notify
 
 
+def notify_check(workdir, host):
+    conf = os.path.join(workdir, "n.conf")
+    with open(conf, "w") as f:
+        f.write("[notify]\nfifo = /run/keepalived/notify.fifo\ninstance = VI_PG\n"
+                "[pgbouncer]\nhost = %s\ndatabases = appdb\n" % host)
+    return conf, subprocess.run([default_notify_binary(), "-t", "-f", conf],
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                                timeout=20)
+
+
+def test_notify_host_name_config(workdir):
+    """[pgbouncer] host may be a name, quietly; a malformed one is an error."""
+    for host in ("pgbouncer.example.com", "10.0.0.5", "/var/run/postgresql"):
+        conf, r = notify_check(workdir, host)
+        assert (r.returncode, r.stdout.strip(), r.stderr) == (0, "configuration OK", ""), host
+    conf, r = notify_check(workdir, "pg bouncer")
+    assert r.returncode == 1, r.stdout
+    assert ('%s:4: [pgbouncer] host: "pg bouncer" is not a socket directory, a numeric address '
+            'or a host name' % conf) in r.stderr.splitlines(), r.stderr
+
+
 @pytest.fixture
 def ns_notify(netns):
     binary = default_notify_binary()

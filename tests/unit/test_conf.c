@@ -854,6 +854,15 @@ static void test_peer_errors(void)
 	CHECK_STR_EQ(c->tracks[0].peers[2].hostaddr, "192.0.2.1");
 	CHECK_STR_EQ(c->tracks[0].peers[3].host, "/tmp");
 	config_destroy(c);
+	/* A track's host: each entry of the list must be one of the same kinds. */
+	c = LOAD_OK(TRACK_A "host = db1.example,192.0.2.1,/tmp,::1\n");
+	config_destroy(c);
+	EXPECT_ERRORS(TRACK_A "host = db1.example,db!2\n",
+		      "1: track \"a\": host \"db1.example,db!2\" is not a socket directory, a numeric "
+		      "address or a host name");
+	EXPECT_ERRORS(TRACK_A "host = 10.0.0\n",
+		      "1: track \"a\": host \"10.0.0\" is not a socket directory, a numeric "
+		      "address or a host name");
 	EXPECT_ERRORS(TRACK_A "peer.b = db!example\n",
 		      "3: invalid value \"db!example\" for peer.b: " BAD_ADDRESS);
 	EXPECT_ERRORS(TRACK_A "peer.b = db..example\n",

@@ -27,6 +27,29 @@ static void test_is_name(void)
 	CHECK(!resolver_is_name("10.0.0.1"));
 	CHECK(!resolver_is_name("::1"));
 	CHECK(!resolver_is_name("fd00::5"));
+
+	CHECK(resolver_valid_name("db1.example.com"));
+	CHECK(resolver_valid_name("db_1-a"));
+	CHECK(resolver_valid_name("db.example."));
+	CHECK(resolver_valid_name("1db"));
+	CHECK(!resolver_valid_name(""));
+	CHECK(!resolver_valid_name("192.0.2"));
+	CHECK(!resolver_valid_name("192.0.2.256"));
+	CHECK(!resolver_valid_name("-db"));
+	CHECK(!resolver_valid_name(".db"));
+	CHECK(!resolver_valid_name("db..example"));
+	CHECK(!resolver_valid_name("db example"));
+	CHECK(!resolver_valid_name("db:5432"));
+	CHECK(!resolver_valid_name("[::1]"));
+
+	CHECK(resolver_valid_host_list("db1"));
+	CHECK(resolver_valid_host_list("/run/postgresql"));
+	CHECK(resolver_valid_host_list("@abstract"));
+	CHECK(resolver_valid_host_list("db1.example,10.0.0.2,::1,/tmp"));
+	CHECK(!resolver_valid_host_list("db1,"));
+	CHECK(!resolver_valid_host_list(",db1"));
+	CHECK(!resolver_valid_host_list("db1,db 2"));
+	CHECK(!resolver_valid_host_list("10.0.0"));
 }
 
 struct outcome {
