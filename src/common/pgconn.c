@@ -3,9 +3,11 @@
 #include <ctype.h>
 #include <errno.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "log.h"
+#include "resolver.h"
 #include "util.h"
 
 static void io_cb(struct ev_loop *loop, ev_io *w, int revents);
@@ -41,6 +43,11 @@ void pgconn_close(struct pgconn *c)
 {
 	ev_io_stop(c->loop, &c->io);
 	ev_timer_stop(c->loop, &c->deadline);
+	/* Cancels without a callback: nothing reaches c once it is closed. */
+	resolver_destroy(c->lookup);
+	c->lookup = NULL;
+	free(c->copy);
+	c->copy = NULL;
 	c->io_fd = -1;
 	c->io_events = 0;
 	clear_results(c);
@@ -147,6 +154,8 @@ const char *pgconn_error_str(enum pgconn_error kind)
 		return "query failed";
 	case PGCONN_ERR_LOST:
 		return "connection lost";
+	case PGCONN_ERR_RESOLVE:
+		return "name resolution failed";
 	case PGCONN_ERR_FAILED:
 		break;
 	}
@@ -237,11 +246,16 @@ static void connect_poll(struct pgconn *c, PostgresPollingStatusType status)
 	}
 }
 
-void pgconn_connect(struct pgconn *c, const char *const *keywords,
-		    const char *const *values, int64_t timeout_ms)
+/* Reports f from the loop, as every outcome is. */
+static void fail_later(struct pgconn *c, const struct pgconn_failure *f)
 {
-	pgconn_close(c);
-	c->state = PGCONN_CONNECTING;
+	c->pending = *f;
+	c->failure_pending = true;
+	start_deadline(c, 0);
+}
+
+static void start_libpq(struct pgconn *c, const char *const *keywords, const char *const *values)
+{
 	c->conn = PQconnectStartParams(keywords, values, 0);
 	if (!c->conn || PQstatus(c->conn) == CONNECTION_BAD || PQsocket(c->conn) < 0) {
 		struct pgconn_failure f = { .kind = PGCONN_ERR_FAILED };
@@ -250,17 +264,255 @@ void pgconn_connect(struct pgconn *c, const char *const *keywords,
 			snprintf(f.message, sizeof(f.message), "out of memory");
 		else
 			pgconn_classify(PQerrorMessage(c->conn), &f);
-		c->pending = f;
-		c->failure_pending = true;
-		start_deadline(c, 0);
+		fail_later(c, &f);
 		return;
 	}
 	PQsetnonblocking(c->conn, 1);
 	PQsetErrorVerbosity(c->conn, PQERRORS_VERBOSE);
 	PQsetNoticeReceiver(c->conn, notice_receiver, c);
-	start_deadline(c, timeout_ms);
 	/* libpq has started the connect: wait as if it returned POLLING_WRITING. */
 	connect_poll(c, PGRES_POLLING_WRITING);
+}
+
+/* A parameter as libpq sees it: the caller's non-empty value, else the environment's. */
+static const char *param(const char *const *keywords, const char *const *values,
+			 const char *key, const char *env)
+{
+	for (int i = 0; keywords[i]; i++)
+		if (strcmp(keywords[i], key) == 0 && values[i] && values[i][0])
+			return values[i];
+	return getenv(env);
+}
+
+static int count_entries(const char *list)
+{
+	int n = 1;
+
+	for (const char *s = strchr(list, ','); s; s = strchr(s + 1, ','))
+		n++;
+	return n;
+}
+
+/* Copies entry i of a comma-separated list into buf; false if it does not fit. */
+static bool nth_entry(const char *list, int i, char *buf, size_t size)
+{
+	size_t len;
+
+	while (i-- > 0) {
+		list = strchr(list, ',');
+		if (!list)
+			return false;
+		list++;
+	}
+	len = strcspn(list, ",");
+	if (len >= size)
+		return false;
+	memcpy(buf, list, len);
+	buf[len] = '\0';
+	return true;
+}
+
+/* Whether a host list has an entry to look up (one too long for a path or an address has). */
+static bool any_name(const char *list)
+{
+	char entry[256];
+	int n = count_entries(list);
+
+	for (int i = 0; i < n; i++)
+		if (!nth_entry(list, i, entry, sizeof(entry)) || resolver_is_name(entry))
+			return true;
+	return false;
+}
+
+/* The port list is expanded with the hosts when it has one entry per host. */
+static bool port_is_list(const struct pgconn *c)
+{
+	return c->port && strchr(c->port, ',') && count_entries(c->port) == count_entries(c->host);
+}
+
+/* Adds a host entry for libpq; false when the lists are full. */
+static bool add_host(struct pgconn *c, const char *host, const char *hostaddr, const char *port)
+{
+	size_t need_host = strlen(c->host_list) + strlen(host) + 2;
+	size_t need_addr = strlen(c->hostaddr_list) + strlen(hostaddr) + 2;
+	size_t need_port = strlen(c->port_list) + strlen(port) + 2;
+
+	if (c->n_hosts == PGCONN_MAX_HOSTS || need_host > sizeof(c->host_list) ||
+	    need_addr > sizeof(c->hostaddr_list) || need_port > sizeof(c->port_list))
+		return false;
+	if (c->n_hosts) {
+		strcat(c->host_list, ",");
+		strcat(c->hostaddr_list, ",");
+		strcat(c->port_list, ",");
+	}
+	strcat(c->host_list, host);
+	strcat(c->hostaddr_list, hostaddr);
+	strcat(c->port_list, port);
+	c->n_hosts++;
+	return true;
+}
+
+/* Every entry is resolved: hands libpq the names as host and the addresses as hostaddr. */
+static void connect_resolved(struct pgconn *c)
+{
+	bool have_host = false, have_hostaddr = false, have_port = false;
+	bool ports = port_is_list(c);
+	int n = c->n_kw;
+
+	for (int i = 0; i < n; i++) {
+		if (strcmp(c->kw[i], "host") == 0) {
+			c->val[i] = c->host_list;
+			have_host = true;
+		} else if (strcmp(c->kw[i], "hostaddr") == 0) {
+			c->val[i] = c->hostaddr_list;
+			have_hostaddr = true;
+		} else if (strcmp(c->kw[i], "port") == 0 && ports) {
+			c->val[i] = c->port_list;
+			have_port = true;
+		}
+	}
+	if (!have_host) {
+		c->kw[n] = "host";
+		c->val[n++] = c->host_list;
+	}
+	if (!have_hostaddr) {
+		c->kw[n] = "hostaddr";
+		c->val[n++] = c->hostaddr_list;
+	}
+	if (ports && !have_port) {
+		c->kw[n] = "port";
+		c->val[n++] = c->port_list;
+	}
+	c->kw[n] = NULL;
+	c->val[n] = NULL;
+	start_libpq(c, c->kw, c->val);
+}
+
+static void on_resolved(void *arg, const struct resolver_result *res);
+
+/* Walks the host entries from c->index on: names are looked up, the others kept. */
+static void resolve_next(struct pgconn *c)
+{
+	int n = count_entries(c->host);
+	char port[16] = "";
+
+	for (; c->index < n && c->n_hosts < PGCONN_MAX_HOSTS; c->index++) {
+		const char *name = c->lookup_name;
+
+		if (!nth_entry(c->host, c->index, c->lookup_name, sizeof(c->lookup_name))) {
+			struct pgconn_failure f = { .kind = PGCONN_ERR_RESOLVE };
+
+			snprintf(f.message, sizeof(f.message), "host name %.40s... too long", c->host);
+			fail_later(c, &f);
+			return;
+		}
+		if (resolver_is_name(name)) {
+			int r = resolver_create(c->loop, name, on_resolved, c, &c->lookup);
+
+			if (r < 0) {
+				struct pgconn_failure f = { .kind = PGCONN_ERR_RESOLVE };
+
+				snprintf(f.message, sizeof(f.message), "%.160s: cannot start a lookup: %s",
+					 name, strerror(-r));
+				fail_later(c, &f);
+			}
+			return;
+		}
+		if (port_is_list(c))
+			nth_entry(c->port, c->index, port, sizeof(port));
+		/* A numeric host is its own hostaddr; a socket directory has none. */
+		if (!add_host(c, name, name[0] == '/' || name[0] == '@' ? "" : name, port))
+			break;
+	}
+	connect_resolved(c);
+}
+
+static void on_resolved(void *arg, const struct resolver_result *res)
+{
+	struct pgconn *c = arg;
+	char port[16] = "";
+
+	c->lookup = NULL;
+	if (res->error[0]) {
+		struct pgconn_failure f = { .kind = PGCONN_ERR_RESOLVE };
+
+		snprintf(f.message, sizeof(f.message), "%.160s: %.80s", c->lookup_name, res->error);
+		fail(c, &f);
+		return;
+	}
+	if (port_is_list(c))
+		nth_entry(c->port, c->index, port, sizeof(port));
+	for (int i = 0; i < res->n; i++)
+		if (!add_host(c, c->lookup_name, res->addr[i], port))
+			break;
+	c->index++;
+	resolve_next(c);
+}
+
+/*
+ * Copies the caller's parameters (they may change before the lookups
+ * end: a reload) and the host and port lists libpq would use.
+ */
+static int copy_params(struct pgconn *c, const char *const *keywords, const char *const *values,
+		       const char *host, const char *port)
+{
+	size_t size = strlen(host) + 1 + (port ? strlen(port) + 1 : 0);
+	char *p;
+	int n = 0;
+
+	for (int i = 0; keywords[i]; i++) {
+		if (!values[i])
+			continue;
+		if (++n > PGCONN_MAX_PARAMS)
+			return -E2BIG;
+		size += strlen(keywords[i]) + strlen(values[i]) + 2;
+	}
+	p = c->copy = malloc(size);
+	if (!p)
+		return -ENOMEM;
+	c->n_kw = 0;
+	for (int i = 0; keywords[i]; i++) {
+		if (!values[i])
+			continue;
+		c->kw[c->n_kw] = strcpy(p, keywords[i]);
+		p += strlen(p) + 1;
+		c->val[c->n_kw++] = strcpy(p, values[i]);
+		p += strlen(p) + 1;
+	}
+	c->host = strcpy(p, host);
+	p += strlen(p) + 1;
+	c->port = port ? strcpy(p, port) : NULL;
+	c->host_list[0] = c->hostaddr_list[0] = c->port_list[0] = '\0';
+	c->n_hosts = 0;
+	c->index = 0;
+	return 0;
+}
+
+void pgconn_connect(struct pgconn *c, const char *const *keywords,
+		    const char *const *values, int64_t timeout_ms)
+{
+	const char *host = param(keywords, values, "host", "PGHOST");
+	const char *hostaddr = param(keywords, values, "hostaddr", "PGHOSTADDR");
+	int r;
+
+	pgconn_close(c);
+	c->state = PGCONN_CONNECTING;
+	c->timeout_ms = timeout_ms;
+	start_deadline(c, timeout_ms);
+	if ((hostaddr && hostaddr[0]) || !host || !any_name(host)) {
+		start_libpq(c, keywords, values);
+		return;
+	}
+	r = copy_params(c, keywords, values, host, param(keywords, values, "port", "PGPORT"));
+	if (r < 0) {
+		struct pgconn_failure f = { .kind = PGCONN_ERR_FAILED };
+
+		snprintf(f.message, sizeof(f.message), "cannot prepare the connection: %s",
+			 strerror(-r));
+		fail_later(c, &f);
+		return;
+	}
+	resolve_next(c);
 }
 
 static void query_failure(struct pgconn *c, const PGresult *res)
@@ -426,6 +678,13 @@ static void deadline_cb(struct ev_loop *loop, ev_timer *w, int revents)
 
 	if (c->failure_pending) {
 		f = c->pending;
+		fail(c, &f);
+		return;
+	}
+	if (c->lookup) {
+		f.kind = PGCONN_ERR_RESOLVE;
+		snprintf(f.message, sizeof(f.message), "%.160s: no answer within %.1fs", c->lookup_name,
+			 (double)c->timeout_ms / 1000.0);
 		fail(c, &f);
 		return;
 	}

@@ -7,6 +7,15 @@
  * or drops the session is reported at once.  A deadline that passes closes
  * the connection (libpq 15 has only the blocking PQcancel).
  *
+ * A host= entry that is a name (not numeric, not a socket directory) is
+ * resolved first, asynchronously (resolver.c), and libpq gets each address
+ * as hostaddr with the name kept as host (for TLS verification and .pgpass
+ * matching): host=db,db hostaddr=10.0.0.1,10.0.0.2 for a name with two
+ * addresses, tried by libpq in the resolver's order, at most
+ * PGCONN_MAX_HOSTS entries in all.  Every connect resolves again.  The
+ * connect timeout covers the lookup and the connection together.  libpq is
+ * never handed a name to resolve.
+ *
  * The owner embeds struct pgconn and gets called back through the handler.
  * Callbacks run from the loop, never from inside pgconn_connect or
  * pgconn_query, and may call any pgconn function, including pgconn_close.
@@ -28,6 +37,7 @@ enum pgconn_error {
 	PGCONN_ERR_QUERY,        /* the query failed; the connection is still usable */
 	PGCONN_ERR_LOST,         /* an established connection closed */
 	PGCONN_ERR_FAILED,       /* any other failure to connect */
+	PGCONN_ERR_RESOLVE,      /* a host name could not be resolved in time */
 };
 
 struct pgconn_failure {
@@ -37,6 +47,7 @@ struct pgconn_failure {
 };
 
 #define PGCONN_MAX_PARAMS 12
+#define PGCONN_MAX_HOSTS 8
 
 /*
  * libpq's keyword and value arrays, built key by key and always
@@ -55,6 +66,7 @@ struct pgconn_params {
 void pgconn_params_add(struct pgconn_params *p, const char *key, const char *value);
 
 struct pgconn;
+struct resolver;
 
 struct pgconn_handler {
 	void (*connected)(struct pgconn *c);
@@ -86,6 +98,22 @@ struct pgconn {
 	bool failure_pending;
 	struct pgconn_failure goodbye_failure; /* a FATAL received while idle */
 	bool goodbye;
+
+	/* Resolving the host names of a connect, on copies of the caller's parameters. */
+	struct resolver *lookup;
+	char *copy;              /* the keyword and value strings */
+	int n_kw;
+	const char *host;        /* the host list (the caller's value, or PGHOST) */
+	const char *port;        /* expanded with the hosts when it is a list */
+	int index;               /* the host entry being resolved */
+	int n_hosts;             /* entries built so far */
+	int64_t timeout_ms;
+	char lookup_name[256];
+	char host_list[1024];
+	char hostaddr_list[PGCONN_MAX_HOSTS * 47];
+	char port_list[PGCONN_MAX_HOSTS * 6];
+	const char *kw[PGCONN_MAX_PARAMS + 4];
+	const char *val[PGCONN_MAX_PARAMS + 4];
 };
 
 void pgconn_init(struct pgconn *c, struct ev_loop *loop, const struct pgconn_handler *handler);

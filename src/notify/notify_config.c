@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "atomic_file.h"
+#include "resolver.h"
 
 #define MS(x) ((int64_t)(x))
 #define SEC(x) ((int64_t)(x) * 1000)
@@ -348,6 +349,11 @@ static void on_end(struct conf_parser *p, void *user)
 		else
 			c->fifo_uid = pw->pw_uid;
 	}
+	/* A host name is resolved on the loop (pgconn.c), never blocking it. */
+	if (c->bouncer.host[0] && !resolver_valid_host_list(c->bouncer.host))
+		conf_error_at(p, l->line[SECTION_BOUNCER] ? l->line[SECTION_BOUNCER] : 1,
+			      "[pgbouncer] host: \"%s\" is not a socket directory, a numeric address "
+			      "or a host name", c->bouncer.host);
 	if (l->line[SECTION_BOUNCER]) {
 		split_databases(p, l);
 		load_template(p, l);

@@ -11,6 +11,7 @@
 #include "log.h"
 #include "module_loader.h"
 #include "track_file.h"
+#include "resolver.h"
 #include "util.h"
 
 #define MS(x) ((int64_t)(x))
@@ -316,7 +317,10 @@ static bool valid_peer_name(const char *name)
 
 static bool is_numeric_address(const char *host);
 
-/* peer.NAME = ADDRESS [PORT]: a numeric address or a unix socket directory. */
+/*
+ * peer.NAME = ADDRESS [PORT]: a numeric address, a host name (resolved on
+ * the loop at every connect, pgconn.c) or a unix socket directory.
+ */
 static void add_peer(struct conf_parser *p, struct track_settings *t, const char *name,
 		     const char *value)
 {
@@ -351,14 +355,15 @@ static void add_peer(struct conf_parser *p, struct track_settings *t, const char
 
 	peer = &t->peers[t->n_peers];
 	memset(peer, 0, sizeof(*peer));
-	if (address[0] == '/') {
+	if (address[0] == '/' || address[0] == '@') {
 		snprintf(peer->host, sizeof(peer->host), "%s", address);
 	} else if (is_numeric_address(address) && len < sizeof(peer->hostaddr)) {
 		memcpy(peer->hostaddr, address, len + 1);
+	} else if (resolver_valid_name(address)) {
+		snprintf(peer->host, sizeof(peer->host), "%s", address);
 	} else {
-		conf_error(p, "invalid value \"%s\" for peer.%s: the address must be numeric "
-			      "(a DNS name would block the event loop) or a unix socket directory",
-			   value, name);
+		conf_error(p, "invalid value \"%s\" for peer.%s: the address must be a numeric "
+			      "address, a host name or a unix socket directory", value, name);
 		return;
 	}
 	if (space) {
@@ -426,11 +431,10 @@ static void check_track(struct conf_parser *p, struct track_settings *t)
 	else if (r < 0 && r != -ENOENT)
 		log_warnx("%s:%d: track \"%s\": cannot check the directory of %s: %s",
 			  conf_path(p), t->line, t->name, t->file, why);
-	if (t->host[0] && t->host[0] != '/' && t->host[0] != '@' && !t->hostaddr[0] &&
-	    !is_numeric_address(t->host))
-		log_warnx("%s:%d: track \"%s\": host \"%s\" needs a DNS lookup, which "
-			  "blocks the event loop on every connection; set hostaddr too",
-			  conf_path(p), t->line, t->name, t->host);
+	/* A host name is fine: pgconn resolves it on the loop, without blocking. */
+	if (t->host[0] && !resolver_valid_host_list(t->host))
+		conf_error_at(p, t->line, "track \"%s\": host \"%s\" is not a socket directory, a "
+			      "numeric address or a host name", t->name, t->host);
 }
 
 static void on_end(struct conf_parser *p, void *user)

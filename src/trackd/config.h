@@ -28,7 +28,7 @@ struct loaded_module;
 /* Another node of the cluster, asked for its role by the stale-primary guard. */
 struct peer_settings {
 	char name[PEER_NAME_MAX + 1];
-	char host[CONF_STR_SIZE];   /* a unix socket directory, or empty */
+	char host[CONF_STR_SIZE];   /* a host name or a unix socket directory, or empty */
 	char hostaddr[64];          /* a numeric address, or empty */
 	int port;                   /* 0: the track's port */
 	int line;

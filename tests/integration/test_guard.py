@@ -736,13 +736,13 @@ PEER_ERRORS = {
     "duplicate_peer": (HEAD + "peer.b = 127.0.0.1 5432\nport = 5432\npeer.b = /tmp 5433\n",
                        [(5, 'duplicate key "peer.b"')]),
     "too_many_peers": (HEAD + NINE, [(11, "too many peers: at most 8 per track")]),
-    "dns_name": (HEAD + "peer.b = db.example.com\n",
-                 [(3, 'invalid value "db.example.com" for peer.b: the address must be numeric '
-                      '(a DNS name would block the event loop) or a unix socket directory')]),
-    "dns_name_with_port": (HEAD + "peer.b = localhost 5432\n",
-                           [(3, 'invalid value "localhost 5432" for peer.b: the address must be '
-                                'numeric (a DNS name would block the event loop) or a unix socket '
-                                'directory')]),
+    "bad_host_name": (HEAD + "peer.b = db!example.com\n",
+                      [(3, 'invalid value "db!example.com" for peer.b: the address must be a '
+                           'numeric address, a host name or a unix socket directory')]),
+    "mistyped_address_with_port": (HEAD + "peer.b = 192.0.2 5432\n",
+                                   [(3, 'invalid value "192.0.2 5432" for peer.b: the address must '
+                                        'be a numeric address, a host name or a unix socket '
+                                        'directory')]),
     "port_99999": (HEAD + "peer.b = 127.0.0.1 99999\n",
                    [(3, 'invalid value "127.0.0.1 99999" for peer.b: port must be between 1 and 65535')]),
     "port_0": (HEAD + "peer.b = /run/postgresql 0\n",
@@ -783,7 +783,7 @@ def test_good_guard_config_passes_check(pgtrackd_bin, workdir):
                 "".join("peer.p%d = 127.0.0.1 %d\n" % (i, 5400 + i) for i in range(1, 6)) +
                 "peer.%s = /var/run/postgresql\n" % ("N" * 32) +    # 32 characters, track's port
                 "peer.v6 = ::1 5432\n"
-                "peer.Node_2.x-y = 10.0.0.2   6432\n"                   # 8 peers
+                "peer.Node_2.x-y = db2.example   6432\n"               # 8 peers, by name
                 "value_stale = -254\nvalue_conflict = -200\nvalue_lagging = -50\n"
                 "max_lag = 16MB\nmax_lag_time = 24h\n"
                 "[track b]\nfile = /tmp/b\nmax_lag = 8192\nmax_lag_time = 1s\n"

@@ -643,7 +643,8 @@ static void test_all_errors_in_one_run(void)
 		      "19: unknown key \"x\" in section [track c]");
 }
 
-static void test_dns_warning(void)
+/* Host names are resolved on the loop: no warning for any kind of host. */
+static void test_host_names(void)
 {
 	struct capture cap;
 	char path[4200], *out;
@@ -662,18 +663,14 @@ static void test_dns_warning(void)
 
 	CHECK(c != NULL);
 	CHECK_INT_EQ(errs.count, 0);
-	char expected[4400];
-
-	snprintf(expected, sizeof(expected),
-		 "pgtrackd: warning: %s:1: track \"dns\": host \"db.example.com\" needs a DNS "
-		 "lookup, which blocks the event loop on every connection; set hostaddr too\n",
-		 path);
-	CHECK(strstr(out, expected) != NULL);
-	CHECK_INT_EQ(count_substr(out, "warning:"), 1);
+	CHECK_INT_EQ(count_substr(out, "warning:"), 0);
+	CHECK(strstr(out, "DNS") == NULL);
 	free(out);
 	config_destroy(c);
 	conf_errors_finish(&errs);
 }
+
+#define BAD_ADDRESS "the address must be a numeric address, a host name or a unix socket directory"
 
 static bool equal_tracks(const char *text_a, const char *text_b, int line)
 {
@@ -845,25 +842,41 @@ static void test_peer_errors(void)
 			      "peer.p7 = 192.0.2.7\npeer.p8 = 192.0.2.8\npeer.p1 = 192.0.2.9\n",
 		      "11: duplicate key \"peer.p1\"");
 
-	/* Addresses: numeric or a socket directory; never a DNS name. */
-	EXPECT_ERRORS(TRACK_A "peer.b = db.example.com\n",
-		      "3: invalid value \"db.example.com\" for peer.b: the address must be numeric "
-		      "(a DNS name would block the event loop) or a unix socket directory");
-	EXPECT_ERRORS(TRACK_A "peer.b = localhost 5432\n",
-		      "3: invalid value \"localhost 5432\" for peer.b: the address must be numeric "
-		      "(a DNS name would block the event loop) or a unix socket directory");
+	/* Addresses: numeric, a host name (resolved on the loop) or a socket directory. */
+	c = LOAD_OK(TRACK_A "peer.b = db.example.com\npeer.c = localhost 5433\n"
+			    "peer.d = 192.0.2.1\npeer.e = /tmp\n");
+	CHECK_STR_EQ(c->tracks[0].peers[0].host, "db.example.com");
+	CHECK_STR_EQ(c->tracks[0].peers[0].hostaddr, "");
+	CHECK_INT_EQ(c->tracks[0].peers[0].port, 0);
+	CHECK_STR_EQ(c->tracks[0].peers[1].host, "localhost");
+	CHECK_INT_EQ(c->tracks[0].peers[1].port, 5433);
+	CHECK_STR_EQ(c->tracks[0].peers[2].host, "");
+	CHECK_STR_EQ(c->tracks[0].peers[2].hostaddr, "192.0.2.1");
+	CHECK_STR_EQ(c->tracks[0].peers[3].host, "/tmp");
+	config_destroy(c);
+	/* A track's host: each entry of the list must be one of the same kinds. */
+	c = LOAD_OK(TRACK_A "host = db1.example,192.0.2.1,/tmp,::1\n");
+	config_destroy(c);
+	EXPECT_ERRORS(TRACK_A "host = db1.example,db!2\n",
+		      "1: track \"a\": host \"db1.example,db!2\" is not a socket directory, a numeric "
+		      "address or a host name");
+	EXPECT_ERRORS(TRACK_A "host = 10.0.0\n",
+		      "1: track \"a\": host \"10.0.0\" is not a socket directory, a numeric "
+		      "address or a host name");
+	EXPECT_ERRORS(TRACK_A "peer.b = db!example\n",
+		      "3: invalid value \"db!example\" for peer.b: " BAD_ADDRESS);
+	EXPECT_ERRORS(TRACK_A "peer.b = db..example\n",
+		      "3: invalid value \"db..example\" for peer.b: " BAD_ADDRESS);
+	EXPECT_ERRORS(TRACK_A "peer.b = -db\n",
+		      "3: invalid value \"-db\" for peer.b: " BAD_ADDRESS);
 	EXPECT_ERRORS(TRACK_A "peer.b = 192.0.2\n",
-		      "3: invalid value \"192.0.2\" for peer.b: the address must be numeric "
-		      "(a DNS name would block the event loop) or a unix socket directory");
+		      "3: invalid value \"192.0.2\" for peer.b: " BAD_ADDRESS);
 	EXPECT_ERRORS(TRACK_A "peer.b = 192.0.2.256\n",
-		      "3: invalid value \"192.0.2.256\" for peer.b: the address must be numeric "
-		      "(a DNS name would block the event loop) or a unix socket directory");
+		      "3: invalid value \"192.0.2.256\" for peer.b: " BAD_ADDRESS);
 	EXPECT_ERRORS(TRACK_A "peer.b = [2001:db8::1]\n",
-		      "3: invalid value \"[2001:db8::1]\" for peer.b: the address must be numeric "
-		      "(a DNS name would block the event loop) or a unix socket directory");
+		      "3: invalid value \"[2001:db8::1]\" for peer.b: " BAD_ADDRESS);
 	EXPECT_ERRORS(TRACK_A "peer.b = var/run/postgresql\n",
-		      "3: invalid value \"var/run/postgresql\" for peer.b: the address must be "
-		      "numeric (a DNS name would block the event loop) or a unix socket directory");
+		      "3: invalid value \"var/run/postgresql\" for peer.b: " BAD_ADDRESS);
 	EXPECT_ERRORS(TRACK_A "peer.b =\n",
 		      "3: invalid value \"\" for peer.b: expected ADDRESS [PORT]");
 
@@ -898,11 +911,10 @@ static void test_peer_errors(void)
 		      "5: duplicate key \"peer.b\"");
 
 	/* Every error of a file in one run. */
-	EXPECT_ERRORS(TRACK_A "peer.x y = 1\npeer.c = db.example.com\npeer.d = ::1 70000\n"
+	EXPECT_ERRORS(TRACK_A "peer.x y = 1\npeer.c = db!example.com\npeer.d = ::1 70000\n"
 			      "max_lag = lots\n",
 		      "3: invalid peer name \"x y\": use 1 to 32 of A-Z a-z 0-9 _ . -",
-		      "4: invalid value \"db.example.com\" for peer.c: the address must be numeric "
-		      "(a DNS name would block the event loop) or a unix socket directory",
+		      "4: invalid value \"db!example.com\" for peer.c: " BAD_ADDRESS,
 		      "5: invalid value \"::1 70000\" for peer.d: port must be between 1 and 65535",
 		      "6: invalid value \"lots\" for max_lag: expected a size like 8192, 64kB, 16MB "
 		      "or 1GB");
@@ -1149,7 +1161,7 @@ int main(void)
 	test_syntax();
 	test_no_tracks_and_no_file();
 	test_all_errors_in_one_run();
-	test_dns_warning();
+	test_host_names();
 	test_track_settings_equal();
 	test_peers();
 	test_peer_errors();
