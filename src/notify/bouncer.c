@@ -8,11 +8,28 @@
 
 #include "atomic_file.h"
 #include "log.h"
+#include "monotime.h"
 #include "util.h"
 
 #define BACKOFF_START_MS 250
 
 static void run(struct bouncer *b, bool periodic);
+
+/*
+ * Whether an error that the periodic reconcile or the retries would repeat
+ * may be logged now; *more gets " (N more times since the last one)" or "".
+ */
+static bool may_log(struct bouncer *b, enum bouncer_repeat kind, char *more, size_t size)
+{
+	unsigned long held_back;
+
+	more[0] = '\0';
+	if (!ratelimit_allow(&b->repeat_log[kind], monotime_now(), &held_back))
+		return false;
+	if (held_back)
+		snprintf(more, size, " (%lu more times since the last such line)", held_back);
+	return true;
+}
 
 const char *bouncer_mode_name(enum bouncer_mode mode)
 {
@@ -149,8 +166,12 @@ static void prepare(struct bouncer *b)
 			r = atomic_file_write(path, c->template_text, c->template_len, 0644, 0,
 					      why, sizeof(why));
 			if (r < 0) {
-				log_error("pgbouncer: cannot rewrite the databases file %s: %s; "
-					  "pgbouncer keeps its current databases", path, why);
+				char more[64];
+
+				if (may_log(b, BOUNCER_LOG_REWRITE, more, sizeof(more)))
+					log_error("pgbouncer: cannot rewrite the databases file %s: %s; "
+						  "pgbouncer keeps its current databases%s", path, why,
+						  more);
 			} else {
 				log_info("pgbouncer: rewrote %s from %s", path,
 					 c->bouncer.databases_template);
@@ -213,10 +234,12 @@ static int plan(struct bouncer *b, const PGresult *res, bool log_drift)
 		}
 		if (row < 0) {
 			/* A database pgbouncer does not know is fenced by nature. */
-			if (serve)
+			char more[64];
+
+			if (serve && may_log(b, BOUNCER_LOG_MISSING_DB, more, sizeof(more)))
 				log_error("pgbouncer at %s has no database \"%s\": check its [databases] "
-					  "section%s", b->target, db,
-					  b->config->template_text ? " and databases_template" : "");
+					  "section%s%s", b->target, db,
+					  b->config->template_text ? " and databases_template" : "", more);
 			continue;
 		}
 
@@ -293,8 +316,11 @@ static void show_result(struct bouncer *b, const PGresult *res)
 		finish_run(b, true);
 		return;
 	}
-	log_error("pgbouncer at %s: SHOW DATABASES still differs after our commands (next: %s); "
-		  "trying again", b->target, n > 0 ? b->commands[0] : "?");
+	char more[64];
+
+	if (may_log(b, BOUNCER_LOG_VERIFY, more, sizeof(more)))
+		log_error("pgbouncer at %s: SHOW DATABASES still differs after our commands (next: "
+			  "%s); trying again%s", b->target, n > 0 ? b->commands[0] : "?", more);
 	b->running = false;
 	b->phase = BOUNCER_IDLE;
 	schedule_retry(b);
@@ -341,9 +367,12 @@ static bool is_benign(const char *message)
 static void command_failed(struct bouncer *b, const struct pgconn_failure *f)
 {
 	const char *cmd = b->commands[b->next_command];
+	char more[64];
 
 	if (b->phase != BOUNCER_PREPARE && b->phase != BOUNCER_APPLY) {
-		log_error("pgbouncer at %s: SHOW DATABASES failed: %s", b->target, f->message);
+		if (may_log(b, BOUNCER_LOG_SHOW, more, sizeof(more)))
+			log_error("pgbouncer at %s: SHOW DATABASES failed: %s%s", b->target,
+				  f->message, more);
 		finish_run(b, false);
 		schedule_retry(b);
 		return;
@@ -361,8 +390,8 @@ static void command_failed(struct bouncer *b, const struct pgconn_failure *f)
 		b->resumed_globally = true;
 		queue(b, "RESUME", NULL);
 		queue(b, "KILL", db);
-	} else {
-		log_error("pgbouncer at %s: %s failed: %s", b->target, cmd, f->message);
+	} else if (may_log(b, BOUNCER_LOG_COMMAND, more, sizeof(more))) {
+		log_error("pgbouncer at %s: %s failed: %s%s", b->target, cmd, f->message, more);
 	}
 	b->next_command++;
 	send_next(b);
@@ -416,6 +445,8 @@ void bouncer_init(struct bouncer *b, struct ev_loop *loop, const struct notify_c
 	pgconn_init(&b->conn, loop, &handler);
 	ev_init(&b->retry, retry_cb);
 	ev_init(&b->reconcile, reconcile_cb);
+	for (int i = 0; i < BOUNCER_LOG_KINDS; i++)
+		ratelimit_init(&b->repeat_log[i], BOUNCER_REPEAT_EVERY, 1);
 }
 
 void bouncer_start(struct bouncer *b)

@@ -17,6 +17,20 @@
 
 #include "notify_config.h"
 #include "pgconn.h"
+#include "ratelimit.h"
+
+/* Errors that would repeat at every run while their cause lasts. */
+enum bouncer_repeat {
+	BOUNCER_LOG_MISSING_DB,
+	BOUNCER_LOG_REWRITE,
+	BOUNCER_LOG_SHOW,
+	BOUNCER_LOG_COMMAND,
+	BOUNCER_LOG_VERIFY,
+	BOUNCER_LOG_KINDS,
+};
+
+/* Each of them is logged at most once in this many seconds. */
+#define BOUNCER_REPEAT_EVERY 60.0
 
 enum bouncer_mode {
 	BOUNCER_UNKNOWN, /* leave pgbouncer alone */
@@ -61,6 +75,7 @@ struct bouncer {
 	int64_t backoff_ms;
 	bool outage;
 	ev_timer reconcile;
+	struct ratelimit repeat_log[BOUNCER_LOG_KINDS];
 };
 
 void bouncer_init(struct bouncer *b, struct ev_loop *loop, const struct notify_config *config);

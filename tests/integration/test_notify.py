@@ -642,6 +642,25 @@ def test_group_follower(rig):
 
 
 # --------------------------------------------------------------------------
+# an error that lasts is not logged at every reconcile
+
+
+def test_lasting_pgbouncer_error_is_not_repeated_every_reconcile(rig):
+    """A database pgbouncer does not know is an error on MASTER; the
+    reconcile (every second here) meets it again and again, but it is logged
+    once a minute, not at every run."""
+    n = rig.start(notify={"reconcile_interval": "1s"},
+                  pgbouncer={"databases": "%s nosuchdb" % APPDB})
+    rig.fifo.write(inst(VI, "MASTER"))
+    rig.wait_serving()
+    n.wait_for_log(r'pgbouncer at \S+ has no database "nosuchdb"')
+    off = n.log_size()
+    time.sleep(4.5)                     # four or five reconcile runs
+    again = [l for l in n.log()[off:].splitlines() if 'has no database "nosuchdb"' in l]
+    assert again == [], "repeated at every reconcile:\n" + "\n".join(again)
+
+
+# --------------------------------------------------------------------------
 # a step of the wall clock
 
 
