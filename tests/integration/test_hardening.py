@@ -44,6 +44,22 @@ class FileWatch:
 # the accept probe must never switch itself off
 
 
+def assert_hang_is_seen(t, pg):
+    """The accept probe is armed: a postmaster hung now is seen (down, with
+    the accept probe's reason), and the track comes back after SIGCONT."""
+    t.wait_for_value("p", 100, 10)
+    time.sleep(1.5)                     # a few accept intervals: the probe must be armed again
+    start = t.log_size()
+    pg.sigstop()
+    try:
+        t.wait_for_value("p", -254, 10)
+        line = t.wait_for_log(change_re("p", "primary", "down", -254, t.path("p")), 2, start)
+        assert "not accepting new connections" in line, line
+    finally:
+        pg.sigcont()
+    t.wait_for_value("p", 100, 10)
+
+
 def test_accept_probe_survives_session_loss_while_in_flight(servers, trackd):
     """The review's reproducer: the session fails while an accept connection
     is in flight (stuck in a stopped postmaster's backlog).  Today's code
@@ -62,18 +78,7 @@ def test_accept_probe_survives_session_loss_while_in_flight(servers, trackd):
         t.wait_for_log(r'track "p": probe failed .*connection lost', 5)
     finally:
         pg.sigcont()
-    t.wait_for_value("p", 100, 10)
-    time.sleep(1.5)                     # a few accept intervals: the probe must be armed again
-    start = t.log_size()
-
-    pg.sigstop()
-    try:
-        t.wait_for_value("p", -254, 10)
-        line = t.wait_for_log(change_re("p", "primary", "down", -254, t.path("p")), 2, start)
-        assert "not accepting new connections" in line, line
-    finally:
-        pg.sigcont()
-    t.wait_for_value("p", 100, 10)
+    assert_hang_is_seen(t, pg)
 
 
 def test_accept_probe_survives_query_timeout_while_in_flight(servers, trackd):
@@ -92,17 +97,7 @@ def test_accept_probe_survives_query_timeout_while_in_flight(servers, trackd):
     finally:
         os.kill(backend, signal.SIGCONT)
         pg.sigcont()
-    t.wait_for_value("p", 100, 10)
-    time.sleep(1.0)
-    start = t.log_size()
-    pg.sigstop()
-    try:
-        t.wait_for_value("p", -254, 10)
-        line = t.wait_for_log(change_re("p", "primary", "down", -254, t.path("p")), 2, start)
-        assert "not accepting new connections" in line, line
-    finally:
-        pg.sigcont()
-    t.wait_for_value("p", 100, 10)
+    assert_hang_is_seen(t, pg)
 
 
 def test_accept_probe_survives_reload_while_in_flight(servers, trackd):
@@ -120,16 +115,7 @@ def test_accept_probe_survives_reload_while_in_flight(servers, trackd):
         t.wait_for_log(r"configuration reloaded", 5, start)
     finally:
         pg.sigcont()
-    t.wait_for_value("p", 100, 10)
-    time.sleep(1.0)
-    start = t.log_size()
-    pg.sigstop()
-    try:
-        t.wait_for_value("p", -254, 10)
-        t.wait_for_log(r'"p": primary -> down, .*not accepting new connections', 2, start)
-    finally:
-        pg.sigcont()
-    t.wait_for_value("p", 100, 10)
+    assert_hang_is_seen(t, pg)
 
 
 # --------------------------------------------------------------------------
