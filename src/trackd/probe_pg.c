@@ -369,9 +369,12 @@ static void session_result(struct pgconn *c, const PGresult *res)
 /*
  * The server turned our session away for want of a slot (53300) after it
  * had answered us: it is alive, and its role cannot change without a
- * restart, which we would have seen.  The last verdict stands; the session
- * is retried at every tick.  (Before any answer, 53300 is a failure like
- * any other: a role that may never connect must not pass for healthy.)
+ * restart.  A restart shows on the way (refused, 57P03 starting up or
+ * shutting down, a connect that times out), and any of those forgets the
+ * last answer (forget_local).  So with an answer still held, the last
+ * verdict stands; the session is retried at every tick.  (Without one,
+ * 53300 is a failure like any other: a role that may never connect must
+ * not pass for healthy.)
  */
 static void session_crowded_out(struct pg_probe *p, const struct pgconn_failure *f)
 {
@@ -383,10 +386,45 @@ static void session_crowded_out(struct pg_probe *p, const struct pgconn_failure 
 	p->session_crowded = true;
 }
 
+/*
+ * Whether a failure says the server may have restarted since its last
+ * answer (or is not the same server any more): then that answer no longer
+ * tells its role.  A lost session alone does not: a terminated backend is
+ * one failure and an immediate reconnect, which tells.
+ */
+static bool may_have_restarted(enum pgconn_error kind)
+{
+	switch (kind) {
+	case PGCONN_ERR_LOST:     /* followed by an immediate reconnect, see below */
+	case PGCONN_ERR_QUERY:
+	case PGCONN_ERR_TOO_MANY:
+		return false;
+	case PGCONN_ERR_REFUSED:
+	case PGCONN_ERR_STARTING:
+	case PGCONN_ERR_AUTH:
+	case PGCONN_ERR_TIMEOUT:
+	case PGCONN_ERR_RESOLVE:
+	case PGCONN_ERR_FAILED:
+		break;
+	}
+	return true;
+}
+
+/* The last answer is older than the probes' pace allows: pgtrackd itself stalled. */
+static bool answer_too_old(const struct pg_probe *p)
+{
+	double pace = (2.0 * (double)p->settings.interval_ms + (double)p->settings.timeout_ms) / 1000.0;
+
+	return monotime_now() - p->local.at > pace;
+}
+
 static void session_failed(struct pgconn *c, const struct pgconn_failure *f)
 {
 	struct pg_probe *p = of_session(c);
 	bool lost = f->kind == PGCONN_ERR_LOST;
+
+	if (may_have_restarted(f->kind) || (lost && answer_too_old(p)))
+		p->local.valid = false;
 
 	if (f->kind == PGCONN_ERR_TOO_MANY && p->local.valid) {
 		cancel_round(p);
@@ -416,6 +454,9 @@ static void session_failed(struct pgconn *c, const struct pgconn_failure *f)
 	if (lost && now - p->last_quick_reconnect >= (double)p->settings.interval_ms / 1000.0) {
 		p->last_quick_reconnect = now;
 		connect_session(p);
+	} else if (lost) {
+		/* Until the next tick the server could restart unseen. */
+		p->local.valid = false;
 	}
 }
 

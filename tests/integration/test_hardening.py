@@ -12,6 +12,7 @@ import signal
 import threading
 import time
 
+import pgcluster
 from pgcluster import PG_USER, wait_pid_gone
 from test_trackd import _wait_backend, change_re, changes
 
@@ -313,3 +314,35 @@ def test_crowded_out_primary_still_turns_stale(servers, trackd):
     finally:
         if hog:
             hog.close()
+
+
+def test_crowded_out_after_an_unseen_restart_is_a_failure(servers, trackd):
+    """The server restarts as a standby while pgtrackd is stalled, and is
+    full when pgtrackd comes back: its last answer (primary) no longer
+    tells the role, so 53300 is a failure like any other, never a held
+    primary value."""
+    pg = servers.primary()
+    pg.sql("CREATE ROLE pgtrackd_plain4 LOGIN CONNECTION LIMIT 1")
+    t = trackd.start({"p": pg.track_options(user="pgtrackd_plain4")})
+    t.wait_for_value("p", 100, 10)
+    start = t.log_size()
+    hog = None
+    t.send_signal(signal.SIGSTOP)
+    try:
+        pg.stop("fast")
+        with open(os.path.join(pg.datadir, "standby.signal"), "w"):
+            pass
+        os.chown(os.path.join(pg.datadir, "standby.signal"), *pgcluster._pg_ids())
+        pg.start()
+        assert pg.in_recovery()
+        hog = pg.connect(user="pgtrackd_plain4")
+        time.sleep(2.0)                           # stalled for longer than the probes' pace
+    finally:
+        t.send_signal(signal.SIGCONT)
+    try:
+        t.wait_for_value("p", -254, 5)
+        assert "cannot open a session" not in t.log()[start:], t.log()[start:]
+    finally:
+        if hog:
+            hog.close()
+    t.wait_for_value("p", 0, 10)                  # a standby now
