@@ -8,9 +8,24 @@
 #include "monotime.h"
 #include "util.h"
 
-static struct peer *of_conn(struct pgconn *c)
+/*
+ * Two connection slots: the session in use (cur) and, while a session is
+ * renewed, its successor.  Each slot has its own handler, so a callback
+ * knows which one it comes from.
+ */
+static struct peer *of_slot0(struct pgconn *c)
 {
-	return container_of(c, struct peer, conn);
+	return container_of(c, struct peer, conns[0]);
+}
+
+static struct peer *of_slot1(struct pgconn *c)
+{
+	return container_of(c, struct peer, conns[1]);
+}
+
+static struct pgconn *session(struct peer *p)
+{
+	return &p->conns[p->cur];
 }
 
 static void finish_poll(struct peer *p)
@@ -23,14 +38,17 @@ static void finish_poll(struct peer *p)
 
 static void send_query(struct peer *p)
 {
-	pgconn_query(&p->conn, p->answer.system_identifier[0] ? PG_QUERY : PG_QUERY_FIRST,
+	pgconn_query(session(p), p->answer.system_identifier[0] ? PG_QUERY : PG_QUERY_FIRST,
 		     p->track->timeout_ms);
 }
 
-static void on_connected(struct pgconn *c)
+static void on_connected(struct peer *p, int slot)
 {
-	struct peer *p = of_conn(c);
-
+	if (slot != p->cur) {
+		/* The renewed session is up: it replaces the old one. */
+		pgconn_close(session(p));
+		p->cur = slot;
+	}
 	/* A new session may be another server: its old answer no longer counts. */
 	p->connected_at = monotime_now();
 	p->answer.valid = false;
@@ -38,10 +56,8 @@ static void on_connected(struct pgconn *c)
 	send_query(p);
 }
 
-static void on_result(struct pgconn *c, const PGresult *res)
+static void on_result(struct peer *p, const PGresult *res)
 {
-	struct peer *p = of_conn(c);
-
 	if (!pg_answer_parse(res, &p->answer)) {
 		if (!p->bad_answers)
 			log_warnx("track \"%s\": peer %s: unexpected answer to the probe query; "
@@ -65,10 +81,34 @@ static void on_result(struct pgconn *c, const PGresult *res)
 	finish_poll(p);
 }
 
-static void on_failed(struct pgconn *c, const struct pgconn_failure *f)
+/*
+ * The successor of a session failed.  A peer that is shutting down (57P03)
+ * must be let go: a smart shutdown waits for our old session too.  Any
+ * other failure keeps the old session, which still answers: a new primary
+ * at max_connections (53300) must not blind the stale-primary guard.
+ */
+static void renewal_failed(struct peer *p, const struct pgconn_failure *f)
 {
-	struct peer *p = of_conn(c);
+	if (f->kind != PGCONN_ERR_STARTING) {
+		log_debug("track \"%s\": peer %s: keeping the session, a new one failed (%s: %s)",
+			  p->track_name, p->settings->name, pgconn_error_str(f->kind), f->message);
+		return;
+	}
+	pgconn_close(session(p));
+	if (!p->outage)
+		log_warnx("track \"%s\": peer %s is shutting down or starting up (%s); closing our "
+			  "session to it, no verdict from it until it answers again",
+			  p->track_name, p->settings->name, f->message);
+	p->outage = true;
+	finish_poll(p);
+}
 
+static void on_failed(struct peer *p, int slot, const struct pgconn_failure *f)
+{
+	if (slot != p->cur) {
+		renewal_failed(p, f);
+		return;
+	}
 	if (!p->outage)
 		log_warnx("track \"%s\": peer %s gives no answer (%s: %s); no verdict from it "
 			  "until it answers again, the local state stands",
@@ -77,10 +117,16 @@ static void on_failed(struct pgconn *c, const struct pgconn_failure *f)
 	finish_poll(p);
 }
 
-static const struct pgconn_handler handler = {
-	.connected = on_connected,
-	.result = on_result,
-	.failed = on_failed,
+static void connected0(struct pgconn *c) { on_connected(of_slot0(c), 0); }
+static void connected1(struct pgconn *c) { on_connected(of_slot1(c), 1); }
+static void result0(struct pgconn *c, const PGresult *res) { on_result(of_slot0(c), res); }
+static void result1(struct pgconn *c, const PGresult *res) { on_result(of_slot1(c), res); }
+static void failed0(struct pgconn *c, const struct pgconn_failure *f) { on_failed(of_slot0(c), 0, f); }
+static void failed1(struct pgconn *c, const struct pgconn_failure *f) { on_failed(of_slot1(c), 1, f); }
+
+static const struct pgconn_handler slot_handlers[2] = {
+	{ .connected = connected0, .result = result0, .failed = failed0 },
+	{ .connected = connected1, .result = result1, .failed = failed1 },
 };
 
 void peer_init(struct peer *p, struct ev_loop *loop, const char *track_name,
@@ -91,7 +137,8 @@ void peer_init(struct peer *p, struct ev_loop *loop, const char *track_name,
 			    .settings = settings, .done = done, .owner = owner };
 	pg_probe_params(track, settings->host, settings->hostaddr,
 			settings->port ? settings->port : track->port, &p->params);
-	pgconn_init(&p->conn, loop, &handler);
+	pgconn_init(&p->conns[0], loop, &slot_handlers[0]);
+	pgconn_init(&p->conns[1], loop, &slot_handlers[1]);
 }
 
 static double peer_session_max(const struct track_settings *track)
@@ -103,18 +150,28 @@ static double peer_session_max(const struct track_settings *track)
 
 void peer_poll(struct peer *p)
 {
+	struct pgconn *now = session(p);
+	struct pgconn *next = &p->conns[1 - p->cur];
+
 	/*
 	 * A session held for good would hold up a smart shutdown of the peer
 	 * forever (it waits for every session to end, and an idle session
-	 * cannot tell): it is opened anew every accept_interval (5 s if that
-	 * is 0), and a peer that is shutting down turns the new one away (57P03).
+	 * cannot tell): every accept_interval (5 s if that is 0) a successor
+	 * is opened, and replaces the session once it is up.  A peer that is
+	 * shutting down turns it away (57P03), and then the old session goes.
 	 */
-	if (p->conn.state == PGCONN_READY &&
-	    monotime_now() - p->connected_at >= peer_session_max(p->track))
-		pgconn_close(&p->conn);
-	switch (p->conn.state) {
+	if (now->state == PGCONN_READY && next->state == PGCONN_CLOSED &&
+	    monotime_now() - p->connected_at >= peer_session_max(p->track)) {
+		p->connected_at = monotime_now(); /* paces the renewals that fail */
+		pgconn_connect(next, p->params.keywords, p->params.values,
+			       p->track->connect_timeout_ms);
+	}
+	switch (now->state) {
 	case PGCONN_CLOSED:
-		pgconn_connect(&p->conn, p->params.keywords, p->params.values, p->track->connect_timeout_ms);
+		if (next->state == PGCONN_CLOSED)
+			pgconn_connect(now, p->params.keywords, p->params.values,
+				       p->track->connect_timeout_ms);
+		/* else the successor under way decides */
 		break;
 	case PGCONN_READY:
 		send_query(p);
@@ -127,7 +184,8 @@ void peer_poll(struct peer *p)
 
 void peer_stop(struct peer *p)
 {
-	pgconn_close(&p->conn);
+	pgconn_close(&p->conns[0]);
+	pgconn_close(&p->conns[1]);
 }
 
 const struct pg_answer *peer_fresh_answer(const struct peer *p, double now, double max_age)

@@ -30,11 +30,12 @@ struct peer {
 	const struct track_settings *track;
 	const struct peer_settings *settings;
 	struct pgconn_params params;
-	struct pgconn conn;
+	struct pgconn conns[2]; /* the session, and its successor while it is renewed */
+	int cur;                /* which of them is the session */
 	struct pg_answer answer;
 	bool outage;    /* the last attempt failed: it gives no verdict */
 	bool bad_answers; /* said once until a proper answer */
-	double connected_at; /* monotonic */
+	double connected_at; /* monotonic: when the session (or its last renewal attempt) began */
 	bool in_round;  /* the owner waits for this poll */
 };
 

@@ -260,8 +260,9 @@ def test_track_file_fight_does_not_flood_the_log(cluster, trackd):
 
 def test_peer_session_does_not_hold_up_a_peers_smart_shutdown(servers, trackd):
     """pgtrackd asks its peers over sessions of their own; a session kept
-    for good would hold up a smart shutdown of the peer forever.  They are
-    opened anew every accept_interval, and the peer turns the new one away."""
+    for good would hold up a smart shutdown of the peer forever.  Every
+    accept_interval a successor is opened; the peer turns it away (57P03)
+    and the old session is let go."""
     pg = servers.primary("P")
     rep = servers.replica(pg, "R")
     opts = pg.track_options(accept_interval="1s")
@@ -275,7 +276,7 @@ def test_peer_session_does_not_hold_up_a_peers_smart_shutdown(servers, trackd):
     assert r.returncode == 0, r.stdout
     assert wait_pid_gone(rep.pid, 15), "the peer's smart shutdown is held up:\n" + t.log()[start:]
     rep.pid = None
-    t.wait_for_log(r'track "p": peer r gives no answer', 5, start)
+    t.wait_for_log(r'track "p": peer r (is shutting down or starting up|gives no answer)', 5, start)
     time.sleep(0.5)
     assert t.read("p") == "100\n"
 
@@ -346,3 +347,29 @@ def test_crowded_out_after_an_unseen_restart_is_a_failure(servers, trackd):
         if hog:
             hog.close()
     t.wait_for_value("p", 0, 10)                  # a standby now
+
+
+def test_peer_at_max_connections_keeps_its_session(servers, trackd):
+    """A peer that is full (53300) when its session is renewed keeps the
+    session it has: a new primary at max_connections must not blind the
+    stale-primary guard of an old primary."""
+    pg = servers.primary("P")
+    rep = servers.replica(pg, "R")
+    pg.sql("CREATE ROLE pgtrackd_peer LOGIN CONNECTION LIMIT 2")
+    rep.wait_replayed(pg.sql("SELECT pg_current_wal_lsn()::text")[0][0])
+    opts = pg.track_options(user="pgtrackd_peer", accept_interval="500ms")
+    opts["peer.r"] = "%s %d" % (rep.sockdir, rep.port)
+    t = trackd.start({"p": opts})
+    t.wait_for_value("p", 100, 10)
+    t.wait_for_log(r'track "p": peer r: in recovery', 5)
+    # R's slots for the role: pgtrackd's peer session + the hog = the limit
+    hog = rep.connect(user="pgtrackd_peer")
+    start = t.log_size()
+    try:
+        time.sleep(2.5)                             # several renewals, all turned away
+        text = t.log()[start:]
+        assert "keeping the session, a new one failed (too many connections" in text, text
+        assert "peer r gives no answer" not in text, text
+        t.wait_for_log(r'track "p": peer r: in recovery', 2, t.log_size())
+    finally:
+        hog.close()
