@@ -162,10 +162,27 @@ const char *pgconn_error_str(enum pgconn_error kind)
 	return "connection failed";
 }
 
-/* Closes the connection and reports f. */
+/* Appends "; what" to a failure message, as much as fits. */
+static void append_note(struct pgconn_failure *f, const char *what)
+{
+	size_t len = strlen(f->message);
+
+	if (what[0] && len + 3 < sizeof(f->message))
+		snprintf(f->message + len, sizeof(f->message) - len, "%s%s", len ? "; " : "", what);
+}
+
+/* Closes the connection and reports f, with the host entries that were left out. */
 static void fail(struct pgconn *c, const struct pgconn_failure *f)
 {
 	struct pgconn_failure copy = *f;
+
+	if (c->state == PGCONN_CONNECTING && c->dropped[0]) {
+		char note[128];
+
+		snprintf(note, sizeof(note), "not tried (over %d addresses): %s", PGCONN_MAX_HOSTS,
+			 c->dropped);
+		append_note(&copy, note);
+	}
 
 	pgconn_close(c);
 	c->handler->failed(c, &copy);
@@ -178,6 +195,13 @@ static void fail_from_conn(struct pgconn *c, enum pgconn_error kind)
 
 	if (kind == PGCONN_ERR_FAILED) {
 		pgconn_classify(msg, &f);
+		if (c->timed_out[0]) {
+			char note[200];
+
+			snprintf(note, sizeof(note), "no answer within %.1fs from %s",
+				 (double)c->timeout_ms / 1000.0, c->timed_out);
+			append_note(&f, note);
+		}
 	} else {
 		first_line(f.message, sizeof(f.message), msg);
 		if (!f.message[0])
@@ -352,43 +376,140 @@ static bool add_host(struct pgconn *c, const char *host, const char *hostaddr, c
 	return true;
 }
 
-/* Every entry is resolved: hands libpq the names as host and the addresses as hostaddr. */
+/* Entries first.. of a built list, into dst (large enough: a tail of list). */
+static void list_tail(char *dst, size_t size, const char *list, int first)
+{
+	const char *s = list;
+
+	for (int i = 0; i < first && s; i++) {
+		s = strchr(s, ',');
+		if (s)
+			s++;
+	}
+	snprintf(dst, size, "%s", s ? s : "");
+}
+
+/*
+ * Every entry is resolved: hands libpq the names as host and the addresses
+ * as hostaddr, from entry c->first on, with a deadline for the first of them.
+ */
 static void connect_resolved(struct pgconn *c)
 {
 	bool have_host = false, have_hostaddr = false, have_port = false;
 	bool ports = port_is_list(c);
 	int n = c->n_kw;
 
+	list_tail(c->run_host, sizeof(c->run_host), c->host_list, c->first);
+	list_tail(c->run_hostaddr, sizeof(c->run_hostaddr), c->hostaddr_list, c->first);
+	list_tail(c->run_port, sizeof(c->run_port), c->port_list, c->first);
 	for (int i = 0; i < n; i++) {
 		if (strcmp(c->kw[i], "host") == 0) {
-			c->val[i] = c->host_list;
+			c->val[i] = c->run_host;
 			have_host = true;
 		} else if (strcmp(c->kw[i], "hostaddr") == 0) {
-			c->val[i] = c->hostaddr_list;
+			c->val[i] = c->run_hostaddr;
 			have_hostaddr = true;
 		} else if (strcmp(c->kw[i], "port") == 0 && ports) {
-			c->val[i] = c->port_list;
+			c->val[i] = c->run_port;
 			have_port = true;
 		}
 	}
 	if (!have_host) {
 		c->kw[n] = "host";
-		c->val[n++] = c->host_list;
+		c->val[n++] = c->run_host;
 	}
 	if (!have_hostaddr) {
 		c->kw[n] = "hostaddr";
-		c->val[n++] = c->hostaddr_list;
+		c->val[n++] = c->run_hostaddr;
 	}
 	if (ports && !have_port) {
 		c->kw[n] = "port";
-		c->val[n++] = c->port_list;
+		c->val[n++] = c->run_port;
 	}
 	c->kw[n] = NULL;
 	c->val[n] = NULL;
+	start_deadline(c, c->timeout_ms);
 	start_libpq(c, c->kw, c->val);
 }
 
+/*
+ * The entry libpq is on, by its host, address and port; -1 if none of
+ * first.. matches (libpq has not picked one yet).
+ */
+static int current_entry(struct pgconn *c)
+{
+	const char *host = PQhost(c->conn), *addr = PQhostaddr(c->conn), *port = PQport(c->conn);
+	char h[256], a[RESOLVER_ADDR_SIZE + 1], p[16];
+	bool ports = port_is_list(c);
+
+	if (!host || !addr || !port)
+		return -1;
+	for (int i = c->first; i < c->n_hosts; i++) {
+		if (!nth_entry(c->host_list, i, h, sizeof(h)) ||
+		    !nth_entry(c->hostaddr_list, i, a, sizeof(a)) ||
+		    (ports && !nth_entry(c->port_list, i, p, sizeof(p))))
+			continue;
+		if (strcmp(h, host) == 0 && strcmp(a, addr) == 0 && (!ports || strcmp(p, port) == 0))
+			return i;
+	}
+	return -1;
+}
+
+/* Adds entry i to the list of entries that timed out: "name (address)". */
+static void note_timed_out(struct pgconn *c, int i)
+{
+	char h[256], a[RESOLVER_ADDR_SIZE + 1];
+	size_t len = strlen(c->timed_out);
+
+	if (!nth_entry(c->host_list, i, h, sizeof(h)) || !nth_entry(c->hostaddr_list, i, a, sizeof(a)))
+		return;
+	if (a[0] && strcmp(a, h) != 0)
+		snprintf(c->timed_out + len, sizeof(c->timed_out) - len, "%s%.60s (%s)",
+			 len ? ", " : "", h, a);
+	else
+		snprintf(c->timed_out + len, sizeof(c->timed_out) - len, "%s%.100s",
+			 len ? ", " : "", h);
+}
+
+/*
+ * The deadline passed while libpq was connecting: if it is on an address
+ * that is not the last, starts again on the ones after it.  True if so.
+ */
+static bool connect_next(struct pgconn *c)
+{
+	int i;
+
+	if (!c->copy || !c->conn || c->lookup || c->state != PGCONN_CONNECTING)
+		return false;
+	i = current_entry(c);
+	if (i < 0)
+		i = c->first;
+	note_timed_out(c, i);
+	if (i + 1 >= c->n_hosts)
+		return false;
+	ev_io_stop(c->loop, &c->io);
+	c->io_fd = -1;
+	c->io_events = 0;
+	PQfinish(c->conn);
+	c->conn = NULL;
+	c->first = i + 1;
+	connect_resolved(c);
+	return true;
+}
+
 static void on_resolved(void *arg, const struct resolver_result *res);
+
+/* Notes a host entry (or some of its addresses) left out: the lists are full. */
+static void note_dropped(struct pgconn *c, const char *name, int addresses)
+{
+	size_t len = strlen(c->dropped);
+
+	if (addresses)
+		snprintf(c->dropped + len, sizeof(c->dropped) - len, "%s%.40s (%d address%s)",
+			 len ? ", " : "", name, addresses, addresses == 1 ? "" : "es");
+	else
+		snprintf(c->dropped + len, sizeof(c->dropped) - len, "%s%.40s", len ? ", " : "", name);
+}
 
 /* Walks the host entries from c->index on: names are looked up, the others kept. */
 static void resolve_next(struct pgconn *c)
@@ -396,7 +517,7 @@ static void resolve_next(struct pgconn *c)
 	int n = count_entries(c->host);
 	char port[16] = "";
 
-	for (; c->index < n && c->n_hosts < PGCONN_MAX_HOSTS; c->index++) {
+	for (; c->index < n; c->index++) {
 		const char *name = c->lookup_name;
 
 		if (!nth_entry(c->host, c->index, c->lookup_name, sizeof(c->lookup_name))) {
@@ -405,6 +526,10 @@ static void resolve_next(struct pgconn *c)
 			snprintf(f.message, sizeof(f.message), "host name %.40s... too long", c->host);
 			fail_later(c, &f);
 			return;
+		}
+		if (c->n_hosts == PGCONN_MAX_HOSTS) {
+			note_dropped(c, name, 0);
+			continue;
 		}
 		if (resolver_is_name(name)) {
 			int r = resolver_create(c->loop, name, on_resolved, c, &c->lookup);
@@ -422,7 +547,7 @@ static void resolve_next(struct pgconn *c)
 			nth_entry(c->port, c->index, port, sizeof(port));
 		/* A numeric host is its own hostaddr; a socket directory has none. */
 		if (!add_host(c, name, name[0] == '/' || name[0] == '@' ? "" : name, port))
-			break;
+			note_dropped(c, name, 0);
 	}
 	connect_resolved(c);
 }
@@ -442,9 +567,12 @@ static void on_resolved(void *arg, const struct resolver_result *res)
 	}
 	if (port_is_list(c))
 		nth_entry(c->port, c->index, port, sizeof(port));
-	for (int i = 0; i < res->n; i++)
-		if (!add_host(c, c->lookup_name, res->addr[i], port))
+	for (int i = 0; i < res->n; i++) {
+		if (!add_host(c, c->lookup_name, res->addr[i], port)) {
+			note_dropped(c, c->lookup_name, res->n - i);
 			break;
+		}
+	}
 	c->index++;
 	resolve_next(c);
 }
@@ -485,6 +613,7 @@ static int copy_params(struct pgconn *c, const char *const *keywords, const char
 	c->host_list[0] = c->hostaddr_list[0] = c->port_list[0] = '\0';
 	c->n_hosts = 0;
 	c->index = 0;
+	c->first = 0;
 	return 0;
 }
 
@@ -498,8 +627,10 @@ void pgconn_connect(struct pgconn *c, const char *const *keywords,
 	pgconn_close(c);
 	c->state = PGCONN_CONNECTING;
 	c->timeout_ms = timeout_ms;
+	c->timed_out[0] = c->dropped[0] = '\0';
 	start_deadline(c, timeout_ms);
-	if ((hostaddr && hostaddr[0]) || !host || !any_name(host)) {
+	/* A host list is built by us, so that each address gets a deadline of its own. */
+	if ((hostaddr && hostaddr[0]) || !host || (!any_name(host) && !strchr(host, ','))) {
 		start_libpq(c, keywords, values);
 		return;
 	}
@@ -688,7 +819,13 @@ static void deadline_cb(struct ev_loop *loop, ev_timer *w, int revents)
 		fail(c, &f);
 		return;
 	}
-	snprintf(f.message, sizeof(f.message), "no answer within the deadline while %s",
-		 c->state == PGCONN_CONNECTING ? "connecting" : "waiting for a query result");
+	if (connect_next(c))
+		return;
+	if (c->state == PGCONN_CONNECTING && c->timed_out[0])
+		snprintf(f.message, sizeof(f.message), "no answer within %.1fs from %s",
+			 (double)c->timeout_ms / 1000.0, c->timed_out);
+	else
+		snprintf(f.message, sizeof(f.message), "no answer within the deadline while %s",
+			 c->state == PGCONN_CONNECTING ? "connecting" : "waiting for a query result");
 	fail(c, &f);
 }

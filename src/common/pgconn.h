@@ -12,9 +12,19 @@
  * as hostaddr with the name kept as host (for TLS verification and .pgpass
  * matching): host=db,db hostaddr=10.0.0.1,10.0.0.2 for a name with two
  * addresses, tried by libpq in the resolver's order, at most
- * PGCONN_MAX_HOSTS entries in all.  Every connect resolves again.  The
- * connect timeout covers the lookup and the connection together.  libpq is
- * never handed a name to resolve.
+ * PGCONN_MAX_HOSTS entries in all; what lies beyond is not tried and the
+ * failure message says so (and pgconn_dropped, after a connect).  Every
+ * connect resolves again.  A host list of several entries goes the same
+ * way even when nothing in it is a name.  libpq is never handed a name to
+ * resolve.
+ *
+ * The connect timeout covers the lookups together, then applies to each
+ * address separately, as libpq's connect_timeout does (libpq 15 enforces
+ * it only in its blocking connect): when it passes while libpq is on an
+ * address that is not the last, the connection starts again on the
+ * addresses after it with a fresh deadline.  The attempt fails when the
+ * last address fails or times out; the message names the addresses that
+ * timed out.
  *
  * The owner embeds struct pgconn and gets called back through the handler.
  * Callbacks run from the loop, never from inside pgconn_connect or
@@ -112,6 +122,13 @@ struct pgconn {
 	char host_list[1024];
 	char hostaddr_list[PGCONN_MAX_HOSTS * 47];
 	char port_list[PGCONN_MAX_HOSTS * 6];
+	/* Each address has its own deadline: libpq gets the entries from first on. */
+	int first;
+	char run_host[1024];
+	char run_hostaddr[PGCONN_MAX_HOSTS * 47];
+	char run_port[PGCONN_MAX_HOSTS * 6];
+	char timed_out[160];     /* the entries that gave no answer in time */
+	char dropped[96];        /* the entries beyond PGCONN_MAX_HOSTS, not tried */
 	const char *kw[PGCONN_MAX_PARAMS + 4];
 	const char *val[PGCONN_MAX_PARAMS + 4];
 };
@@ -125,6 +142,12 @@ void pgconn_connect(struct pgconn *c, const char *const *keywords,
 		    const char *const *values, int64_t timeout_ms);
 /* Only in PGCONN_READY.  0, or -EBUSY/-ENOTCONN; errors of sending arrive as failed(). */
 int pgconn_query(struct pgconn *c, const char *sql, int64_t timeout_ms);
+
+/* The host entries the last connect left out (beyond PGCONN_MAX_HOSTS), or "". */
+static inline const char *pgconn_dropped(const struct pgconn *c)
+{
+	return c->dropped;
+}
 
 static inline bool pgconn_ready(const struct pgconn *c)
 {

@@ -335,6 +335,11 @@ static void on_connected(struct pgconn *c)
 	else
 		log_debug("pgbouncer: connected to the admin console at %s", b->target);
 	b->outage = false;
+	if (pgconn_dropped(c)[0] && !b->dropped_warned) {
+		b->dropped_warned = true;
+		log_warnx("pgbouncer at %s: host lists more than %d addresses; connecting without %s",
+			  b->target, PGCONN_MAX_HOSTS, pgconn_dropped(c));
+	}
 	prepare(b);
 }
 

@@ -74,6 +74,7 @@ struct bouncer {
 	ev_timer retry;
 	int64_t backoff_ms;
 	bool outage;
+	bool dropped_warned; /* host entries beyond pgconn's limit: said once */
 	ev_timer reconcile;
 	struct ratelimit repeat_log[BOUNCER_LOG_KINDS];
 };

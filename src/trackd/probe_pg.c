@@ -56,6 +56,7 @@ struct pg_probe {
 	char accept_reason[512];
 	bool accept_crowded;   /* the accept probe was turned away: too many connections */
 	bool session_crowded;  /* so was the session: the last verdict stands */
+	bool dropped_warned;   /* host entries beyond pgconn's limit: said once */
 
 	struct ratelimit conflict_log; /* the transition, then one reminder a period */
 	bool in_conflict;
@@ -134,6 +135,11 @@ static void session_connected(struct pgconn *c)
 		log_info("track \"%s\": session open again after too many connections",
 			 p->host->track_name);
 	p->session_crowded = false;
+	if (pgconn_dropped(c)[0] && !p->dropped_warned) {
+		p->dropped_warned = true;
+		log_warnx("track \"%s\": host lists more than %d addresses; connecting without %s",
+			  p->host->track_name, PGCONN_MAX_HOSTS, pgconn_dropped(c));
+	}
 	p->local.system_identifier[0] = '\0';
 	send_probe(p);
 }

@@ -33,6 +33,9 @@ from pgcluster import PG_BIN, PG_USER, LOG_LINE_RE, PgServer, Trackd
 BLACKHOLE_NS = "10.213.9.53"         # the name server nobody answers for
 HOSTS_NAME = "pgtrackd-db.test"      # only in the namespace's /etc/hosts
 DNS_NAME = "db.invalid.test"         # in no hosts file: needs DNS
+SILENT_ADDR = "10.213.9.77"          # on bh0's subnet, a fixed neighbour: SYNs vanish
+SILENT_ADDR6 = "2001:db8:213:9::77"  # the same over IPv6 (RFC 6724: sorted before 127.0.0.1)
+TWO_ADDR_NAME = "pgtrackd-two.test"  # SILENT_ADDR6 first, then 127.0.0.1
 _counter = itertools.count()
 
 
@@ -57,11 +60,20 @@ class BlackholeNetns:
             self.exec_ip("addr", "add", "10.213.9.1/24", "dev", "bh0")
             self.exec_ip("link", "set", "bh0", "up")
             self.exec_ip("link", "set", "bh1", "up")
+            # a permanent neighbour entry: SYNs to SILENT_ADDR leave bh0 for a
+            # MAC nobody has and bh1 (no address) drops them; no ARP failure,
+            # no ICMP, no reset: a black-holed address
+            self.exec_ip("neigh", "add", SILENT_ADDR, "lladdr", "02:00:00:00:09:77",
+                         "dev", "bh0", "nud", "permanent")
+            self.exec_ip("-6", "addr", "add", "2001:db8:213:9::1/64", "dev", "bh0", "nodad")
+            self.exec_ip("-6", "neigh", "add", SILENT_ADDR6, "lladdr", "02:00:00:00:09:77",
+                         "dev", "bh0", "nud", "permanent")
             os.makedirs(self.etc)
             with open(os.path.join(self.etc, "resolv.conf"), "w") as f:
                 f.write("nameserver %s\noptions timeout:5 attempts:2\n" % BLACKHOLE_NS)
             with open(os.path.join(self.etc, "hosts"), "w") as f:
                 f.write("127.0.0.1 localhost\n127.0.0.1 %s\n" % HOSTS_NAME)
+                f.write("%s %s\n127.0.0.1 %s\n" % (SILENT_ADDR6, TWO_ADDR_NAME, TWO_ADDR_NAME))
         except Exception:
             self.cleanup()
             raise
@@ -230,6 +242,30 @@ def test_hosts_file_name_reaches_primary(ns_pg, ns_trackd):
     # the TCP connection came from the namespace's loopback
     assert "connection authorized" in ns_pg.log()
     assert re.search(r"connection received: host=127\.0\.0\.1", ns_pg.log())
+
+
+def test_black_holed_first_address_falls_through(ns_pg, ns_trackd):
+    """A name whose first address drops SYNs (an AAAA record over a broken
+    IPv6 path) and whose second works: connect_timeout applies to each
+    address, as libpq's does, so the track reaches primary through the
+    second within about one connect_timeout, and keeps reconnecting that way."""
+    t = ns_trackd({
+        "two": ns_pg.track_options(host=TWO_ADDR_NAME, connect_timeout="1s"),
+    })
+    took = t.wait_for_value("two", 100, timeout=6)
+    assert took < 6
+    assert "name resolution failed" not in t.log()
+    assert re.search(r"connection received: host=127\.0\.0\.1", ns_pg.log())
+
+
+def test_black_holed_only_address_names_it(ns_pg, ns_trackd):
+    """When every address times out, the failure names what was tried."""
+    t = ns_trackd({
+        "silent": ns_pg.track_options(host="%s,%s" % (SILENT_ADDR, SILENT_ADDR),
+                                      connect_timeout="500ms"),
+    })
+    t.wait_for_log(r'track "silent": .* -> down, .*timed out.*%s.*%s'
+                   % (re.escape(SILENT_ADDR), re.escape(SILENT_ADDR)), timeout=8)
 
 
 def test_peer_dns_name_is_accepted(pgtrackd_bin, workdir):

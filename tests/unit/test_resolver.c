@@ -202,6 +202,30 @@ static void test_pgconn_resolves(const char *host, int reconnects)
 	pgconn_close(&o.conn);
 }
 
+/* Entries beyond PGCONN_MAX_HOSTS addresses are not tried, and the failure says so. */
+static void test_pgconn_names_dropped_entries(void)
+{
+	char port[8];
+	const char *host = "localhost,localhost,localhost,localhost,localhost,localhost,"
+			   "localhost,localhost,127.0.0.2";
+	const char *kw[] = { "host", "port", "dbname", NULL };
+	const char *val[] = { host, port, "postgres", NULL };
+	struct conn_outcome o = { .kw = kw, .val = val };
+
+	snprintf(port, sizeof(port), "%d", closed_port());
+	pgconn_init(&o.conn, loop, &handler);
+	pgconn_connect(&o.conn, kw, val, 5000);
+	run_for(10.0);
+	CHECK_INT_EQ(o.failed, 1);
+	CHECK_INT_EQ(o.failure.kind, PGCONN_ERR_REFUSED);
+	CHECK(strstr(o.failure.message, "not tried (over 8 addresses): ") != NULL);
+	CHECK(strstr(o.failure.message, "127.0.0.2") != NULL);
+	if (!strstr(o.failure.message, "127.0.0.2"))
+		printf("  %s\n", o.failure.message);
+	CHECK(strstr(pgconn_dropped(&o.conn), "127.0.0.2") != NULL);
+	pgconn_close(&o.conn);
+}
+
 static void test_pgconn_close_after_lookup(void)
 {
 	const char *kw[] = { "host", "port", NULL };
@@ -224,6 +248,7 @@ int main(void)
 	test_pgconn_resolves("localhost", 0);
 	test_pgconn_resolves("localhost", 2);
 	test_pgconn_resolves("/nonexistent-pgtrack-dir,localhost", 0);
+	test_pgconn_names_dropped_entries();
 	test_pgconn_close_after_lookup();
 	ev_loop_destroy(loop);
 	CHECK_DONE();
