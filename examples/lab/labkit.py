@@ -1434,9 +1434,10 @@ class Lab:
                 raise LabError("through the VIP: %s" % r["err"])
         raise LabError("lab_client sql gave no answer (exit %d): %s" % (p.returncode, p.stderr.strip()[-500:]))
 
-    def writer(self, interval=0.1):
-        """Start a client writing through VIP:6432, one INSERT per interval."""
-        w = Writer(self, interval, self._next_seq)
+    def writer(self, interval=0.1, connect_timeout=2):
+        """Start a client writing through VIP:6432, one INSERT per interval;
+        each attempt waits at most connect_timeout seconds to connect."""
+        w = Writer(self, interval, self._next_seq, connect_timeout)
         self._next_seq += 10000000      # a block of its own for each writer
         self.writers.append(w)
         return w
@@ -1627,14 +1628,15 @@ class Writer:
     """lab_client.py write in the client namespace; attempts are collected
     as dicts: seq, t0, t1, ok, node or err."""
 
-    def __init__(self, lab, interval, start_seq):
+    def __init__(self, lab, interval, start_seq, connect_timeout=2):
         self.lab = lab
         self.attempts = []
         self.end = None
         self._lock = threading.Lock()
         self.started = threading.Event()
         self.proc = subprocess.Popen(lab.client_argv("write", "--host", VIP, "--port", BOUNCER_PORT,
-                                                     "--interval", interval, "--start-seq", start_seq),
+                                                     "--interval", interval, "--start-seq", start_seq,
+                                                     "--connect-timeout", connect_timeout),
                                      stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                                      text=True, start_new_session=True)
         self.thread = threading.Thread(target=self._read, daemon=True, name="lab-writer")
