@@ -63,14 +63,18 @@ static int vet_dir(int fd, const char *dir, unsigned flags, char *why, size_t si
 	}
 	if ((flags & ATOMIC_FILE_OWNED_DIR) && st.st_uid != 0 && st.st_uid != geteuid()) {
 		say(why, size, "directory %s is owned by uid %u, neither root nor this process's "
-			       "user (uid %u); refused", dir, (unsigned)st.st_uid, (unsigned)geteuid());
+			       "user (uid %u)", dir, (unsigned)st.st_uid, (unsigned)geteuid());
 		return -EPERM;
 	}
-	/* A sticky directory (/tmp) lets nobody else rename or remove our files. */
-	if ((flags & ATOMIC_FILE_PRIVATE_DIR) && (st.st_mode & (S_IWGRP | S_IWOTH)) &&
-	    !(st.st_mode & S_ISVTX)) {
-		say(why, size, "directory %s is writable by group or others (mode %04o) and not "
-			       "sticky; refused", dir, (unsigned)(st.st_mode & 07777));
+	/*
+	 * Sticky is no excuse (/tmp): another user may create the file before
+	 * us, and then we can neither replace nor remove it.
+	 */
+	if ((flags & ATOMIC_FILE_PRIVATE_DIR) && (st.st_mode & (S_IWGRP | S_IWOTH))) {
+		say(why, size, "directory %s is writable by group or others (mode %04o)%s", dir,
+		    (unsigned)(st.st_mode & 07777),
+		    (st.st_mode & S_ISVTX) ? ", sticky or not: another user may create the file "
+					     "first" : "");
 		return -EPERM;
 	}
 	return 0;

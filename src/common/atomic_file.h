@@ -20,7 +20,11 @@
 
 /* Checks of the directory that holds the file (flags below). */
 enum {
-	/* Refuse a directory that group or others may write to, unless sticky. */
+	/*
+	 * Refuse a directory that group or others may write to, sticky or
+	 * not: in a sticky directory (/tmp) another user may create the file
+	 * first, and then we can neither replace nor remove it.
+	 */
 	ATOMIC_FILE_PRIVATE_DIR = 1 << 0,
 	/* Refuse a directory owned by neither root nor the effective user. */
 	ATOMIC_FILE_OWNED_DIR = 1 << 1,

@@ -48,9 +48,10 @@ int track_file_write(struct track_file *f, int value);
 /*
  * What the writer will think of path's directory, for the configuration
  * check: 0, or -errno with a phrase in why.  The writer follows no symlink
- * anywhere in the path and refuses a directory that group or others may
- * write to (unless sticky) or that belongs to neither root nor our user.
- * -ENOENT (the directory does not exist yet) is retried at run time.
+ * anywhere in the path; the check also refuses (-EPERM) a directory that
+ * group or others may write to (sticky or not) or that belongs to neither
+ * root nor our user.  -ENOENT (the directory does not exist yet) is
+ * retried at run time.
  */
 int track_file_check_path(const char *path, char *why, size_t size);
 

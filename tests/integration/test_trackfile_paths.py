@@ -1,5 +1,6 @@
 """Where a track file goes: no symlink in its path, a directory nobody else
-can write to, and one file per track however its path is spelled.
+can write to (sticky or not), and one file per track however its path is
+spelled.
 
 Run as root (see conftest.py).  No PostgreSQL is needed: a track whose
 server does not exist still writes a value.
@@ -117,7 +118,10 @@ def test_symlink_in_path_refused_at_check(pgtrackd_bin, workdir):
 # 2. a directory others may write to, or owned by someone else
 
 
-@pytest.mark.parametrize("mode", [0o777, 0o775, 0o757])
+# Sticky too: in a sticky directory another user can create the track file
+# first, and pgtrackd (not root) can then neither replace nor remove it:
+# keepalived would keep reading the other user's value.
+@pytest.mark.parametrize("mode", [0o777, 0o775, 0o757, 0o1777, 0o1770, 0o1757])
 def test_writable_track_directory_refused_at_check(pgtrackd_bin, workdir, mode):
     d = os.path.join(workdir, "open")
     os.mkdir(d)
@@ -134,17 +138,43 @@ def test_writable_track_directory_refused_at_check(pgtrackd_bin, workdir, mode):
                     % (re.escape(conf), re.escape(d), mode), errs[0]), errs
 
 
-def test_sticky_or_private_track_directory_passes_check(pgtrackd_bin, workdir):
-    sticky = os.path.join(workdir, "sticky")
+def test_private_track_directory_passes_check(pgtrackd_bin, workdir):
     private = os.path.join(workdir, "private")
-    os.mkdir(sticky)
-    os.chmod(sticky, 0o1777)
+    sticky_private = os.path.join(workdir, "sticky-private")
     os.mkdir(private, 0o755)
+    os.mkdir(sticky_private)
+    os.chmod(sticky_private, 0o1755)        # sticky but nobody else may write: fine
     conf, r, errs = check(pgtrackd_bin, workdir,
-                          "[track a]\nfile = %s/t\n[track b]\nfile = %s/t\n" % (sticky, private))
+                          "[track a]\nfile = %s/t\n[track b]\nfile = %s/t\n" % (private, sticky_private))
     assert (r.returncode, r.stdout.strip(), r.stderr) == (0, "configuration OK", "")
 
 
+def test_sticky_track_directory_refused_at_start(trackd):
+    """A local user squats the track file in a sticky world-writable
+    directory: pgtrackd refuses to start instead of leaving that user's
+    value in force."""
+    t = trackd.new()
+    os.chmod(t.base, 0o755)                 # nobody must reach the directory
+    d = os.path.join(t.base, "tmp")
+    os.mkdir(d)
+    os.chmod(d, 0o1777)
+    path = os.path.join(d, "p")
+    as_nobody("sh", "-c", "echo 100 > %s" % path)
+    t.write_config(None, raw="[global]\n"                                  # 1
+                             "file_check_interval = 100ms\n"               # 2
+                             "[track p]\n"                                 # 3
+                             "file = %s\n"                                 # 4
+                             "host = %s\n" % (path, os.path.join(t.base, "no-such-socket-dir")))
+    t.start()
+    try:
+        t.proc.wait(10)
+    except subprocess.TimeoutExpired:
+        raise AssertionError(t._describe("pgtrackd started with a sticky world-writable track directory"))
+    assert t.proc.returncode != 0, t._describe()
+    errs = [l for l in t.log_lines() if t.conf + ":" in l]
+    assert len(errs) == 1, t._describe("expected one configuration error, got %r" % errs)
+    assert re.search(r"%s:[34]: track \"p\": .*%s is writable by group or others \(mode 1777\)"
+                     % (re.escape(t.conf), re.escape(d)), errs[0]), errs
 def test_track_directory_of_another_user_refused_at_check(pgtrackd_bin, workdir):
     d = os.path.join(workdir, "theirs")
     os.mkdir(d, 0o755)

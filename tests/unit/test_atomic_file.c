@@ -281,7 +281,7 @@ static void test_directory_checks(void)
 	if (fd >= 0)
 		close(fd);
 
-	/* Writable by group or others: refused, unless sticky. */
+	/* Writable by group or others: refused, sticky or not. */
 	CHECK_INT_EQ(chmod(sub, 0777), 0);
 	CHECK_INT_EQ(awrite(path, "1\n", 2, 0644), -EPERM);
 	CHECK_INT_EQ(atomic_file_write(path, "1\n", 2, 0644, ATOMIC_FILE_PRIVATE_DIR, why,
@@ -293,7 +293,16 @@ static void test_directory_checks(void)
 	CHECK_INT_EQ(awrite(path, "1\n", 2, 0644), -EPERM);
 	/* Without the flag, the caller does not mind. */
 	CHECK_INT_EQ(atomic_file_write(path, "1\n", 2, 0644, 0, NULL, 0), 0);
+	/* Sticky: another user could have created the file first (defect 9A). */
 	CHECK_INT_EQ(chmod(sub, 01777), 0);
+	CHECK_INT_EQ(atomic_file_write(path, "2\n", 2, 0644, ATOMIC_FILE_PRIVATE_DIR, why,
+				       sizeof(why)), -EPERM);
+	CHECK(strstr(why, "writable by group or others (mode 1777)") != NULL);
+	CHECK_INT_EQ(chmod(sub, 01770), 0);
+	CHECK_INT_EQ(awrite(path, "2\n", 2, 0644), -EPERM);
+	CHECK_INT_EQ(atomic_file_compare(path, "1\n", 2), 0);
+	/* Sticky and private is fine. */
+	CHECK_INT_EQ(chmod(sub, 01755), 0);
 	CHECK_INT_EQ(awrite(path, "2\n", 2, 0644), 0);
 	CHECK_INT_EQ(atomic_file_compare(path, "2\n", 2), 0);
 	CHECK_INT_EQ(chmod(sub, 0755), 0);
