@@ -63,23 +63,30 @@ static int vet_dir(int fd, const char *dir, unsigned flags, char *why, size_t si
 	}
 	if ((flags & ATOMIC_FILE_OWNED_DIR) && st.st_uid != 0 && st.st_uid != geteuid()) {
 		say(why, size, "directory %s is owned by uid %u, neither root nor this process's "
-			       "user (uid %u); refused", dir, (unsigned)st.st_uid, (unsigned)geteuid());
+			       "user (uid %u)", dir, (unsigned)st.st_uid, (unsigned)geteuid());
 		return -EPERM;
 	}
-	/* A sticky directory (/tmp) lets nobody else rename or remove our files. */
-	if ((flags & ATOMIC_FILE_PRIVATE_DIR) && (st.st_mode & (S_IWGRP | S_IWOTH)) &&
-	    !(st.st_mode & S_ISVTX)) {
-		say(why, size, "directory %s is writable by group or others (mode %04o) and not "
-			       "sticky; refused", dir, (unsigned)(st.st_mode & 07777));
+	/*
+	 * Sticky is no excuse (/tmp): another user may create the file before
+	 * us, and then we can neither replace nor remove it.
+	 */
+	if ((flags & ATOMIC_FILE_PRIVATE_DIR) && (st.st_mode & (S_IWGRP | S_IWOTH))) {
+		say(why, size, "directory %s is writable by group or others (mode %04o)%s", dir,
+		    (unsigned)(st.st_mode & 07777),
+		    (st.st_mode & S_ISVTX) ? ", sticky or not: another user may create the file "
+					     "first" : "");
 		return -EPERM;
 	}
 	return 0;
 }
 
-int atomic_file_open_dir(const char *path, unsigned flags, const char **name, char *why,
-			 size_t why_size)
+/*
+ * The walk of atomic_file_open_dir without the checks; prefix (PATH_MAX)
+ * gets the directory's name for messages.
+ */
+static int walk_to_dir(const char *path, const char **name, char *prefix, char *why,
+		       size_t why_size)
 {
-	char prefix[PATH_MAX];
 	const char *slash = strrchr(path, '/');
 	const char *base = slash ? slash + 1 : path;
 	size_t dir_len = slash ? (size_t)(slash - path) : 0;
@@ -91,7 +98,7 @@ int atomic_file_open_dir(const char *path, unsigned flags, const char **name, ch
 		say(why, why_size, "%s names a directory, not a file", path);
 		return -EISDIR;
 	}
-	if (strlen(path) >= sizeof(prefix)) {
+	if (strlen(path) >= PATH_MAX) {
 		say(why, why_size, "%s", strerror(ENAMETOOLONG));
 		return -ENAMETOOLONG;
 	}
@@ -133,9 +140,9 @@ int atomic_file_open_dir(const char *path, unsigned flags, const char **name, ch
 
 	/* The directory itself, reopened readable for fsync (O_PATH is not). */
 	if (dir_len == 0)
-		snprintf(prefix, sizeof(prefix), "%s", path[0] == '/' ? "/" : ".");
+		snprintf(prefix, PATH_MAX, "%s", path[0] == '/' ? "/" : ".");
 	else
-		snprintf(prefix, sizeof(prefix), "%.*s", (int)dir_len, path);
+		snprintf(prefix, PATH_MAX, "%.*s", (int)dir_len, path);
 	{
 		int dfd = openat(fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 
@@ -147,14 +154,28 @@ int atomic_file_open_dir(const char *path, unsigned flags, const char **name, ch
 		close(fd);
 		fd = dfd;
 	}
-	r = vet_dir(fd, prefix, flags, why, why_size);
-	if (r < 0)
-		goto close_fd;
 	return fd;
 
 close_fd:
 	close(fd);
 	return r;
+}
+
+int atomic_file_open_dir(const char *path, unsigned flags, const char **name, char *why,
+			 size_t why_size)
+{
+	char prefix[PATH_MAX];
+	int fd = walk_to_dir(path, name, prefix, why, why_size);
+	int r;
+
+	if (fd < 0)
+		return fd;
+	r = vet_dir(fd, prefix, flags, why, why_size);
+	if (r < 0) {
+		close(fd);
+		return r;
+	}
+	return fd;
 }
 
 static int write_all(int fd, const char *data, size_t len)
@@ -216,13 +237,19 @@ static int create_tmp(int dfd, const char *name, char *tmp, size_t size)
 int atomic_file_write(const char *path, const void *data, size_t len, mode_t mode,
 		      unsigned flags, char *why, size_t why_size)
 {
-	char tmp[NAME_MAX + 2];
+	char tmp[NAME_MAX + 2], prefix[PATH_MAX], policy[PATH_MAX + 160] = "";
 	const char *name;
 	int dfd, fd, r;
 
-	dfd = atomic_file_open_dir(path, flags, &name, why, why_size);
+	dfd = walk_to_dir(path, &name, prefix, why, why_size);
 	if (dfd < 0)
 		return dfd;
+	r = vet_dir(dfd, prefix, flags, policy, sizeof(policy));
+	if (r < 0 && (r != -EPERM || !(flags & ATOMIC_FILE_CHECKS_WARN_ONLY))) {
+		say(why, why_size, "%s", policy);
+		close(dfd);
+		return r;
+	}
 	fd = create_tmp(dfd, name, tmp, sizeof(tmp));
 	if (fd < 0) {
 		r = fd;
@@ -253,9 +280,14 @@ unlink_tmp:
 	unlinkat(dfd, tmp, 0);
 close_dir:
 	close(dfd);
-	if (r < 0)
+	/* The checks' finding explains an EPERM (a squatted file in a sticky directory). */
+	if (r < 0 && policy[0])
+		say(why, why_size, "%s (%s)", strerror(-r), policy);
+	else if (r < 0)
 		say(why, why_size, "%s", strerror(-r));
-	return r;
+	else if (policy[0])
+		say(why, why_size, "%s", policy);
+	return r < 0 ? r : policy[0] ? 1 : 0;
 }
 
 int atomic_file_compare(const char *path, const void *data, size_t len)

@@ -20,10 +20,21 @@
 
 /* Checks of the directory that holds the file (flags below). */
 enum {
-	/* Refuse a directory that group or others may write to, unless sticky. */
+	/*
+	 * Refuse a directory that group or others may write to, sticky or
+	 * not: in a sticky directory (/tmp) another user may create the file
+	 * first, and then we can neither replace nor remove it.
+	 */
 	ATOMIC_FILE_PRIVATE_DIR = 1 << 0,
 	/* Refuse a directory owned by neither root nor the effective user. */
 	ATOMIC_FILE_OWNED_DIR = 1 << 1,
+	/*
+	 * atomic_file_write only: a directory that fails the two checks above
+	 * is written all the same, and the write returns 1 instead of 0 with
+	 * why saying what the checks found.  The walk still refuses a symlink
+	 * or a non-directory along the path (that would redirect the write).
+	 */
+	ATOMIC_FILE_CHECKS_WARN_ONLY = 1 << 2,
 };
 
 /*
@@ -40,8 +51,11 @@ int atomic_file_open_dir(const char *path, unsigned flags, const char **name, ch
 
 /*
  * Replaces path with data; 0 or -errno, with why (may be NULL) as above
- * (strerror alone when no component is at fault).  mode is applied to the
- * new file (umask does not apply).
+ * (strerror alone when no component is at fault, followed by what the
+ * checks found, in parentheses, under ATOMIC_FILE_CHECKS_WARN_ONLY).  1
+ * when written although the directory failed the checks, under
+ * ATOMIC_FILE_CHECKS_WARN_ONLY.  mode is applied to the new file (umask
+ * does not apply).
  */
 int atomic_file_write(const char *path, const void *data, size_t len, mode_t mode,
 		      unsigned flags, char *why, size_t why_size);

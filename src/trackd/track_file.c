@@ -14,8 +14,17 @@
 /* keepalived runs as root and only reads; others may look. */
 #define TRACK_FILE_MODE 0644
 
-/* Whoever else may rename or replace files in the directory sets our value. */
+/*
+ * Whoever else may rename, replace or create files in the directory sets
+ * our value: the configuration check (start, reload, -t) refuses such a
+ * directory.  At run time the same finding is only warned about: a
+ * directory opened up later (a RuntimeDirectoryMode drop-in, tmpfiles)
+ * must not freeze the last value, and refusing to write would protect
+ * nothing, since whoever may write the directory can replace the file
+ * anyway.  A symlink or a non-directory along the path is still refused.
+ */
 #define TRACK_DIR_CHECKS (ATOMIC_FILE_PRIVATE_DIR | ATOMIC_FILE_OWNED_DIR)
+#define TRACK_DIR_CHECKS_RUNTIME (TRACK_DIR_CHECKS | ATOMIC_FILE_CHECKS_WARN_ONLY)
 
 static void check_cb(struct ev_loop *loop, ev_timer *w, int revents);
 
@@ -24,6 +33,7 @@ void track_file_init(struct track_file *f, struct ev_loop *loop, const char *tra
 {
 	*f = (struct track_file){ .loop = loop, .track_name = track_name };
 	ratelimit_init(&f->restore_log, TRACK_FILE_DEFAULT_REMINDER, TRACK_FILE_RESTORE_BURST);
+	ratelimit_init(&f->dir_log, TRACK_FILE_DEFAULT_REMINDER, 1);
 	snprintf(f->path, sizeof(f->path), "%s", path);
 	ev_timer_init(&f->check, check_cb, 0.0, (double)check_interval_ms / 1000.0);
 }
@@ -40,11 +50,26 @@ void track_file_set_check_interval(struct track_file *f, int64_t check_interval_
 		ev_timer_again(f->loop, &f->check);
 }
 
+/* Once, then at most every reminder period while the directory stays so. */
+static void warn_dir(struct track_file *f, const char *why)
+{
+	unsigned long held_back;
+	char more[96] = "";
+
+	f->dir_warned = true;
+	if (!ratelimit_allow(&f->dir_log, monotime_now(), &held_back))
+		return;
+	if (held_back)
+		snprintf(more, sizeof(more), " (%lu more writes since the last warning)", held_back);
+	log_warnx("track \"%s\": %s; wrote %d to %s anyway (start and reload refuse this "
+		  "directory)%s", f->track_name, why, f->value, f->path, more);
+}
+
 static int write_now(struct track_file *f)
 {
 	char why[CONF_STR_SIZE + 160];
 	int r = atomic_file_write(f->path, f->text, strlen(f->text), TRACK_FILE_MODE,
-				  TRACK_DIR_CHECKS, why, sizeof(why));
+				  TRACK_DIR_CHECKS_RUNTIME, why, sizeof(why));
 
 	if (r < 0) {
 		if (f->failed_errno != -r) {
@@ -61,6 +86,17 @@ static int write_now(struct track_file *f)
 		log_notice("track \"%s\": wrote %d to %s again after the earlier failure (%s)",
 			   f->track_name, f->value, f->path, strerror(f->failed_errno));
 	f->failed_errno = 0;
+	if (r > 0) {
+		warn_dir(f, why);
+	} else if (f->dir_warned) {
+		const char *slash = strrchr(f->path, '/');
+
+		log_notice("track \"%s\": directory %.*s passes the checks again", f->track_name,
+			   slash ? (int)(slash == f->path ? 1 : slash - f->path) : 1,
+			   slash ? f->path : ".");
+		f->dir_warned = false;
+		ratelimit_init(&f->dir_log, f->dir_log.interval, 1);
+	}
 	return 0;
 }
 
@@ -111,6 +147,7 @@ static void check_cb(struct ev_loop *loop, ev_timer *w, int revents)
 void track_file_set_reminder(struct track_file *f, int64_t reminder_ms)
 {
 	f->restore_log.interval = (double)reminder_ms / 1000.0;
+	f->dir_log.interval = (double)reminder_ms / 1000.0;
 }
 
 int track_file_check_path(const char *path, char *why, size_t size)

@@ -6,8 +6,11 @@
  * or a removed directory must not leave another value in force.  A failed
  * write is logged once (per errno) and retried at the same pace.  The file
  * is written through its directory's fd, reached without following any
- * symlink, in a directory nobody but root or our user may change
- * (atomic_file.h).
+ * symlink.  The directory must be one nobody but root or our user may
+ * change (atomic_file.h): track_file_check_path refuses anything else at
+ * start and reload; at run time a directory that has been opened up since
+ * is still written (the value must not freeze) and warned about once per
+ * reminder period.
  */
 #ifndef PGTRACKD_TRACK_FILE_H
 #define PGTRACKD_TRACK_FILE_H
@@ -32,6 +35,8 @@ struct track_file {
 	bool has_value;
 	int failed_errno;       /* 0 while the file holds our value */
 	struct ratelimit restore_log; /* a few warnings per reminder period */
+	bool dir_warned;        /* written into a directory that fails the checks */
+	struct ratelimit dir_log; /* one warning about it per reminder period */
 	ev_timer check;
 };
 
@@ -48,9 +53,10 @@ int track_file_write(struct track_file *f, int value);
 /*
  * What the writer will think of path's directory, for the configuration
  * check: 0, or -errno with a phrase in why.  The writer follows no symlink
- * anywhere in the path and refuses a directory that group or others may
- * write to (unless sticky) or that belongs to neither root nor our user.
- * -ENOENT (the directory does not exist yet) is retried at run time.
+ * anywhere in the path; the check also refuses (-EPERM) a directory that
+ * group or others may write to (sticky or not) or that belongs to neither
+ * root nor our user.  -ENOENT (the directory does not exist yet) is
+ * retried at run time.
  */
 int track_file_check_path(const char *path, char *why, size_t size);
 

@@ -721,7 +721,7 @@ def _check(binary, conf):
     return r, errs
 
 
-HEAD = "[track a]\nfile = /tmp/a\n"          # lines 1-2
+HEAD = "[track a]\nfile = /nonexistent/a\n"          # lines 1-2
 NINE = "".join("peer.p%d = 127.0.0.1 %d\n" % (i, 5400 + i) for i in range(1, 10))   # lines 3-11
 
 PEER_ERRORS = {
@@ -786,9 +786,9 @@ def test_good_guard_config_passes_check(pgtrackd_bin, workdir):
                 "peer.Node_2.x-y = db2.example   6432\n"               # 8 peers, by name
                 "value_stale = -254\nvalue_conflict = -200\nvalue_lagging = -50\n"
                 "max_lag = 16MB\nmax_lag_time = 24h\n"
-                "[track b]\nfile = /tmp/b\nmax_lag = 8192\nmax_lag_time = 1s\n"
+                "[track b]\nfile = /nonexistent/b\nmax_lag = 8192\nmax_lag_time = 1s\n"
                 "receiver_grace = 30s\n"
-                "[track c]\nfile = /tmp/c\nmax_lag = 64kB\nmax_lag_time = 0\nreceiver_grace = 0\n"
-                "[track d]\nfile = /tmp/d\nmax_lag = 1GB\npeer.b = 127.0.0.1\n")
+                "[track c]\nfile = /nonexistent/c\nmax_lag = 64kB\nmax_lag_time = 0\nreceiver_grace = 0\n"
+                "[track d]\nfile = /nonexistent/d\nmax_lag = 1GB\npeer.b = 127.0.0.1\n")
     r = run_binary(pgtrackd_bin, "-t", "-f", conf)
     assert (r.returncode, r.stdout.strip(), r.stderr) == (0, "configuration OK", "")

@@ -518,40 +518,40 @@ def test_generated_config_passes_check(pgtrackd_bin, workdir):
 # (config text, [(line, message)]) each checked alone: the exact spec forms
 SINGLE_ERRORS = {
     "unknown_key": (
-        "[track a]\nfile = /tmp/a\ncolour = blue\n",
+        "[track a]\nfile = /nonexistent/a\ncolour = blue\n",
         [(3, 'unknown key "colour" in section [track a]')]),
     "unknown_key_global": (
-        "[global]\nfile_check_interval = 1s\nverbose = yes\n[track a]\nfile = /tmp/a\n",
+        "[global]\nfile_check_interval = 1s\nverbose = yes\n[track a]\nfile = /nonexistent/a\n",
         [(3, 'unknown key "verbose" in section [global]')]),
     "unknown_section": (
-        "[track a]\nfile = /tmp/a\n\n[frobnicate]\n",
+        "[track a]\nfile = /nonexistent/a\n\n[frobnicate]\n",
         [(4, 'unknown section "frobnicate"')]),
     "bad_duration": (
-        "[track a]\nfile = /tmp/a\ninterval = fast\n",
+        "[track a]\nfile = /nonexistent/a\ninterval = fast\n",
         [(3, 'invalid value "fast" for interval: expected a duration like 250ms or 2s')]),
     "bad_duration_unit": (
-        "[track a]\nfile = /tmp/a\ntimeout = 2sec\n",
+        "[track a]\nfile = /nonexistent/a\ntimeout = 2sec\n",
         [(3, 'invalid value "2sec" for timeout: expected a duration like 250ms or 2s')]),
     "rise_out_of_range": (
-        "[track a]\nfile = /tmp/a\nrise = 0\n",
+        "[track a]\nfile = /nonexistent/a\nrise = 0\n",
         [(3, 'invalid value "0" for rise: must be between 1 and 100')]),
     "fall_out_of_range": (
-        "[track a]\nfile = /tmp/a\nfall = 101\n",
+        "[track a]\nfile = /nonexistent/a\nfall = 101\n",
         [(3, 'invalid value "101" for fall: must be between 1 and 100')]),
     "missing_file": (
         "[global]\nfile_check_interval = 1s\n\n[track nofile]\nport = 5432\n",
         [(4, 'track "nofile": missing required key "file"')]),
     "duplicate_key": (
-        "[track a]\nfile = /tmp/a\nport = 5432\nport = 5433\n",
+        "[track a]\nfile = /nonexistent/a\nport = 5432\nport = 5433\n",
         [(4, 'duplicate key "port"')]),
     "long_line": (
-        "[track a]\nfile = /tmp/a\napplication_name = " + "x" * 231 + "\n",   # 250 bytes
+        "[track a]\nfile = /nonexistent/a\napplication_name = " + "x" * 231 + "\n",   # 250 bytes
         [(3, "line is longer than 197 bytes")]),
     "long_line_198": (
-        "[track a]\nfile = /tmp/a\n; " + "y" * 196 + "\n",                     # 198 bytes
+        "[track a]\nfile = /nonexistent/a\n; " + "y" * 196 + "\n",                     # 198 bytes
         [(3, "line is longer than 197 bytes")]),
     "syntax_error": (
-        "[track a]\nfile = /tmp/a\nthis line has no equals sign\n",
+        "[track a]\nfile = /nonexistent/a\nthis line has no equals sign\n",
         [(3, "syntax error: expected KEY = VALUE")]),
 }
 
@@ -650,7 +650,7 @@ def test_missing_config_file(pgtrackd_bin, workdir):
 def test_startup_with_bad_config_exits_1(pgtrackd_bin, workdir):
     conf = os.path.join(workdir, "bad.conf")
     with open(conf, "w") as f:
-        f.write("[track a]\nfile = /tmp/a\nrise = 1000\n")
+        f.write("[track a]\nfile = /nonexistent/a\nrise = 1000\n")
     r = run_binary(pgtrackd_bin, "-n", "-l", "-f", conf, timeout=10)
     assert r.returncode == 1, (r.returncode, r.stderr)
     assert '%s:3: invalid value "1000" for rise: must be between 1 and 100' % conf in r.stderr, r.stderr

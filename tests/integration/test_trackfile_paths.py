@@ -1,5 +1,8 @@
 """Where a track file goes: no symlink in its path, a directory nobody else
-can write to, and one file per track however its path is spelled.
+can write to (sticky or not), and one file per track however its path is
+spelled.  The directory policy is enforced when the configuration is
+loaded; at run time a directory opened up behind pgtrackd's back is warned
+about but still written, so that the value never freezes.
 
 Run as root (see conftest.py).  No PostgreSQL is needed: a track whose
 server does not exist still writes a value.
@@ -8,12 +11,13 @@ server does not exist still writes a value.
 import os
 import pwd
 import re
+import signal
 import subprocess
 import time
 
 import pytest
 
-from pgcluster import render_config, run_binary
+from pgcluster import SilentListener, render_config, run_binary
 
 NOBODY = pwd.getpwnam("nobody")
 
@@ -23,6 +27,17 @@ def no_server_track(base, path):
     return {"file": path, "host": os.path.join(base, "no-such-socket-dir"), "port": "5432",
             "interval": "200ms", "timeout": "1s", "connect_timeout": "1s",
             "rise": "1", "fall": "1"}
+
+
+@pytest.fixture
+def silent():
+    """A server that never answers: a track on it is unknown for its
+    connect_timeout, then down."""
+    s = SilentListener()
+    try:
+        yield s
+    finally:
+        s.close()
 
 
 def wait_exists(t, path, timeout):
@@ -117,7 +132,10 @@ def test_symlink_in_path_refused_at_check(pgtrackd_bin, workdir):
 # 2. a directory others may write to, or owned by someone else
 
 
-@pytest.mark.parametrize("mode", [0o777, 0o775, 0o757])
+# Sticky too: in a sticky directory another user can create the track file
+# first, and pgtrackd (not root) can then neither replace nor remove it:
+# keepalived would keep reading the other user's value.
+@pytest.mark.parametrize("mode", [0o777, 0o775, 0o757, 0o1777, 0o1770, 0o1757])
 def test_writable_track_directory_refused_at_check(pgtrackd_bin, workdir, mode):
     d = os.path.join(workdir, "open")
     os.mkdir(d)
@@ -134,17 +152,43 @@ def test_writable_track_directory_refused_at_check(pgtrackd_bin, workdir, mode):
                     % (re.escape(conf), re.escape(d), mode), errs[0]), errs
 
 
-def test_sticky_or_private_track_directory_passes_check(pgtrackd_bin, workdir):
-    sticky = os.path.join(workdir, "sticky")
+def test_private_track_directory_passes_check(pgtrackd_bin, workdir):
     private = os.path.join(workdir, "private")
-    os.mkdir(sticky)
-    os.chmod(sticky, 0o1777)
+    sticky_private = os.path.join(workdir, "sticky-private")
     os.mkdir(private, 0o755)
+    os.mkdir(sticky_private)
+    os.chmod(sticky_private, 0o1755)        # sticky but nobody else may write: fine
     conf, r, errs = check(pgtrackd_bin, workdir,
-                          "[track a]\nfile = %s/t\n[track b]\nfile = %s/t\n" % (sticky, private))
+                          "[track a]\nfile = %s/t\n[track b]\nfile = %s/t\n" % (private, sticky_private))
     assert (r.returncode, r.stdout.strip(), r.stderr) == (0, "configuration OK", "")
 
 
+def test_sticky_track_directory_refused_at_start(trackd):
+    """A local user squats the track file in a sticky world-writable
+    directory: pgtrackd refuses to start instead of leaving that user's
+    value in force."""
+    t = trackd.new()
+    os.chmod(t.base, 0o755)                 # nobody must reach the directory
+    d = os.path.join(t.base, "tmp")
+    os.mkdir(d)
+    os.chmod(d, 0o1777)
+    path = os.path.join(d, "p")
+    as_nobody("sh", "-c", "echo 100 > %s" % path)
+    t.write_config(None, raw="[global]\n"                                  # 1
+                             "file_check_interval = 100ms\n"               # 2
+                             "[track p]\n"                                 # 3
+                             "file = %s\n"                                 # 4
+                             "host = %s\n" % (path, os.path.join(t.base, "no-such-socket-dir")))
+    t.start()
+    try:
+        t.proc.wait(10)
+    except subprocess.TimeoutExpired:
+        raise AssertionError(t._describe("pgtrackd started with a sticky world-writable track directory"))
+    assert t.proc.returncode != 0, t._describe()
+    errs = [l for l in t.log_lines() if t.conf + ":" in l]
+    assert len(errs) == 1, t._describe("expected one configuration error, got %r" % errs)
+    assert re.search(r"%s:[34]: track \"p\": .*%s is writable by group or others \(mode 1777\)"
+                     % (re.escape(t.conf), re.escape(d)), errs[0]), errs
 def test_track_directory_of_another_user_refused_at_check(pgtrackd_bin, workdir):
     d = os.path.join(workdir, "theirs")
     os.mkdir(d, 0o755)
@@ -163,24 +207,62 @@ def test_missing_track_directory_passes_check(pgtrackd_bin, workdir):
     assert (r.returncode, r.stdout.strip(), r.stderr) == (0, "configuration OK", "")
 
 
-def test_writable_track_directory_refused_at_run_time(trackd):
+@pytest.mark.parametrize("change", ["chmod_0777", "chmod_1777", "chown_nobody"])
+def test_track_directory_opened_at_run_time_still_written(trackd, silent, change):
+    """The directory policy is the configuration check's: a directory
+    opened up later (a RuntimeDirectoryMode drop-in, tmpfiles) must not
+    freeze the last value, so the new value is written anyway and the
+    change is warned about once."""
     t = trackd.new()
     path = t.path("p")
-    t.write_config(None, raw=render_config({"p": no_server_track(t.base, path)},
-                                           {"file_check_interval": "100ms"}))
+    opts = no_server_track(t.base, path)
+    opts.update({"host": "127.0.0.1", "port": str(silent.port), "connect_timeout": "2s",
+                 "timeout": "2s"})
+    t.write_config(None, raw=render_config({"p": opts}, {"file_check_interval": "100ms"}))
     t.start()
     wait_exists(t, path, 10)
+    assert open(path).read() == "0\n", t._describe("expected the unknown value first")
     mark = t.log_size()
-    os.chmod(t.trackdir, 0o777)
+    if change == "chmod_0777":
+        os.chmod(t.trackdir, 0o777)
+        what = r"writable by group or others \(mode 0777\)"
+    elif change == "chmod_1777":
+        os.chmod(t.trackdir, 0o1777)
+        what = r"writable by group or others \(mode 1777\)"
+    else:
+        os.chown(t.trackdir, NOBODY.pw_uid, NOBODY.pw_gid)
+        what = r"owned by uid %d" % NOBODY.pw_uid
+    t.wait_for_value("p", -254, 10)
+    t.wait_for_log(r'track "p": unknown -> down', 5, mark)
+
+    # a second write in the same reminder period: restored, not warned again
     os.unlink(path)
-    time.sleep(1.5)                         # ~15 file checks
+    t.wait_for_value("p", -254, 3)
+    time.sleep(0.3)
     assert t.alive(), t._describe()
-    assert not os.path.exists(path), "pgtrackd wrote into a world-writable directory"
-    lines = [l for l in t.log()[mark:].splitlines() if "writable by group or others" in l]
-    assert len(lines) == 1, t._describe("expected one line, got %r" % lines)
-    assert t.trackdir in lines[0] and " pgtrackd: error: " in lines[0], lines[0]
+    log = t.log()[mark:]
+    lines = [l for l in log.splitlines() if t.trackdir in l and re.search(what, l)]
+    assert len(lines) == 1, t._describe("expected one warning about %s, got %r" % (t.trackdir, lines))
+    assert re.search(r" pgtrackd: warning: track \"p\": .*%s.*; wrote -254 to %s anyway"
+                     % (re.escape(t.trackdir), re.escape(path)), lines[0]), lines[0]
+    assert "cannot write" not in log, t._describe()
+
+    # a reload still enforces the policy: refused, on the track's line
+    mark = t.log_size()
+    t.send_signal(signal.SIGHUP)
+    t.wait_for_log(r"configuration reload failed, keeping the running configuration", 5, mark)
+    errs = [l for l in t.log()[mark:].splitlines() if t.conf + ":" in l]
+    assert len(errs) == 1 and re.search(what, errs[0]), t._describe("reload errors: %r" % errs)
+    assert t.alive(), t._describe()
+
+    # put right: said so once, and the next write is quiet
+    mark = t.log_size()
+    os.chown(t.trackdir, 0, 0)
     os.chmod(t.trackdir, 0o755)
-    wait_exists(t, path, 3)
+    os.unlink(path)
+    t.wait_for_value("p", -254, 3)
+    t.wait_for_log(r' pgtrackd: notice: track "p": directory %s passes the checks again'
+                   % re.escape(t.trackdir), 3, mark)
 
 
 # --------------------------------------------------------------------------

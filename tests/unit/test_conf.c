@@ -372,22 +372,22 @@ static void test_nul_byte(void)
 
 static void test_unknown_key_and_section(void)
 {
-	EXPECT_ERRORS("[track a]\nfile = /tmp/a\ncolour = blue\n",
+	EXPECT_ERRORS("[track a]\nfile = /nonexistent/a\ncolour = blue\n",
 		      "3: unknown key \"colour\" in section [track a]");
 	EXPECT_ERRORS("[global]\nfile_check_interval = 1s\nverbose = yes\n[track a]\nfile = /a\n",
 		      "3: unknown key \"verbose\" in section [global]");
 	/* There is no password key: passwords only through a passfile. */
-	EXPECT_ERRORS("[track a]\nfile = /tmp/a\npassword = secret\n",
+	EXPECT_ERRORS("[track a]\nfile = /nonexistent/a\npassword = secret\n",
 		      "3: unknown key \"password\" in section [track a]");
 	/* Keys are case-sensitive. */
-	EXPECT_ERRORS("[track a]\nfile = /tmp/a\nPort = 5432\n",
+	EXPECT_ERRORS("[track a]\nfile = /nonexistent/a\nPort = 5432\n",
 		      "3: unknown key \"Port\" in section [track a]");
 	/* A global key in a track and the reverse. */
 	EXPECT_ERRORS("[global]\nport = 1\n[track a]\nfile = /a\nsyslog_facility = local0\n",
 		      "2: unknown key \"port\" in section [global]",
 		      "5: unknown key \"syslog_facility\" in section [track a]");
 
-	EXPECT_ERRORS("[track a]\nfile = /tmp/a\n\n[frobnicate]\n",
+	EXPECT_ERRORS("[track a]\nfile = /nonexistent/a\n\n[frobnicate]\n",
 		      "4: " UNKNOWN_SECTION("frobnicate"));
 	/* Section names are case-sensitive. */
 	EXPECT_ERRORS("[Global]\n[track a]\nfile = /a\n", "1: " UNKNOWN_SECTION("Global"));
@@ -438,13 +438,13 @@ static void test_track_names(void)
 
 static void test_duplicates(void)
 {
-	EXPECT_ERRORS("[track a]\nfile = /tmp/a\nport = 5432\nport = 5433\n",
+	EXPECT_ERRORS("[track a]\nfile = /nonexistent/a\nport = 5432\nport = 5433\n",
 		      "4: duplicate key \"port\"");
 	/* A duplicate is an error even when the first value was bad. */
-	EXPECT_ERRORS("[track a]\nfile = /tmp/a\nrise = 0\nrise = 2\n",
+	EXPECT_ERRORS("[track a]\nfile = /nonexistent/a\nrise = 0\nrise = 2\n",
 		      "3: invalid value \"0\" for rise: must be between 1 and 100",
 		      "4: duplicate key \"rise\"");
-	EXPECT_ERRORS("[track a]\nfile = /tmp/a\nfile = /tmp/b\n", "3: duplicate key \"file\"");
+	EXPECT_ERRORS("[track a]\nfile = /nonexistent/a\nfile = /nonexistent/b\n", "3: duplicate key \"file\"");
 	EXPECT_ERRORS("[global]\nfile_check_interval = 1s\nfile_check_interval = 1s\n"
 		      "[track a]\nfile = /a\n",
 		      "3: duplicate key \"file_check_interval\"");
@@ -466,7 +466,7 @@ static void test_duplicates(void)
 
 static void test_bad_values(void)
 {
-#define TRACK_A "[track a]\nfile = /tmp/a\n"
+#define TRACK_A "[track a]\nfile = /nonexistent/a\n"
 	EXPECT_ERRORS(TRACK_A "interval = fast\n",
 		      "3: invalid value \"fast\" for interval: expected a duration like 250ms or 2s");
 	EXPECT_ERRORS(TRACK_A "timeout = 2sec\n",
@@ -567,9 +567,9 @@ static void test_missing_file_key(void)
 
 static void test_syntax(void)
 {
-	EXPECT_ERRORS("[track a]\nfile = /tmp/a\nthis line has no equals sign\n",
+	EXPECT_ERRORS("[track a]\nfile = /nonexistent/a\nthis line has no equals sign\n",
 		      "3: syntax error: expected KEY = VALUE");
-	EXPECT_ERRORS("[track a]\nfile = /tmp/a\n[track b\nfile = /tmp/b\n",
+	EXPECT_ERRORS("[track a]\nfile = /nonexistent/a\n[track b\nfile = /nonexistent/b\n",
 		      "3: syntax error: section header without ']'",
 		      "4: duplicate key \"file\"");
 	/* A key before any section. */
@@ -717,13 +717,13 @@ static void test_track_settings_equal(void)
 	CHECK(!track_settings_equal(&x, &y));
 }
 
-#define TRACK_A "[track a]\nfile = /tmp/a\n"
+#define TRACK_A "[track a]\nfile = /nonexistent/a\n"
 
 static void test_peers(void)
 {
 	struct trackd_config *c = LOAD_OK(
 		"[track a]\n"                            /* 1 */
-		"file = /tmp/a\n"                        /* 2 */
+		"file = /nonexistent/a\n"                        /* 2 */
 		"port = 5433\n"                          /* 3 */
 		"peer.sock = /var/run/postgresql\n"      /* 4 */
 		"peer.sock-port = /tmp 5434\n"           /* 5 */
@@ -735,7 +735,7 @@ static void test_peers(void)
 		"peer.Node-7.b_ = 10.0.0.1 1\n"          /* 11 */
 		"peer.12345678901234567890123456789012 = 192.0.2.14\n" /* 12 */
 		"[track b]\n"                            /* 13 */
-		"file = /tmp/b\n"                        /* 14 */
+		"file = /nonexistent/b\n"                        /* 14 */
 		"peer.v4 = 192.0.2.21\n");               /* 15 */
 
 	if (!c)
@@ -1038,11 +1038,11 @@ static void test_track_settings_equal_peers(void)
 	CHECK(!EQUAL_TRACKS(base, TRACK_A "peer.b = 192.0.2.12\n"));
 	CHECK(!EQUAL_TRACKS(base, TRACK_A "peer.b = 192.0.2.12\npeer.c = /tmp 5434\npeer.d = ::1\n"));
 	/* The new keys count too. */
-	CHECK(!EQUAL_TRACKS(base, "[track a]\nfile = /tmp/a\npeer.b = 192.0.2.12\n"
+	CHECK(!EQUAL_TRACKS(base, "[track a]\nfile = /nonexistent/a\npeer.b = 192.0.2.12\n"
 				  "peer.c = /tmp 5434\nmax_lag = 1MB\n"));
-	CHECK(!EQUAL_TRACKS(base, "[track a]\nfile = /tmp/a\npeer.b = 192.0.2.12\n"
+	CHECK(!EQUAL_TRACKS(base, "[track a]\nfile = /nonexistent/a\npeer.b = 192.0.2.12\n"
 				  "peer.c = /tmp 5434\nmax_lag_time = 10s\n"));
-	CHECK(!EQUAL_TRACKS(base, "[track a]\nfile = /tmp/a\npeer.b = 192.0.2.12\n"
+	CHECK(!EQUAL_TRACKS(base, "[track a]\nfile = /nonexistent/a\npeer.b = 192.0.2.12\n"
 				  "peer.c = /tmp 5434\nvalue_lagging = -49\n"));
 
 	/* On constructed settings: every peer's line is ignored, its address is not. */

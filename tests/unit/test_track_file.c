@@ -274,6 +274,64 @@ static void test_retry_interval_in_message(void)
 	track_file_finish(&f);
 }
 
+/*
+ * A directory opened up behind our back (defect 9B): the value is still
+ * written, with one warning per reminder period, and a notice once put
+ * right.  Only the configuration check refuses such a directory.
+ */
+static void test_open_directory_still_written(void)
+{
+	struct track_file f;
+	struct capture cap;
+	char sub[4200], path[4300], expected[8800], *out;
+
+	path_in(sub, sizeof(sub), "opened");
+	snprintf(path, sizeof(path), "%s/track", sub);
+	CHECK_INT_EQ(mkdir(sub, 0755), 0);
+	track_file_init(&f, loop, "t", path, 1000);
+	track_file_set_reminder(&f, 200);
+	capture_begin(&cap, dir);
+	CHECK_INT_EQ(track_file_write(&f, 100), 0);
+
+	CHECK_INT_EQ(chmod(sub, 0777), 0);
+	CHECK_INT_EQ(track_file_write(&f, -254), 0);
+	CHECK(file_is(path, "-254\n"));
+	CHECK_INT_EQ(f.failed_errno, 0);
+	CHECK_INT_EQ(track_file_write(&f, 0), 0);       /* within the period: quiet */
+	CHECK(file_is(path, "0\n"));
+	usleep(250 * 1000);
+	CHECK_INT_EQ(track_file_write(&f, 5), 0);       /* the next period: reminded */
+	CHECK(file_is(path, "5\n"));
+
+	CHECK_INT_EQ(chmod(sub, 0755), 0);
+	CHECK_INT_EQ(track_file_write(&f, 6), 0);
+	CHECK_INT_EQ(track_file_write(&f, 7), 0);
+	CHECK(file_is(path, "7\n"));
+	out = capture_end(&cap);
+
+	snprintf(expected, sizeof(expected),
+		 "pgtrackd: warning: track \"t\": directory %s is writable by group or others "
+		 "(mode 0777); wrote -254 to %s anyway (start and reload refuse this directory)\n",
+		 sub, path);
+	CHECK_INT_EQ(count_substr(out, expected), 1);
+	snprintf(expected, sizeof(expected),
+		 "pgtrackd: warning: track \"t\": directory %s is writable by group or others "
+		 "(mode 0777); wrote 5 to %s anyway (start and reload refuse this directory) "
+		 "(1 more writes since the last warning)\n",
+		 sub, path);
+	CHECK_INT_EQ(count_substr(out, expected), 1);
+	snprintf(expected, sizeof(expected),
+		 "pgtrackd: notice: track \"t\": directory %s passes the checks again\n", sub);
+	CHECK_INT_EQ(count_substr(out, expected), 1);
+	CHECK_INT_EQ(count_substr(out, "\n"), 3);
+	free(out);
+
+	CHECK_INT_EQ(count_entries(sub), 1);
+	track_file_finish(&f);
+	unlink(path);
+	rmdir(sub);
+}
+
 int main(void)
 {
 	double start;
@@ -291,7 +349,8 @@ int main(void)
 	test_restore();
 	test_retry_after_missing_directory();
 	test_retry_interval_in_message();
-	CHECK(ev_time() - start < 2.0);
+	test_open_directory_still_written();
+	CHECK(ev_time() - start < 2.5);
 	ev_loop_destroy(loop);
 	CHECK_INT_EQ(count_entries(dir), 0);
 	scratch_remove(dir);
