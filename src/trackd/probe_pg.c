@@ -210,6 +210,9 @@ static enum pgtrackd_state judge(struct pg_probe *p, char *reason, size_t size)
 	}
 	sample = guard_judge(&p->guard, &p->settings, &p->local, views, p->settings.n_peers,
 			     reason, size);
+	/* A standby's place among the standbys goes with this verdict (see track.h). */
+	if (p->local.in_recovery)
+		track_set_rank(p->host, p->guard.rank);
 	for (int i = 0; i < p->settings.n_peers; i++) {
 		if (p->guard.foreign_new & (1u << i))
 			log_warnx("track \"%s\": peer %s belongs to another cluster (system "
