@@ -493,11 +493,12 @@ static void check_layout(struct conf_parser *p, const struct track_settings *t)
 		log_warnx("%s:%d: track \"%s\": value_primary %d is not above value_standby %d: "
 			  "a standby can keep the address from the primary", conf_path(p), t->line,
 			  t->name, t->value_primary, t->value_standby);
-	if (t->value_lagging >= lowest)
+	if (t->value_standby > -254 && t->value_lagging >= lowest)
 		log_warnx("%s:%d: track \"%s\": value_lagging %d is not below the lowest ranked "
 			  "standby value %d (value_standby - %d peers)", conf_path(p), t->line,
 			  t->name, t->value_lagging, lowest, t->n_peers);
-	if (t->n_peers && !t->node[0])
+	/* Two standbys at once need three nodes (or no primary at all). */
+	if (t->n_peers >= 2 && !t->node[0])
 		log_warnx("%s:%d: track \"%s\": peers without node: this node cannot place "
 			  "itself in the peers' naming, so it concedes every tie of WAL positions; "
 			  "set node = NAME, the name the other nodes give this one",

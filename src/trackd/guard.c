@@ -170,6 +170,7 @@ static void rank_standby(struct guard *g, const struct track_settings *s,
 {
 	g->rank = -1;
 	g->ranked = 0;
+	g->rank_pending = false;
 	g->position = guard_wal_position(local);
 	if (g->position < 0) {
 		g->n_own = 0;
@@ -197,6 +198,13 @@ static void rank_standby(struct guard *g, const struct track_settings *s,
 		g->ranked++;
 		if (ranks_ahead(g, s, &peers[i], theirs))
 			g->rank++;
+	}
+	for (int i = 0; i < n_peers; i++) {
+		if (peers[i].pending) {
+			g->rank_pending = true;
+			g->rank = n_peers;
+			g->ranked = n_peers + 1;
+		}
 	}
 }
 
@@ -277,7 +285,10 @@ static enum pgtrackd_state judge_standby(struct guard *g, const struct track_set
 			 local->lag_seconds, (double)s->max_lag_time_ms / 1000.0);
 		return PGTRACKD_STATE_LAGGING;
 	}
-	if (g->ranked >= 2)
+	if (g->rank_pending)
+		snprintf(reason, size, "in recovery, lowest rank (%d) until every peer was heard",
+			 g->rank);
+	else if (g->ranked >= 2)
 		snprintf(reason, size, "in recovery, rank %d of %d standbys by WAL position %X/%X",
 			 g->rank, g->ranked, (unsigned)((uint64_t)g->position >> 32),
 			 (unsigned)((uint64_t)g->position & 0xffffffffu));

@@ -29,7 +29,9 @@
  *   within rank_tolerance bytes tie, and a tie goes to the name first in
  *   strcmp order (node is this node's name; without it a tie is conceded).
  *   Peers whose replay is paused, without a fresh answer, or of another
- *   cluster are not ranked.
+ *   cluster are not ranked.  While a peer is still pending (pgtrackd just
+ *   started), the rank is the lowest possible: a standby does not claim
+ *   the top before it has heard the others.
  */
 #ifndef PGTRACKD_GUARD_H
 #define PGTRACKD_GUARD_H
@@ -44,6 +46,7 @@
 struct guard_peer {
 	const char *name;
 	const struct pg_answer *answer; /* NULL: no fresh answer */
+	bool pending; /* not heard of yet: neither an answer nor a failure */
 };
 
 #define GUARD_HISTORY 64
@@ -86,6 +89,7 @@ struct guard {
 	/* Standbys ranked by WAL position (only with peers). */
 	int rank;                     /* standbys ahead of this one; -1 not ranked */
 	int ranked;                   /* standbys in the ranking, this one included */
+	bool rank_pending;            /* lowest rank: a peer was not heard of yet */
 	int64_t position;             /* this standby's WAL position, -1 unknown */
 	struct guard_sample own[2];   /* its last two positions: compared at the peers' times */
 	int n_own;

@@ -42,6 +42,7 @@ static void on_result(struct pgconn *c, const PGresult *res)
 {
 	struct peer *p = of_conn(c);
 
+	p->heard = true;
 	if (!pg_answer_parse(res, &p->answer)) {
 		if (!p->bad_answers)
 			log_warnx("track \"%s\": peer %s: unexpected answer to the probe query; "
@@ -69,6 +70,7 @@ static void on_failed(struct pgconn *c, const struct pgconn_failure *f)
 {
 	struct peer *p = of_conn(c);
 
+	p->heard = true;
 	if (!p->outage)
 		log_warnx("track \"%s\": peer %s gives no answer (%s: %s); no verdict from it "
 			  "until it answers again, the local state stands",

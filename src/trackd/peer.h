@@ -34,6 +34,7 @@ struct peer {
 	struct pg_answer answer;
 	bool outage;    /* the last attempt failed: it gives no verdict */
 	bool bad_answers; /* said once until a proper answer */
+	bool heard;     /* answered or failed at least once since it was set up */
 	double connected_at; /* monotonic */
 	bool in_round;  /* the owner waits for this poll */
 };

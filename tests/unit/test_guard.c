@@ -736,6 +736,28 @@ static void test_rank(void)
 	CHECK_INT_EQ(g.rank, 1);
 	CHECK_INT_EQ(g.ranked, 2);
 
+	/* A peer not heard of yet (pgtrackd just started): the lowest rank until it is. */
+	{
+		struct guard_peer views[3] = {
+			{ .name = "b", .answer = &b },
+			{ .name = "c", .answer = NULL, .pending = true },
+			{ .name = "d", .answer = &p },
+		};
+
+		b.receive_lsn = 10 * MB;
+		CHECK_INT_EQ(guard_judge(&g, &s, &a, views, 3, reason, sizeof(reason)),
+			     PGTRACKD_STATE_STANDBY);
+		CHECK_INT_EQ(g.rank, 3);
+		CHECK(g.rank_pending);
+		CHECK_STR_EQ(reason, "in recovery, lowest rank (3) until every peer was heard");
+		views[1].pending = false;
+		CHECK_INT_EQ(guard_judge(&g, &s, &a, views, 3, reason, sizeof(reason)),
+			     PGTRACKD_STATE_STANDBY);
+		CHECK_INT_EQ(g.rank, 0);
+		CHECK(!g.rank_pending);
+		b.receive_lsn = 120 * MB;
+	}
+
 	/* A lagging local standby still knows its rank; its value is value_lagging. */
 	a.replay_paused = true;
 	CHECK_INT_EQ(JUDGE(g, s, &a, &b, &c, &p), PGTRACKD_STATE_LAGGING);
