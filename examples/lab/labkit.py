@@ -20,8 +20,9 @@ What it builds, as root (see README.md beside this file):
   the others pg_basebackup -R replicas of it, database appdb with table
   lab_writes), pgbouncer 1.18 on *:6432, pgtrack-notify, pgtrackd (peers =
   the other nodes) and keepalived 2.2.7 (unicast VRRP, instance VI_PG,
-  priority 100, the VIP, track_file fed by pgtrackd, notify_fifo read by
-  pgtrack-notify).
+  priority 200, the VIP, track_file fed by pgtrackd, notify_fifo read by
+  pgtrack-notify). pgtrackd runs on its default values with node = nK and
+  base_priority = 200: primary 254, standbys 253 down by WAL rank.
 - node 1 has the HIGHEST address: a BACKUP of equal priority does not
   preempt, but when two nodes of equal priority both claim MASTER (a
   keepalived restart, a healed split) VRRP keeps node 1: an old primary
@@ -69,6 +70,8 @@ PREFIXLEN = 24
 VIP = SUBNET + ".100"
 CLIENT_IP = SUBNET + ".200"
 VRID = 51
+# keepalived base priority of the pgtrackd configuration, and pgtrackd's base_priority
+BASE_PRIORITY = 200
 INSTANCE = "VI_PG"
 LIFELINE_IF = "pgtrackd0"
 PG_PORT = 5432
@@ -847,6 +850,9 @@ port = %(port)d
 dbname = postgres
 user = %(user)s
 application_name = pgtrackd
+; the default values (primary 54, standby 53 minus its WAL rank) on keepalived's base
+base_priority = %(base)d
+node = %(name)s
 connect_timeout = 1s
 interval = %(interval)dms
 timeout = 1s
@@ -854,7 +860,7 @@ rise = 2
 fall = 2
 accept_interval = 1s
 %(peers)s""" % dict(name=node.name, file=node.track_file, sock=node.sock, port=PG_PORT, user=PG_USER,
-                    interval=interval, peers=peers)
+                    interval=interval, peers=peers, base=BASE_PRIORITY)
 
 
 def repmgr_conf(node):
@@ -913,7 +919,8 @@ vrrp_instance %(inst)s {
     state BACKUP
     interface eth0
     virtual_router_id %(vrid)d
-    priority 100
+    # pgtrackd's layout: primary 254, standbys 253 down (pgtrackd(8))
+    priority %(base)d
     advert_int 1
     unicast_src_ip %(ip)s
     unicast_peer {
@@ -930,7 +937,7 @@ vrrp_instance %(inst)s {
 }
 """ % dict(name=node.name, id=node.lab.id, fifo=node.fifo, ns=node.ns, track=node.track_file,
            lifeline=LIFELINE_IF, inst=INSTANCE, vrid=VRID, ip=node.ip, peers=peers, vip=VIP,
-           plen=PREFIXLEN)
+           plen=PREFIXLEN, base=BASE_PRIORITY)
 
 
 # -- mode classic: keepalived's shell checks and notify scripts, no pgtrackd ----------------
