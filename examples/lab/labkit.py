@@ -80,6 +80,8 @@ APPDB = "appdb"
 PG_USER = "postgres"
 ADMIN_USER = "pgtrack_notify"
 VALUE_DOWN = -254
+VALUE_PRIMARY = 54       # pgtrackd's defaults on BASE_PRIORITY: 254
+VALUE_STANDBY = 53       # the most advanced standby (253); one less per rank
 MAX_NODES = 9
 MODES = ("pgtrackd", "classic")
 CLASSIC_INTERVAL = 5            # vrrp_script interval of the classic configuration, seconds
@@ -1338,9 +1340,14 @@ class Lab:
             n.start_pgbouncer()
             n.start_notify()
             n.start_trackd()
+        lowest = VALUE_STANDBY - (len(self.nodes) - 2)
         for n in self.nodes:
-            want = 100 if n is self.primary else 0
-            wait_for(lambda: n.track_value() == want, 20, 0.05, "%s: track file = %d" % (n.name, want))
+            if n is self.primary:
+                wait_for(lambda: n.track_value() == VALUE_PRIMARY, 20, 0.05,
+                         "%s: track file = %d" % (n.name, VALUE_PRIMARY))
+            else:
+                wait_for(lambda: lowest <= (n.track_value() or -999) <= VALUE_STANDBY, 20, 0.05,
+                         "%s: track file = a standby rank, %d..%d" % (n.name, lowest, VALUE_STANDBY))
         self.monitors = [AddrMonitor(n, self.events) for n in self.nodes]
         self.log("daemons: keepalived on every node (unicast VRRP, %s, VIP %s)" % (INSTANCE, VIP))
         for n in self.nodes:
@@ -1488,14 +1495,14 @@ class Lab:
 
     def _follow_loop(self):
         """repmgr mode: repmgrd promotes; the lab only notices which node
-        became the primary (its pgtrackd writes 100 and it is not in
+        became the primary (its pgtrackd writes VALUE_PRIMARY and it is not in
         recovery) once the one it knew is down."""
         while not self._stop.is_set():
             try:
                 p = self.primary
                 if p is not None and p.track_value() == VALUE_DOWN and not p.postmaster_alive():
                     for n in self.nodes:
-                        if n is not p and n.track_value() == 100 and n.postmaster_alive() \
+                        if n is not p and n.track_value() == VALUE_PRIMARY and n.postmaster_alive() \
                                 and not n.in_recovery():
                             self.primary = n
                             self.event(n, "new_primary", "the lab sees %s as the new primary" % n.name)
