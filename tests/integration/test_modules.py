@@ -864,13 +864,13 @@ def test_out_of_tree_build_of_example_module(pgtrackd_bin, build_dir, trackd, mo
 # 7. each module runs its own code (issue 9, defect 1)
 #
 # test_report_primary.so and test_report_standby.so (tests/modules/report.c)
-# are two files with different code: one reports primary (value 100) and
-# knows the key primary_reason, the other standby (value 0) and knows
+# are two files with different code: one reports primary (value 54, the
+# default) and knows the key primary_reason, the other standby (value 53) and knows
 # standby_reason.  The loader once dlopened /proc/self/fd/N and closed N at
 # once: glibc matches a loaded object by name, so the next module opened
 # on the same descriptor number got the first one's code.
 
-PRIMARY, STANDBY = 100, 0
+PRIMARY, STANDBY = 54, 53      # value_primary, value_standby defaults (a module has no rank)
 
 
 @pytest.fixture(scope="module")
