@@ -545,7 +545,7 @@ def test_example_drain_track_passes_check(pgtrackd_bin, workdir, moddir, mainten
 def test_module_config_passes_check(pgtrackd_bin, workdir, moddir, maintenance_so):
     so = moddir.copy(maintenance_so)
     conf = module_conf(workdir, so, extra="check_interval = 0.1\nvalue_ok = 5\n"
-                                          "value_maintenance = -200\n")
+                                          "value_maintenance = -150\n")
     r, errs = check(pgtrackd_bin, conf)
     assert (r.returncode, r.stdout.strip(), r.stderr) == (0, "configuration OK", "")
     conf = module_conf(workdir, so, name="max", extra="check_interval = 3600\n")
