@@ -20,8 +20,9 @@ What it builds, as root (see README.md beside this file):
   the others pg_basebackup -R replicas of it, database appdb with table
   lab_writes), pgbouncer 1.18 on *:6432, pgtrack-notify, pgtrackd (peers =
   the other nodes) and keepalived 2.2.7 (unicast VRRP, instance VI_PG,
-  priority 100, the VIP, track_file fed by pgtrackd, notify_fifo read by
-  pgtrack-notify).
+  priority 200, the VIP, track_file fed by pgtrackd, notify_fifo read by
+  pgtrack-notify). pgtrackd runs on its default values with node = nK and
+  base_priority = 200: primary 254, standbys 253 down by WAL rank.
 - node 1 has the HIGHEST address: a BACKUP of equal priority does not
   preempt, but when two nodes of equal priority both claim MASTER (a
   keepalived restart, a healed split) VRRP keeps node 1: an old primary
@@ -69,6 +70,8 @@ PREFIXLEN = 24
 VIP = SUBNET + ".100"
 CLIENT_IP = SUBNET + ".200"
 VRID = 51
+# keepalived base priority of the pgtrackd configuration, and pgtrackd's base_priority
+BASE_PRIORITY = 200
 INSTANCE = "VI_PG"
 LIFELINE_IF = "pgtrackd0"
 PG_PORT = 5432
@@ -77,6 +80,8 @@ APPDB = "appdb"
 PG_USER = "postgres"
 ADMIN_USER = "pgtrack_notify"
 VALUE_DOWN = -254
+VALUE_PRIMARY = 54       # pgtrackd's defaults on BASE_PRIORITY: 254
+VALUE_STANDBY = 53       # the most advanced standby (253); one less per rank
 MAX_NODES = 9
 MODES = ("pgtrackd", "classic")
 CLASSIC_INTERVAL = 5            # vrrp_script interval of the classic configuration, seconds
@@ -847,6 +852,9 @@ port = %(port)d
 dbname = postgres
 user = %(user)s
 application_name = pgtrackd
+; the default values (primary 54, standby 53 minus its WAL rank) on keepalived's base
+base_priority = %(base)d
+node = %(name)s
 connect_timeout = 1s
 interval = %(interval)dms
 timeout = 1s
@@ -854,7 +862,7 @@ rise = 2
 fall = 2
 accept_interval = 1s
 %(peers)s""" % dict(name=node.name, file=node.track_file, sock=node.sock, port=PG_PORT, user=PG_USER,
-                    interval=interval, peers=peers)
+                    interval=interval, peers=peers, base=BASE_PRIORITY)
 
 
 def repmgr_conf(node):
@@ -913,7 +921,8 @@ vrrp_instance %(inst)s {
     state BACKUP
     interface eth0
     virtual_router_id %(vrid)d
-    priority 100
+    # pgtrackd's layout: primary 254, standbys 253 down (pgtrackd(8))
+    priority %(base)d
     advert_int 1
     unicast_src_ip %(ip)s
     unicast_peer {
@@ -930,7 +939,7 @@ vrrp_instance %(inst)s {
 }
 """ % dict(name=node.name, id=node.lab.id, fifo=node.fifo, ns=node.ns, track=node.track_file,
            lifeline=LIFELINE_IF, inst=INSTANCE, vrid=VRID, ip=node.ip, peers=peers, vip=VIP,
-           plen=PREFIXLEN)
+           plen=PREFIXLEN, base=BASE_PRIORITY)
 
 
 # -- mode classic: keepalived's shell checks and notify scripts, no pgtrackd ----------------
@@ -1331,9 +1340,14 @@ class Lab:
             n.start_pgbouncer()
             n.start_notify()
             n.start_trackd()
+        lowest = VALUE_STANDBY - (len(self.nodes) - 2)
         for n in self.nodes:
-            want = 100 if n is self.primary else 0
-            wait_for(lambda: n.track_value() == want, 20, 0.05, "%s: track file = %d" % (n.name, want))
+            if n is self.primary:
+                wait_for(lambda: n.track_value() == VALUE_PRIMARY, 20, 0.05,
+                         "%s: track file = %d" % (n.name, VALUE_PRIMARY))
+            else:
+                wait_for(lambda: lowest <= (n.track_value() or -999) <= VALUE_STANDBY, 20, 0.05,
+                         "%s: track file = a standby rank, %d..%d" % (n.name, lowest, VALUE_STANDBY))
         self.monitors = [AddrMonitor(n, self.events) for n in self.nodes]
         self.log("daemons: keepalived on every node (unicast VRRP, %s, VIP %s)" % (INSTANCE, VIP))
         for n in self.nodes:
@@ -1482,14 +1496,14 @@ class Lab:
 
     def _follow_loop(self):
         """repmgr mode: repmgrd promotes; the lab only notices which node
-        became the primary (its pgtrackd writes 100 and it is not in
+        became the primary (its pgtrackd writes VALUE_PRIMARY and it is not in
         recovery) once the one it knew is down."""
         while not self._stop.is_set():
             try:
                 p = self.primary
                 if p is not None and p.track_value() == VALUE_DOWN and not p.postmaster_alive():
                     for n in self.nodes:
-                        if n is not p and n.track_value() == 100 and n.postmaster_alive() \
+                        if n is not p and n.track_value() == VALUE_PRIMARY and n.postmaster_alive() \
                                 and not n.in_recovery():
                             self.primary = n
                             self.event(n, "new_primary", "the lab sees %s as the new primary" % n.name)

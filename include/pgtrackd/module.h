@@ -55,11 +55,11 @@ extern "C" {
 enum pgtrackd_state {
 	PGTRACKD_STATE_FAIL = 0,    /* the check failed (reason says why) */
 	PGTRACKD_STATE_OK,          /* healthy, nothing to add: value_ok, default 0 */
-	PGTRACKD_STATE_PRIMARY,     /* a primary server: value_primary, default 100 */
-	PGTRACKD_STATE_STANDBY,     /* a standby: value_standby, default 0 */
+	PGTRACKD_STATE_PRIMARY,     /* a primary server: value_primary, default 54 */
+	PGTRACKD_STATE_STANDBY,     /* a standby: value_standby, default 53 */
 	PGTRACKD_STATE_STALE,       /* a primary that a peer superseded: default -254 */
 	PGTRACKD_STATE_CONFLICT,    /* two primaries on one timeline: default -254 */
-	PGTRACKD_STATE_LAGGING,     /* a standby too far behind: default -50 */
+	PGTRACKD_STATE_LAGGING,     /* a standby too far behind: default -100 */
 	PGTRACKD_STATE_MAINTENANCE, /* drained on purpose: default -254 */
 };
 

@@ -62,14 +62,14 @@ const struct conf_key config_track_keys[] = {
 	  .default_value = "2" },
 	{ .name = "accept_interval", .type = CONF_DURATION, .offset = T(accept_interval_ms),
 	  .min = MS(10), .max = SEC(3600), .default_value = "5s", .flags = CONF_ZERO_OK },
-	VALUE_KEY("value_primary", value_primary, "100"),
-	VALUE_KEY("value_standby", value_standby, "0"),
+	VALUE_KEY("value_primary", value_primary, "54"),
+	VALUE_KEY("value_standby", value_standby, "53"),
 	VALUE_KEY("value_down", value_down, "-254"),
 	VALUE_KEY("value_unknown", value_unknown, "0"),
 	VALUE_KEY("value_stopped", value_stopped, "-254"),
 	VALUE_KEY("value_stale", value_stale, "-254"),
 	VALUE_KEY("value_conflict", value_conflict, "-254"),
-	VALUE_KEY("value_lagging", value_lagging, "-50"),
+	VALUE_KEY("value_lagging", value_lagging, "-100"),
 	VALUE_KEY("value_ok", value_ok, "0"),
 	VALUE_KEY("value_maintenance", value_maintenance, "-254"),
 	{ .name = "probe", .type = CONF_CHOICE, .offset = T(probe), .default_value = "postgres",
@@ -81,6 +81,11 @@ const struct conf_key config_track_keys[] = {
 	  .min = SEC(1), .max = SEC(86400), .default_value = "0", .flags = CONF_ZERO_OK },
 	{ .name = "receiver_grace", .type = CONF_DURATION, .offset = T(receiver_grace_ms),
 	  .min = SEC(1), .max = SEC(86400), .default_value = "10s", .flags = CONF_ZERO_OK },
+	{ .name = "node", .type = CONF_STRING, .offset = T(node), .max = PEER_NAME_MAX },
+	{ .name = "rank_tolerance", .type = CONF_SIZE, .offset = T(rank_tolerance),
+	  .min = 0, .max = INT64_C(1) << 40, .default_value = "128kB" },
+	{ .name = "base_priority", .type = CONF_INT, .offset = T(base_priority), .min = 0,
+	  .max = 254, .default_value = "200" },
 	{ 0 },
 };
 #undef T
@@ -195,7 +200,7 @@ static void warn_postgres_keys(struct conf_parser *p, struct loader *l,
 	static const char *const postgres_only[] = {
 		"host", "hostaddr", "port", "dbname", "user", "passfile", "sslmode",
 		"application_name", "connect_timeout", "timeout", "accept_interval",
-		"max_lag", "max_lag_time", "receiver_grace", NULL,
+		"max_lag", "max_lag_time", "receiver_grace", "node", "rank_tolerance", NULL,
 	};
 
 	for (const char *const *k = postgres_only; *k; k++)
@@ -431,10 +436,73 @@ static void check_track(struct conf_parser *p, struct track_settings *t)
 	else if (r < 0 && r != -ENOENT)
 		log_warnx("%s:%d: track \"%s\": cannot check the directory of %s: %s",
 			  conf_path(p), t->line, t->name, t->file, why);
+	if (t->node[0] && !valid_peer_name(t->node))
+		conf_error_at(p, t->line, "track \"%s\": invalid node name \"%s\": use 1 to %d of "
+			      "A-Z a-z 0-9 _ . -", t->name, t->node, PEER_NAME_MAX);
+	for (int i = 0; i < t->n_peers; i++)
+		if (t->node[0] && strcmp(t->peers[i].name, t->node) == 0)
+			conf_error_at(p, t->peers[i].line, "track \"%s\": peer.%s names this node "
+				      "(node = %s)", t->name, t->node, t->node);
 	/* A host name is fine: pgconn resolves it on the loop, without blocking. */
 	if (t->host[0] && !resolver_valid_host_list(t->host))
 		conf_error_at(p, t->line, "track \"%s\": host \"%s\" is not a socket directory, a "
 			      "numeric address or a host name", t->name, t->host);
+}
+
+/* Warns, for -t and at every load, about a value keepalived would clamp. */
+static void warn_clamp(struct conf_parser *p, const struct track_settings *t, const char *key,
+		       int value)
+{
+	int prio = t->base_priority + value;
+
+	if (value <= -254)
+		return; /* FAULT: never a priority */
+	if (prio > 254 || prio < 1)
+		log_warnx("%s:%d: track \"%s\": %s %d on base_priority %d gives priority %d, "
+			  "which keepalived clamps to %d: it no longer differs from its neighbours",
+			  conf_path(p), t->line, t->name, key, value, t->base_priority, prio,
+			  prio > 254 ? 254 : 1);
+}
+
+/*
+ * The orderings the guard and the standby ranking rely on: nothing above
+ * the primary, ranked standbys above the neutral 0 (a missing file), a
+ * lagging standby below every healthy one.
+ */
+static void check_layout(struct conf_parser *p, const struct track_settings *t)
+{
+	/* Ranks run from 0 to n_peers (all nodes standbys during a failover). */
+	int lowest = t->value_standby - t->n_peers;
+
+	if (t->module[0]) {
+		if (t->base_priority) {
+			warn_clamp(p, t, "value_ok", t->value_ok);
+			warn_clamp(p, t, "value_maintenance", t->value_maintenance);
+		}
+		return;
+	}
+	if (t->base_priority) {
+		warn_clamp(p, t, "value_primary", t->value_primary);
+		warn_clamp(p, t, "value_standby", t->value_standby);
+		if (t->n_peers && lowest != t->value_standby)
+			warn_clamp(p, t, "value_standby minus the lowest rank", lowest);
+		warn_clamp(p, t, "value_lagging", t->value_lagging);
+		warn_clamp(p, t, "value_unknown", t->value_unknown);
+	}
+	if (t->value_primary <= t->value_standby)
+		log_warnx("%s:%d: track \"%s\": value_primary %d is not above value_standby %d: "
+			  "a standby can keep the address from the primary", conf_path(p), t->line,
+			  t->name, t->value_primary, t->value_standby);
+	if (t->value_standby > -254 && t->value_lagging >= lowest)
+		log_warnx("%s:%d: track \"%s\": value_lagging %d is not below the lowest ranked "
+			  "standby value %d (value_standby - %d peers)", conf_path(p), t->line,
+			  t->name, t->value_lagging, lowest, t->n_peers);
+	/* Two standbys at once need three nodes (or no primary at all). */
+	if (t->n_peers >= 2 && !t->node[0])
+		log_warnx("%s:%d: track \"%s\": peers without node: this node cannot place "
+			  "itself in the peers' naming, so it concedes every tie of WAL positions; "
+			  "set node = NAME, the name the other nodes give this one",
+			  conf_path(p), t->line, t->name);
 }
 
 static void on_end(struct conf_parser *p, void *user)
@@ -454,6 +522,7 @@ static void on_end(struct conf_parser *p, void *user)
 					      c->tracks[i].name, c->tracks[i].file, c->tracks[j].name);
 		}
 		check_track(p, &c->tracks[i]);
+		check_layout(p, &c->tracks[i]);
 		c->tracks[i].reminder_interval_ms = c->global.reminder_interval_ms;
 	}
 	if (c->n_tracks == 0)

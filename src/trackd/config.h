@@ -74,6 +74,16 @@ struct track_settings {
 	/* A standby whose WAL receiver does not stream for longer is "lagging" (0 disables). */
 	int64_t receiver_grace_ms;
 
+	/*
+	 * Standbys ranked by WAL position: this node's name in the peers'
+	 * naming (empty: unknown, ties are conceded), and the difference in
+	 * bytes below which two positions tie.
+	 */
+	char node[CONF_STR_SIZE];
+	int64_t rank_tolerance;
+	/* keepalived's base priority the values are meant for (0: no check). */
+	int base_priority;
+
 	struct peer_settings peers[TRACK_MAX_PEERS];
 	int n_peers;
 

@@ -7,7 +7,8 @@
 void guard_init(struct guard *g)
 {
 	*g = (struct guard){ .conflict_peer = -1, .history_peer = -1, .primary_peer = -1,
-			     .behind_bytes = -1, .behind_received = -1, .behind_seconds = -1.0 };
+			     .behind_bytes = -1, .behind_received = -1, .behind_seconds = -1.0,
+			     .rank = -1, .position = -1 };
 }
 
 static void forget_standby(struct guard *g)
@@ -20,6 +21,10 @@ static void forget_standby(struct guard *g)
 	g->behind_bytes = -1;
 	g->behind_received = -1;
 	g->behind_seconds = -1.0;
+	g->rank = -1;
+	g->ranked = 0;
+	g->position = -1;
+	g->n_own = 0;
 }
 
 static bool same_cluster(struct guard *g, int i, const struct pg_answer *local,
@@ -128,6 +133,81 @@ static bool receiver_check(struct guard *g, const struct track_settings *s,
 	return s->receiver_grace_ms > 0 && *down_for * 1000.0 > (double)s->receiver_grace_ms;
 }
 
+int64_t guard_wal_position(const struct pg_answer *a)
+{
+	return a->receive_lsn > a->lsn ? a->receive_lsn : a->lsn;
+}
+
+static double distance(double a, double b)
+{
+	return a > b ? a - b : b - a;
+}
+
+/* This standby's position nearest in time to t: the peers answer after the local probe. */
+static int64_t own_position_at(const struct guard *g, double t)
+{
+	if (g->n_own == 2 && distance(g->own[0].t, t) < distance(g->own[1].t, t))
+		return g->own[0].lsn;
+	return g->own[g->n_own - 1].lsn;
+}
+
+/* Is peer i ahead of this standby in the ranking? */
+static bool ranks_ahead(const struct guard *g, const struct track_settings *s,
+			const struct guard_peer *peer, int64_t theirs)
+{
+	int64_t mine = own_position_at(g, peer->answer->at);
+
+	if (theirs > mine && theirs - mine > s->rank_tolerance)
+		return true;
+	if (mine > theirs && mine - theirs > s->rank_tolerance)
+		return false;
+	/* A tie: the same order on every node, by name; without our own name, conceded. */
+	return !s->node[0] || strcmp(peer->name, s->node) < 0;
+}
+
+static void rank_standby(struct guard *g, const struct track_settings *s,
+			 const struct pg_answer *local, const struct guard_peer *peers, int n_peers)
+{
+	g->rank = -1;
+	g->ranked = 0;
+	g->rank_pending = false;
+	g->position = guard_wal_position(local);
+	if (g->position < 0) {
+		g->n_own = 0;
+		return;
+	}
+	if (g->n_own == 2) {
+		g->own[0] = g->own[1];
+		g->n_own = 1;
+	}
+	g->own[g->n_own++] = (struct guard_sample){ local->at, g->position };
+	if (n_peers == 0)
+		return;
+	g->rank = 0;
+	g->ranked = 1;
+	for (int i = 0; i < n_peers; i++) {
+		const struct pg_answer *a = peers[i].answer;
+		int64_t theirs;
+
+		if (!a || !a->valid || !a->in_recovery || a->replay_paused ||
+		    strcmp(local->system_identifier, a->system_identifier) != 0)
+			continue;
+		theirs = guard_wal_position(a);
+		if (theirs < 0)
+			continue;
+		g->ranked++;
+		if (ranks_ahead(g, s, &peers[i], theirs))
+			g->rank++;
+	}
+	for (int i = 0; i < n_peers; i++) {
+		if (peers[i].pending) {
+			g->rank_pending = true;
+			g->rank = n_peers;
+			g->ranked = n_peers + 1;
+		}
+	}
+}
+
 static enum pgtrackd_state judge_standby(struct guard *g, const struct track_settings *s,
 				 const struct pg_answer *local, const struct guard_peer *peers,
 				 int n_peers, char *reason, size_t size)
@@ -144,6 +224,7 @@ static enum pgtrackd_state judge_standby(struct guard *g, const struct track_set
 
 	receiver_late = receiver_check(g, s, local, &down_for);
 	g->primary_peer = find_primary(g, local, peers, n_peers);
+	rank_standby(g, s, local, peers, n_peers);
 	g->behind_bytes = local->lag_bytes;
 	g->behind_received = -1;
 	g->behind_seconds = -1.0;
@@ -204,7 +285,15 @@ static enum pgtrackd_state judge_standby(struct guard *g, const struct track_set
 			 local->lag_seconds, (double)s->max_lag_time_ms / 1000.0);
 		return PGTRACKD_STATE_LAGGING;
 	}
-	snprintf(reason, size, "in recovery");
+	if (g->rank_pending)
+		snprintf(reason, size, "in recovery, lowest rank (%d) until every peer was heard",
+			 g->rank);
+	else if (g->ranked >= 2)
+		snprintf(reason, size, "in recovery, rank %d of %d standbys by WAL position %X/%X",
+			 g->rank, g->ranked, (unsigned)((uint64_t)g->position >> 32),
+			 (unsigned)((uint64_t)g->position & 0xffffffffu));
+	else
+		snprintf(reason, size, "in recovery");
 	return PGTRACKD_STATE_STANDBY;
 }
 

@@ -22,6 +22,16 @@
  *   primary for longer than max_lag_time (without a primary: the old
  *   figure, age of the last replayed commit while there is a backlog).
  *   Ages are measured on CLOCK_MONOTONIC (pg_answer.at).
+ * - standby with peers: ranked among the standbys of its cluster by WAL
+ *   position (the larger of received and replayed): its rank is the number
+ *   of standbys ahead of it.  A peer's position is compared with this
+ *   node's own position nearest in time to the peer's answer; positions
+ *   within rank_tolerance bytes tie, and a tie goes to the name first in
+ *   strcmp order (node is this node's name; without it a tie is conceded).
+ *   Peers whose replay is paused, without a fresh answer, or of another
+ *   cluster are not ranked.  While a peer is still pending (pgtrackd just
+ *   started), the rank is the lowest possible: a standby does not claim
+ *   the top before it has heard the others.
  */
 #ifndef PGTRACKD_GUARD_H
 #define PGTRACKD_GUARD_H
@@ -36,6 +46,7 @@
 struct guard_peer {
 	const char *name;
 	const struct pg_answer *answer; /* NULL: no fresh answer */
+	bool pending; /* not heard of yet: neither an answer nor a failure */
 };
 
 #define GUARD_HISTORY 64
@@ -74,7 +85,18 @@ struct guard {
 	int64_t behind_bytes;         /* replay behind the newest position known, -1 unknown */
 	int64_t behind_received;      /* received behind the primary, -1 unknown */
 	double behind_seconds;        /* replay behind the primary for, -1 unknown */
+
+	/* Standbys ranked by WAL position (only with peers). */
+	int rank;                     /* standbys ahead of this one; -1 not ranked */
+	int ranked;                   /* standbys in the ranking, this one included */
+	bool rank_pending;            /* lowest rank: a peer was not heard of yet */
+	int64_t position;             /* this standby's WAL position, -1 unknown */
+	struct guard_sample own[2];   /* its last two positions: compared at the peers' times */
+	int n_own;
 };
+
+/* A standby's WAL position for the ranking: the larger of received and replayed, -1 unknown. */
+int64_t guard_wal_position(const struct pg_answer *a);
 
 void guard_init(struct guard *g);
 

@@ -38,26 +38,35 @@ static void finish_poll(struct peer *p)
 
 static void send_query(struct peer *p)
 {
-	pgconn_query(session(p), p->answer.system_identifier[0] ? PG_QUERY : PG_QUERY_FIRST,
-		     p->track->timeout_ms);
+	bool known = p->session_has_sysid && p->answer.system_identifier[0];
+
+	pgconn_query(session(p), known ? PG_QUERY : PG_QUERY_FIRST, p->track->timeout_ms);
 }
 
 static void on_connected(struct peer *p, int slot)
 {
+	p->connected_at = monotime_now();
+	p->session_has_sysid = false; /* each session asks once who it is */
 	if (slot != p->cur) {
-		/* The renewed session is up: it replaces the old one. */
+		/*
+		 * The renewed session is up: it replaces the old one.  The last
+		 * answer stays until the new session's first one replaces it: a
+		 * renewal must not leave a gap in which the peer says nothing
+		 * (a standby's rank, the guard's round).
+		 */
 		pgconn_close(session(p));
 		p->cur = slot;
+	} else {
+		/* After an outage this may be another server: its old answer no longer counts. */
+		p->answer.valid = false;
+		p->answer.system_identifier[0] = '\0';
 	}
-	/* A new session may be another server: its old answer no longer counts. */
-	p->connected_at = monotime_now();
-	p->answer.valid = false;
-	p->answer.system_identifier[0] = '\0';
 	send_query(p);
 }
 
 static void on_result(struct peer *p, const PGresult *res)
 {
+	p->heard = true;
 	if (!pg_answer_parse(res, &p->answer)) {
 		if (!p->bad_answers)
 			log_warnx("track \"%s\": peer %s: unexpected answer to the probe query; "
@@ -69,6 +78,7 @@ static void on_result(struct peer *p, const PGresult *res)
 		return;
 	}
 	p->bad_answers = false;
+	p->session_has_sysid = true;
 	p->answer.at = monotime_now();
 	if (p->outage)
 		log_info("track \"%s\": peer %s answers again: %s", p->track_name,
@@ -109,6 +119,7 @@ static void on_failed(struct peer *p, int slot, const struct pgconn_failure *f)
 		renewal_failed(p, f);
 		return;
 	}
+	p->heard = true;
 	if (!p->outage)
 		log_warnx("track \"%s\": peer %s gives no answer (%s: %s); no verdict from it "
 			  "until it answers again, the local state stands",

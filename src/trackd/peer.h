@@ -35,6 +35,8 @@ struct peer {
 	struct pg_answer answer;
 	bool outage;    /* the last attempt failed: it gives no verdict */
 	bool bad_answers; /* said once until a proper answer */
+	bool heard;     /* answered or failed at least once since it was set up */
+	bool session_has_sysid; /* the session in use has answered with the system identifier */
 	double connected_at; /* monotonic: when the session (or its last renewal attempt) began */
 	bool in_round;  /* the owner waits for this poll */
 };

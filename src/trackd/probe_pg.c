@@ -213,9 +213,13 @@ static enum pgtrackd_state judge(struct pg_probe *p, char *reason, size_t size)
 	for (int i = 0; i < p->settings.n_peers; i++) {
 		views[i].name = p->settings.peers[i].name;
 		views[i].answer = peer_fresh_answer(&p->peers[i], now, max_age);
+		views[i].pending = !p->peers[i].heard;
 	}
 	sample = guard_judge(&p->guard, &p->settings, &p->local, views, p->settings.n_peers,
 			     reason, size);
+	/* A standby's place among the standbys goes with this verdict (see track.h). */
+	if (p->local.in_recovery)
+		track_set_rank(p->host, p->guard.rank);
 	for (int i = 0; i < p->settings.n_peers; i++) {
 		if (p->guard.foreign_new & (1u << i))
 			log_warnx("track \"%s\": peer %s belongs to another cluster (system "
@@ -679,6 +683,25 @@ static void migrate_standby(const struct pg_probe *old, struct pg_probe *p)
 	g->last_standby = o->last_standby;
 	g->receiver_down = o->receiver_down;
 	g->receiver_down_since = o->receiver_down_since;
+	/*
+	 * The ranking too: the own positions, and the answers of the peers
+	 * that kept their name and address, so that a reload does not move a
+	 * standby's rank (and value) for an interval.
+	 */
+	memcpy(g->own, o->own, sizeof(g->own));
+	g->n_own = o->n_own;
+	for (int i = 0; i < p->settings.n_peers; i++) {
+		const struct peer_settings *now = &p->settings.peers[i];
+		int j = peer_index(old, now->name);
+
+		if (j < 0 || strcmp(old->settings.peers[j].host, now->host) != 0 ||
+		    strcmp(old->settings.peers[j].hostaddr, now->hostaddr) != 0 ||
+		    old->settings.peers[j].port != now->port || old->settings.port != p->settings.port)
+			continue;
+		p->peers[i].answer = old->peers[j].answer;
+		p->peers[i].heard = old->peers[j].heard;
+		p->peers[i].outage = old->peers[j].outage;
+	}
 	if (peer < 0)
 		return;
 	memcpy(g->history, o->history, sizeof(g->history));

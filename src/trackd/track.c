@@ -10,13 +10,15 @@
 #include "log.h"
 #include "util.h"
 
-int track_value(const struct track_settings *s, enum track_state state)
+int track_value(const struct track_settings *s, enum track_state state, int rank)
 {
 	switch (state) {
 	case TRACK_PRIMARY:
 		return s->value_primary;
 	case TRACK_STANDBY:
-		return s->value_standby;
+		if (rank <= 0)
+			return s->value_standby;
+		return s->value_standby - rank > -253 ? s->value_standby - rank : -253;
 	case TRACK_DOWN:
 		return s->value_down;
 	case TRACK_STOPPED:
@@ -39,12 +41,30 @@ int track_value(const struct track_settings *s, enum track_state state)
 
 static void publish(struct track *t, enum track_state old, const char *why)
 {
-	int value = track_value(&t->settings, t->verdict.state);
+	int value = track_value(&t->settings, t->verdict.state, t->rank);
 	int r = track_file_write(&t->file, value);
 
 	log_info("track \"%s\": %s -> %s, value %d %s %s (%s)", t->settings.name,
 		 track_state_name(old), track_state_name(t->verdict.state), value,
 		 r == 0 ? "written to" : "NOT YET written to", t->file.path, why);
+}
+
+/* A standby that changed places among the standbys: one line per change. */
+static void publish_rank(struct track *t, int old, const char *why)
+{
+	int value = track_value(&t->settings, TRACK_STANDBY, t->rank);
+	int r = track_file_write(&t->file, value);
+
+	log_info("track \"%s\": standby rank %d -> %d, value %d %s %s (%s)", t->settings.name,
+		 old, t->rank, value, r == 0 ? "written to" : "NOT YET written to", t->file.path,
+		 why);
+}
+
+void track_set_rank(const struct pgtrackd_host *host, int rank)
+{
+	struct track *t = host->internal;
+
+	t->rank_next = rank > 0 ? rank : 0;
 }
 
 const struct track_settings *track_settings_of(const struct pgtrackd_host *host)
@@ -101,8 +121,16 @@ static void report(const struct pgtrackd_host *host, enum pgtrackd_state sample,
 			  t->verdict.failures + 1 > t->verdict.fall ? t->verdict.fall
 								   : t->verdict.failures + 1,
 			  t->verdict.fall, reason);
-	if (verdict_feed(&t->verdict, sample))
+	if (verdict_feed(&t->verdict, sample)) {
+		t->rank = t->rank_next;
 		publish(t, old, reason ? reason : "");
+	} else if (t->verdict.state == TRACK_STANDBY && sample == PGTRACKD_STATE_STANDBY &&
+		   t->rank != t->rank_next) {
+		int old_rank = t->rank;
+
+		t->rank = t->rank_next;
+		publish_rank(t, old_rank, reason ? reason : "");
+	}
 }
 
 /* The probe of settings: the built-in one, or a module loaded (again) for this track. */
@@ -171,7 +199,7 @@ struct track *track_create(struct ev_loop *loop, const struct track_settings *se
 	verdict_init(&t->verdict, settings->rise, settings->fall);
 	track_file_init(&t->file, loop, t->settings.name, t->settings.file, check_interval_ms);
 	track_file_set_reminder(&t->file, t->settings.reminder_interval_ms);
-	if (track_file_write(&t->file, track_value(&t->settings, TRACK_UNKNOWN)) == 0)
+	if (track_file_write(&t->file, track_value(&t->settings, TRACK_UNKNOWN, 0)) == 0)
 		log_info("track \"%s\": started, value %d (unknown) written to %s",
 			 t->settings.name, t->file.value, t->file.path);
 	if (init_probe(t, &t->settings, &t->probe_ops, &t->module, &t->probe) < 0 ||
@@ -226,7 +254,7 @@ int track_reconfigure(struct track *t, const struct track_settings *settings,
 	track_file_set_reminder(&t->file, settings->reminder_interval_ms);
 	verdict_init(&t->verdict, settings->rise, settings->fall);
 	t->verdict.state = state;
-	if (!t->file.has_value || t->file.value != track_value(settings, state))
+	if (!t->file.has_value || t->file.value != track_value(settings, state, t->rank))
 		publish(t, state, "configuration reloaded");
 	return start_probe(t);
 }

@@ -28,6 +28,8 @@ struct track {
 	struct loaded_module *module; /* NULL for the built-in probe */
 	void *probe;
 	struct verdict verdict;
+	int rank;      /* a standby's rank, in its value (0: the most advanced) */
+	int rank_next; /* the rank the probe's next report goes with */
 	struct track_file file;
 	LIST_ENTRY(track) link;
 };
@@ -45,7 +47,15 @@ int track_reconfigure(struct track *t, const struct track_settings *settings,
 void track_stop(struct track *t, const char *why);
 void track_destroy(struct track *t);
 
-int track_value(const struct track_settings *s, enum track_state state);
+/* The value of a state; a standby's is value_standby minus its rank (never FAULT). */
+int track_value(const struct track_settings *s, enum track_state state, int rank);
+
+/*
+ * For the built-in probe: the rank among the standbys (0: the most
+ * advanced) that goes with its next report.  A change of rank while the
+ * track stays standby is written and logged like a change of state.
+ */
+void track_set_rank(const struct pgtrackd_host *host, int rank);
 
 /* For the built-in probe: its track's settings, behind the module ABI's host. */
 const struct track_settings *track_settings_of(const struct pgtrackd_host *host);

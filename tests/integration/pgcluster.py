@@ -34,6 +34,12 @@ FAST_TRACK = {
     "accept_interval": "1s",
 }
 FAST_GLOBAL = {"file_check_interval": "200ms"}
+# The values the tests outside test_trackd.py and test_guard.py were written
+# for: the layout on base priority 100 that came before pgtrackd's defaults
+# for base 200 (primary 54, standby 53 minus its rank, lagging -100).
+# test_trackd.py and test_guard.py test the defaults (legacy_values=False).
+LEGACY_VALUES = {"value_primary": "100", "value_standby": "0", "value_lagging": "-50",
+                 "base_priority": "100"}
 
 LOG_LINE_RE = re.compile(
     r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3} pgtrackd: (error|warning|notice|info|debug): ")
@@ -351,11 +357,14 @@ class PgServer:
                 raise AssertionError("%s did not replay up to %s within %.0fs" % (self.name, lsn, timeout))
             time.sleep(0.05)
 
-    def track_options(self, **over):
-        """Keys of a pgtrackd [track] section that reach this server."""
+    def track_options(self, legacy_values=True, **over):
+        """Keys of a pgtrackd [track] section that reach this server (with the
+        LEGACY_VALUES unless legacy_values is False: then pgtrackd's defaults)."""
         opts = {"host": self.sockdir, "port": str(self.port), "user": PG_USER,
                 "dbname": "postgres"}
         opts.update(FAST_TRACK)
+        if legacy_values:
+            opts.update(LEGACY_VALUES)
         opts.update(over)
         return opts
 

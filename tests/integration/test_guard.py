@@ -23,10 +23,14 @@ import pytest
 from conftest import ServerFactory
 from pgcluster import PgServer, PortReservation, SilentListener, run_binary
 
+PRIMARY = 54          # value_primary default (254 on base_priority 200)
+STANDBY = 53          # value_standby default: the most advanced standby (rank 0)
+LOWEST = STANDBY - 2  # three nodes: the lowest rank, held until every peer was heard
 STALE = -254          # value_stale default
 CONFLICT = -254       # value_conflict default
-LAGGING = -50         # value_lagging default
+LAGGING = -100        # value_lagging default
 DOWN = -240           # value_down where it must differ from stale/conflict
+RANKED = r"in recovery, rank \d of \d standbys by WAL position [0-9A-F]+/[0-9A-F]+"
 
 CONFLICT_ERROR = ('pgtrackd: error: track "%s": conflict: peer %s is primary on timeline %d like '
                   'this server; neither may take writes until one is a standby. Stop or rebuild '
@@ -38,18 +42,33 @@ CONFLICT_ERROR = ('pgtrackd: error: track "%s": conflict: peer %s is primary on 
 
 
 def node_track(me, peers, **over):
-    """Track options for server `me` with peer.NAME = SOCKDIR PORT for each (name, server)."""
-    opts = me.track_options(**over)
+    """Track options for server `me` with peer.NAME = SOCKDIR PORT for each (name, server),
+    on pgtrackd's default values."""
+    opts = me.track_options(legacy_values=False, **over)
     for name, srv in peers:
         opts["peer." + name] = "%s %d" % (srv.sockdir, srv.port)
     return opts
 
 
-def change_re(name, old, new, value, reason=None):
+def change_re(name, old, new, value, reason=None, reason_rx=None):
     """The state change line: track "NAME": OLD -> NEW, value V written to PATH (REASON)."""
     r = r'pgtrackd: info: track "%s": %s -> %s, value %d written to \S+ \(' % (
         re.escape(name), old, new, value)
+    if reason_rx is not None:
+        return r + reason_rx + r"\)$"
     return r + (re.escape(reason) + r"\)$" if reason is not None else r".*\)$")
+
+
+def rank_changes(t, name, start=0):
+    """[(old rank, new rank, value, reason)] of the rank change lines of one track."""
+    rx = re.compile(r'pgtrackd: info: track "%s": standby rank (\d+) -> (\d+), value (-?\d+) '
+                    r'written to \S+ \((.*)\)$' % re.escape(name))
+    out = []
+    for line in t.log()[start:].splitlines():
+        m = rx.search(line)
+        if m:
+            out.append((int(m.group(1)), int(m.group(2)), int(m.group(3)), m.group(4)))
+    return out
 
 
 def changes(t, name, start=0):
@@ -68,11 +87,11 @@ def lines_since(t, start, needle):
     return [l for l in t.log()[start:].splitlines() if needle in l]
 
 
-def wait_standby(t, name, timeout=10):
-    """value_standby (0) equals value_unknown (0): wait for the change line too."""
-    t.wait_for_log(r'pgtrackd: info: track "%s": \w+ -> standby, value 0 written to ' % re.escape(name),
+def wait_standby(t, name, value, timeout=10):
+    """The change line to standby (at whatever rank), then the value of the rank expected."""
+    t.wait_for_log(r'pgtrackd: info: track "%s": \w+ -> standby, value \d+ written to ' % re.escape(name),
                    timeout)
-    t.wait_for_value(name, 0, 2)
+    t.wait_for_value(name, value, 5)
 
 
 def as_int(raw):
@@ -146,7 +165,7 @@ def three_nodes(factory):
 def abc_tracks(n, names=("a", "b", "c"), **over):
     """Tracks a, b, c (or names) for servers n.a, n.b, n.c, each listing the other two."""
     srv = dict(zip(names, (n.a, n.b, n.c)))
-    return {me: node_track(s, [(o, srv[o]) for o in names if o != me], **over)
+    return {me: node_track(s, [(o, srv[o]) for o in names if o != me], node=me, **over)
             for me, s in srv.items()}
 
 
@@ -166,10 +185,11 @@ def abc(pg_template):
 
 def test_steady_state_primary_and_standbys(abc, trackd):
     t = trackd.start(abc_tracks(abc))
-    t.wait_for_value("a", 100, 10)
-    wait_standby(t, "b")
-    wait_standby(t, "c")
-    t.wait_for_log(change_re("a", "unknown", "primary", 100, "not in recovery"), 2)
+    t.wait_for_value("a", PRIMARY, 10)
+    # B and C stream the same WAL: a tie, which goes to the name first, b
+    wait_standby(t, "b", STANDBY)
+    wait_standby(t, "c", STANDBY - 1)
+    t.wait_for_log(change_re("a", "unknown", "primary", PRIMARY, "not in recovery"), 2)
 
     # the primary's track really asks its peers (debug line of every peer answer)
     sysid = abc.a.system_identifier()
@@ -184,9 +204,19 @@ def test_steady_state_primary_and_standbys(abc, trackd):
                        r'received \d+ bytes behind, replay behind for \d+\.\ds$' % me, 5)
 
     time.sleep(1.0)
-    assert (t.read("a"), t.read("b"), t.read("c")) == ("100\n", "0\n", "0\n")
-    for name, state, value in (("a", "primary", 100), ("b", "standby", 0), ("c", "standby", 0)):
+    assert (t.read("a"), t.read("b"), t.read("c")) == (
+        "%d\n" % PRIMARY, "%d\n" % STANDBY, "%d\n" % (STANDBY - 1))
+    # a standby starts at the lowest rank until it heard its peers, then takes its place:
+    # one line per change, none per probe
+    for name, state, value in (("a", "primary", PRIMARY), ("b", "standby", LOWEST),
+                               ("c", "standby", LOWEST)):
         assert [c[:3] for c in changes(t, name)] == [("unknown", state, value)], t.log()
+    assert [c[:3] for c in rank_changes(t, "b")] == [(2, 0, STANDBY)], t.log()
+    assert [c[:3] for c in rank_changes(t, "c")] == [(2, 1, STANDBY - 1)], t.log()
+    for name, rank in (("b", 0), ("c", 1)):
+        assert re.fullmatch(r"in recovery, rank %d of 2 standbys by WAL position [0-9A-F]+/[0-9A-F]+"
+                            % rank, rank_changes(t, name)[0][3]), rank_changes(t, name)
+    assert not rank_changes(t, "a")
     text = t.log()
     for bad in ("pgtrackd: warning:", "pgtrackd: error:", "stale", "conflict", "lagging"):
         assert bad not in text, "unexpected %r in the log:\n%s" % (bad, text[-3000:])
@@ -204,11 +234,11 @@ def test_silent_and_refusing_peers_do_not_hold_up_the_primary(abc, trackd):
     try:
         t0 = time.monotonic()
         t = trackd.start({
-            "ax": abc.a.track_options(**{"peer.x": "127.0.0.1 %d" % silent.port}),
-            "ay": abc.a.track_options(**{"peer.y": "127.0.0.1 %d" % refused.port}),
+            "ax": abc.a.track_options(legacy_values=False, **{"peer.x": "127.0.0.1 %d" % silent.port}),
+            "ay": abc.a.track_options(legacy_values=False, **{"peer.y": "127.0.0.1 %d" % refused.port}),
         })
-        t.wait_for_value("ax", 100, 5)
-        t.wait_for_value("ay", 100, 5)
+        t.wait_for_value("ax", PRIMARY, 5)
+        t.wait_for_value("ay", PRIMARY, 5)
         # the first round waits at most connect_timeout + timeout for a peer not yet out
         assert time.monotonic() - t0 < 3.5, "first verdict took %.1fs" % (time.monotonic() - t0)
         t.wait_for_log(r'pgtrackd: warning: track "ax": peer x gives no answer \(timed out', 5)
@@ -221,7 +251,7 @@ def test_silent_and_refusing_peers_do_not_hold_up_the_primary(abc, trackd):
         w.stop()
         window = t.log()[start:]
         for name in ("ax", "ay"):
-            assert w.values(name) == [100], (name, w.values(name))
+            assert w.values(name) == [PRIMARY], (name, w.values(name))
             probes = [l for l in window.splitlines()
                       if 'pgtrackd: debug: track "%s": not in recovery, timeline 1, ' % name in l]
             # interval 200ms: ~10 probes in 2 s; a probe held up by the peer would make 1 or 2
@@ -234,8 +264,8 @@ def test_silent_and_refusing_peers_do_not_hold_up_the_primary(abc, trackd):
         assert len(re.findall(r'track "ax": peer x gives no answer', text)) == 1, text[-4000:]
         assert len(re.findall(r'track "ay": peer y gives no answer', text)) == 1, text[-4000:]
         assert not re.search(r"peer [xy] answers again", text), text[-4000:]
-        assert [c[:3] for c in changes(t, "ax")] == [("unknown", "primary", 100)]
-        assert [c[:3] for c in changes(t, "ay")] == [("unknown", "primary", 100)]
+        assert [c[:3] for c in changes(t, "ax")] == [("unknown", "primary", PRIMARY)]
+        assert [c[:3] for c in changes(t, "ay")] == [("unknown", "primary", PRIMARY)]
     finally:
         silent.close()
         refused.release()
@@ -254,28 +284,32 @@ def test_peer_of_another_cluster_is_ignored(abc, trackd, servers):
     # F is a primary on timeline 1 like A: were it not ignored, this would be a conflict
     assert f.timeline() == abc.a.timeline() == 1
 
-    t = trackd.start({"a": node_track(abc.a, [("f", f), ("b", abc.b)])})
-    t.wait_for_value("a", 100, 5)
+    t = trackd.start({"a": node_track(abc.a, [("f", f), ("b", abc.b)], node="a")})
+    t.wait_for_value("a", PRIMARY, 5)
     warning = ('pgtrackd: warning: track "a": peer f belongs to another cluster (system identifier '
                '%s, ours %s); ignoring it' % (theirs, ours))
     t.wait_for_log(re.escape(warning) + "$", 5)
     w = FileWatch(t, ["a"])
     time.sleep(2.0)                       # ~10 more rounds
     w.stop()
-    assert w.values("a") == [100]
+    assert w.values("a") == [PRIMARY]
     text = t.log()
     assert len([l for l in text.splitlines() if "belongs to another cluster" in l]) == 1, text[-4000:]
     assert "conflict" not in text and "stale" not in text
-    assert [c[:3] for c in changes(t, "a")] == [("unknown", "primary", 100)]
+    assert [c[:3] for c in changes(t, "a")] == [("unknown", "primary", PRIMARY)]
 
 
 # --------------------------------------------------------------------------
 # 5. lag
 
 
+# C, a standby beside B: second (a tie goes to the name first; behind B, it is second anyway)
+C_STANDBY = STANDBY - 1
+
+
 def test_replay_paused_is_lagging_until_resumed(abc, trackd):
-    t = trackd.start({"c": node_track(abc.c, [("a", abc.a), ("b", abc.b)], max_lag="1MB")})
-    wait_standby(t, "c")
+    t = trackd.start({"c": node_track(abc.c, [("a", abc.a), ("b", abc.b)], node="c", max_lag="1MB")})
+    wait_standby(t, "c", C_STANDBY)
     start = t.log_size()
     paused = False
     try:
@@ -296,8 +330,8 @@ def test_replay_paused_is_lagging_until_resumed(abc, trackd):
         resume_at = t.log_size()
         abc.c.sql("SELECT pg_wal_replay_resume()")
         paused = False
-        took = t.wait_for_value("c", 0, 15)
-        t.wait_for_log(change_re("c", "lagging", "standby", 0, "in recovery"), 2, resume_at)
+        took = t.wait_for_value("c", C_STANDBY, 15)
+        t.wait_for_log(change_re("c", "lagging", "standby", C_STANDBY, reason_rx=RANKED), 2, resume_at)
         assert took < 10, "back to standby only after %.1fs" % took
     finally:
         if paused:
@@ -310,8 +344,8 @@ def test_backlog_over_max_lag_is_lagging(abc, trackd):
     """Not paused: received but not replayed beyond max_lag (recovery_min_apply_delay
     holds replay at the first commit while the next transaction's WAL streams in)."""
     c = abc.c
-    t = trackd.start({"c": node_track(c, [("a", abc.a), ("b", abc.b)], max_lag="1MB")})
-    wait_standby(t, "c")
+    t = trackd.start({"c": node_track(c, [("a", abc.a), ("b", abc.b)], node="c", max_lag="1MB")})
+    wait_standby(t, "c", C_STANDBY)
     start = t.log_size()
     try:
         c.sql("ALTER SYSTEM SET recovery_min_apply_delay = '4s'")
@@ -326,8 +360,8 @@ def test_backlog_over_max_lag_is_lagging(abc, trackd):
                           r"\(max_lag 1048576\)\)$", line))
         assert m and int(m.group(1)) > 1 << 20, line
         assert t.read("c") == "%d\n" % LAGGING
-        t.wait_for_value("c", 0, 15)
-        t.wait_for_log(change_re("c", "lagging", "standby", 0, "in recovery"), 2, start)
+        t.wait_for_value("c", C_STANDBY, 15)
+        t.wait_for_log(change_re("c", "lagging", "standby", C_STANDBY, reason_rx=RANKED), 2, start)
     finally:
         c.sql("ALTER SYSTEM RESET recovery_min_apply_delay")
         c.sql("SELECT pg_reload_conf()")
@@ -400,8 +434,8 @@ RECEIVER_DOWN = (r"in recovery, WAL receiver not streaming for (\d+\.\d)s "
 def test_receiver_down_is_lagging_until_restored(abc, trackd):
     """Issue 9: C's WAL receiver cannot reach A while A keeps writing. Received minus
     replayed stays 0, so today C stays standby; it must go lagging after receiver_grace."""
-    t = trackd.start({"c": node_track(abc.c, [("a", abc.a), ("b", abc.b)], receiver_grace="2s")})
-    wait_standby(t, "c")
+    t = trackd.start({"c": node_track(abc.c, [("a", abc.a), ("b", abc.b)], node="c", receiver_grace="2s")})
+    wait_standby(t, "c", C_STANDBY)
     t.wait_for_log(r'pgtrackd: debug: track "c": primary a: replay', 5)
     refused = PortReservation()
     writes = WriteLoop(abc.a)
@@ -423,7 +457,9 @@ def test_receiver_down_is_lagging_until_restored(abc, trackd):
             lagging_at = w.first_time("c", LAGGING, after=t_break)
         assert lagging_at is not None and lagging_at - t_break >= 2.0, \
             "lagging %.2fs after the break, before receiver_grace" % (lagging_at - t_break)
-        assert w.values_after("c", t_break) == [0, LAGGING], w.values_after("c", t_break)
+        # before it: standby values only (C may fall a rank behind B while A writes)
+        vals = w.values_after("c", t_break)
+        assert vals[-1] == LAGGING and all(STANDBY - 9 <= v <= STANDBY for v in vals[:-1]), vals
         # stays lagging while the receiver is down and the writes go on
         time.sleep(1.0)
         assert t.read("c") == "%d\n" % LAGGING
@@ -433,8 +469,8 @@ def test_receiver_down_is_lagging_until_restored(abc, trackd):
         restore_replication(abc.c, conninfo)
         conninfo = None
         wait_receiver(abc.c, streaming=True)
-        t.wait_for_value("c", 0, 5)
-        t.wait_for_log(change_re("c", "lagging", "standby", 0, "in recovery"), 2, back)
+        t.wait_for_value("c", C_STANDBY, 5)
+        t.wait_for_log(change_re("c", "lagging", "standby", C_STANDBY, reason_rx=RANKED), 2, back)
         assert len([c for c in changes(t, "c", start)]) == 2, changes(t, "c", start)
     finally:
         w.stop()
@@ -450,7 +486,7 @@ def test_bytes_behind_primary_within_receiver_grace(abc, trackd):
     grace) and A writes 5 MB that C never receives."""
     t = trackd.start({"c": node_track(abc.c, [("a", abc.a), ("b", abc.b)],
                                       receiver_grace="60s", max_lag="1MB")})
-    wait_standby(t, "c")
+    wait_standby(t, "c", C_STANDBY)
     t.wait_for_log(r'pgtrackd: debug: track "c": primary a: replay', 5)
     refused = PortReservation()
     conninfo = None
@@ -459,7 +495,7 @@ def test_bytes_behind_primary_within_receiver_grace(abc, trackd):
         conninfo = break_replication(abc.c, refused.port)
         wait_receiver(abc.c, streaming=False)
         time.sleep(0.5)
-        assert t.read("c") == "0\n"
+        assert t.read("c") == "%d\n" % C_STANDBY
         abc.a.sql("CREATE TABLE guard_behind AS SELECT g, repeat('z', 1000) AS pad "
                   "FROM generate_series(1, 5000) g")
         line = t.wait_for_log(change_re("c", "standby", "lagging", LAGGING), 5, start)
@@ -472,8 +508,8 @@ def test_bytes_behind_primary_within_receiver_grace(abc, trackd):
         back = t.log_size()
         restore_replication(abc.c, conninfo)
         conninfo = None
-        t.wait_for_value("c", 0, 10)
-        t.wait_for_log(change_re("c", "lagging", "standby", 0, "in recovery"), 2, back)
+        t.wait_for_value("c", C_STANDBY, 10)
+        t.wait_for_log(change_re("c", "lagging", "standby", C_STANDBY, reason_rx=RANKED), 2, back)
     finally:
         if conninfo:
             restore_replication(abc.c, conninfo)
@@ -484,9 +520,9 @@ def test_bytes_behind_primary_within_receiver_grace(abc, trackd):
 
 def test_receiver_clock_survives_a_reload(abc, trackd):
     """A SIGHUP that changes the track's settings keeps the receiver's clock."""
-    opts = node_track(abc.c, [("a", abc.a), ("b", abc.b)], receiver_grace="3s")
+    opts = node_track(abc.c, [("a", abc.a), ("b", abc.b)], node="c", receiver_grace="3s")
     t = trackd.start({"c": opts})
-    wait_standby(t, "c")
+    wait_standby(t, "c", C_STANDBY)
     refused = PortReservation()
     conninfo = None
     try:
@@ -516,13 +552,13 @@ def test_plain_role_on_a_standby(abc, trackd):
     abc.a.sql("DROP ROLE IF EXISTS guard_plain; CREATE ROLE guard_plain LOGIN")
     wait_caught_up(abc.a, abc.b, abc.c)
     try:
-        t = trackd.start({"c": node_track(abc.c, [("a", abc.a), ("b", abc.b)], user="guard_plain",
+        t = trackd.start({"c": node_track(abc.c, [("a", abc.a), ("b", abc.b)], node="c", user="guard_plain",
                                           receiver_grace="1s")})
-        wait_standby(t, "c")
+        wait_standby(t, "c", C_STANDBY)
         t.wait_for_log(r'pgtrackd: debug: track "c": in recovery, .* WAL receiver \?, ', 3)
         t.wait_for_log(r'pgtrackd: debug: track "c": primary a: replay \d+ bytes behind', 3)
         time.sleep(2.0)                  # longer than receiver_grace
-        assert t.read("c") == "0\n"
+        assert t.read("c") == "%d\n" % C_STANDBY
         hidden = ('pgtrackd: info: track "c": the WAL receiver\'s status is hidden from this role '
                   '(grant it pg_read_all_stats); receiver_grace can only tell whether a receiver runs')
         assert len([l for l in t.log().splitlines() if l.endswith(hidden)]) == 1, t.log()[-3000:]
@@ -536,9 +572,10 @@ def test_silent_peer_does_not_hold_up_a_standby(abc, trackd):
     silent = SilentListener()
     try:
         t0 = time.monotonic()
-        t = trackd.start({"c": node_track(abc.c, [("a", abc.a)],
+        t = trackd.start({"c": node_track(abc.c, [("a", abc.a)], node="c",
                                           **{"peer.x": "127.0.0.1 %d" % silent.port})})
-        wait_standby(t, "c", 5)
+        # the lowest rank at once, the top (the only standby that answers) once x has failed
+        wait_standby(t, "c", STANDBY, 5)
         assert time.monotonic() - t0 < 2.0, "first verdict took %.1fs" % (time.monotonic() - t0)
         t.wait_for_log(r'pgtrackd: warning: track "c": peer x gives no answer \(timed out', 5)
         start = t.log_size()
@@ -548,7 +585,8 @@ def test_silent_peer_does_not_hold_up_a_standby(abc, trackd):
         assert len(probes) >= 7, "only %d probes in 2 s" % len(probes)
         figures = [l for l in window if 'pgtrackd: debug: track "c": primary a: replay' in l]
         assert len(figures) >= 5, window
-        assert [c[:3] for c in changes(t, "c")] == [("unknown", "standby", 0)]
+        assert [c[:3] for c in changes(t, "c")] == [("unknown", "standby", LOWEST)]
+        assert [c[:3] for c in rank_changes(t, "c")] == [(2, 0, STANDBY)]
     finally:
         silent.close()
 
@@ -561,13 +599,14 @@ def test_failover_old_primary_restarted_is_stale_never_primary(servers, trackd):
     n = three_nodes(servers)
     tracks = abc_tracks(n, value_down=str(DOWN))
     # a1: A again, with rise 1: its first judgement is published, so only the
-    # round (the wait for the peers' answers) keeps it from showing 100
-    tracks["a1"] = node_track(n.a, [("b", n.b), ("c", n.c)], value_down=str(DOWN), rise="1")
+    # round (the wait for the peers' answers) keeps it from showing the primary's value
+    tracks["a1"] = node_track(n.a, [("b", n.b), ("c", n.c)], node="a", value_down=str(DOWN),
+                              rise="1")
     t = trackd.start(tracks)
-    t.wait_for_value("a", 100, 10)
-    t.wait_for_value("a1", 100, 10)
-    wait_standby(t, "b")
-    wait_standby(t, "c")
+    t.wait_for_value("a", PRIMARY, 10)
+    t.wait_for_value("a1", PRIMARY, 10)
+    wait_standby(t, "b", STANDBY)
+    wait_standby(t, "c", STANDBY - 1)
     wait_caught_up(n.a, n.b, n.c)         # so that C can follow B's new timeline
 
     # failover: A dies, B is promoted, C follows B
@@ -575,21 +614,23 @@ def test_failover_old_primary_restarted_is_stale_never_primary(servers, trackd):
     t.wait_for_value("a", DOWN, 5)
     t.wait_for_value("a1", DOWN, 5)
     n.b.promote()
-    t.wait_for_value("b", 100, 5)
+    t.wait_for_value("b", PRIMARY, 5)
     assert n.b.timeline() == 2
-    t.wait_for_log(change_re("b", "standby", "primary", 100, "not in recovery"), 2)
+    t.wait_for_log(change_re("b", "standby", "primary", PRIMARY, "not in recovery"), 2)
     at = t.log_size()
     n.c.repoint(n.b)
     assert n.c.in_recovery()
-    t.wait_for_log(change_re("c", r"\w+", "standby", 0), 10, at)
-    t.wait_for_value("c", 0, 2)
+    # the only standby left: the top rank (by a change of rank once B answers as a
+    # primary, maybe before the restart, or with the change of state if the restart
+    # made c down)
+    t.wait_for_value("c", STANDBY, 10)
     deadline = time.monotonic() + 10
     while n.c.sql("SELECT coalesce(max(received_tli), 0) FROM pg_stat_wal_receiver "
                   "WHERE status = 'streaming'")[0][0] != 2:
         assert time.monotonic() < deadline, "C does not stream timeline 2 from B"
         time.sleep(0.1)
     time.sleep(0.5)
-    assert t.read("c") == "0\n"
+    assert t.read("c") == "%d\n" % STANDBY
 
     # the old primary starts again as a primary
     before = t.log_size()
@@ -612,7 +653,7 @@ def test_failover_old_primary_restarted_is_stale_never_primary(servers, trackd):
     finally:
         w.stop()
     a_values = w.values_after("a", t_start)
-    assert 100 not in a_values, "a showed 100 after the old primary came back: %r" % a_values
+    assert PRIMARY not in a_values, "a showed the primary's value after the old primary came back: %r" % a_values
     assert a_values == [DOWN, STALE], "a went %r, expected down then stale only" % a_values
     a1_values = w.values_after("a1", t_start)
     assert a1_values == [DOWN, STALE], "a1 (rise 1) went %r, expected down then stale only" % a1_values
@@ -622,8 +663,8 @@ def test_failover_old_primary_restarted_is_stale_never_primary(servers, trackd):
     assert time.monotonic() - stale_at >= 3.0
     assert w.values_after("a", stale_at) == [STALE]
     assert w.values_after("a1", stale_at) == [STALE]
-    assert w.values_after("b", t_start) == [100], w.values_after("b", t_start)
-    assert w.values_after("c", t_start) == [0], w.values_after("c", t_start)
+    assert w.values_after("b", t_start) == [PRIMARY], w.values_after("b", t_start)
+    assert w.values_after("c", t_start) == [STANDBY], w.values_after("c", t_start)
     a_changes = [c[:3] for c in changes(t, "a", before)]
     assert a_changes == [("down", "stale", STALE)], a_changes
     assert [c[:3] for c in changes(t, "a1", before)] == [("down", "stale", STALE)]
@@ -651,9 +692,9 @@ def test_two_primaries_same_timeline_conflict_sticky(servers, trackd):
     n = Abc(p, q, r)
     t = trackd.start(abc_tracks(n, names=("p", "q", "r"), value_down=str(DOWN)),
                      {"reminder_interval": "1s"})
-    t.wait_for_value("p", 100, 10)
-    wait_standby(t, "q")
-    wait_standby(t, "r")
+    t.wait_for_value("p", PRIMARY, 10)
+    wait_standby(t, "q", STANDBY)
+    wait_standby(t, "r", STANDBY - 1)
     wait_caught_up(p, q, r)
 
     p.stop("immediate")                   # nothing else interferes
@@ -702,13 +743,13 @@ def test_two_primaries_same_timeline_conflict_sticky(servers, trackd):
     before = t.log_size()
     r.rebuild_as_replica_of(q)
     assert r.in_recovery()
-    t.wait_for_value("q", 100, 10)
-    t.wait_for_log(change_re("q", "conflict", "primary", 100, "not in recovery"), 2, before)
-    wait_standby(t, "r")
+    t.wait_for_value("q", PRIMARY, 10)
+    t.wait_for_log(change_re("q", "conflict", "primary", PRIMARY, "not in recovery"), 2, before)
+    wait_standby(t, "r", STANDBY)          # P is down: the only standby
     quiet = t.log_size()
     time.sleep(1.0)
     assert not lines_since(t, quiet, "conflict"), t.log()[quiet:]
-    assert (t.read("q"), t.read("r")) == ("100\n", "0\n")
+    assert (t.read("q"), t.read("r")) == ("%d\n" % PRIMARY, "%d\n" % STANDBY)
 
 
 # --------------------------------------------------------------------------
@@ -784,6 +825,7 @@ def test_good_guard_config_passes_check(pgtrackd_bin, workdir):
                 "peer.%s = /var/run/postgresql\n" % ("N" * 32) +    # 32 characters, track's port
                 "peer.v6 = ::1 5432\n"
                 "peer.Node_2.x-y = db2.example   6432\n"               # 8 peers, by name
+                "node = self\n"
                 "value_stale = -254\nvalue_conflict = -200\nvalue_lagging = -50\n"
                 "max_lag = 16MB\nmax_lag_time = 24h\n"
                 "[track b]\nfile = /nonexistent/b\nmax_lag = 8192\nmax_lag_time = 1s\n"
@@ -792,3 +834,85 @@ def test_good_guard_config_passes_check(pgtrackd_bin, workdir):
                 "[track d]\nfile = /nonexistent/d\nmax_lag = 1GB\npeer.b = 127.0.0.1\n")
     r = run_binary(pgtrackd_bin, "-t", "-f", conf)
     assert (r.returncode, r.stdout.strip(), r.stderr) == (0, "configuration OK", "")
+
+
+# --------------------------------------------------------------------------
+# 8. standbys ranked by WAL position
+
+
+def test_ranks_hold_while_the_primary_writes(abc, trackd):
+    """B and C stream the same WAL while A commits every 50 ms: each compares the
+    other's answer with its own position at about the same time, so the
+    positions tie (within rank_tolerance) and the tie goes to b by name, at every
+    probe: no rank flaps, no line per probe."""
+    t = trackd.start(abc_tracks(abc))
+    wait_standby(t, "b", STANDBY)
+    wait_standby(t, "c", STANDBY - 1)
+    start = t.log_size()
+    writes = WriteLoop(abc.a)
+    w = FileWatch(t, ["b", "c"])
+    try:
+        time.sleep(3.0)
+    finally:
+        w.stop()
+        writes.stop()
+    assert writes.commits > 30 and writes.error is None, (writes.commits, writes.error)
+    assert w.values("b") == [STANDBY], w.values("b")
+    assert w.values("c") == [STANDBY - 1], w.values("c")
+    assert rank_changes(t, "b", start) == [] and rank_changes(t, "c", start) == [], t.log()[start:]
+    wait_caught_up(abc.a, abc.b, abc.c)
+
+
+def test_most_advanced_standby_ranks_first_and_keeps_it_after_a_crash(servers, trackd):
+    """B (first by name) is held behind: its WAL receiver cannot reach A while A
+    writes 5 MB. C, the most advanced, takes the top standby value and b steps
+    down, one line each. Then A is killed with SIGKILL: every position freezes,
+    and neither standby changes its value again (the handover window of
+    keepalived must not see a priority change)."""
+    n = three_nodes(servers)
+    t = trackd.start(abc_tracks(n, value_down=str(DOWN), receiver_grace="60s"))
+    t.wait_for_value("a", PRIMARY, 10)
+    wait_standby(t, "b", STANDBY)
+    wait_standby(t, "c", STANDBY - 1)
+    wait_caught_up(n.a, n.b, n.c)
+
+    refused = PortReservation()
+    try:
+        start = t.log_size()
+        break_replication(n.b, refused.port)
+        wait_receiver(n.b, streaming=False)
+        n.a.sql("CREATE TABLE guard_rank AS SELECT g, repeat('r', 1000) AS pad "
+                "FROM generate_series(1, 5000) g")
+        n.c.wait_replayed(str(n.a.sql("SELECT pg_current_wal_lsn()")[0][0]))
+        t.wait_for_value("c", STANDBY, 5)
+        t.wait_for_value("b", STANDBY - 1, 5)
+        # the file is written just before the line is logged
+        t.wait_for_log(r'track "c": standby rank 1 -> 0, value %d written' % STANDBY, 2, start)
+        t.wait_for_log(r'track "b": standby rank 0 -> 1, value %d written' % (STANDBY - 1), 2, start)
+        assert [r[:3] for r in rank_changes(t, "c", start)] == [(1, 0, STANDBY)], t.log()[start:]
+        assert [r[:3] for r in rank_changes(t, "b", start)] == [(0, 1, STANDBY - 1)], t.log()[start:]
+        assert changes(t, "b", start) == [] and changes(t, "c", start) == [], t.log()[start:]
+        time.sleep(0.5)
+
+        # the crash
+        crash = t.log_size()
+        w = FileWatch(t, ["b", "c"])
+        try:
+            t_crash = time.monotonic()
+            n.a.kill9()
+            t.wait_for_value("a", DOWN, 5)
+            time.sleep(4.0)                # past the freshness of A's last answer
+        finally:
+            w.stop()
+        assert w.values_after("c", t_crash) == [STANDBY], w.values_after("c", t_crash)
+        assert w.values_after("b", t_crash) == [STANDBY - 1], w.values_after("b", t_crash)
+        assert rank_changes(t, "b", crash) == [] and rank_changes(t, "c", crash) == [], \
+            t.log()[crash:]
+        # the one a failover manager promotes (repmgr: the most advanced) is the one at
+        # the top; promoted, it takes the primary's value, and b, the only standby left,
+        # moves up to the top standby value, still below it
+        n.c.promote()
+        t.wait_for_value("c", PRIMARY, 5)
+        t.wait_for_value("b", STANDBY, 5)
+    finally:
+        refused.release()

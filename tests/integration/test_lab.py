@@ -60,8 +60,8 @@ import labkit  # noqa: E402
 VIP = labkit.VIP
 PORT = labkit.BOUNCER_PORT
 STALE = -254                    # value_stale (and value_down) default
-PRIMARY = 100
-STANDBY = 0
+PRIMARY = 54                    # value_primary default: 254 on the lab's base priority 200
+STANDBY = 53                    # value_standby default: the most advanced standby (rank 0)
 ADVERT_INT = 1.0                # keepalived advert_int in the lab
 FAILOVER_PROMOTE = os.environ.get("PGTRACKD_LAB_PROMOTE", "repmgr")
 SERVICE_BOUND = 30.0            # writes through the VIP again within this, after a disruption
@@ -148,18 +148,26 @@ def diag(lab, since=None, what=""):
     return "\n".join(out)
 
 
+def tracks_steady(lab, p, tracks):
+    """The primary at PRIMARY, the standbys each at its own rank: STANDBY,
+    STANDBY - 1, ... (ranked by WAL position, ties by name)."""
+    standbys = sorted((v for k, v in tracks.items() if k != p.name), reverse=True)
+    return tracks.get(p.name) == PRIMARY and standbys == [STANDBY - i for i in range(len(lab.nodes) - 1)]
+
+
 def steady_problems(lab):
     """What keeps the lab from its steady state (VIP and pgbouncer on the
-    primary only, tracks 100 / 0, every daemon the lab started running)."""
+    primary only, tracks PRIMARY / one standby rank each, every daemon the
+    lab started running)."""
     p = lab.primary
     probs = []
     holders = lab.vip_holders()
     if holders != [p]:
         probs.append("VIP on %s, not on %s only" % (names(holders), p.name))
     tracks = lab.track_values()
-    want = {n.name: PRIMARY if n is p else STANDBY for n in lab.nodes}
-    if tracks != want:
-        probs.append("tracks %s, expected %s" % (tracks, want))
+    if not tracks_steady(lab, p, tracks):
+        probs.append("tracks %s, expected %d on %s and %s on the standbys" % (
+            tracks, PRIMARY, p.name, [STANDBY - i for i in range(len(lab.nodes) - 1)]))
     serving = {n.name: n.bouncer_serving() for n in lab.nodes}
     if serving != {n.name: n is p for n in lab.nodes}:
         probs.append("pgbouncer serving %s" % serving)
@@ -331,7 +339,7 @@ def test_1_steady_state(labs):
     assert [n.name for n in lab.nodes if not n.in_recovery()] == [p.name]
     holders = lab.vip_holders()
     assert holders == [p], diag(lab, what="VIP on %s, expected on the primary %s" % (names(holders), p.name))
-    assert lab.track_values() == {n.name: PRIMARY if n is p else STANDBY for n in lab.nodes}
+    assert tracks_steady(lab, p, lab.track_values()), lab.track_values()
 
     # writes through VIP:6432 from the client namespace land on the primary
     for _ in range(3):
@@ -443,7 +451,7 @@ def test_3_old_primary_restarted_as_primary(labs):
 
         # Then an election: keepalived restarted on the new primary. Until
         # now the VIP staying put proves little (a BACKUP does not preempt a
-        # MASTER of equal priority, so a stale node at 100 + 100 would have
+        # MASTER of equal priority, so a stale node at 200 + 54 would have
         # stayed BACKUP too); in an election the old node, highest address,
         # would win unless it is in FAULT.
         t_el = time.time()
@@ -545,7 +553,7 @@ def test_5_trackd_sigkill_lifeline(labs):
         fault = lab.events.first(since=t_kill, node=m.name, src="notify", kind="vrrp",
                                  pred=lambda e: e["new"] == "FAULT")
         assert fault, diag(lab, t_kill, "pgtrack-notify on %s never saw FAULT" % m.name)
-        # pgtrackd is dead: the track file still holds its last word, 100, so
+        # pgtrackd is dead: the track file still holds its last word, 54, so
         # only the lifeline keeps the node out; 5 advert intervals without it
         samples = sample(lab, 5 * ADVERT_INT, 0.25, lambda: {"track": m.track_value(),
                                                               "bouncer": m.bouncer_serving()})

@@ -545,7 +545,7 @@ def test_example_drain_track_passes_check(pgtrackd_bin, workdir, moddir, mainten
 def test_module_config_passes_check(pgtrackd_bin, workdir, moddir, maintenance_so):
     so = moddir.copy(maintenance_so)
     conf = module_conf(workdir, so, extra="check_interval = 0.1\nvalue_ok = 5\n"
-                                          "value_maintenance = -200\n")
+                                          "value_maintenance = -150\n")
     r, errs = check(pgtrackd_bin, conf)
     assert (r.returncode, r.stdout.strip(), r.stderr) == (0, "configuration OK", "")
     conf = module_conf(workdir, so, name="max", extra="check_interval = 3600\n")
@@ -864,13 +864,13 @@ def test_out_of_tree_build_of_example_module(pgtrackd_bin, build_dir, trackd, mo
 # 7. each module runs its own code (issue 9, defect 1)
 #
 # test_report_primary.so and test_report_standby.so (tests/modules/report.c)
-# are two files with different code: one reports primary (value 100) and
-# knows the key primary_reason, the other standby (value 0) and knows
+# are two files with different code: one reports primary (value 54, the
+# default) and knows the key primary_reason, the other standby (value 53) and knows
 # standby_reason.  The loader once dlopened /proc/self/fd/N and closed N at
 # once: glibc matches a loaded object by name, so the next module opened
 # on the same descriptor number got the first one's code.
 
-PRIMARY, STANDBY = 100, 0
+PRIMARY, STANDBY = 54, 53      # value_primary, value_standby defaults (a module has no rank)
 
 
 @pytest.fixture(scope="module")

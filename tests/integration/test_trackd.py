@@ -17,6 +17,10 @@ import pytest
 from conftest import PW_BAD, PW_GOOD, PW_ROLE
 from pgcluster import FAST_TRACK, LOG_LINE_RE, PortReservation, run_binary
 
+# pgtrackd's default values (base_priority 200): primary 254, standby 253.
+PRIMARY = 54
+STANDBY = 53
+
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 # every down reason of the spec (the accept probe's are prefixed)
@@ -55,9 +59,10 @@ def changes(t, name):
 
 
 def wait_standby(t, name, timeout=10):
-    """value_standby (0) equals value_unknown (0): wait for the state change line too."""
-    t.wait_for_log(r'pgtrackd: info: track "%s": \w+ -> standby, value 0 written to ' % re.escape(name), timeout)
-    t.wait_for_value(name, 0, 2)
+    """The state change line, then the value."""
+    t.wait_for_log(r'pgtrackd: info: track "%s": \w+ -> standby, value %d written to ' % (re.escape(name), STANDBY),
+                   timeout)
+    t.wait_for_value(name, STANDBY, 2)
 
 
 def assert_down_reason(reason):
@@ -75,29 +80,29 @@ def test_primary_standby_and_refused_values(cluster, trackd):
     free = PortReservation()          # nothing listens on it
     try:
         t = trackd.start({
-            "p": cluster.primary.track_options(),
-            "r": cluster.replica.track_options(),
+            "p": cluster.primary.track_options(legacy_values=False),
+            "r": cluster.replica.track_options(legacy_values=False),
             "nothing": dict(FAST_TRACK, hostaddr="127.0.0.1", port=str(free.port),
                             user="postgres", dbname="postgres"),
         })
-        t.wait_for_value("p", 100, 10)
-        t.wait_for_value("r", 0, 10)
+        t.wait_for_value("p", PRIMARY, 10)
+        t.wait_for_value("r", STANDBY, 10)
         t.wait_for_value("nothing", -254, 10)
     finally:
         free.release()
 
     # one state change line each, in the spec's format, with the spec's reasons
-    t.wait_for_log(change_re("p", "unknown", "primary", 100, t.path("p"), "not in recovery"), 5)
-    t.wait_for_log(change_re("r", "unknown", "standby", 0, t.path("r"), "in recovery"), 5)
+    t.wait_for_log(change_re("p", "unknown", "primary", PRIMARY, t.path("p"), "not in recovery"), 5)
+    t.wait_for_log(change_re("r", "unknown", "standby", STANDBY, t.path("r"), "in recovery"), 5)
     t.wait_for_log(change_re("nothing", "unknown", "down", -254, t.path("nothing"),
                              "connection refused"), 5)
 
     # stable: no flapping over a few probes, exactly one change per track
     time.sleep(1.0)
-    assert t.read("p") == "100\n"
-    assert t.read("r") == "0\n"
-    assert [c[:3] for c in changes(t, "p")] == [("unknown", "primary", 100)]
-    assert [c[:3] for c in changes(t, "r")] == [("unknown", "standby", 0)]
+    assert t.read("p") == "%d\n" % PRIMARY
+    assert t.read("r") == "%d\n" % STANDBY
+    assert [c[:3] for c in changes(t, "p")] == [("unknown", "primary", PRIMARY)]
+    assert [c[:3] for c in changes(t, "r")] == [("unknown", "standby", STANDBY)]
     assert [c[:3] for c in changes(t, "nothing")] == [("unknown", "down", -254)]
     assert t.alive(), "pgtrackd must stay in the foreground, never fork itself"
 
@@ -114,8 +119,8 @@ def test_primary_standby_and_refused_values(cluster, trackd):
 
 def test_kill9_postmaster_goes_down_fast(servers, trackd):
     pg = servers.primary()
-    t = trackd.start({"p": pg.track_options()})
-    t.wait_for_value("p", 100, 10)
+    t = trackd.start({"p": pg.track_options(legacy_values=False)})
+    t.wait_for_value("p", PRIMARY, 10)
     start = t.log_size()
 
     pg.kill9()
@@ -137,19 +142,19 @@ def test_kill9_postmaster_goes_down_fast(servers, trackd):
 def test_promote_replica_becomes_primary(servers, trackd):
     pg = servers.primary()
     rep = servers.replica(pg)
-    t = trackd.start({"p": pg.track_options(), "r": rep.track_options()})
-    t.wait_for_value("p", 100, 10)
+    t = trackd.start({"p": pg.track_options(legacy_values=False), "r": rep.track_options(legacy_values=False)})
+    t.wait_for_value("p", PRIMARY, 10)
     wait_standby(t, "r")
     start = t.log_size()
 
     t0 = time.monotonic()
     rep.promote()                    # waits until promotion is complete
-    t.wait_for_value("r", 100, 5)
+    t.wait_for_value("r", PRIMARY, 5)
     assert time.monotonic() - t0 <= 5.0
     # a role change is immediate (no rise), straight standby -> primary
-    t.wait_for_log(change_re("r", "standby", "primary", 100, t.path("r"), "not in recovery"), 2, start)
+    t.wait_for_log(change_re("r", "standby", "primary", PRIMARY, t.path("r"), "not in recovery"), 2, start)
     assert [c[:2] for c in changes(t, "r")] == [("unknown", "standby"), ("standby", "primary")]
-    assert t.read("p") == "100\n"
+    assert t.read("p") == "%d\n" % PRIMARY
 
 
 # --------------------------------------------------------------------------
@@ -158,8 +163,8 @@ def test_promote_replica_becomes_primary(servers, trackd):
 
 def test_sigstop_postmaster_accept_probe(servers, trackd):
     pg = servers.primary()
-    t = trackd.start({"p": pg.track_options()})
-    t.wait_for_value("p", 100, 10)
+    t = trackd.start({"p": pg.track_options(legacy_values=False)})
+    t.wait_for_value("p", PRIMARY, 10)
     time.sleep(0.5)
     start = t.log_size()
 
@@ -173,8 +178,8 @@ def test_sigstop_postmaster_accept_probe(servers, trackd):
     finally:
         pg.sigcont()
 
-    t.wait_for_value("p", 100, 10)
-    t.wait_for_log(change_re("p", "down", "primary", 100, t.path("p")), 2, start)
+    t.wait_for_value("p", PRIMARY, 10)
+    t.wait_for_log(change_re("p", "down", "primary", PRIMARY, t.path("p")), 2, start)
 
 
 def _backend_pids(pg, appname):
@@ -197,11 +202,11 @@ def test_terminated_backend_counts_one_failure(cluster, trackd):
     with fall=2 the track stays primary, with fall=1 it goes down and back."""
     pg = cluster.primary
     t = trackd.start({
-        "f2": pg.track_options(application_name="pgtrackd-it-f2", accept_interval="0"),
-        "f1": pg.track_options(application_name="pgtrackd-it-f1", accept_interval="0", fall="1"),
+        "f2": pg.track_options(legacy_values=False, application_name="pgtrackd-it-f2", accept_interval="0"),
+        "f1": pg.track_options(legacy_values=False, application_name="pgtrackd-it-f1", accept_interval="0", fall="1"),
     })
-    t.wait_for_value("f2", 100, 10)
-    t.wait_for_value("f1", 100, 10)
+    t.wait_for_value("f2", PRIMARY, 10)
+    t.wait_for_value("f1", PRIMARY, 10)
     b2 = _wait_backend(pg, "pgtrackd-it-f2")
     b1 = _wait_backend(pg, "pgtrackd-it-f1")
     start = t.log_size()
@@ -213,9 +218,9 @@ def test_terminated_backend_counts_one_failure(cluster, trackd):
     _wait_backend(pg, "pgtrackd-it-f1", not_in=[b1], timeout=3)
     line = t.wait_for_log(change_re("f1", "primary", "down", -254, t.path("f1")), 3, start)
     assert_down_reason(re.search(r"\((.*)\)$", line).group(1))
-    t.wait_for_value("f1", 100, 5)
+    t.wait_for_value("f1", PRIMARY, 5)
     time.sleep(0.6)
-    assert t.read("f2") == "100\n"
+    assert t.read("f2") == "%d\n" % PRIMARY
     assert [c[:2] for c in changes(t, "f2")] == [("unknown", "primary")], \
         "fall=2: one dropped connection must not make the track down"
 
@@ -224,9 +229,9 @@ def test_hung_backend_probe_times_out(servers, trackd):
     """A probe query that does not answer within `timeout` is a failure
     ("timed out") and the connection is rebuilt on a new backend."""
     pg = servers.primary()
-    t = trackd.start({"p": pg.track_options(application_name="pgtrackd-it-hang", accept_interval="0",
+    t = trackd.start({"p": pg.track_options(legacy_values=False, application_name="pgtrackd-it-hang", accept_interval="0",
                                             fall="1", timeout="500ms")})
-    t.wait_for_value("p", 100, 10)
+    t.wait_for_value("p", PRIMARY, 10)
     backend = _wait_backend(pg, "pgtrackd-it-hang")
     start = t.log_size()
     os.kill(backend, signal.SIGSTOP)
@@ -235,7 +240,7 @@ def test_hung_backend_probe_times_out(servers, trackd):
         t.wait_for_log(change_re("p", "primary", "down", -254, t.path("p"), "timed out"), 2, start)
         # rebuilt on a fresh backend, back after rise=2
         _wait_backend(pg, "pgtrackd-it-hang", not_in=[backend], timeout=5)
-        t.wait_for_value("p", 100, 5)
+        t.wait_for_value("p", PRIMARY, 5)
     finally:
         try:
             os.kill(backend, signal.SIGCONT)
@@ -249,23 +254,23 @@ def test_hung_backend_probe_times_out(servers, trackd):
 
 def test_restart_back_to_primary(cluster, trackd):
     pg = cluster.primary
-    t = trackd.start({"p": pg.track_options(), "r": cluster.replica.track_options()})
-    t.wait_for_value("p", 100, 10)
+    t = trackd.start({"p": pg.track_options(legacy_values=False), "r": cluster.replica.track_options(legacy_values=False)})
+    t.wait_for_value("p", PRIMARY, 10)
     wait_standby(t, "r")
     start = t.log_size()
     old_pid = pg.pid
 
     pg.restart("fast")
     assert pg.pid != old_pid
-    t.wait_for_value("p", 100, 15)
+    t.wait_for_value("p", PRIMARY, 15)
     # it went down (lost + refused/shutting down) and came back after `rise`
     t.wait_for_log(change_re("p", "primary", "down", -254, t.path("p")), 2, start)
-    t.wait_for_log(change_re("p", "down", "primary", 100, t.path("p")), 2, start)
+    t.wait_for_log(change_re("p", "down", "primary", PRIMARY, t.path("p")), 2, start)
     for old, new, value, reason in changes(t, "p"):
         if new == "down":
             assert_down_reason(reason)
     # the replica reconnects to the restarted primary and stays a standby
-    t.wait_for_value("r", 0, 10)
+    t.wait_for_value("r", STANDBY, 10)
     assert cluster.replica.in_recovery()
 
 
@@ -286,21 +291,21 @@ def test_authentication_failures(cluster, trackd):
     t.write_config({
         # positive controls: the role and passfile mechanism work
         "pw_good_tcp": dict(tcp, user=PW_ROLE, passfile=good),
-        "pw_good_sock": pg.track_options(user=PW_ROLE, passfile=good),
+        "pw_good_sock": pg.track_options(legacy_values=False, user=PW_ROLE, passfile=good),
         # wrong password, over TCP and over the socket (scram both ways)
         "pw_bad_tcp": dict(tcp, user=PW_ROLE, passfile=bad),
-        "pw_bad_sock": pg.track_options(user=PW_ROLE, passfile=bad),
+        "pw_bad_sock": pg.track_options(legacy_values=False, user=PW_ROLE, passfile=bad),
         # a role that does not exist (trust on the socket)
-        "no_role": pg.track_options(user="no_such_role_x"),
+        "no_role": pg.track_options(legacy_values=False, user="no_such_role_x"),
         # a role that may not connect at all: 53300
-        "no_slot": pg.track_options(user="pgtrackd_nolimit"),
+        "no_slot": pg.track_options(legacy_values=False, user="pgtrackd_nolimit"),
     })
     pg.sql("DROP ROLE IF EXISTS pgtrackd_nolimit; CREATE ROLE pgtrackd_nolimit LOGIN CONNECTION LIMIT 0")
     t.start()
     t.wait_for_value("no_slot", -254, 10)
     t.wait_for_log(change_re("no_slot", "unknown", "down", -254, t.path("no_slot"), "too many connections"), 5)
-    t.wait_for_value("pw_good_tcp", 100, 10)
-    t.wait_for_value("pw_good_sock", 100, 10)
+    t.wait_for_value("pw_good_tcp", PRIMARY, 10)
+    t.wait_for_value("pw_good_sock", PRIMARY, 10)
     for name in ("pw_bad_tcp", "pw_bad_sock", "no_role"):
         t.wait_for_value(name, -254, 10)
         t.wait_for_log(change_re(name, "unknown", "down", -254, t.path(name), "authentication failed"), 5)
@@ -320,10 +325,10 @@ def test_authentication_failures(cluster, trackd):
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])
 def test_stop_signal_writes_stopped_value(cluster, trackd, sig):
     t = trackd.start({
-        "p": cluster.primary.track_options(),
-        "r": cluster.replica.track_options(value_stopped="-7"),
+        "p": cluster.primary.track_options(legacy_values=False),
+        "r": cluster.replica.track_options(legacy_values=False, value_stopped="-7"),
     })
-    t.wait_for_value("p", 100, 10)
+    t.wait_for_value("p", PRIMARY, 10)
     wait_standby(t, "r")
     rc = t.stop(sig, timeout=10)
     assert rc == 0, "exit code %r after %s" % (rc, sig.name)
@@ -335,9 +340,9 @@ def test_stop_signal_writes_stopped_value(cluster, trackd, sig):
 
 def test_sighup_bad_config_keeps_running_then_good_reload(cluster, trackd):
     # no accept probe: the track's only backend is its persistent session
-    p_opts = cluster.primary.track_options(application_name="pgtrackd-p", accept_interval="0")
+    p_opts = cluster.primary.track_options(legacy_values=False, application_name="pgtrackd-p", accept_interval="0")
     t = trackd.start({"p": p_opts})
-    t.wait_for_value("p", 100, 10)
+    t.wait_for_value("p", PRIMARY, 10)
     good_text = open(t.conf).read()
 
     start = t.log_size()
@@ -352,7 +357,7 @@ def test_sighup_bad_config_keeps_running_then_good_reload(cluster, trackd):
     assert errs, "the reload's config errors (with PATH:LINE) are not logged"
     time.sleep(1.0)
     assert t.alive(), "pgtrackd died on SIGHUP with a broken config"
-    assert t.read("p") == "100\n"
+    assert t.read("p") == "%d\n" % PRIMARY
 
     # a good, changed config: one more track, the old one keeps working
     # and keeps its very session (same backend pid on the server)
@@ -360,26 +365,26 @@ def test_sighup_bad_config_keeps_running_then_good_reload(cluster, trackd):
     before = cluster.primary.sql(session)
     assert len(before) == 1, before
     start = t.log_size()
-    t.write_config({"p": p_opts, "r": cluster.replica.track_options()})
+    t.write_config({"p": p_opts, "r": cluster.replica.track_options(legacy_values=False)})
     assert open(t.conf).read() != good_text
     t.send_signal(signal.SIGHUP)
     wait_standby(t, "r")
-    assert t.read("p") == "100\n"
+    assert t.read("p") == "%d\n" % PRIMARY
     assert "configuration reload failed" not in t.log()[start:]
     assert t.alive()
     # the running track was not disturbed by the reload
     time.sleep(0.5)
-    assert t.read("p") == "100\n"
+    assert t.read("p") == "%d\n" % PRIMARY
     assert cluster.primary.sql(session) == before, "the unchanged track reconnected"
 
     # a changed track reconnects but keeps its state: no trip through unknown
     start = t.log_size()
-    t.write_config({"p": dict(p_opts, rise="3"), "r": cluster.replica.track_options()})
+    t.write_config({"p": dict(p_opts, rise="3"), "r": cluster.replica.track_options(legacy_values=False)})
     t.send_signal(signal.SIGHUP)
     t.wait_for_log(r'track "p": settings changed, reconnecting \(state primary kept\)', 5, start)
     t.wait_for_log(r"configuration reloaded", 5, start)
     time.sleep(0.5)
-    assert t.read("p") == "100\n"
+    assert t.read("p") == "%d\n" % PRIMARY
     assert not re.search(r'track "p": \w+ -> ', t.log()[start:]), t.log()[start:]
     assert cluster.primary.sql(session) != before, "the changed track kept its old session"
     assert t.stop() == 0
@@ -391,8 +396,8 @@ def test_sighup_bad_config_keeps_running_then_good_reload(cluster, trackd):
 
 
 def test_track_directory_removed_and_recreated(cluster, trackd):
-    t = trackd.start({"p": cluster.primary.track_options()})
-    t.wait_for_value("p", 100, 10)
+    t = trackd.start({"p": cluster.primary.track_options(legacy_values=False)})
+    t.wait_for_value("p", PRIMARY, 10)
     start = t.log_size()
 
     shutil.rmtree(t.trackdir)
@@ -410,25 +415,25 @@ def test_track_directory_removed_and_recreated(cluster, trackd):
 
     mark = t.log_size()
     os.mkdir(t.trackdir)
-    elapsed = t.wait_for_value("p", 100, 3)
+    elapsed = t.wait_for_value("p", PRIMARY, 3)
     assert elapsed <= 3.0
     # the success after the failure is logged (info/notice, naming the path)
     t.wait_for_log(r' pgtrackd: (info|notice): track "p": .*%s' % re.escape(t.path("p")), 2, mark)
 
 
 def test_track_file_overwritten_is_restored(cluster, trackd):
-    t = trackd.start({"p": cluster.primary.track_options()})
-    t.wait_for_value("p", 100, 10)
+    t = trackd.start({"p": cluster.primary.track_options(legacy_values=False)})
+    t.wait_for_value("p", PRIMARY, 10)
     path = t.path("p")
     # spec: 'track "NAME": PATH was changed or removed behind our back, restoring VALUE';
     # the wording between PATH and the value is not pinned down here
-    restore = r'pgtrackd: (info|notice|warning): track "p": %s was (changed|removed)\b.*restoring 100$' % re.escape(path)
+    restore = r'pgtrackd: (info|notice|warning): track "p": %s was (changed|removed)\b.*restoring %d$' % (re.escape(path), PRIMARY)
 
     # an operator: echo 5 > file
     start = t.log_size()
     with open(path, "w") as f:
         f.write("5\n")
-    assert t.wait_for_value("p", 100, 3) <= 3.0
+    assert t.wait_for_value("p", PRIMARY, 3) <= 3.0
     t.wait_for_log(restore, 2, start)
 
     # keepalived's init_file overwrite: a temp file renamed over it
@@ -437,20 +442,20 @@ def test_track_file_overwritten_is_restored(cluster, trackd):
     with open(tmp, "w") as f:
         f.write("0\n")
     os.rename(tmp, path)
-    assert t.wait_for_value("p", 100, 3) <= 3.0
+    assert t.wait_for_value("p", PRIMARY, 3) <= 3.0
     t.wait_for_log(restore, 2, start)
 
     # removed
     start = t.log_size()
     os.unlink(path)
-    assert t.wait_for_value("p", 100, 3) <= 3.0
+    assert t.wait_for_value("p", PRIMARY, 3) <= 3.0
     t.wait_for_log(restore, 2, start)
 
-    # same content but not pgtrackd's own format: "0100" would read as 64 in keepalived
+    # same content but not pgtrackd's own format: "054" would read as 44 (octal) in keepalived
     start = t.log_size()
     with open(path, "w") as f:
-        f.write("0100\n")
-    assert t.wait_for_value("p", 100, 3) <= 3.0
+        f.write("0%d\n" % PRIMARY)
+    assert t.wait_for_value("p", PRIMARY, 3) <= 3.0
 
     # only pgtrackd's own files are left in the directory
     time.sleep(0.5)
@@ -472,6 +477,25 @@ def test_examples_pass_check(pgtrackd_bin):
         r = run_binary(pgtrackd_bin, "-t", "-f", conf)
         assert r.returncode == 0, "%s: exit %d\n%s" % (conf, r.returncode, r.stderr)
         assert r.stdout.strip() == "configuration OK", (conf, r.stdout, r.stderr)
+
+
+def test_check_warns_when_keepalived_would_clamp(pgtrackd_bin, workdir):
+    """-t: values that base_priority + value pushes past 254 are a warning, not an error."""
+    conf = os.path.join(workdir, "clamp.conf")
+    with open(conf, "w") as f:
+        f.write("[track main]\nfile = /run/pgtrackd/main\nvalue_primary = 100\n"
+                "value_standby = 0\nvalue_lagging = -50\n")
+    r = run_binary(pgtrackd_bin, "-t", "-f", conf)
+    assert (r.returncode, r.stdout.strip()) == (0, "configuration OK"), r.stderr
+    assert ('pgtrackd: warning: %s:1: track "main": value_primary 100 on base_priority 200 gives '
+            'priority 300, which keepalived clamps to 254: it no longer differs from its '
+            'neighbours' % conf) in r.stderr, r.stderr
+    assert r.stderr.count("warning:") == 1, r.stderr
+    # the same values on the base priority they were meant for: silent
+    with open(conf, "a") as f:
+        f.write("base_priority = 100\n")
+    r = run_binary(pgtrackd_bin, "-t", "-f", conf)
+    assert (r.returncode, r.stdout.strip(), r.stderr) == (0, "configuration OK", "")
 
 
 def test_generated_config_passes_check(pgtrackd_bin, workdir):
@@ -498,6 +522,7 @@ def test_generated_config_passes_check(pgtrackd_bin, workdir):
                 "rise = 1\n"
                 "fall = 100\n"
                 "accept_interval = 0\n"
+                "base_priority = 0\n"            # no clamp check for these values
                 "value_primary = 254\n"
                 "value_standby = -254\n"
                 "value_down = -254\n"

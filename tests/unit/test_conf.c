@@ -152,14 +152,17 @@ static void test_defaults(void)
 	CHECK_INT_EQ(t->rise, 2);
 	CHECK_INT_EQ(t->fall, 2);
 	CHECK_INT_EQ(t->accept_interval_ms, 5000);
-	CHECK_INT_EQ(t->value_primary, 100);
-	CHECK_INT_EQ(t->value_standby, 0);
+	CHECK_INT_EQ(t->value_primary, 54);
+	CHECK_INT_EQ(t->value_standby, 53);
 	CHECK_INT_EQ(t->value_down, -254);
 	CHECK_INT_EQ(t->value_unknown, 0);
 	CHECK_INT_EQ(t->value_stopped, -254);
 	CHECK_INT_EQ(t->value_stale, -254);
 	CHECK_INT_EQ(t->value_conflict, -254);
-	CHECK_INT_EQ(t->value_lagging, -50);
+	CHECK_INT_EQ(t->value_lagging, -100);
+	CHECK_INT_EQ(t->base_priority, 200);
+	CHECK_STR_EQ(t->node, "");
+	CHECK_INT_EQ(t->rank_tolerance, 128 * 1024);
 	CHECK_INT_EQ(t->max_lag_bytes, 0);
 	CHECK_INT_EQ(t->max_lag_time_ms, 0);
 	CHECK_INT_EQ(t->n_peers, 0);
@@ -249,7 +252,7 @@ static void test_every_key(void)
 	CHECK_INT_EQ(t->port, 1);
 	/* Defaults are per track, untouched by the first track's keys. */
 	CHECK_INT_EQ(t->rise, 2);
-	CHECK_INT_EQ(t->value_primary, 100);
+	CHECK_INT_EQ(t->value_primary, 54);
 	CHECK_STR_EQ(t->application_name, "pgtrackd");
 	config_destroy(c);
 }
@@ -668,6 +671,94 @@ static void test_host_names(void)
 	free(out);
 	config_destroy(c);
 	conf_errors_finish(&errs);
+}
+
+/* What a file gives on the log while it loads (warnings do not fail it). */
+static char *load_log(const char *text, int *n_errors)
+{
+	struct capture cap;
+	char path[4200], *out;
+	struct conf_errors errs;
+	struct trackd_config *c;
+
+	log_init("pgtrackd", true, 0);
+	capture_begin(&cap, dir);
+	c = load(text, path, sizeof(path), &errs);
+	out = capture_end(&cap);
+	*n_errors = (int)errs.count;
+	config_destroy(c);
+	conf_errors_finish(&errs);
+	return out;
+}
+
+/* The priority layout: -t warns when keepalived would clamp a value or an ordering breaks. */
+static void test_priority_layout_warnings(void)
+{
+	char *out;
+	int n;
+
+	/* The defaults on base 200, three nodes: silent. */
+	out = load_log("[track a]\nfile = /a\nnode = n1\npeer.n2 = 10.0.0.2\npeer.n3 = 10.0.0.3\n", &n);
+	CHECK_INT_EQ(n, 0);
+	CHECK_INT_EQ(count_substr(out, "warning:"), 0);
+	free(out);
+
+	/* The old layout's primary on base 200: clamped. */
+	out = load_log("[track a]\nfile = /a\nvalue_primary = 100\n", &n);
+	CHECK_INT_EQ(n, 0);
+	CHECK_INT_EQ(count_substr(out, "warning:"), 1);
+	CHECK(strstr(out, ":1: track \"a\": value_primary 100 on base_priority 200 gives priority "
+			  "300, which keepalived clamps to 254: it no longer differs from its "
+			  "neighbours") != NULL);
+	free(out);
+
+	/* base_priority 0: no clamp check; FAULT values are never priorities. */
+	out = load_log("[track a]\nfile = /a\nbase_priority = 0\nvalue_primary = 100\n"
+		       "value_standby = 90\nvalue_lagging = -254\n", &n);
+	CHECK_INT_EQ(count_substr(out, "warning:"), 0);
+	free(out);
+
+	/* Below 1 is clamped too; the lowest rank counts the peers. */
+	out = load_log("[track a]\nfile = /a\nnode = x\nbase_priority = 10\nvalue_primary = 20\n"
+		       "value_standby = -8\nvalue_lagging = -30\npeer.b = 10.0.0.2\n"
+		       "peer.c = 10.0.0.3\n", &n);
+	CHECK(strstr(out, "value_standby minus the lowest rank -10 on base_priority 10 gives "
+			  "priority 0, which keepalived clamps to 1") != NULL);
+	CHECK(strstr(out, "value_lagging -30 on base_priority 10 gives priority -20, which "
+			  "keepalived clamps to 1") != NULL);
+	free(out);
+
+	/* Orderings: the primary above the standbys, lagging below every rank. */
+	out = load_log("[track a]\nfile = /a\nvalue_primary = 50\nvalue_standby = 50\n"
+		       "value_lagging = 49\nnode = a\npeer.b = 10.0.0.2\n", &n);
+	CHECK(strstr(out, "value_primary 50 is not above value_standby 50") != NULL);
+	CHECK(strstr(out, "value_lagging 49 is not below the lowest ranked standby value 49 "
+			  "(value_standby - 1 peers)") != NULL);
+	free(out);
+
+	/* Peers without node: ties cannot be broken the same way everywhere. */
+	out = load_log("[track a]\nfile = /a\npeer.b = 10.0.0.2\npeer.c = 10.0.0.3\n", &n);
+	CHECK(strstr(out, ":1: track \"a\": peers without node: this node cannot place itself in "
+			  "the peers' naming, so it concedes every tie of WAL positions; set node = "
+			  "NAME, the name the other nodes give this one") != NULL);
+	free(out);
+	/* Two nodes: never two standbys beside a primary; no warning. */
+	out = load_log("[track a]\nfile = /a\npeer.b = 10.0.0.2\n", &n);
+	CHECK_INT_EQ(count_substr(out, "warning:"), 0);
+	free(out);
+}
+
+static void test_node_key(void)
+{
+	EXPECT_ERRORS("[track a]\nfile = /a\nnode = no/slash\n",
+		      "1: track \"a\": invalid node name \"no/slash\": use 1 to 32 of A-Z a-z 0-9 _ . -");
+	EXPECT_ERRORS("[track a]\nfile = /a\nnode = b\npeer.b = 10.0.0.2\n",
+		      "4: track \"a\": peer.b names this node (node = b)");
+	EXPECT_ERRORS("[track a]\nfile = /a\nnode = 123456789012345678901234567890123\n",
+		      "3: invalid value \"123456789012345678901234567890123\" for node: longer than "
+		      "32 bytes");
+	EXPECT_ERRORS("[track a]\nfile = /a\nbase_priority = 255\n",
+		      "3: invalid value \"255\" for base_priority: must be between 0 and 254");
 }
 
 #define BAD_ADDRESS "the address must be a numeric address, a host name or a unix socket directory"
@@ -1162,6 +1253,8 @@ int main(void)
 	test_no_tracks_and_no_file();
 	test_all_errors_in_one_run();
 	test_host_names();
+	test_priority_layout_warnings();
+	test_node_key();
 	test_track_settings_equal();
 	test_peers();
 	test_peer_errors();

@@ -481,7 +481,7 @@ static void test_bytes_behind_primary(void)
 	/* Equal to the limit is not above it. */
 	a = standby_at(84 * MB, 84 * MB, PG_RECEIVER_NONE, 10.2);
 	CHECK_INT_EQ(JUDGE(g, s, &a, &sb, &p), PGTRACKD_STATE_STANDBY);
-	CHECK_STR_EQ(reason, "in recovery");
+	CHECK_STR_EQ(reason, "in recovery, rank 0 of 2 standbys by WAL position 0/5400000");
 
 	/* Received everything, replay behind: counts too, from the primary's position. */
 	a = standby_at(70 * MB, 100 * MB, PG_RECEIVER_STREAMING, 10.3);
@@ -616,6 +616,225 @@ static void test_time_behind_primary(void)
 	CHECK_STR_EQ(reason, "in recovery, replay 6.0s behind (max_lag_time 5.0s)");
 }
 
+#define KB 1024
+
+/* Standbys ranked by WAL position: the most advanced is rank 0. */
+static void test_rank(void)
+{
+	struct guard g;
+	struct track_settings s = settings(0, 0);
+	struct pg_answer a, b, c, p = primary_at(1, 200 * MB, 10.0);
+
+	s.rank_tolerance = 128 * KB;
+	snprintf(s.node, sizeof(s.node), "a");
+
+	/* No peers: not ranked (value_standby as such). */
+	guard_init(&g);
+	a = standby_at(100 * MB, 100 * MB, PG_RECEIVER_STREAMING, 10.0);
+	CHECK_INT_EQ(guard_judge(&g, &s, &a, NULL, 0, reason, sizeof(reason)),
+		     PGTRACKD_STATE_STANDBY);
+	CHECK_INT_EQ(g.rank, -1);
+	CHECK_STR_EQ(reason, "in recovery");
+
+	/* Only the primary among the peers: alone, rank 0. */
+	guard_init(&g);
+	CHECK_INT_EQ(JUDGE(g, s, &a, &p), PGTRACKD_STATE_STANDBY);
+	CHECK_INT_EQ(g.rank, 0);
+	CHECK_INT_EQ(g.ranked, 1);
+	CHECK_STR_EQ(reason, "in recovery");
+
+	/* b received more (beyond the tolerance): b first, a second. */
+	b = standby_at(90 * MB, 101 * MB, PG_RECEIVER_STREAMING, 10.01);
+	CHECK_INT_EQ(JUDGE(g, s, &a, &b, &p), PGTRACKD_STATE_STANDBY);
+	CHECK_INT_EQ(g.rank, 1);
+	CHECK_INT_EQ(g.ranked, 2);
+	CHECK_STR_EQ(reason, "in recovery, rank 1 of 2 standbys by WAL position 0/6400000");
+
+	/* Received, not replayed, counts: a is ahead by what it received. */
+	guard_init(&g);
+	a = standby_at(50 * MB, 102 * MB, PG_RECEIVER_STREAMING, 10.0);
+	CHECK_INT_EQ(JUDGE(g, s, &a, &b, &p), PGTRACKD_STATE_STANDBY);
+	CHECK_INT_EQ(g.rank, 0);
+	CHECK(g.position == 102 * MB);
+
+	/* Without received WAL (archive), the replayed position. */
+	guard_init(&g);
+	a = standby_at(103 * MB, -1, PG_RECEIVER_NONE, 10.0);
+	CHECK_INT_EQ(JUDGE(g, s, &a, &b, &p), PGTRACKD_STATE_STANDBY);
+	CHECK_INT_EQ(g.rank, 0);
+
+	/* Ties (within rank_tolerance) go by name, the same on every node. */
+	guard_init(&g);
+	a = standby_at(100 * MB, 100 * MB, PG_RECEIVER_STREAMING, 10.0);
+	b = standby_at(100 * MB, 100 * MB + 100 * KB, PG_RECEIVER_STREAMING, 10.01);
+	CHECK_INT_EQ(JUDGE(g, s, &a, &b, &p), PGTRACKD_STATE_STANDBY);
+	CHECK_INT_EQ(g.rank, 0); /* "a" < "b" */
+	snprintf(s.node, sizeof(s.node), "c");
+	guard_init(&g);
+	CHECK_INT_EQ(JUDGE(g, s, &a, &b, &p), PGTRACKD_STATE_STANDBY);
+	CHECK_INT_EQ(g.rank, 1); /* "b" < "c" */
+	/* Equal to the tolerance is a tie; one byte more is not. */
+	b.receive_lsn = 100 * MB + 128 * KB;
+	guard_init(&g);
+	snprintf(s.node, sizeof(s.node), "a");
+	CHECK_INT_EQ(JUDGE(g, s, &a, &b, &p), PGTRACKD_STATE_STANDBY);
+	CHECK_INT_EQ(g.rank, 0);
+	b.receive_lsn = 100 * MB + 128 * KB + 1;
+	guard_init(&g);
+	CHECK_INT_EQ(JUDGE(g, s, &a, &b, &p), PGTRACKD_STATE_STANDBY);
+	CHECK_INT_EQ(g.rank, 1);
+	/* Ahead beyond the tolerance wins over the name. */
+	a.receive_lsn = 101 * MB;
+	guard_init(&g);
+	snprintf(s.node, sizeof(s.node), "z");
+	CHECK_INT_EQ(JUDGE(g, s, &a, &b, &p), PGTRACKD_STATE_STANDBY);
+	CHECK_INT_EQ(g.rank, 0);
+	/* Without node, a tie is conceded. */
+	s.node[0] = '\0';
+	a.receive_lsn = 100 * MB;
+	b.receive_lsn = 100 * MB;
+	guard_init(&g);
+	CHECK_INT_EQ(JUDGE(g, s, &a, &b, &p), PGTRACKD_STATE_STANDBY);
+	CHECK_INT_EQ(g.rank, 1);
+	snprintf(s.node, sizeof(s.node), "a");
+
+	/* Three standbys: b ahead, c behind: a second. */
+	guard_init(&g);
+	a = standby_at(100 * MB, 100 * MB, PG_RECEIVER_STREAMING, 10.0);
+	b = standby_at(100 * MB, 105 * MB, PG_RECEIVER_STREAMING, 10.01);
+	c = standby_at(90 * MB, 95 * MB, PG_RECEIVER_STREAMING, 10.01);
+	CHECK_INT_EQ(JUDGE(g, s, &a, &b, &c, &p), PGTRACKD_STATE_STANDBY);
+	CHECK_INT_EQ(g.rank, 1);
+	CHECK_INT_EQ(g.ranked, 3);
+	CHECK_STR_EQ(reason, "in recovery, rank 1 of 3 standbys by WAL position 0/6400000");
+	/* Both behind: first. */
+	b.receive_lsn = 99 * MB;
+	CHECK_INT_EQ(JUDGE(g, s, &a, &b, &c, &p), PGTRACKD_STATE_STANDBY);
+	CHECK_INT_EQ(g.rank, 0);
+	/* Both ahead: third. */
+	b.receive_lsn = c.receive_lsn = 120 * MB;
+	CHECK_INT_EQ(JUDGE(g, s, &a, &b, &c, &p), PGTRACKD_STATE_STANDBY);
+	CHECK_INT_EQ(g.rank, 2);
+
+	/* A peer whose replay is paused (lagging on its own node) is not ranked. */
+	b.replay_paused = true;
+	CHECK_INT_EQ(JUDGE(g, s, &a, &b, &c, &p), PGTRACKD_STATE_STANDBY);
+	CHECK_INT_EQ(g.rank, 1);
+	CHECK_INT_EQ(g.ranked, 2);
+	b.replay_paused = false;
+
+	/* A standby of another cluster is not ranked either. */
+	snprintf(b.system_identifier, sizeof(b.system_identifier), "%s", OTHER_SYSID);
+	CHECK_INT_EQ(JUDGE(g, s, &a, &b, &c, &p), PGTRACKD_STATE_STANDBY);
+	CHECK_INT_EQ(g.rank, 1);
+	CHECK_INT_EQ(g.ranked, 2);
+	CHECK(g.foreign_new == 1);
+	snprintf(b.system_identifier, sizeof(b.system_identifier), "%s", SYSID);
+
+	/* Nor one without a fresh answer, nor a primary. */
+	CHECK_INT_EQ(JUDGE(g, s, &a, NULL, &c, &p), PGTRACKD_STATE_STANDBY);
+	CHECK_INT_EQ(g.rank, 1);
+	CHECK_INT_EQ(g.ranked, 2);
+
+	/* A peer not heard of yet (pgtrackd just started): the lowest rank until it is. */
+	{
+		struct guard_peer views[3] = {
+			{ .name = "b", .answer = &b },
+			{ .name = "c", .answer = NULL, .pending = true },
+			{ .name = "d", .answer = &p },
+		};
+
+		b.receive_lsn = 10 * MB;
+		CHECK_INT_EQ(guard_judge(&g, &s, &a, views, 3, reason, sizeof(reason)),
+			     PGTRACKD_STATE_STANDBY);
+		CHECK_INT_EQ(g.rank, 3);
+		CHECK(g.rank_pending);
+		CHECK_STR_EQ(reason, "in recovery, lowest rank (3) until every peer was heard");
+		views[1].pending = false;
+		CHECK_INT_EQ(guard_judge(&g, &s, &a, views, 3, reason, sizeof(reason)),
+			     PGTRACKD_STATE_STANDBY);
+		CHECK_INT_EQ(g.rank, 0);
+		CHECK(!g.rank_pending);
+		b.receive_lsn = 120 * MB;
+	}
+
+	/* A lagging local standby still knows its rank; its value is value_lagging. */
+	a.replay_paused = true;
+	CHECK_INT_EQ(JUDGE(g, s, &a, &b, &c, &p), PGTRACKD_STATE_LAGGING);
+	CHECK_INT_EQ(g.rank, 2);
+}
+
+/*
+ * While the primary writes, a peer's answer is younger than the local one:
+ * it is compared with the local position nearest in time, not the newest,
+ * so that two standbys streaming the same WAL tie instead of each seeing
+ * the other ahead.
+ */
+static void test_rank_same_time(void)
+{
+	struct guard g;
+	struct track_settings s = settings(0, 0);
+	struct pg_answer a, b, p = primary_at(1, 200 * MB, 10.0);
+
+	s.rank_tolerance = 128 * KB;
+	snprintf(s.node, sizeof(s.node), "c");
+	guard_init(&g);
+	/* Local at 10.0: 100 MB.  Peers polled after it; b answers at 10.002 with 100 MB + 8 kB. */
+	a = standby_at(100 * MB, 100 * MB, PG_RECEIVER_STREAMING, 10.0);
+	b = standby_at(100 * MB, 100 * MB + 8 * KB, PG_RECEIVER_STREAMING, 10.002);
+	CHECK_INT_EQ(JUDGE(g, s, &a, &p), PGTRACKD_STATE_STANDBY);
+	/* Next local answer at 11.0: 110 MB.  b's answer is compared with 100 MB: a tie. */
+	a = standby_at(110 * MB, 110 * MB, PG_RECEIVER_STREAMING, 11.0);
+	CHECK_INT_EQ(JUDGE(g, s, &a, &b, &p), PGTRACKD_STATE_STANDBY);
+	CHECK_INT_EQ(g.rank, 1); /* "b" < "c": the tie goes to b */
+	/* Against the newest local position b would look 10 MB behind: rank 0. */
+	guard_init(&g);
+	CHECK_INT_EQ(JUDGE(g, s, &a, &b, &p), PGTRACKD_STATE_STANDBY);
+	CHECK_INT_EQ(g.rank, 0);
+}
+
+/*
+ * After the primary crashed every position freezes: the ranks computed from
+ * then on never change, however many answers come, so a standby never
+ * changes its value while keepalived hands the address over.
+ */
+static void test_rank_frozen_after_crash(void)
+{
+	struct guard gb, gc;
+	struct track_settings sb = settings(0, 0), sc = settings(0, 0);
+	int rank_b = -2, rank_c = -2;
+
+	sb.rank_tolerance = sc.rank_tolerance = 128 * KB;
+	sb.receiver_grace_ms = sc.receiver_grace_ms = 10000;
+	snprintf(sb.node, sizeof(sb.node), "b");
+	snprintf(sc.node, sizeof(sc.node), "c");
+	guard_init(&gb);
+	guard_init(&gc);
+	for (int i = 0; i < 20; i++) {
+		double t = 20.0 + 0.2 * i;
+		struct pg_answer b = standby_at(300 * MB, 300 * MB + 512 * KB, PG_RECEIVER_NONE, t);
+		struct pg_answer c = standby_at(300 * MB, 300 * MB, PG_RECEIVER_NONE, t + 0.05);
+		struct pg_answer b_seen = b, c_seen = c;
+
+		b_seen.at = t + 0.003;
+		c_seen.at = t + 0.053;
+		/* On b: c's answer, on c: b's; the primary is gone (no answer). */
+		CHECK_INT_EQ(judge_n(&gb, &sb, &b, (const struct pg_answer *const[]){ &c_seen, NULL },
+				     2), PGTRACKD_STATE_STANDBY);
+		CHECK_INT_EQ(judge_n(&gc, &sc, &c, (const struct pg_answer *const[]){ &b_seen, NULL },
+				     2), PGTRACKD_STATE_STANDBY);
+		if (i > 0) {
+			CHECK_INT_EQ(gb.rank, rank_b);
+			CHECK_INT_EQ(gc.rank, rank_c);
+		}
+		rank_b = gb.rank;
+		rank_c = gc.rank;
+	}
+	/* b, 512 kB ahead, is first on both nodes; never two at rank 0. */
+	CHECK_INT_EQ(rank_b, 0);
+	CHECK_INT_EQ(rank_c, 1);
+}
+
 static void test_reason_truncated(void)
 {
 	struct guard g;
@@ -641,6 +860,9 @@ int main(void)
 	test_receiver_grace();
 	test_bytes_behind_primary();
 	test_time_behind_primary();
+	test_rank();
+	test_rank_same_time();
+	test_rank_frozen_after_crash();
 	test_reason_truncated();
 	CHECK_DONE();
 }
