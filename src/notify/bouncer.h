@@ -36,9 +36,12 @@ enum bouncer_mode {
 	BOUNCER_UNKNOWN, /* leave pgbouncer alone */
 	BOUNCER_SERVE,
 	BOUNCER_FENCE,
+	BOUNCER_HOLD, /* enabled but paused: clients wait inside pgbouncer */
 };
 
-#define BOUNCER_MAX_COMMANDS (2 * NOTIFY_MAX_DATABASES + 8)
+/* With databases = *, at most this many of the databases pgbouncer lists per run. */
+#define BOUNCER_MAX_LISTED 256
+#define BOUNCER_MAX_COMMANDS (2 * BOUNCER_MAX_LISTED + 8)
 #define BOUNCER_COMMAND_SIZE 96
 
 enum bouncer_phase {
@@ -47,6 +50,7 @@ enum bouncer_phase {
 	BOUNCER_PREPARE, /* RELOAD, global RESUME */
 	BOUNCER_SHOW,
 	BOUNCER_APPLY,
+	BOUNCER_FILE, /* serve: the databases file with the fallback, after APPLY */
 	BOUNCER_VERIFY,
 };
 
@@ -59,7 +63,7 @@ struct bouncer {
 
 	enum bouncer_mode mode;
 	enum bouncer_mode run_mode; /* what the run in progress works toward */
-	char reason[32];    /* the VRRP state behind mode */
+	char reason[96];    /* the VRRP state behind mode */
 	bool announce;      /* mode changed and not yet applied */
 	bool periodic;      /* this run comes from the reconcile timer */
 	bool running;
@@ -70,6 +74,7 @@ struct bouncer {
 	char commands[BOUNCER_MAX_COMMANDS][BOUNCER_COMMAND_SIZE];
 	int n_commands;
 	int next_command;
+	int sent; /* commands sent in this run */
 
 	ev_timer retry;
 	int64_t backoff_ms;

@@ -96,8 +96,9 @@ class Bouncer:
     The [databases] section comes from DIR/databases.ini (%include), which
     pgtrack-notify may rewrite."""
 
-    def __init__(self, pg, databases_text=None):
+    def __init__(self, pg, databases_text=None, server_login_retry="1"):
         self.pg = pg
+        self.server_login_retry = server_login_retry
         self.base = tempfile.mkdtemp(prefix="pgtrack-it-bouncer-")
         os.chmod(self.base, 0o755)
         os.chown(self.base, *_pg_ids())
@@ -132,12 +133,12 @@ class Bouncer:
                    "admin_users = %s\n"
                    "pidfile = %s\n"
                    "pool_mode = session\n"
-                   "server_login_retry = 1\n"
+                   "server_login_retry = %s\n"
                    "max_client_conn = 200\n"
                    "\n"
                    "%%include %s\n"
                    % (self.port, sockdir, self.userlist, ADMIN_USER, self.pidfile,
-                      self.databases_file),
+                      self.server_login_retry, self.databases_file),
                    0o644, owner_pg=True)
 
     def start(self, sockdir=None, timeout=15):
