@@ -12,6 +12,9 @@
 #include "util.h"
 
 #define BACKOFF_START_MS 250
+/* Longer server_login_retry values get a warning, not a poke. */
+#define POKE_MAX_S 1.0
+#define POKE_EVERY 0.01
 
 static void run(struct bouncer *b, bool periodic);
 
@@ -66,6 +69,15 @@ static void finish_run(struct bouncer *b, bool ok)
 {
 	b->running = false;
 	b->phase = BOUNCER_IDLE;
+	if (ok)
+		b->held = b->run_mode == BOUNCER_HOLD;
+	if (ok && b->resumed_db && b->run_mode == BOUNCER_SERVE && b->login_retry >= 0.0 &&
+	    b->login_retry <= POKE_MAX_S) {
+		b->poke_until = ev_now(b->loop) + b->login_retry + 0.25;
+		ev_timer_stop(b->loop, &b->poke);
+		ev_timer_set(&b->poke, POKE_EVERY, POKE_EVERY);
+		ev_timer_start(b->loop, &b->poke);
+	}
 	if (ok) {
 		b->backoff_ms = BACKOFF_START_MS;
 		/* A newer mode arrived meanwhile: the rerun announces that one. */
@@ -147,6 +159,8 @@ static void send_next(struct bouncer *b)
 {
 	if (b->next_command < b->n_commands) {
 		b->sent++;
+		if (strncmp(b->commands[b->next_command], "RESUME ", 7) == 0)
+			b->resumed_db = true;
 		log_debug("pgbouncer: sending %s", b->commands[b->next_command]);
 		send_query(b, b->commands[b->next_command]);
 		return;
@@ -155,9 +169,10 @@ static void send_next(struct bouncer *b)
 }
 
 /*
- * Makes the databases file what this mode wants (the template on MASTER,
- * the template without its fallback "*" line otherwise) and queues a
- * RELOAD when it had to be rewritten.
+ * Makes the databases file what this mode wants (the template on MASTER;
+ * otherwise the template with its fallback "*" sent to a database that
+ * does not exist, see notify_config.h) and queues a RELOAD when it had to
+ * be rewritten.
  */
 static void queue_file(struct bouncer *b)
 {
@@ -192,7 +207,7 @@ static void queue_file(struct bouncer *b)
 	}
 	log_info("pgbouncer: rewrote %s from %s%s", path, c->bouncer.databases_template,
 		 text == c->fenced_text && c->fenced_len != c->template_len
-			 ? " without its fallback database \"*\" (this node is not MASTER)" : "");
+			 ? ", its fallback database \"*\" fenced (" NOTIFY_FENCED_DBNAME ")" : "");
 	queue(b, "RELOAD", NULL);
 }
 
@@ -201,14 +216,18 @@ static void prepare(struct bouncer *b)
 	b->n_commands = 0;
 	b->next_command = 0;
 	b->sent = 0;
+	b->resumed_db = false;
+	/* Paused, but with held clients: fencing must KILL them too. */
+	b->kill_paused = b->run_mode == BOUNCER_FENCE && b->held;
 	b->resumed_globally = false;
 	/*
-	 * Fencing and holding: the file first, so that no new database is
-	 * created from the fallback after the SHOW DATABASES below.  Serving:
-	 * after the commands (BOUNCER_FILE), off the critical path.
+	 * The file first: fencing, no database is then created from the
+	 * fallback after the SHOW DATABASES below; serving, the databases
+	 * created from the fenced fallback point to their server before
+	 * RESUME.  The file is the same in every mode unless the template
+	 * has a fallback line: no RELOAD on the way to MASTER otherwise.
 	 */
-	if (b->run_mode != BOUNCER_SERVE)
-		queue_file(b);
+	queue_file(b);
 	/* A global PAUSE would hold every database; undo it when becoming MASTER. */
 	if (b->run_mode != BOUNCER_FENCE && b->announce)
 		queue(b, "RESUME", NULL);
@@ -272,7 +291,7 @@ static void plan_db(struct bouncer *b, const char *db, bool paused, bool disable
 		/* DISABLE first: clients cut by KILL must not get back in. */
 		if (!disabled)
 			queue(b, "DISABLE", db);
-		if (!paused)
+		if (!paused || b->kill_paused)
 			queue(b, "KILL", db);
 		was = !disabled ? "not fenced (enabled)" : "not fenced (not paused)";
 		break;
@@ -345,16 +364,7 @@ static void next_step(struct bouncer *b)
 		send_query(b, "SHOW DATABASES");
 		return;
 	case BOUNCER_APPLY:
-		if (b->run_mode == BOUNCER_SERVE) {
-			b->phase = BOUNCER_FILE;
-			b->n_commands = 0;
-			b->next_command = 0;
-			queue_file(b);
-			send_next(b);
-			return;
-		}
-		/* fall through */
-	case BOUNCER_FILE:
+		b->kill_paused = false;
 		if (b->sent == 0) {
 			finish_run(b, true);
 			return;
@@ -379,7 +389,7 @@ static void show_result(struct bouncer *b, const PGresult *res)
 			return;
 		}
 		b->phase = BOUNCER_APPLY;
-		send_next(b); /* with nothing to send: on to BOUNCER_FILE, or done */
+		send_next(b); /* with nothing to send: done */
 		return;
 	}
 	/* BOUNCER_VERIFY */
@@ -407,6 +417,32 @@ static void on_connected(struct pgconn *c)
 	else
 		log_debug("pgbouncer: connected to the admin console at %s", b->target);
 	b->outage = false;
+	b->phase = BOUNCER_CONFIG;
+	send_query(b, "SHOW CONFIG");
+}
+
+/* server_login_retry from SHOW CONFIG; warns once if a hold would cost it. */
+static void config_result(struct bouncer *b, const PGresult *res)
+{
+	int key = PQfnumber(res, "key"), value = PQfnumber(res, "value");
+
+	b->login_retry = -1.0;
+	for (int r = 0; key >= 0 && value >= 0 && r < PQntuples(res); r++) {
+		if (strcmp(PQgetvalue(res, r, key), "server_login_retry") == 0) {
+			char *end;
+			double v = strtod(PQgetvalue(res, r, value), &end);
+
+			if (end != PQgetvalue(res, r, value) && v >= 0.0)
+				b->login_retry = v;
+			break;
+		}
+	}
+	if (b->config->hold && b->login_retry > POKE_MAX_S && !b->login_retry_warned) {
+		b->login_retry_warned = true;
+		log_warnx("pgbouncer at %s has server_login_retry = %g s: a client that logs in "
+			  "while its database is held waits up to that long after the promotion; "
+			  "set server_login_retry = 0.05 in pgbouncer.ini", b->target, b->login_retry);
+	}
 	prepare(b);
 }
 
@@ -415,9 +451,17 @@ static void on_result(struct pgconn *c, const PGresult *res)
 	struct bouncer *b = container_of(c, struct bouncer, conn);
 
 	switch (b->phase) {
+	case BOUNCER_CONFIG:
+		config_result(b, res);
+		return;
+	case BOUNCER_POKE:
+		b->running = false;
+		b->phase = BOUNCER_IDLE;
+		if (b->rerun)
+			run(b, false);
+		return;
 	case BOUNCER_PREPARE:
 	case BOUNCER_APPLY:
-	case BOUNCER_FILE:
 		log_info("pgbouncer: %s", b->commands[b->next_command]);
 		b->next_command++;
 		send_next(b);
@@ -442,7 +486,7 @@ static void command_failed(struct bouncer *b, const struct pgconn_failure *f)
 	const char *cmd = b->commands[b->next_command];
 	char more[64];
 
-	if (b->phase != BOUNCER_PREPARE && b->phase != BOUNCER_APPLY && b->phase != BOUNCER_FILE) {
+	if (b->phase != BOUNCER_PREPARE && b->phase != BOUNCER_APPLY) {
 		if (may_log(b, BOUNCER_LOG_SHOW, more, sizeof(more)))
 			log_error("pgbouncer at %s: SHOW DATABASES failed: %s%s", b->target,
 				  f->message, more);
@@ -474,6 +518,26 @@ static void on_failed(struct pgconn *c, const struct pgconn_failure *f)
 {
 	struct bouncer *b = container_of(c, struct bouncer, conn);
 
+	if (b->phase == BOUNCER_POKE) {
+		b->running = false;
+		b->phase = BOUNCER_IDLE;
+		ev_timer_stop(b->loop, &b->poke);
+		if (f->kind == PGCONN_ERR_QUERY) {
+			if (b->rerun)
+				run(b, false);
+			return;
+		}
+		log_info("pgbouncer: admin connection to %s lost (%s); reconnecting to check its state",
+			 b->target, f->message);
+		run(b, false);
+		return;
+	}
+	if (f->kind == PGCONN_ERR_QUERY && b->phase == BOUNCER_CONFIG) {
+		/* Not worth failing the run: go on without the poke. */
+		b->login_retry = -1.0;
+		prepare(b);
+		return;
+	}
 	if (f->kind == PGCONN_ERR_QUERY) {
 		command_failed(b, f);
 		return;
@@ -501,6 +565,25 @@ static void retry_cb(struct ev_loop *loop, ev_timer *w, int revents)
 	run(b, false);
 }
 
+static void poke_cb(struct ev_loop *loop, ev_timer *w, int revents)
+{
+	struct bouncer *b = container_of(w, struct bouncer, poke);
+
+	if (ev_now(loop) > b->poke_until) {
+		ev_timer_stop(loop, w);
+		return;
+	}
+	/* A run in progress wakes pgbouncer up just as well. */
+	if (b->running || !pgconn_ready(&b->conn))
+		return;
+	b->running = true;
+	b->phase = BOUNCER_POKE;
+	if (pgconn_query(&b->conn, "SHOW VERSION", b->config->bouncer.command_timeout_ms) < 0) {
+		b->running = false;
+		b->phase = BOUNCER_IDLE;
+	}
+}
+
 static void reconcile_cb(struct ev_loop *loop, ev_timer *w, int revents)
 {
 	struct bouncer *b = container_of(w, struct bouncer, reconcile);
@@ -518,6 +601,8 @@ void bouncer_init(struct bouncer *b, struct ev_loop *loop, const struct notify_c
 	pgconn_init(&b->conn, loop, &handler);
 	ev_init(&b->retry, retry_cb);
 	ev_init(&b->reconcile, reconcile_cb);
+	ev_init(&b->poke, poke_cb);
+	b->login_retry = -1.0;
 	for (int i = 0; i < BOUNCER_LOG_KINDS; i++)
 		ratelimit_init(&b->repeat_log[i], BOUNCER_REPEAT_EVERY, 1);
 }
@@ -535,6 +620,7 @@ void bouncer_finish(struct bouncer *b)
 {
 	ev_timer_stop(b->loop, &b->retry);
 	ev_timer_stop(b->loop, &b->reconcile);
+	ev_timer_stop(b->loop, &b->poke);
 	pgconn_close(&b->conn);
 	b->running = false;
 }

@@ -47,11 +47,12 @@ enum bouncer_mode {
 enum bouncer_phase {
 	BOUNCER_IDLE,
 	BOUNCER_CONNECTING,
+	BOUNCER_CONFIG, /* SHOW CONFIG, once per admin session */
 	BOUNCER_PREPARE, /* RELOAD, global RESUME */
 	BOUNCER_SHOW,
 	BOUNCER_APPLY,
-	BOUNCER_FILE, /* serve: the databases file with the fallback, after APPLY */
 	BOUNCER_VERIFY,
+	BOUNCER_POKE, /* SHOW VERSION, only to wake pgbouncer's loop up */
 };
 
 struct bouncer {
@@ -75,6 +76,25 @@ struct bouncer {
 	int n_commands;
 	int next_command;
 	int sent; /* commands sent in this run */
+	bool resumed_db; /* this run sent RESUME db */
+	bool held;        /* the last run that succeeded held the databases */
+	bool kill_paused; /* this run's plan: KILL paused databases too */
+
+	/*
+	 * pgbouncer's server_login_retry in seconds (-1 unknown).  A client
+	 * that logged in to a paused database with no server connection
+	 * left pgbouncer a failed server login: after RESUME it launches
+	 * the next only once server_login_retry has passed, and only when
+	 * its loop wakes up (at worst its 1/3 s maintenance timer); the
+	 * server connections for the other waiting clients are launched
+	 * one at a time, also at a wake-up.  So after a RESUME a trivial
+	 * query is sent every POKE_EVERY until server_login_retry + 250 ms
+	 * have passed (the poke).
+	 */
+	double login_retry;
+	bool login_retry_warned;
+	ev_timer poke;
+	double poke_until; /* ev_now() */
 
 	ev_timer retry;
 	int64_t backoff_ms;

@@ -295,19 +295,23 @@ static void load_template(struct conf_parser *p, struct loader *l)
 
 	bool fallback;
 
-	c->fenced_text = malloc((size_t)n + 1);
+	size_t lines = 1;
+
+	for (ssize_t i = 0; i < n; i++)
+		lines += text[i] == '\n';
+	c->fenced_text = malloc((size_t)n + lines * sizeof(NOTIFY_FENCED_DBNAME) + 2);
 	if (!c->fenced_text) {
 		conf_error_at(p, line, "out of memory");
 		return;
 	}
-	c->fenced_len = notify_template_without_fallback(text, (size_t)n, c->fenced_text, &fallback);
+	c->fenced_len = notify_template_fenced(text, (size_t)n, c->fenced_text, &fallback);
 	if (fallback && !c->all_databases)
 		conf_error_at(p, line, "[pgbouncer] databases_template %s defines the fallback "
 				       "database \"*\": set databases = * so that the databases "
 				       "pgbouncer creates from it are fenced too", path);
 }
 
-size_t notify_template_without_fallback(const char *text, size_t len, char *out, bool *found)
+size_t notify_template_fenced(const char *text, size_t len, char *out, bool *found)
 {
 	size_t k = 0;
 
@@ -325,7 +329,15 @@ size_t notify_template_without_fallback(const char *text, size_t len, char *out,
 			while (m < end && (text[m] == ' ' || text[m] == '\t'))
 				m++;
 			if (m < end && text[m] == '=') {
+				size_t body = end;
+
+				while (body > i && (text[body - 1] == '\n' || text[body - 1] == '\r'))
+					body--;
 				*found = true;
+				memcpy(out + k, text + i, body - i);
+				k += body - i;
+				memcpy(out + k, " " NOTIFY_FENCED_DBNAME "\n", sizeof(NOTIFY_FENCED_DBNAME) + 1);
+				k += sizeof(NOTIFY_FENCED_DBNAME) + 1;
 				i = end;
 				continue;
 			}

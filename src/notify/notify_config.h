@@ -86,7 +86,7 @@ struct notify_config {
 	char database[NOTIFY_MAX_DATABASES][NOTIFY_DBNAME_MAX + 1];
 	char *template_text; /* NULL without databases_file; the MASTER's copy */
 	size_t template_len;
-	char *fenced_text;   /* the template without its fallback "*" line(s) */
+	char *fenced_text;   /* the template, its fallback "*" sent nowhere */
 	size_t fenced_len;
 	struct hook_argv hook[HOOK_EVENTS];
 };
@@ -105,10 +105,20 @@ bool hook_argv_split(const char *command, struct hook_argv *out);
 const char *hook_event_name(enum hook_event event);
 
 /*
- * Copies text without the lines that define pgbouncer's fallback database
- * (key "*"); out must hold len + 1 bytes.  Returns the length copied and
- * sets *found when such a line was there.
+ * pgbouncer 1.18 keeps a fallback database ("*") that a RELOAD no longer
+ * finds in its configuration, so off MASTER the "*" line stays, with this
+ * appended: the databases pgbouncer creates from it then fail their server
+ * login (the client gets 'database "pgtrack_notify_fenced" does not
+ * exist'), and a later RELOAD of the MASTER's line points them back.
  */
-size_t notify_template_without_fallback(const char *text, size_t len, char *out, bool *found);
+#define NOTIFY_FENCED_DBNAME "dbname=pgtrack_notify_fenced"
+
+/*
+ * Copies text, with NOTIFY_FENCED_DBNAME appended to the lines that define
+ * pgbouncer's fallback database (key "*"); out must hold len + (lines + 1)
+ * * sizeof(NOTIFY_FENCED_DBNAME) bytes.  Returns the length copied and sets
+ * *found when such a line was there.
+ */
+size_t notify_template_fenced(const char *text, size_t len, char *out, bool *found);
 
 #endif

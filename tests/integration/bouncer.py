@@ -253,24 +253,24 @@ class Bouncer:
 
     # -- clients through pgbouncer -------------------------------------------
 
-    def client(self, connect_timeout=5):
+    def client(self, connect_timeout=5, dbname=APPDB):
         import psycopg
-        return psycopg.connect(host="127.0.0.1", port=self.port, dbname=APPDB, user=CLIENT_USER,
+        return psycopg.connect(host="127.0.0.1", port=self.port, dbname=dbname, user=CLIENT_USER,
                                autocommit=True, connect_timeout=connect_timeout)
 
-    def client_works(self):
+    def client_works(self, dbname=APPDB):
         """Connect + SELECT 1 through pgbouncer; returns current_database()."""
-        with self.client() as conn:
+        with self.client(dbname=dbname) as conn:
             assert conn.execute("SELECT 1").fetchone() == (1,)
             return conn.execute("SELECT current_database()").fetchone()[0]
 
-    def client_refused(self):
+    def client_refused(self, dbname=APPDB):
         """The error text if a new connection is refused at once, else None
         (connected, or only timed out: a paused but enabled database)."""
         import psycopg
         t0 = time.monotonic()
         try:
-            conn = self.client(connect_timeout=4)
+            conn = self.client(connect_timeout=4, dbname=dbname)
         except psycopg.OperationalError as e:
             msg = str(e)
             if time.monotonic() - t0 > 3.5 or "timeout" in msg.lower():
