@@ -228,8 +228,11 @@ static void prepare(struct bouncer *b)
 	 * has a fallback line: no RELOAD on the way to MASTER otherwise.
 	 */
 	queue_file(b);
-	/* A global PAUSE would hold every database; undo it when becoming MASTER. */
-	if (b->run_mode != BOUNCER_FENCE && b->announce)
+	/*
+	 * A global PAUSE would hold every database; undo it when becoming
+	 * MASTER (the hold did already: one round trip less after a promotion).
+	 */
+	if (b->run_mode != BOUNCER_FENCE && b->announce && !(b->run_mode == BOUNCER_SERVE && b->held))
 		queue(b, "RESUME", NULL);
 	b->phase = BOUNCER_PREPARE;
 	send_next(b);

@@ -1025,6 +1025,7 @@ def test_restart_on_master_does_not_kill_clients(rig):
     """pgtrack-notify restarted on a MASTER (VIP here) with [postgres]: the
     clients of the primary are left alone while the probe connects."""
     n = rig.start(notify={"vip": "127.0.0.1"}, postgres=rig.postgres_section())
+    n.wait_for_log(r"pgbouncer: serving databases appdb \(this node is MASTER \(VIP here\)\)")
     assert rig.wait_serving() == "appdb"
     conn = rig.bouncer.client()
     conn.execute("SELECT 1")
@@ -1036,6 +1037,7 @@ def test_restart_on_master_does_not_kill_clients(rig):
     assert conn.execute("SELECT 1").fetchone() == (1,)
     conn.close()
     assert rig.bouncer.flags() == (0, 0)
+    assert not admin_cmds(rig.notify.lines_since(0), "KILL"), rig.notify.describe()
 
 
 # --------------------------------------------------------------------------
@@ -1151,3 +1153,27 @@ def test_no_warning_when_followed_instance_is_reported(rig):
     rig.wait_fenced()
     time.sleep(5)
     assert "keepalived has reported" not in n.log()
+
+
+def test_losing_the_vip_during_a_hold_fences_at_once(standby_rig):
+    """BACKUP while clients are held: they are disconnected at once (KILL of
+    the paused database) so that they reconnect through the VIP, and new
+    ones are refused."""
+    rig = standby_rig
+    b = rig.start_bouncer(server_login_retry="0.05")
+    rig.make_fifo()
+    n = rig.start(postgres=rig.postgres_section())
+    rig.apply("BACKUP", False)
+    rig.fifo.write(inst(VI, "MASTER"))
+    rig.wait_flags(1, 0)
+    held = HeldClient(b, "held_lost")
+    time.sleep(0.5)
+    assert held.done is None, held.error
+    off = n.log_size()
+    t0 = time.monotonic()
+    rig.fifo.write(inst(VI, "BACKUP"))
+    assert held.join(3), rig.describe("the held client still waits after BACKUP")
+    assert held.done - t0 < 1.0 and held.error is not None, (held.done - t0, held.error)
+    assert "read-only" not in held.error, held.error
+    rig.wait_fenced(timeout=2)
+    assert admin_cmds(n.lines_since(off), "KILL"), n.describe()
