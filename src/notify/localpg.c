@@ -41,9 +41,10 @@ static void build_params(struct localpg *lp)
 
 static void set_role(struct localpg *lp, enum localpg_role role)
 {
-	bool first = !lp->answered;
+	bool first = !lp->answered || (lp->watching && !lp->fresh);
 
 	lp->answered = true;
+	lp->fresh = lp->watching;
 	if (role == lp->role && !first)
 		return;
 	lp->role = role;
@@ -188,6 +189,7 @@ void localpg_watch(struct localpg *lp, bool on)
 	if (lp->watching == on)
 		return;
 	lp->watching = on;
+	lp->fresh = false;
 	if (!on || !lp->config->hold || lp->role == LOCALPG_PRIMARY)
 		return;
 	/* Holding: ask now rather than at the end of a backoff. */

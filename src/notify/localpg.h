@@ -31,13 +31,14 @@ typedef void localpg_changed_cb(struct localpg *lp);
 struct localpg {
 	struct ev_loop *loop;
 	const struct notify_config *config; /* borrowed; see localpg_set_config */
-	localpg_changed_cb *changed;        /* role or reachability changed */
+	localpg_changed_cb *changed;        /* role changed, or first answer while watching */
 	struct pgconn conn;
 	struct pgconn_params params;
 	char target[CONF_STR_SIZE + 16];
 
 	enum localpg_role role;
 	bool answered;  /* a probe answered or failed since the start */
+	bool fresh;     /* ... since watching began (role is current) */
 	bool watching;
 	bool outage;
 	char last_error[256];

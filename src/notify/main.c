@@ -44,6 +44,7 @@ struct notifier {
 	bool inferred;            /* state from vip at start, no line yet */
 	bool hold_started;        /* this MASTER spell has held */
 	bool hold_expired;
+	bool hold_logged;
 	bool served;              /* this MASTER spell has seen the local primary */
 	ev_timer hold_timer;
 
@@ -282,7 +283,7 @@ static void decide(struct notifier *n)
 	}
 	/* Once primary in this spell, a lost probe session changes nothing; a standby does. */
 	if (lp->role == LOCALPG_PRIMARY || (n->served && lp->role == LOCALPG_UNKNOWN)) {
-		if (n->hold_started && !n->served)
+		if (n->hold_started && n->hold_logged && !n->served)
 			log_info("local PostgreSQL at %s is primary: serving%s", lp->target,
 				 n->hold_expired ? " (after the hold timed out)" : ", ending the hold");
 		ev_timer_stop(n->loop, &n->hold_timer);
@@ -304,13 +305,18 @@ static void decide(struct notifier *n)
 	if (!n->hold_started) {
 		n->hold_started = true;
 		n->hold_expired = false;
+		n->hold_logged = false;
+		ev_timer_stop(n->loop, &n->hold_timer);
+		ev_timer_set(&n->hold_timer, (double)c->local.hold_timeout_ms / 1000.0, 0.0);
+		ev_timer_start(n->loop, &n->hold_timer);
+	}
+	/* Said once the session has answered in this spell: a standby seen while BACKUP may be old. */
+	if (!n->hold_logged && lp->fresh) {
+		n->hold_logged = true;
 		log_info("this node is MASTER but the local PostgreSQL at %s is %s: holding clients "
 			 "in pgbouncer until it is primary, for at most %.1fs", lp->target,
 			 lp->role == LOCALPG_STANDBY ? "still a standby" : "not answering",
 			 (double)c->local.hold_timeout_ms / 1000.0);
-		ev_timer_stop(n->loop, &n->hold_timer);
-		ev_timer_set(&n->hold_timer, (double)c->local.hold_timeout_ms / 1000.0, 0.0);
-		ev_timer_start(n->loop, &n->hold_timer);
 	}
 	if (n->hold_expired) {
 		snprintf(reason, sizeof(reason), "MASTER, but the local PostgreSQL is %s after hold_timeout",

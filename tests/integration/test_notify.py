@@ -1177,3 +1177,23 @@ def test_losing_the_vip_during_a_hold_fences_at_once(standby_rig):
     assert "read-only" not in held.error, held.error
     rig.wait_fenced(timeout=2)
     assert admin_cmds(n.lines_since(off), "KILL"), n.describe()
+
+
+def test_promoted_while_backup_serves_without_a_hold(standby_rig):
+    """The promotion came first, while BACKUP (the session idles and last
+    saw a standby): MASTER asks again and serves, with no hold logged."""
+    rig = standby_rig
+    rig.start_bouncer(server_login_retry="0.05")
+    rig.make_fifo()
+    n = rig.start(postgres=rig.postgres_section())
+    rig.apply("BACKUP", False)
+    n.wait_for_log(r"local PostgreSQL at \S+: standby")
+    rig.pg.promote()
+    time.sleep(0.3)
+    off = n.log_size()
+    t0 = time.monotonic()
+    rig.fifo.write(inst(VI, "MASTER"))
+    assert rig.wait_serving(timeout=5) == "appdb"
+    assert time.monotonic() - t0 < 1.0
+    lines = n.lines_since(off)
+    assert not [l for l in lines if "holding" in l or "hold" in l.split("pgtrack-notify:")[1]], "\n".join(lines)
