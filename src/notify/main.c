@@ -324,8 +324,11 @@ static void decide(struct notifier *n)
 		bouncer_set_mode(&n->bouncer, BOUNCER_FENCE, reason);
 		return;
 	}
-	snprintf(reason, sizeof(reason), "MASTER, the local PostgreSQL is %s",
-		 lp->role == LOCALPG_STANDBY ? "not primary yet" : "unreachable");
+	if (!lp->fresh)
+		snprintf(reason, sizeof(reason), "MASTER, asking the local PostgreSQL whether it is primary");
+	else
+		snprintf(reason, sizeof(reason), "MASTER, the local PostgreSQL is %s",
+			 lp->role == LOCALPG_STANDBY ? "not primary yet" : "unreachable");
 	bouncer_set_mode(&n->bouncer, BOUNCER_HOLD, reason);
 }
 

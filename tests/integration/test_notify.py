@@ -1195,5 +1195,8 @@ def test_promoted_while_backup_serves_without_a_hold(standby_rig):
     rig.fifo.write(inst(VI, "MASTER"))
     assert rig.wait_serving(timeout=5) == "appdb"
     assert time.monotonic() - t0 < 1.0
+    # pgbouncer may hold for the millisecond the session takes to answer,
+    # but nothing says the server is a standby
     lines = n.lines_since(off)
-    assert not [l for l in lines if "holding" in l or "hold" in l.split("pgtrack-notify:")[1]], "\n".join(lines)
+    assert not [l for l in lines if re.search(r"holding clients|not primary yet|still a standby|ending the hold", l)], \
+        "\n".join(lines)
