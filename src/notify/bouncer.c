@@ -69,8 +69,11 @@ static void finish_run(struct bouncer *b, bool ok)
 {
 	b->running = false;
 	b->phase = BOUNCER_IDLE;
-	if (ok)
-		b->held = b->run_mode == BOUNCER_HOLD;
+	if (ok) {
+		b->hold_applied = b->run_mode == BOUNCER_HOLD;
+		if (b->run_mode != BOUNCER_HOLD)
+			b->held = false;
+	}
 	if (ok && b->resumed_db && b->run_mode == BOUNCER_SERVE && b->login_retry >= 0.0 &&
 	    b->login_retry <= POKE_MAX_S) {
 		b->poke_until = ev_now(b->loop) + b->login_retry + 0.25;
@@ -217,6 +220,9 @@ static void prepare(struct bouncer *b)
 	b->next_command = 0;
 	b->sent = 0;
 	b->resumed_db = false;
+	/* From the first ENABLE of a hold, clients may wait in a paused database. */
+	if (b->run_mode == BOUNCER_HOLD)
+		b->held = true;
 	/* Paused, but with held clients: fencing must KILL them too. */
 	b->kill_paused = b->run_mode == BOUNCER_FENCE && b->held;
 	b->resumed_globally = false;
@@ -232,7 +238,8 @@ static void prepare(struct bouncer *b)
 	 * A global PAUSE would hold every database; undo it when becoming
 	 * MASTER (the hold did already: one round trip less after a promotion).
 	 */
-	if (b->run_mode != BOUNCER_FENCE && b->announce && !(b->run_mode == BOUNCER_SERVE && b->held))
+	if (b->run_mode != BOUNCER_FENCE && b->announce &&
+	    !(b->run_mode == BOUNCER_SERVE && b->hold_applied))
 		queue(b, "RESUME", NULL);
 	b->phase = BOUNCER_PREPARE;
 	send_next(b);
@@ -652,6 +659,8 @@ void bouncer_set_mode(struct bouncer *b, enum bouncer_mode mode, const char *rea
 	snprintf(b->reason, sizeof(b->reason), "%s", reason);
 	if (mode == b->mode)
 		return;
+	if (mode != BOUNCER_SERVE)
+		ev_timer_stop(b->loop, &b->poke);
 	b->mode = mode;
 	b->announce = true;
 	b->backoff_ms = BACKOFF_START_MS;

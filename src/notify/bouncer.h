@@ -77,7 +77,8 @@ struct bouncer {
 	int next_command;
 	int sent; /* commands sent in this run */
 	bool resumed_db; /* this run sent RESUME db */
-	bool held;        /* the last run that succeeded held the databases */
+	bool held;        /* a hold began and no serve or fence succeeded since */
+	bool hold_applied; /* the last run that succeeded held the databases */
 	bool kill_paused; /* this run's plan: KILL paused databases too */
 
 	/*
