@@ -79,6 +79,7 @@ static void on_connected(struct pgconn *c)
 	if (lp->outage)
 		log_info("local PostgreSQL at %s is reachable again", lp->target);
 	lp->outage = false;
+	lp->refused = false;
 	lp->backoff_ms = IDLE_BACKOFF_START_MS;
 	ask(lp);
 }
@@ -100,6 +101,9 @@ static void on_failed(struct pgconn *c, const struct pgconn_failure *f)
 	struct localpg *lp = container_of(c, struct localpg, conn);
 	int64_t wait;
 
+	lp->refused = f->kind == PGCONN_ERR_AUTH || f->kind == PGCONN_ERR_QUERY ||
+		      (f->kind == PGCONN_ERR_FAILED && f->sqlstate[0]);
+	snprintf(lp->last_error, sizeof(lp->last_error), "%s", f->message);
 	if (f->kind == PGCONN_ERR_QUERY) {
 		/* The session still works: ask again at the next poll. */
 		if (!lp->outage)
@@ -107,19 +111,19 @@ static void on_failed(struct pgconn *c, const struct pgconn_failure *f)
 				  lp->target, f->message);
 		lp->outage = true;
 		set_role(lp, LOCALPG_UNKNOWN);
-		arm(lp, lp->watching ? lp->config->local.hold_poll_ms : IDLE_BACKOFF_MAX_MS);
+		arm(lp, IDLE_BACKOFF_MAX_MS);
 		return;
 	}
 	if (!lp->outage)
 		log_warnx("local PostgreSQL at %s %s: %s: %s; %s", lp->target,
 			  f->kind == PGCONN_ERR_LOST ? "dropped the connection" : "is unreachable",
 			  pgconn_error_str(f->kind), f->message,
-			  lp->watching ? "trying again every hold_poll while holding"
-				       : "trying again in the background");
+			  lp->watching && !lp->refused ? "trying again every hold_poll while holding"
+							: "trying again in the background");
 	lp->outage = true;
-	snprintf(lp->last_error, sizeof(lp->last_error), "%s", f->message);
 	set_role(lp, LOCALPG_UNKNOWN);
-	if (lp->watching) {
+	/* Refused for good: not at every hold_poll, the server logs each one. */
+	if (lp->watching && !lp->refused) {
 		wait = lp->config->local.hold_poll_ms;
 	} else {
 		wait = lp->backoff_ms;

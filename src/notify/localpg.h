@@ -41,6 +41,12 @@ struct localpg {
 	bool fresh;     /* ... since watching began (role is current) */
 	bool watching;
 	bool outage;
+	/*
+	 * The last failure was the server refusing us for good (authentication,
+	 * no such database or role, the query failing), not a server that is
+	 * down or starting: no answer is coming, whatever the wait.
+	 */
+	bool refused;
 	char last_error[256];
 	int64_t backoff_ms;
 	ev_timer timer; /* next poll, or next connect */

@@ -45,6 +45,7 @@ struct notifier {
 	bool hold_started;        /* this MASTER spell has held */
 	bool hold_expired;
 	bool hold_logged;
+	bool refused_logged;      /* the "cannot ask" error of this MASTER spell */
 	bool served;              /* this MASTER spell has seen the local primary */
 	ev_timer hold_timer;
 
@@ -281,6 +282,24 @@ static void decide(struct notifier *n)
 				 n->inferred ? "MASTER (VIP here)" : "MASTER");
 		return;
 	}
+	/*
+	 * Refused for good ([postgres] names a role or database that cannot
+	 * log in): no answer will come, and holding would take a healthy
+	 * primary out of service; serve as without [postgres], loudly.
+	 */
+	if (lp->role == LOCALPG_UNKNOWN && lp->refused) {
+		if (!n->refused_logged)
+			log_error("cannot ask the local PostgreSQL at %s whether it is primary (%s): "
+				  "serving on MASTER without the hold; fix [postgres]", lp->target,
+				  lp->last_error);
+		n->refused_logged = true;
+		ev_timer_stop(n->loop, &n->hold_timer);
+		n->hold_started = n->hold_expired = false;
+		bouncer_set_mode(&n->bouncer, BOUNCER_SERVE,
+				 n->inferred ? "MASTER (VIP here)" : "MASTER");
+		return;
+	}
+	n->refused_logged = false;
 	/* Once primary in this spell, a lost probe session changes nothing; a standby does. */
 	if (lp->role == LOCALPG_PRIMARY || (n->served && lp->role == LOCALPG_UNKNOWN)) {
 		if (n->hold_started && n->hold_logged && !n->served)

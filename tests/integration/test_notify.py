@@ -1200,3 +1200,20 @@ def test_promoted_while_backup_serves_without_a_hold(standby_rig):
     lines = n.lines_since(off)
     assert not [l for l in lines if re.search(r"holding clients|not primary yet|still a standby|ending the hold", l)], \
         "\n".join(lines)
+
+
+def test_postgres_section_that_cannot_log_in_serves_without_hold(rig):
+    """[postgres] names a role that does not exist: no answer will ever come,
+    so MASTER serves as without the section, with an error, instead of
+    holding (and then fencing) a healthy primary; and the server is not
+    asked at every hold_poll."""
+    n = rig.start(postgres=rig.postgres_section(user="pgtrack_no_such_role"))
+    rig.apply("BACKUP", False)
+    rig.fifo.write(inst(VI, "MASTER"))
+    assert rig.wait_serving(timeout=5) == "appdb"
+    n.wait_for_log(r"error: cannot ask the local PostgreSQL at \S+ whether it is primary \(.*"
+                   r"pgtrack_no_such_role.*\): serving on MASTER without the hold")
+    before = open(rig.pg.logfile, errors="replace").read().count('role "pgtrack_no_such_role" does not exist')
+    time.sleep(2)
+    after = open(rig.pg.logfile, errors="replace").read().count('role "pgtrack_no_such_role" does not exist')
+    assert after - before <= 5, "%d refused logins in 2 s (backoff from 250 ms)" % (after - before)
