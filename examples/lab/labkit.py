@@ -805,14 +805,15 @@ admin_users = %(admin)s
 pool_mode = transaction
 max_client_conn = 300
 default_pool_size = 20
-server_login_retry = 1
+; a client that logged in during pgtrack-notify's hold waits this long after RESUME
+server_login_retry = 0.05
 ignore_startup_parameters = extra_float_digits
 """ % dict(name=node.name, bdir=node.bouncer_dir, sock=node.sock, bport=BOUNCER_PORT, admin=ADMIN_USER) + \
         ("logfile = %s/pgbouncer.log\n" % node.bouncer_dir if logfile else "")
 
 
 def databases_template(node):
-    return ("; Written by pgtrack-notify on the MASTER from %s/databases.tmpl.\n"
+    return ("; Written by pgtrack-notify from %s/databases.tmpl.\n"
             "%s = host=%s port=%d dbname=%s\n" % (node.dir, APPDB, node.sock, PG_PORT, APPDB))
 
 
@@ -835,8 +836,17 @@ databases = %(db)s
 databases_file = %(bdir)s/databases.ini
 databases_template = %(dir)s/databases.tmpl
 retry_max = 1s
+
+[postgres]
+host = %(sock)s
+port = %(pgport)d
+user = %(pguser)s
+dbname = postgres
+hold_poll = 20ms
+hold_timeout = 30s
 """ % dict(name=node.name, fifo=node.fifo, inst=INSTANCE, vip=VIP, sock=node.sock, bport=BOUNCER_PORT,
-           admin=ADMIN_USER, db=APPDB, bdir=node.bouncer_dir, dir=node.dir)
+           admin=ADMIN_USER, db=APPDB, bdir=node.bouncer_dir, dir=node.dir, pgport=PG_PORT,
+           pguser=PG_USER)
 
 
 def trackd_conf(node, interval):

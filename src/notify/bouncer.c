@@ -12,6 +12,9 @@
 #include "util.h"
 
 #define BACKOFF_START_MS 250
+/* Longer server_login_retry values get a warning, not a poke. */
+#define POKE_MAX_S 1.0
+#define POKE_EVERY 0.01
 
 static void run(struct bouncer *b, bool periodic);
 
@@ -38,6 +41,8 @@ const char *bouncer_mode_name(enum bouncer_mode mode)
 		return "serve";
 	case BOUNCER_FENCE:
 		return "fence";
+	case BOUNCER_HOLD:
+		return "hold";
 	case BOUNCER_UNKNOWN:
 		break;
 	}
@@ -65,18 +70,35 @@ static void finish_run(struct bouncer *b, bool ok)
 	b->running = false;
 	b->phase = BOUNCER_IDLE;
 	if (ok) {
+		b->hold_applied = b->run_mode == BOUNCER_HOLD;
+		if (b->run_mode != BOUNCER_HOLD)
+			b->held = false;
+	}
+	if (ok && b->resumed_db && b->run_mode == BOUNCER_SERVE && b->login_retry >= 0.0 &&
+	    b->login_retry <= POKE_MAX_S) {
+		b->poke_until = ev_now(b->loop) + b->login_retry + 0.25;
+		ev_timer_stop(b->loop, &b->poke);
+		ev_timer_set(&b->poke, POKE_EVERY, POKE_EVERY);
+		ev_timer_start(b->loop, &b->poke);
+	}
+	if (ok) {
 		b->backoff_ms = BACKOFF_START_MS;
 		/* A newer mode arrived meanwhile: the rerun announces that one. */
 		if (b->announce && b->run_mode == b->mode) {
-			char list[NOTIFY_MAX_DATABASES * (NOTIFY_DBNAME_MAX + 1) + 1] = "";
+			char list[NOTIFY_MAX_DATABASES * (NOTIFY_DBNAME_MAX + 1) + 32] = "";
 
+			if (b->config->all_databases)
+				snprintf(list, sizeof(list), "* (all that pgbouncer lists)");
 			for (int i = 0; i < b->config->n_databases; i++) {
 				if (i)
 					strcat(list, " ");
 				strcat(list, b->config->database[i]);
 			}
 			log_info("pgbouncer: %s databases %s (this node is %s)",
-				 b->mode == BOUNCER_SERVE ? "serving" : "fenced", list, b->reason);
+				 b->mode == BOUNCER_SERVE ? "serving"
+				 : b->mode == BOUNCER_HOLD ? "holding (paused, clients wait)"
+							   : "fenced",
+				 list, b->reason);
 		}
 		if (b->run_mode == b->mode)
 			b->announce = false;
@@ -112,13 +134,16 @@ static void fail_run(struct bouncer *b, const char *what, const struct pgconn_fa
 	schedule_retry(b);
 }
 
-/* Queues "COMMAND" or "COMMAND db". */
+/* Queues "COMMAND" or "COMMAND db" (db double-quoted unless a plain word). */
 static void queue(struct bouncer *b, const char *command, const char *db)
 {
+	bool quote = db && db[strspn(db, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+					  "0123456789_")] != '\0';
+
 	if (b->n_commands == BOUNCER_MAX_COMMANDS)
 		return;
-	snprintf(b->commands[b->n_commands++], BOUNCER_COMMAND_SIZE, "%s%s%s", command,
-		 db ? " " : "", db ? db : "");
+	snprintf(b->commands[b->n_commands++], BOUNCER_COMMAND_SIZE, "%s%s%s%s%s", command,
+		 db ? " " : "", quote ? "\"" : "", db ? db : "", quote ? "\"" : "");
 }
 
 static void send_query(struct bouncer *b, const char *sql)
@@ -136,6 +161,9 @@ static void next_step(struct bouncer *b);
 static void send_next(struct bouncer *b)
 {
 	if (b->next_command < b->n_commands) {
+		b->sent++;
+		if (strncmp(b->commands[b->next_command], "RESUME ", 7) == 0)
+			b->resumed_db = true;
 		log_debug("pgbouncer: sending %s", b->commands[b->next_command]);
 		send_query(b, b->commands[b->next_command]);
 		return;
@@ -143,44 +171,75 @@ static void send_next(struct bouncer *b)
 	next_step(b);
 }
 
-static void prepare(struct bouncer *b)
+/*
+ * Makes the databases file what this mode wants (the template on MASTER;
+ * otherwise the template with its fallback "*" sent to a database that
+ * does not exist, see notify_config.h) and queues a RELOAD when it had to
+ * be rewritten.
+ */
+static void queue_file(struct bouncer *b)
 {
 	const struct notify_config *c = b->config;
+	const char *path = c->bouncer.databases_file;
+	bool serve = b->run_mode == BOUNCER_SERVE;
+	const char *text = serve ? c->template_text : c->fenced_text;
+	size_t len = serve ? c->template_len : c->fenced_len;
+	int r;
 
+	if (!text)
+		return;
+	r = atomic_file_compare(path, text, len);
+	if (r == 0)
+		return;
+
+	char why[PATH_MAX + 128];
+
+	/*
+	 * No symlink anywhere in the path (a root pgtrack-notify must not be
+	 * sent elsewhere); the directory's owner and mode are pgbouncer's
+	 * business: whoever may write there can edit the file anyway.
+	 */
+	r = atomic_file_write(path, text, len, 0644, 0, why, sizeof(why));
+	if (r < 0) {
+		char more[64];
+
+		if (may_log(b, BOUNCER_LOG_REWRITE, more, sizeof(more)))
+			log_error("pgbouncer: cannot rewrite the databases file %s: %s; "
+				  "pgbouncer keeps its current databases%s", path, why, more);
+		return;
+	}
+	log_info("pgbouncer: rewrote %s from %s%s", path, c->bouncer.databases_template,
+		 text == c->fenced_text && c->fenced_len != c->template_len
+			 ? ", its fallback database \"*\" fenced (" NOTIFY_FENCED_DBNAME ")" : "");
+	queue(b, "RELOAD", NULL);
+}
+
+static void prepare(struct bouncer *b)
+{
 	b->n_commands = 0;
 	b->next_command = 0;
+	b->sent = 0;
+	b->resumed_db = false;
+	/* From the first ENABLE of a hold, clients may wait in a paused database. */
+	if (b->run_mode == BOUNCER_HOLD)
+		b->held = true;
+	/* Paused, but with held clients: fencing must KILL them too. */
+	b->kill_paused = b->run_mode == BOUNCER_FENCE && b->held;
 	b->resumed_globally = false;
-	if (b->run_mode == BOUNCER_SERVE && c->template_text) {
-		const char *path = c->bouncer.databases_file;
-		int r = atomic_file_compare(path, c->template_text, c->template_len);
-
-		if (r != 0) {
-			char why[PATH_MAX + 128];
-
-			/*
-			 * No symlink anywhere in the path (a root pgtrack-notify
-			 * must not be sent elsewhere); the directory's owner and
-			 * mode are pgbouncer's business: whoever may write there
-			 * can edit the file anyway.
-			 */
-			r = atomic_file_write(path, c->template_text, c->template_len, 0644, 0,
-					      why, sizeof(why));
-			if (r < 0) {
-				char more[64];
-
-				if (may_log(b, BOUNCER_LOG_REWRITE, more, sizeof(more)))
-					log_error("pgbouncer: cannot rewrite the databases file %s: %s; "
-						  "pgbouncer keeps its current databases%s", path, why,
-						  more);
-			} else {
-				log_info("pgbouncer: rewrote %s from %s", path,
-					 c->bouncer.databases_template);
-				queue(b, "RELOAD", NULL);
-			}
-		}
-	}
-	/* A global PAUSE would hold every database; undo it when becoming MASTER. */
-	if (b->run_mode == BOUNCER_SERVE && b->announce)
+	/*
+	 * The file first: fencing, no database is then created from the
+	 * fallback after the SHOW DATABASES below; serving, the databases
+	 * created from the fenced fallback point to their server before
+	 * RESUME.  The file is the same in every mode unless the template
+	 * has a fallback line: no RELOAD on the way to MASTER otherwise.
+	 */
+	queue_file(b);
+	/*
+	 * A global PAUSE would hold every database; undo it when becoming
+	 * MASTER (the hold did already: one round trip less after a promotion).
+	 */
+	if (b->run_mode != BOUNCER_FENCE && b->announce &&
+	    !(b->run_mode == BOUNCER_SERVE && b->hold_applied))
 		queue(b, "RESUME", NULL);
 	b->phase = BOUNCER_PREPARE;
 	send_next(b);
@@ -207,13 +266,59 @@ static void run(struct bouncer *b, bool periodic)
 	pgconn_connect(&b->conn, b->params.keywords, b->params.values, b->config->bouncer.connect_timeout_ms);
 }
 
+/* Queues what database db needs to be where run_mode wants it. */
+static void plan_db(struct bouncer *b, const char *db, bool paused, bool disabled, bool log_drift)
+{
+	int before = b->n_commands;
+	const char *was = "";
+
+	switch (b->run_mode) {
+	case BOUNCER_SERVE:
+		/*
+		 * RESUME first: a client let in by ENABLE while the database
+		 * is still paused gets a server connection that pgbouncer
+		 * closes at once, counts as a failed login and then waits
+		 * server_login_retry (15 s) before trying again.
+		 */
+		if (paused)
+			queue(b, "RESUME", db);
+		if (disabled)
+			queue(b, "ENABLE", db);
+		was = disabled ? "not serving (disabled)" : "not serving (paused)";
+		break;
+	case BOUNCER_HOLD:
+		/*
+		 * KILL (which pauses) before ENABLE: the clients of a server
+		 * that is not primary are cut, new ones wait for RESUME.
+		 */
+		if (!paused)
+			queue(b, "KILL", db);
+		if (disabled)
+			queue(b, "ENABLE", db);
+		was = !paused ? "not held (not paused)" : "not held (disabled)";
+		break;
+	case BOUNCER_FENCE:
+		/* DISABLE first: clients cut by KILL must not get back in. */
+		if (!disabled)
+			queue(b, "DISABLE", db);
+		if (!paused || b->kill_paused)
+			queue(b, "KILL", db);
+		was = !disabled ? "not fenced (enabled)" : "not fenced (not paused)";
+		break;
+	case BOUNCER_UNKNOWN:
+		break;
+	}
+	if (log_drift && b->n_commands > before)
+		log_warnx("pgbouncer: database %s is %s although this node is %s; repairing", db, was,
+			  b->reason);
+}
+
 /* Plans the commands that SHOW DATABASES says are missing; -1 if res is unusable. */
 static int plan(struct bouncer *b, const PGresult *res, bool log_drift)
 {
 	int name_col = PQfnumber(res, "name");
 	int paused_col = PQfnumber(res, "paused");
 	int disabled_col = PQfnumber(res, "disabled");
-	bool serve = b->run_mode == BOUNCER_SERVE;
 
 	if (name_col < 0 || paused_col < 0 || disabled_col < 0) {
 		log_error("pgbouncer at %s: SHOW DATABASES has no name, paused and disabled "
@@ -222,6 +327,18 @@ static int plan(struct bouncer *b, const PGresult *res, bool log_drift)
 	}
 	b->n_commands = 0;
 	b->next_command = 0;
+	if (b->config->all_databases) {
+		/* Every database pgbouncer lists, auto-created ones included, but its console. */
+		for (int r = 0; r < PQntuples(res); r++) {
+			const char *db = PQgetvalue(res, r, name_col);
+
+			if (strcmp(db, "pgbouncer") == 0 || strchr(db, '"') || !db[0])
+				continue;
+			plan_db(b, db, atoi(PQgetvalue(res, r, paused_col)) != 0,
+				atoi(PQgetvalue(res, r, disabled_col)) != 0, log_drift);
+		}
+		return b->n_commands;
+	}
 	for (int i = 0; i < b->config->n_databases; i++) {
 		const char *db = b->config->database[i];
 		int row = -1;
@@ -236,41 +353,15 @@ static int plan(struct bouncer *b, const PGresult *res, bool log_drift)
 			/* A database pgbouncer does not know is fenced by nature. */
 			char more[64];
 
-			if (serve && may_log(b, BOUNCER_LOG_MISSING_DB, more, sizeof(more)))
+			if (b->run_mode != BOUNCER_FENCE &&
+			    may_log(b, BOUNCER_LOG_MISSING_DB, more, sizeof(more)))
 				log_error("pgbouncer at %s has no database \"%s\": check its [databases] "
 					  "section%s%s", b->target, db,
 					  b->config->template_text ? " and databases_template" : "", more);
 			continue;
 		}
-
-		bool paused = atoi(PQgetvalue(res, row, paused_col)) != 0;
-		bool disabled = atoi(PQgetvalue(res, row, disabled_col)) != 0;
-		int before = b->n_commands;
-
-		if (serve) {
-			/*
-			 * RESUME first: a client let in by ENABLE while the database
-			 * is still paused gets a server connection that pgbouncer
-			 * closes at once, counts as a failed login and then waits
-			 * server_login_retry (15 s) before trying again.
-			 */
-			if (paused)
-				queue(b, "RESUME", db);
-			if (disabled)
-				queue(b, "ENABLE", db);
-		} else {
-			/* DISABLE first: clients cut by KILL must not get back in. */
-			if (!disabled)
-				queue(b, "DISABLE", db);
-			if (!paused)
-				queue(b, "KILL", db);
-		}
-		if (log_drift && b->n_commands > before)
-			log_warnx("pgbouncer: database %s is %s%s%s although this node is %s; repairing",
-				  db, serve ? "not serving (" : "not fenced (",
-				  serve ? (disabled ? "disabled" : "paused")
-					: (!disabled ? "enabled" : "not paused"),
-				  ")", b->reason);
+		plan_db(b, db, atoi(PQgetvalue(res, row, paused_col)) != 0,
+			atoi(PQgetvalue(res, row, disabled_col)) != 0, log_drift);
 	}
 	return b->n_commands;
 }
@@ -283,6 +374,11 @@ static void next_step(struct bouncer *b)
 		send_query(b, "SHOW DATABASES");
 		return;
 	case BOUNCER_APPLY:
+		b->kill_paused = false;
+		if (b->sent == 0) {
+			finish_run(b, true);
+			return;
+		}
 		b->phase = BOUNCER_VERIFY;
 		send_query(b, "SHOW DATABASES");
 		return;
@@ -302,12 +398,8 @@ static void show_result(struct bouncer *b, const PGresult *res)
 			finish_run(b, false);
 			return;
 		}
-		if (n == 0) {
-			finish_run(b, true);
-			return;
-		}
 		b->phase = BOUNCER_APPLY;
-		send_next(b);
+		send_next(b); /* with nothing to send: done */
 		return;
 	}
 	/* BOUNCER_VERIFY */
@@ -340,6 +432,32 @@ static void on_connected(struct pgconn *c)
 		log_warnx("pgbouncer at %s: host lists more than %d addresses; connecting without %s",
 			  b->target, PGCONN_MAX_HOSTS, pgconn_dropped(c));
 	}
+	b->phase = BOUNCER_CONFIG;
+	send_query(b, "SHOW CONFIG");
+}
+
+/* server_login_retry from SHOW CONFIG; warns once if a hold would cost it. */
+static void config_result(struct bouncer *b, const PGresult *res)
+{
+	int key = PQfnumber(res, "key"), value = PQfnumber(res, "value");
+
+	b->login_retry = -1.0;
+	for (int r = 0; key >= 0 && value >= 0 && r < PQntuples(res); r++) {
+		if (strcmp(PQgetvalue(res, r, key), "server_login_retry") == 0) {
+			char *end;
+			double v = strtod(PQgetvalue(res, r, value), &end);
+
+			if (end != PQgetvalue(res, r, value) && v >= 0.0)
+				b->login_retry = v;
+			break;
+		}
+	}
+	if (b->config->hold && b->login_retry > POKE_MAX_S && !b->login_retry_warned) {
+		b->login_retry_warned = true;
+		log_warnx("pgbouncer at %s has server_login_retry = %g s: a client that logs in "
+			  "while its database is held waits up to that long after the promotion; "
+			  "set server_login_retry = 0.05 in pgbouncer.ini", b->target, b->login_retry);
+	}
 	prepare(b);
 }
 
@@ -348,6 +466,15 @@ static void on_result(struct pgconn *c, const PGresult *res)
 	struct bouncer *b = container_of(c, struct bouncer, conn);
 
 	switch (b->phase) {
+	case BOUNCER_CONFIG:
+		config_result(b, res);
+		return;
+	case BOUNCER_POKE:
+		b->running = false;
+		b->phase = BOUNCER_IDLE;
+		if (b->rerun)
+			run(b, false);
+		return;
 	case BOUNCER_PREPARE:
 	case BOUNCER_APPLY:
 		log_info("pgbouncer: %s", b->commands[b->next_command]);
@@ -406,6 +533,26 @@ static void on_failed(struct pgconn *c, const struct pgconn_failure *f)
 {
 	struct bouncer *b = container_of(c, struct bouncer, conn);
 
+	if (b->phase == BOUNCER_POKE) {
+		b->running = false;
+		b->phase = BOUNCER_IDLE;
+		ev_timer_stop(b->loop, &b->poke);
+		if (f->kind == PGCONN_ERR_QUERY) {
+			if (b->rerun)
+				run(b, false);
+			return;
+		}
+		log_info("pgbouncer: admin connection to %s lost (%s); reconnecting to check its state",
+			 b->target, f->message);
+		run(b, false);
+		return;
+	}
+	if (f->kind == PGCONN_ERR_QUERY && b->phase == BOUNCER_CONFIG) {
+		/* Not worth failing the run: go on without the poke. */
+		b->login_retry = -1.0;
+		prepare(b);
+		return;
+	}
 	if (f->kind == PGCONN_ERR_QUERY) {
 		command_failed(b, f);
 		return;
@@ -433,6 +580,25 @@ static void retry_cb(struct ev_loop *loop, ev_timer *w, int revents)
 	run(b, false);
 }
 
+static void poke_cb(struct ev_loop *loop, ev_timer *w, int revents)
+{
+	struct bouncer *b = container_of(w, struct bouncer, poke);
+
+	if (ev_now(loop) > b->poke_until) {
+		ev_timer_stop(loop, w);
+		return;
+	}
+	/* A run in progress wakes pgbouncer up just as well. */
+	if (b->running || !pgconn_ready(&b->conn))
+		return;
+	b->running = true;
+	b->phase = BOUNCER_POKE;
+	if (pgconn_query(&b->conn, "SHOW VERSION", b->config->bouncer.command_timeout_ms) < 0) {
+		b->running = false;
+		b->phase = BOUNCER_IDLE;
+	}
+}
+
 static void reconcile_cb(struct ev_loop *loop, ev_timer *w, int revents)
 {
 	struct bouncer *b = container_of(w, struct bouncer, reconcile);
@@ -450,6 +616,8 @@ void bouncer_init(struct bouncer *b, struct ev_loop *loop, const struct notify_c
 	pgconn_init(&b->conn, loop, &handler);
 	ev_init(&b->retry, retry_cb);
 	ev_init(&b->reconcile, reconcile_cb);
+	ev_init(&b->poke, poke_cb);
+	b->login_retry = -1.0;
 	for (int i = 0; i < BOUNCER_LOG_KINDS; i++)
 		ratelimit_init(&b->repeat_log[i], BOUNCER_REPEAT_EVERY, 1);
 }
@@ -467,6 +635,7 @@ void bouncer_finish(struct bouncer *b)
 {
 	ev_timer_stop(b->loop, &b->retry);
 	ev_timer_stop(b->loop, &b->reconcile);
+	ev_timer_stop(b->loop, &b->poke);
 	pgconn_close(&b->conn);
 	b->running = false;
 }
@@ -495,6 +664,8 @@ void bouncer_set_mode(struct bouncer *b, enum bouncer_mode mode, const char *rea
 	snprintf(b->reason, sizeof(b->reason), "%s", reason);
 	if (mode == b->mode)
 		return;
+	if (mode != BOUNCER_SERVE)
+		ev_timer_stop(b->loop, &b->poke);
 	b->mode = mode;
 	b->announce = true;
 	b->backoff_ms = BACKOFF_START_MS;

@@ -36,18 +36,23 @@ enum bouncer_mode {
 	BOUNCER_UNKNOWN, /* leave pgbouncer alone */
 	BOUNCER_SERVE,
 	BOUNCER_FENCE,
+	BOUNCER_HOLD, /* enabled but paused: clients wait inside pgbouncer */
 };
 
-#define BOUNCER_MAX_COMMANDS (2 * NOTIFY_MAX_DATABASES + 8)
+/* With databases = *, at most this many of the databases pgbouncer lists per run. */
+#define BOUNCER_MAX_LISTED 256
+#define BOUNCER_MAX_COMMANDS (2 * BOUNCER_MAX_LISTED + 8)
 #define BOUNCER_COMMAND_SIZE 96
 
 enum bouncer_phase {
 	BOUNCER_IDLE,
 	BOUNCER_CONNECTING,
+	BOUNCER_CONFIG, /* SHOW CONFIG, once per admin session */
 	BOUNCER_PREPARE, /* RELOAD, global RESUME */
 	BOUNCER_SHOW,
 	BOUNCER_APPLY,
 	BOUNCER_VERIFY,
+	BOUNCER_POKE, /* SHOW VERSION, only to wake pgbouncer's loop up */
 };
 
 struct bouncer {
@@ -59,7 +64,7 @@ struct bouncer {
 
 	enum bouncer_mode mode;
 	enum bouncer_mode run_mode; /* what the run in progress works toward */
-	char reason[32];    /* the VRRP state behind mode */
+	char reason[96];    /* the VRRP state behind mode */
 	bool announce;      /* mode changed and not yet applied */
 	bool periodic;      /* this run comes from the reconcile timer */
 	bool running;
@@ -70,6 +75,27 @@ struct bouncer {
 	char commands[BOUNCER_MAX_COMMANDS][BOUNCER_COMMAND_SIZE];
 	int n_commands;
 	int next_command;
+	int sent; /* commands sent in this run */
+	bool resumed_db; /* this run sent RESUME db */
+	bool held;        /* a hold began and no serve or fence succeeded since */
+	bool hold_applied; /* the last run that succeeded held the databases */
+	bool kill_paused; /* this run's plan: KILL paused databases too */
+
+	/*
+	 * pgbouncer's server_login_retry in seconds (-1 unknown).  A client
+	 * that logged in to a paused database with no server connection
+	 * left pgbouncer a failed server login: after RESUME it launches
+	 * the next only once server_login_retry has passed, and only when
+	 * its loop wakes up (at worst its 1/3 s maintenance timer); the
+	 * server connections for the other waiting clients are launched
+	 * one at a time, also at a wake-up.  So after a RESUME a trivial
+	 * query is sent every POKE_EVERY until server_login_retry + 250 ms
+	 * have passed (the poke).
+	 */
+	double login_retry;
+	bool login_retry_warned;
+	ev_timer poke;
+	double poke_until; /* ev_now() */
 
 	ev_timer retry;
 	int64_t backoff_ms;

@@ -21,6 +21,7 @@
 #include "fifo.h"
 #include "hooks.h"
 #include "local_address.h"
+#include "localpg.h"
 #include "log.h"
 #include "monotime.h"
 #include "notify_config.h"
@@ -37,8 +38,24 @@ struct notifier {
 	struct fifo_reader fifo;
 	struct bouncer bouncer;
 	struct hooks hooks;
+	struct localpg local;
 
 	bool state_known;
+	bool inferred;            /* state from vip at start, no line yet */
+	bool hold_started;        /* this MASTER spell has held */
+	bool hold_expired;
+	bool hold_logged;
+	bool refused_logged;      /* the "cannot ask" error of this MASTER spell */
+	bool served;              /* this MASTER spell has seen the local primary */
+	ev_timer hold_timer;
+
+	/* Names keepalived reported while never naming the followed one. */
+	bool followed_seen;
+	bool unseen_warned;
+	int n_others;
+	char others[8][144];
+	ev_timer unseen_timer;
+
 	enum vrrp_state state;    /* last transition of the followed name */
 	int priority;             /* as that transition's line gave it */
 	bool state_changed;       /* since the last drain */
@@ -118,6 +135,50 @@ static void bad_line(struct notifier *n, const char *why, const char *line, size
 		  len > k ? "..." : "");
 }
 
+/* How long keepalived may talk about other names only before the warning. */
+#define UNSEEN_AFTER 5.0
+
+/* A line about another instance or group: remembered for the warning below. */
+static void note_other(struct notifier *n, const struct vrrp_event *ev)
+{
+	char name[144];
+
+	if (n->followed_seen || n->unseen_warned)
+		return;
+	snprintf(name, sizeof(name), "%s \"%s\"", ev->kind == VRRP_GROUP ? "group" : "instance",
+		 ev->name);
+	for (int i = 0; i < n->n_others; i++)
+		if (strcmp(n->others[i], name) == 0)
+			goto armed;
+	if (n->n_others < (int)(sizeof(n->others) / sizeof(n->others[0])))
+		snprintf(n->others[n->n_others++], sizeof(n->others[0]), "%s", name);
+armed:
+	if (!ev_is_active(&n->unseen_timer)) {
+		ev_timer_set(&n->unseen_timer, UNSEEN_AFTER, 0.0);
+		ev_timer_start(n->loop, &n->unseen_timer);
+	}
+}
+
+static void unseen_cb(struct ev_loop *loop, ev_timer *w, int revents)
+{
+	struct notifier *n = container_of(w, struct notifier, unseen_timer);
+	char list[8 * 146] = "";
+
+	if (n->followed_seen || n->unseen_warned)
+		return;
+	for (int i = 0; i < n->n_others; i++) {
+		if (i)
+			strcat(list, ", ");
+		strcat(list, n->others[i]);
+	}
+	n->unseen_warned = true;
+	log_warnx("keepalived has reported %s but never %s \"%s\" (%.0fs after the first of "
+		  "them): check [notify] %s against keepalived.conf; pgbouncer stays as it is "
+		  "until \"%s\" is reported", list, followed_kind(n->config),
+		  followed_name(n->config), UNSEEN_AFTER, followed_kind(n->config),
+		  followed_name(n->config));
+}
+
 static void on_line(struct fifo_reader *f, const char *line, size_t len, bool overlong)
 {
 	struct notifier *n = container_of(f, struct notifier, fifo);
@@ -139,11 +200,15 @@ static void on_line(struct fifo_reader *f, const char *line, size_t len, bool ov
 		break;
 	}
 	if (!follows(n->config, &ev)) {
+		note_other(n, &ev);
 		log_debug("FIFO: %s \"%s\" %s %d (not followed)", vrrp_kind_name(ev.kind), ev.name,
 			  vrrp_state_name(ev.state), ev.priority);
 		return;
 	}
+	n->followed_seen = true;
+	ev_timer_stop(n->loop, &n->unseen_timer);
 	if (vrrp_state_is_transition(ev.state)) {
+		n->inferred = false;
 		if (!n->state_known || n->state != ev.state)
 			log_info("VRRP %s \"%s\": %s -> %s (priority %d)", followed_kind(n->config),
 				 ev.name, n->state_known ? vrrp_state_name(n->state) : "unknown",
@@ -191,13 +256,128 @@ static enum hook_event hook_of(enum vrrp_state s)
 	}
 }
 
+/*
+ * What pgbouncer should do: fence unless MASTER; on MASTER, with
+ * [postgres], serve once the local PostgreSQL has said primary, hold
+ * (paused, clients waiting) until then, fence when hold_timeout passes.
+ */
+static void decide(struct notifier *n)
+{
+	const struct notify_config *c = n->config;
+	struct localpg *lp = &n->local;
+	char reason[96];
+
+	if (!n->state_known)
+		return;
+	if (n->state != VRRP_MASTER) {
+		ev_timer_stop(n->loop, &n->hold_timer);
+		n->hold_started = n->hold_expired = n->served = false;
+		localpg_watch(lp, false);
+		bouncer_set_mode(&n->bouncer, BOUNCER_FENCE,
+				 n->inferred ? "BACKUP (VIP elsewhere)" : vrrp_state_name(n->state));
+		return;
+	}
+	if (!c->hold) {
+		bouncer_set_mode(&n->bouncer, BOUNCER_SERVE,
+				 n->inferred ? "MASTER (VIP here)" : "MASTER");
+		return;
+	}
+	/*
+	 * Refused for good ([postgres] names a role or database that cannot
+	 * log in): no answer will come, and holding would take a healthy
+	 * primary out of service; serve as without [postgres], loudly.
+	 */
+	if (lp->role == LOCALPG_UNKNOWN && lp->refused) {
+		if (!n->refused_logged)
+			log_error("cannot ask the local PostgreSQL at %s whether it is primary (%s): "
+				  "serving on MASTER without the hold; fix [postgres]", lp->target,
+				  lp->last_error);
+		n->refused_logged = true;
+		ev_timer_stop(n->loop, &n->hold_timer);
+		n->hold_started = n->hold_expired = false;
+		bouncer_set_mode(&n->bouncer, BOUNCER_SERVE,
+				 n->inferred ? "MASTER (VIP here)" : "MASTER");
+		return;
+	}
+	n->refused_logged = false;
+	/* Once primary in this spell, a lost probe session changes nothing; a standby does. */
+	if (lp->role == LOCALPG_PRIMARY || (n->served && lp->role == LOCALPG_UNKNOWN)) {
+		if (n->hold_started && n->hold_logged && !n->served)
+			log_info("local PostgreSQL at %s is primary: serving%s", lp->target,
+				 n->hold_expired ? " (after the hold timed out)" : ", ending the hold");
+		ev_timer_stop(n->loop, &n->hold_timer);
+		n->served = true;
+		n->hold_started = n->hold_expired = false;
+		localpg_watch(lp, false);
+		bouncer_set_mode(&n->bouncer, BOUNCER_SERVE,
+				 n->inferred ? "MASTER (VIP here)" : "MASTER");
+		return;
+	}
+	localpg_watch(lp, true);
+	/* Restarted on a MASTER: leave pgbouncer alone until the first answer. */
+	if (n->inferred && !lp->answered)
+		return;
+	if (n->served && lp->role == LOCALPG_STANDBY)
+		log_error("local PostgreSQL at %s is a standby again while this node is MASTER: "
+			  "holding its clients until it is primary", lp->target);
+	n->served = false;
+	if (!n->hold_started) {
+		n->hold_started = true;
+		n->hold_expired = false;
+		n->hold_logged = false;
+		ev_timer_stop(n->loop, &n->hold_timer);
+		ev_timer_set(&n->hold_timer, (double)c->local.hold_timeout_ms / 1000.0, 0.0);
+		ev_timer_start(n->loop, &n->hold_timer);
+	}
+	/* Said once the session has answered in this spell: a standby seen while BACKUP may be old. */
+	if (!n->hold_logged && lp->fresh) {
+		n->hold_logged = true;
+		log_info("this node is MASTER but the local PostgreSQL at %s is %s: holding clients "
+			 "in pgbouncer until it is primary, for at most %.1fs", lp->target,
+			 lp->role == LOCALPG_STANDBY ? "still a standby" : "not answering",
+			 (double)c->local.hold_timeout_ms / 1000.0);
+	}
+	if (n->hold_expired) {
+		snprintf(reason, sizeof(reason), "MASTER, but the local PostgreSQL is %s after hold_timeout",
+			 lp->role == LOCALPG_STANDBY ? "still a standby" : "unreachable");
+		bouncer_set_mode(&n->bouncer, BOUNCER_FENCE, reason);
+		return;
+	}
+	if (!lp->fresh)
+		snprintf(reason, sizeof(reason), "MASTER, asking the local PostgreSQL whether it is primary");
+	else
+		snprintf(reason, sizeof(reason), "MASTER, the local PostgreSQL is %s",
+			 lp->role == LOCALPG_STANDBY ? "not primary yet" : "unreachable");
+	bouncer_set_mode(&n->bouncer, BOUNCER_HOLD, reason);
+}
+
+static void hold_timeout_cb(struct ev_loop *loop, ev_timer *w, int revents)
+{
+	struct notifier *n = container_of(w, struct notifier, hold_timer);
+
+	n->hold_expired = true;
+	log_error("local PostgreSQL at %s is still %s %.1fs (hold_timeout) after this node became "
+		  "MASTER: fencing pgbouncer (waiting clients are disconnected, new ones refused); "
+		  "it serves as soon as the local PostgreSQL is primary",
+		  n->local.target, n->local.role == LOCALPG_STANDBY ? "a standby" : "unreachable",
+		  (double)n->config->local.hold_timeout_ms / 1000.0);
+	decide(n);
+}
+
+static void on_local_changed(struct localpg *lp)
+{
+	struct notifier *n = container_of(lp, struct notifier, local);
+
+	log_debug("local PostgreSQL at %s: %s", lp->target, localpg_role_name(lp->role));
+	decide(n);
+}
+
 /* The burst is read: act on where it ended. */
 static void apply_state(struct notifier *n)
 {
 	if (!n->state_known)
 		return;
-	bouncer_set_mode(&n->bouncer, n->state == VRRP_MASTER ? BOUNCER_SERVE : BOUNCER_FENCE,
-			 vrrp_state_name(n->state));
+	decide(n);
 	if (!n->hook_state_known || n->hook_state != n->state) {
 		n->hook_state = n->state;
 		n->hook_state_known = true;
@@ -249,12 +429,12 @@ static void infer_state(struct notifier *n)
 		 followed_kind(n->config), followed_name(n->config), vip,
 		 r ? "here" : "not here", r ? "MASTER" : "BACKUP");
 	n->state_known = true;
+	n->inferred = true;
 	n->state = r ? VRRP_MASTER : VRRP_BACKUP;
 	/* Inferred, not a transition: no hook. */
 	n->hook_state = n->state;
 	n->hook_state_known = true;
-	bouncer_set_mode(&n->bouncer, r ? BOUNCER_SERVE : BOUNCER_FENCE,
-			 r ? "MASTER (VIP here)" : "BACKUP (VIP elsewhere)");
+	decide(n);
 }
 
 static void reload(struct notifier *n)
@@ -298,12 +478,20 @@ static void reload(struct notifier *n)
 			 followed_kind(config), followed_name(config));
 		n->state_known = false;
 		n->hook_state_known = false;
+		n->followed_seen = n->unseen_warned = false;
+		n->n_others = 0;
 	}
 	log_set_facility(log_facility_from_name(config->notify.syslog_facility));
 	n->config = config;
 	hooks_set_config(&n->hooks, config);
 	bouncer_set_config(&n->bouncer, config);
+	localpg_set_config(&n->local, config);
+	if (config->hold != old->hold || config->local.hold_timeout_ms != old->local.hold_timeout_ms) {
+		ev_timer_stop(n->loop, &n->hold_timer);
+		n->hold_started = n->hold_expired = false;
+	}
 	notify_config_destroy(old);
+	decide(n);
 	log_info("configuration reloaded");
 }
 
@@ -397,17 +585,31 @@ int main(int argc, char **argv)
 	start_signal(&n, &n.sigint, SIGINT);
 	bouncer_init(&n.bouncer, n.loop, n.config);
 	hooks_init(&n.hooks, n.loop, n.config);
+	localpg_init(&n.local, n.loop, n.config, on_local_changed);
+	ev_init(&n.hold_timer, hold_timeout_cb);
+	ev_init(&n.unseen_timer, unseen_cb);
 
 	log_info("pgtrack-notify %s starting: following %s \"%s\" on %s%s, pgbouncer at %s",
 		 PGTRACKD_VERSION, followed_kind(n.config), followed_name(n.config),
 		 n.config->notify.fifo, n.fifo_arg ? " (as notify_fifo_script)" : "",
 		 n.bouncer.target);
+	if (n.config->hold)
+		log_info("on MASTER, clients are held in pgbouncer until the local PostgreSQL at %s "
+			 "is primary (hold_timeout %.1fs)", n.local.target,
+			 (double)n.config->local.hold_timeout_ms / 1000.0);
+	else
+		log_notice("no [postgres] section: on MASTER pgbouncer serves at once, even while "
+			   "the local PostgreSQL is still a standby");
+	localpg_start(&n.local);
 	infer_state(&n);
 	bouncer_start(&n.bouncer);
 
 	ev_run(n.loop, 0);
 
 	hooks_finish(&n.hooks);
+	ev_timer_stop(n.loop, &n.hold_timer);
+	ev_timer_stop(n.loop, &n.unseen_timer);
+	localpg_finish(&n.local);
 	bouncer_finish(&n.bouncer);
 	fifo_reader_stop(&n.fifo);
 	notify_config_destroy(n.config);

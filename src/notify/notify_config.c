@@ -59,6 +59,24 @@ static const struct conf_key bouncer_keys[] = {
 };
 #undef B
 
+#define L(field) offsetof(struct local_settings, field)
+static const struct conf_key local_keys[] = {
+	{ .name = "host", .type = CONF_STRING, .offset = L(host) },
+	{ .name = "port", .type = CONF_INT, .offset = L(port), .min = 1, .max = 65535,
+	  .default_value = "5432" },
+	{ .name = "user", .type = CONF_STRING, .offset = L(user) },
+	{ .name = "dbname", .type = CONF_STRING, .offset = L(dbname), .default_value = "postgres" },
+	{ .name = "passfile", .type = CONF_PATH, .offset = L(passfile) },
+	{ .name = "connect_timeout", .type = CONF_DURATION, .offset = L(connect_timeout_ms),
+	  .min = MS(100), .max = SEC(3600), .default_value = "2s" },
+	{ .name = "hold_poll", .type = CONF_DURATION, .offset = L(hold_poll_ms),
+	  .min = MS(5), .max = SEC(1), .default_value = "20ms" },
+	{ .name = "hold_timeout", .type = CONF_DURATION, .offset = L(hold_timeout_ms),
+	  .min = SEC(1), .max = SEC(3600), .default_value = "30s" },
+	{ 0 },
+};
+#undef L
+
 #define H(field) offsetof(struct hook_settings, field)
 static const struct conf_key hook_keys[] = {
 	{ .name = "on_master", .type = CONF_STRING, .offset = H(command[HOOK_MASTER]) },
@@ -78,7 +96,14 @@ const char *hook_event_name(enum hook_event event)
 	return event < HOOK_EVENTS ? names[event] : "?";
 }
 
-enum section { SECTION_NONE, SECTION_NOTIFY, SECTION_BOUNCER, SECTION_HOOKS, SECTION_BAD };
+enum section {
+	SECTION_NONE,
+	SECTION_NOTIFY,
+	SECTION_BOUNCER,
+	SECTION_HOOKS,
+	SECTION_LOCAL,
+	SECTION_BAD,
+};
 
 struct loader {
 	struct notify_config *config;
@@ -98,6 +123,8 @@ static const struct conf_key *table_of(enum section s)
 		return bouncer_keys;
 	case SECTION_HOOKS:
 		return hook_keys;
+	case SECTION_LOCAL:
+		return local_keys;
 	default:
 		return NULL;
 	}
@@ -112,6 +139,8 @@ static void *target_of(struct loader *l, enum section s)
 		return &l->config->bouncer;
 	case SECTION_HOOKS:
 		return &l->config->hooks;
+	case SECTION_LOCAL:
+		return &l->config->local;
 	default:
 		return NULL;
 	}
@@ -126,6 +155,7 @@ static void on_section(struct conf_parser *p, const char *name, void *user)
 		{ "notify", SECTION_NOTIFY },
 		{ "pgbouncer", SECTION_BOUNCER },
 		{ "hooks", SECTION_HOOKS },
+		{ "postgres", SECTION_LOCAL },
 	};
 	struct loader *l = user;
 
@@ -190,7 +220,9 @@ static void split_databases(struct conf_parser *p, struct loader *l)
 		len = strcspn(s, " \t,");
 		if (len == 0)
 			break;
-		if (!valid_dbname(s, len)) {
+		if (len == 1 && *s == '*') {
+			c->all_databases = true;
+		} else if (!valid_dbname(s, len)) {
 			invalid = true;
 			conf_error_at(p, line, "[pgbouncer] databases: \"%.*s\" is not a database name "
 					       "(1 to %d of A-Z a-z 0-9 _ . -)",
@@ -206,7 +238,12 @@ static void split_databases(struct conf_parser *p, struct loader *l)
 		}
 		s += len;
 	}
-	if (c->n_databases == 0 && !invalid && was_set(bouncer_keys, l->seen[SECTION_BOUNCER], "databases"))
+	if (c->all_databases && c->n_databases > 0) {
+		conf_error_at(p, line, "[pgbouncer] databases: \"*\" (every database pgbouncer "
+				       "lists) goes alone, without names");
+		return;
+	}
+	if (c->n_databases == 0 && !c->all_databases && !invalid && was_set(bouncer_keys, l->seen[SECTION_BOUNCER], "databases"))
 		conf_error_at(p, line, "[pgbouncer] databases: no database named");
 }
 
@@ -255,6 +292,62 @@ static void load_template(struct conf_parser *p, struct loader *l)
 	text[n] = '\0';
 	c->template_text = text;
 	c->template_len = (size_t)n;
+
+	bool fallback;
+
+	size_t lines = 1;
+
+	for (ssize_t i = 0; i < n; i++)
+		lines += text[i] == '\n';
+	c->fenced_text = malloc((size_t)n + lines * sizeof(NOTIFY_FENCED_DBNAME) + 2);
+	if (!c->fenced_text) {
+		conf_error_at(p, line, "out of memory");
+		return;
+	}
+	c->fenced_len = notify_template_fenced(text, (size_t)n, c->fenced_text, &fallback);
+	if (fallback && !c->all_databases)
+		conf_error_at(p, line, "[pgbouncer] databases_template %s defines the fallback "
+				       "database \"*\": set databases = * so that the databases "
+				       "pgbouncer creates from it are fenced too", path);
+}
+
+size_t notify_template_fenced(const char *text, size_t len, char *out, bool *found)
+{
+	size_t k = 0;
+
+	*found = false;
+	for (size_t i = 0; i < len;) {
+		const char *nl = memchr(text + i, '\n', len - i);
+		size_t end = nl ? (size_t)(nl - text) + 1 : len;
+		size_t j = i;
+
+		while (j < end && (text[j] == ' ' || text[j] == '\t'))
+			j++;
+		if (j < end && text[j] == '*') {
+			size_t m = j + 1;
+
+			while (m < end && (text[m] == ' ' || text[m] == '\t'))
+				m++;
+			if (m < end && text[m] == '=') {
+				size_t body = end;
+
+				while (body > i && (text[body - 1] == '\n' || text[body - 1] == '\r'))
+					body--;
+				*found = true;
+				memcpy(out + k, text + i, body - i);
+				k += body - i;
+				memcpy(out + k, " " NOTIFY_FENCED_DBNAME "\n", sizeof(NOTIFY_FENCED_DBNAME) + 1);
+				k += sizeof(NOTIFY_FENCED_DBNAME) + 1;
+				i = end;
+				continue;
+			}
+		}
+		memcpy(out + k, text + i, end - i);
+		k += end - i;
+		i = end;
+	}
+	out[k] = '\0';
+	return k;
 }
 
 bool hook_argv_split(const char *command, struct hook_argv *out)
@@ -359,6 +452,11 @@ static void on_end(struct conf_parser *p, void *user)
 		load_template(p, l);
 	}
 	split_hooks(p, l);
+	c->hold = l->line[SECTION_LOCAL] != 0;
+	if (c->local.host[0] && !resolver_valid_host_list(c->local.host))
+		conf_error_at(p, l->line[SECTION_LOCAL] ? l->line[SECTION_LOCAL] : 1,
+			      "[postgres] host: \"%s\" is not a socket directory, a numeric address "
+			      "or a host name", c->local.host);
 }
 
 struct notify_config *notify_config_load(const char *path, const char *fifo_override,
@@ -383,6 +481,7 @@ struct notify_config *notify_config_load(const char *path, const char *fifo_over
 	conf_defaults(notify_keys, &config->notify);
 	conf_defaults(bouncer_keys, &config->bouncer);
 	conf_defaults(hook_keys, &config->hooks);
+	conf_defaults(local_keys, &config->local);
 	if (!conf_parse_file(path, &callbacks, &l, errs)) {
 		notify_config_destroy(config);
 		return NULL;
@@ -395,6 +494,7 @@ void notify_config_destroy(struct notify_config *config)
 	if (!config)
 		return;
 	free(config->template_text);
+	free(config->fenced_text);
 	free(config->path);
 	free(config);
 }

@@ -40,6 +40,18 @@ struct bouncer_settings {
 	int64_t retry_max_ms;
 };
 
+/* [postgres]: the local PostgreSQL, whose promotion ends a hold. */
+struct local_settings {
+	char host[CONF_STR_SIZE];
+	int port;
+	char user[CONF_STR_SIZE];
+	char dbname[CONF_STR_SIZE];
+	char passfile[CONF_STR_SIZE];
+	int64_t connect_timeout_ms;
+	int64_t hold_poll_ms;
+	int64_t hold_timeout_ms;
+};
+
 enum hook_event {
 	HOOK_MASTER,
 	HOOK_BACKUP,
@@ -64,13 +76,18 @@ struct notify_config {
 	struct notify_settings notify;
 	struct bouncer_settings bouncer;
 	struct hook_settings hooks;
+	struct local_settings local;
+	bool hold; /* [postgres] is present: hold on MASTER until it is primary */
 
 	/* Derived while loading. */
 	uid_t fifo_uid;
+	bool all_databases; /* databases = *: every database pgbouncer lists */
 	int n_databases;
 	char database[NOTIFY_MAX_DATABASES][NOTIFY_DBNAME_MAX + 1];
-	char *template_text; /* NULL without databases_file */
+	char *template_text; /* NULL without databases_file; the MASTER's copy */
 	size_t template_len;
+	char *fenced_text;   /* the template, its fallback "*" sent nowhere */
+	size_t fenced_len;
 	struct hook_argv hook[HOOK_EVENTS];
 };
 
@@ -86,5 +103,22 @@ void notify_config_destroy(struct notify_config *config);
 bool hook_argv_split(const char *command, struct hook_argv *out);
 
 const char *hook_event_name(enum hook_event event);
+
+/*
+ * pgbouncer 1.18 keeps a fallback database ("*") that a RELOAD no longer
+ * finds in its configuration, so off MASTER the "*" line stays, with this
+ * appended: the databases pgbouncer creates from it then fail their server
+ * login (the client gets 'database "pgtrack_notify_fenced" does not
+ * exist'), and a later RELOAD of the MASTER's line points them back.
+ */
+#define NOTIFY_FENCED_DBNAME "dbname=pgtrack_notify_fenced"
+
+/*
+ * Copies text, with NOTIFY_FENCED_DBNAME appended to the lines that define
+ * pgbouncer's fallback database (key "*"); out must hold len + (lines + 1)
+ * * sizeof(NOTIFY_FENCED_DBNAME) bytes.  Returns the length copied and sets
+ * *found when such a line was there.
+ */
+size_t notify_template_fenced(const char *text, size_t len, char *out, bool *found);
 
 #endif

@@ -96,8 +96,9 @@ class Bouncer:
     The [databases] section comes from DIR/databases.ini (%include), which
     pgtrack-notify may rewrite."""
 
-    def __init__(self, pg, databases_text=None):
+    def __init__(self, pg, databases_text=None, server_login_retry="1"):
         self.pg = pg
+        self.server_login_retry = server_login_retry
         self.base = tempfile.mkdtemp(prefix="pgtrack-it-bouncer-")
         os.chmod(self.base, 0o755)
         os.chown(self.base, *_pg_ids())
@@ -132,12 +133,12 @@ class Bouncer:
                    "admin_users = %s\n"
                    "pidfile = %s\n"
                    "pool_mode = session\n"
-                   "server_login_retry = 1\n"
+                   "server_login_retry = %s\n"
                    "max_client_conn = 200\n"
                    "\n"
                    "%%include %s\n"
                    % (self.port, sockdir, self.userlist, ADMIN_USER, self.pidfile,
-                      self.databases_file),
+                      self.server_login_retry, self.databases_file),
                    0o644, owner_pg=True)
 
     def start(self, sockdir=None, timeout=15):
@@ -252,24 +253,24 @@ class Bouncer:
 
     # -- clients through pgbouncer -------------------------------------------
 
-    def client(self, connect_timeout=5):
+    def client(self, connect_timeout=5, dbname=APPDB):
         import psycopg
-        return psycopg.connect(host="127.0.0.1", port=self.port, dbname=APPDB, user=CLIENT_USER,
+        return psycopg.connect(host="127.0.0.1", port=self.port, dbname=dbname, user=CLIENT_USER,
                                autocommit=True, connect_timeout=connect_timeout)
 
-    def client_works(self):
+    def client_works(self, dbname=APPDB):
         """Connect + SELECT 1 through pgbouncer; returns current_database()."""
-        with self.client() as conn:
+        with self.client(dbname=dbname) as conn:
             assert conn.execute("SELECT 1").fetchone() == (1,)
             return conn.execute("SELECT current_database()").fetchone()[0]
 
-    def client_refused(self):
+    def client_refused(self, dbname=APPDB):
         """The error text if a new connection is refused at once, else None
         (connected, or only timed out: a paused but enabled database)."""
         import psycopg
         t0 = time.monotonic()
         try:
-            conn = self.client(connect_timeout=4)
+            conn = self.client(connect_timeout=4, dbname=dbname)
         except psycopg.OperationalError as e:
             msg = str(e)
             if time.monotonic() - t0 > 3.5 or "timeout" in msg.lower():

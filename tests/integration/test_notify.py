@@ -79,8 +79,8 @@ class Rig:
         write_file(self.template, self.template_text, 0o644)
         self.leftover_pids = []
 
-    def start_bouncer(self):
-        self.bouncer = Bouncer(self.pg)
+    def start_bouncer(self, **kw):
+        self.bouncer = Bouncer(self.pg, **kw)
         self.bouncer.start()
         return self.bouncer
 
@@ -88,7 +88,15 @@ class Rig:
         self.fifo = Fifo(self.fifo_path, mode)
         return self.fifo
 
-    def sections(self, notify=None, pgbouncer=None, hooks=None, fifo=True):
+    def postgres_section(self, **over):
+        """[postgres]: the local PostgreSQL, self.pg."""
+        p = {"host": self.pg.sockdir, "port": str(self.pg.port), "user": "postgres",
+             "dbname": "postgres", "connect_timeout": "1s", "hold_poll": "20ms",
+             "hold_timeout": "30s"}
+        p.update(over)
+        return p
+
+    def sections(self, notify=None, pgbouncer=None, hooks=None, fifo=True, postgres=None):
         n = {}
         if fifo:
             n["fifo"] = self.fifo_path
@@ -112,6 +120,8 @@ class Rig:
         s = {"notify": n, "pgbouncer": b}
         if hooks:
             s["hooks"] = hooks
+        if postgres:
+            s["postgres"] = postgres
         return s
 
     def start(self, *extra, **kw):
@@ -317,7 +327,8 @@ def test_pgbouncer_outage_pending_state_applied_once_back(rig):
     b = rig.bouncer
     n = rig.start()
     rig.apply("BACKUP", False)
-    assert b.db()["database"] == "postgres"
+    # the template is installed on BACKUP too, fenced (no RELOAD on MASTER)
+    assert b.db()["database"] == "appdb"
     off = n.log_size()
     b.stop()
     rig.fifo.write(inst(VI, "MASTER", 100))
@@ -589,6 +600,8 @@ BAD_CONFS = {
     "missing_databases": (lambda l: l[:8] + l[9:], ["databases"]),
     "databases_file_without_template": (lambda l: l[:10] + l[11:], ["databases_template"]),
     "unknown_key": (lambda l: l[:7] + ["colour = blue"] + l[7:], ['unknown key "colour" in section [pgbouncer]']),
+    "wildcard_with_names": (lambda l: l[:8] + ["databases = appdb, *"] + l[9:], ["*", "alone"]),
+    "hold_poll_too_short": (lambda l: l + ["[postgres]", "hold_poll = 1ms"], ["hold_poll"]),
 }
 
 
@@ -848,3 +861,359 @@ def test_missing_fifo_created_0600(rig_nofifo):
     rig.wait_fifo_open()
     rig.fifo = Fifo.attach(rig.fifo_path)
     rig.apply("MASTER", True)
+
+
+# --------------------------------------------------------------------------
+# 12. hold, don't refuse (issue 10 part 3): the VIP arrives before the
+# promotion. pgbouncer is in front of a standby; [postgres] names it.
+
+
+class HeldClient:
+    """A client through pgbouncer, in a thread: connects, writes, reports
+    when its write was acknowledged or which error it got."""
+
+    def __init__(self, bouncer, name, connect_timeout=30):
+        import threading
+        self.name = name
+        self.done = None
+        self.error = None
+        self.started = time.monotonic()
+        self._t = threading.Thread(target=self._run, args=(bouncer, connect_timeout), daemon=True)
+        self._t.start()
+
+    def _run(self, bouncer, connect_timeout):
+        try:
+            with bouncer.client(connect_timeout=connect_timeout) as conn:
+                self.connected = time.monotonic()
+                conn.execute("SELECT 1")
+                self.selected = time.monotonic()
+                conn.execute("CREATE TABLE %s (x int)" % self.name)
+                conn.execute("INSERT INTO %s VALUES (1)" % self.name)
+                self.done = time.monotonic()
+        except Exception as e:
+            self.error = "%s: %s" % (type(e).__name__, e)
+            self.done = time.monotonic()
+
+    def join(self, timeout):
+        self._t.join(timeout)
+        return not self._t.is_alive()
+
+
+@pytest.fixture
+def standby_rig(notify_bin, servers):
+    """A primary with appdb, its streaming replica behind pgbouncer (a cold
+    pool: no client ever logged in), pgtrack-notify not started."""
+    primary = servers.primary("hprimary")
+    primary.sql("CREATE DATABASE appdb")
+    replica = servers.replica(primary, "hstandby")
+    r = Rig(notify_bin, replica)
+    try:
+        yield r
+    finally:
+        r.close()
+
+
+def test_hold_until_promotion_then_serve_within_100ms_cold_pool(standby_rig):
+    """MASTER while the local PostgreSQL is still a standby: clients wait in
+    pgbouncer (no error, no read-only server) and their writes go through
+    within 100 ms of the promotion, although the pool is cold: a client
+    logged in while the database was paused, which makes pgbouncer 1.18
+    wait server_login_retry (0.05 here, as in examples/pgbouncer.ini)
+    before its next server login."""
+    rig = standby_rig
+    b = rig.start_bouncer(server_login_retry="0.05")
+    rig.make_fifo()
+    n = rig.start(postgres=rig.postgres_section())
+    rig.apply("BACKUP", False)
+    off = n.log_size()
+    rig.fifo.write(inst(VI, "MASTER"))
+    rig.wait_flags(1, 0)                 # held: enabled, paused
+    n.wait_for_log(r"holding clients in pgbouncer until it is primary", start=off)
+    n.wait_for_log(r"pgbouncer: holding \(paused, clients wait\) databases appdb", start=off)
+    early = HeldClient(b, "held_early")
+    time.sleep(1.0)
+    assert early.done is None, "a client was not held: %r" % early.error
+    assert b.flags() == (1, 0)
+    wait_until(lambda: "closing because: pause mode" in b.log(), 5,
+               describe=lambda: "the cold-pool trap was not set:\n" + b.log()[-2000:])
+    late = HeldClient(b, "held_late")
+    time.sleep(0.01)
+    # when the promotion really happened: pg_promote(wait => true) polls every
+    # 100 ms, so a direct session asks pg_is_in_recovery() every 2 ms too
+    import threading
+    seen = {}
+
+    def watch_promotion():
+        with rig.pg.connect() as conn:
+            deadline = time.monotonic() + 30
+            while time.monotonic() < deadline:
+                if not conn.execute("SELECT pg_is_in_recovery()").fetchone()[0]:
+                    seen["at"] = time.monotonic()
+                    return
+                time.sleep(0.002)
+    watcher = threading.Thread(target=watch_promotion, daemon=True)
+    watcher.start()
+    rig.pg.promote()                     # pg_promote(wait => true)
+    returned = time.monotonic()
+    watcher.join(30)
+    assert "at" in seen
+    assert early.join(10) and late.join(10), rig.describe("held clients still waiting 10 s after the promotion")
+    assert early.error is None and late.error is None, (early.error, late.error)
+    ms = {c.name: round((c.done - returned) * 1000) for c in (early, late)}
+    real = {c.name: round((c.done - seen["at"]) * 1000) for c in (early, late)}
+    print("writes acknowledged, ms after pg_promote returned: %r; after the promotion: %r" % (ms, real))
+    assert max(ms.values()) <= 100, rig.describe("acknowledged %r ms after pg_promote returned" % ms)
+    # from the promotion itself: hold_poll (20 ms), RESUME, then pgbouncer
+    # opens one server connection at a time (a backend start each)
+    assert max(real.values()) <= 250, rig.describe("acknowledged %r ms after the promotion" % real)
+    assert b.flags() == (0, 0)
+    n.wait_for_log(r"is primary: serving, ending the hold", start=off)
+    lines = n.lines_since(off)
+    assert not [l for l in lines if " RELOAD" in l], "RELOAD on the MASTER path:\n" + "\n".join(lines)
+    # losing the VIP fences at once, as without a hold
+    rig.apply("BACKUP", False)
+
+
+def test_hold_timeout_fences_then_serves_on_promotion(standby_rig):
+    """hold_timeout passes with the local PostgreSQL still a standby: logged
+    as an error, pgbouncer fenced (held clients disconnected, new ones
+    refused at once), and served as soon as the promotion comes. pgbouncer's
+    default-like server_login_retry gets a warning."""
+    import psycopg
+    rig = standby_rig
+    b = rig.start_bouncer(server_login_retry="15")
+    rig.make_fifo()
+    n = rig.start(postgres=rig.postgres_section(hold_timeout="2s"))
+    rig.apply("BACKUP", False)
+    n.wait_for_log(r"warning: pgbouncer at \S+ has server_login_retry = 15 s")
+    off = n.log_size()
+    t0 = time.monotonic()
+    rig.fifo.write(inst(VI, "MASTER"))
+    rig.wait_flags(1, 0)
+    held = HeldClient(b, "held_timeout")
+    time.sleep(0.5)
+    assert held.done is None, held.error
+    n.wait_for_log(r"error: local PostgreSQL at \S+ is still a standby 2\.0s \(hold_timeout\) after "
+                   r"this node became MASTER: fencing", start=off, timeout=5)
+    took = time.monotonic() - t0
+    assert 1.9 <= took <= 3.5, took
+    rig.wait_fenced(timeout=3)
+    assert held.join(5) and held.error is not None, "the held client was not let go: %r" % held.error
+    assert "read-only" not in held.error, held.error
+    with pytest.raises(psycopg.OperationalError):
+        b.client().execute("SELECT 1")
+    rig.pg.promote()
+    assert rig.wait_serving(timeout=5) == "appdb"
+    assert not rig.pg.in_recovery()
+    n.wait_for_log(r"is primary: serving \(after the hold timed out\)", start=off)
+
+
+def test_master_with_primary_serves_at_once_no_hold(rig):
+    """[postgres] set, the local PostgreSQL already primary: MASTER serves
+    without a hold."""
+    n = rig.start(postgres=rig.postgres_section())
+    rig.apply("BACKUP", False)
+    off = n.log_size()
+    t0 = time.monotonic()
+    rig.fifo.write(inst(VI, "MASTER"))
+    assert rig.wait_serving(timeout=5) == "appdb"
+    assert time.monotonic() - t0 < 1.0
+    assert not [l for l in n.lines_since(off) if "holding" in l]
+
+
+def test_restart_on_master_does_not_kill_clients(rig):
+    """pgtrack-notify restarted on a MASTER (VIP here) with [postgres]: the
+    clients of the primary are left alone while the probe connects."""
+    n = rig.start(notify={"vip": "127.0.0.1"}, postgres=rig.postgres_section())
+    n.wait_for_log(r"pgbouncer: serving databases appdb \(this node is MASTER \(VIP here\)\)")
+    assert rig.wait_serving() == "appdb"
+    conn = rig.bouncer.client()
+    conn.execute("SELECT 1")
+    assert rig.notify.stop() == 0
+    rig.notify = Notify(rig.binary, rig.dir)
+    rig.start(notify={"vip": "127.0.0.1"}, postgres=rig.postgres_section())
+    rig.notify.wait_for_log(r"taking it as MASTER")
+    time.sleep(1.0)
+    assert conn.execute("SELECT 1").fetchone() == (1,)
+    conn.close()
+    assert rig.bouncer.flags() == (0, 0)
+    assert not admin_cmds(rig.notify.lines_since(0), "KILL"), rig.notify.describe()
+
+
+# --------------------------------------------------------------------------
+# 13. the template installed at start, fenced, on a BACKUP (issue 10 part 4)
+
+
+def test_template_installed_fenced_at_start_on_backup(rig):
+    """vip elsewhere at start: the databases file is the template and its
+    databases are known to pgbouncer but fenced, before keepalived said
+    anything; MASTER then needs no RELOAD."""
+    b = rig.bouncer
+    assert b.db()["database"] == "postgres"
+    n = rig.start(notify={"vip": "192.0.2.77"})
+    rig.wait_flags(1, 1)
+    assert b.db()["database"] == "appdb" and b.db()["pool_size"] == 7
+    with open(b.databases_file) as f:
+        assert f.read() == rig.template_text
+    rig.wait_fenced()
+    off = n.log_size()
+    rig.fifo.write(inst(VI, "MASTER"))
+    assert rig.wait_serving() == "appdb"
+    assert not [l for l in n.lines_since(off) if " RELOAD" in l], n.describe()
+
+
+# --------------------------------------------------------------------------
+# 14. databases = * with pgbouncer's fallback database (issue 10 part 4)
+
+
+def test_wildcard_fences_and_serves_auto_databases(rig):
+    b = rig.bouncer
+    text = ("; wildcard template\n[databases]\nappdb = host=127.0.0.1 port=%d dbname=appdb\n"
+            "* = host=127.0.0.1 port=%d\n" % (rig.pg.port, rig.pg.port))
+    write_file(rig.template, text, 0o644)
+    n = rig.start(pgbouncer={"databases": "*"})
+    rig.apply("BACKUP", False)
+    with open(b.databases_file) as f:
+        fenced_file = f.read()
+    # pgbouncer 1.18 keeps a fallback that a RELOAD no longer finds: the
+    # line stays, sent to a database that does not exist
+    assert "* = host=127.0.0.1 port=%d dbname=pgtrack_notify_fenced\n" % rig.pg.port in fenced_file, fenced_file
+    assert "appdb = host=127.0.0.1 port=%d dbname=appdb\n" % rig.pg.port in fenced_file, fenced_file
+    # a new name created from the fallback on a fenced node is refused at
+    # once, never served by this node's PostgreSQL
+    msg = b.client_refused(dbname="postgres")
+    assert msg and 'database "pgtrack_notify_fenced" does not exist' in msg, msg
+
+    rig.fifo.write(inst(VI, "MASTER"))
+    assert rig.wait_serving() == "appdb", rig.describe(open(b.databases_file).read())
+    assert open(b.databases_file).read() == text
+    assert b.client_works(dbname="postgres") == "postgres"      # auto-created
+    assert "postgres" in b.show_databases()
+
+    off = n.log_size()
+    rig.fifo.write(inst(VI, "BACKUP"))
+    rig.wait_fenced()
+    # the auto-created database is fenced (pgbouncer may also drop it after
+    # the KILL, and then recreates it from the fenced fallback)
+    wait_until(lambda: "postgres" not in b.show_databases() or b.flags("postgres") == (1, 1), 5,
+               describe=rig.describe)
+    msg = b.client_refused(dbname="postgres")
+    assert msg and re.search(r'database "?postgres"? is disabled|does not allow|"pgtrack_notify_fenced" does not', msg), msg
+    msg = b.client_refused(dbname="template1")
+    assert msg and 'database "pgtrack_notify_fenced" does not exist' in msg, msg
+    lines = n.lines_since(off)
+    assert [l for l in lines if re.search(r'pgbouncer: (DISABLE|KILL) "?postgres"?$', l)], "\n".join(lines)
+    n.wait_for_log(r"fenced databases \* \(all that pgbouncer lists\)", start=off)
+
+    rig.fifo.write(inst(VI, "MASTER"))
+    assert rig.wait_serving() == "appdb"
+    assert b.client_works(dbname="postgres") == "postgres"
+    assert b.client_works(dbname="template1") == "template1"
+    assert b.flags("postgres") == (0, 0)
+    assert b.flags("pgbouncer") == (0, 0)        # the console is never touched
+
+
+def test_fallback_in_template_needs_wildcard(notify_bin, workdir):
+    lines = good_conf(workdir)
+    tmpl = [l.split("=", 1)[1].strip() for l in lines if l.startswith("databases_template")][0]
+    with open(tmpl, "a") as f:
+        f.write("* = host=127.0.0.1 port=5432\n")
+    conf = os.path.join(workdir, "fallback.conf")
+    write_file(conf, "\n".join(lines) + "\n")
+    r = run_notify(notify_bin, "-t", "-f", conf)
+    assert r.returncode == 1 and "databases = *" in r.stderr, r.stderr
+    lines = [("databases = *" if l.startswith("databases =") else l) for l in lines]
+    write_file(conf, "\n".join(lines) + "\n")
+    r = run_notify(notify_bin, "-t", "-f", conf)
+    assert r.returncode == 0, r.stderr
+
+
+# --------------------------------------------------------------------------
+# 15. keepalived never names the followed instance (issue 10 part 5)
+
+
+def test_warns_when_followed_instance_is_never_reported(rig):
+    n = rig.start()
+    t0 = time.monotonic()
+    rig.fifo.write(inst("PG_VIP", "BACKUP") + group("G_OTHER", "BACKUP") + inst("PG_VIP", "MASTER"))
+    line = n.wait_for_log(r"warning: keepalived has reported", timeout=10)
+    assert time.monotonic() - t0 >= 4.5
+    assert 'instance "PG_VIP"' in line and 'group "G_OTHER"' in line and 'never instance "VI_PG"' in line, line
+    assert "[notify] instance" in line, line
+    rig.fifo.write(inst("PG_VIP", "BACKUP"))
+    time.sleep(6)
+    assert len([l for l in n.log().splitlines() if "keepalived has reported" in l]) == 1
+
+
+def test_no_warning_when_followed_instance_is_reported(rig):
+    n = rig.start()
+    rig.fifo.write(inst("VI_OTHER", "BACKUP"))
+    time.sleep(1)
+    rig.fifo.write(inst(VI, "BACKUP"))
+    rig.wait_fenced()
+    time.sleep(5)
+    assert "keepalived has reported" not in n.log()
+
+
+def test_losing_the_vip_during_a_hold_fences_at_once(standby_rig):
+    """BACKUP while clients are held: they are disconnected at once (KILL of
+    the paused database) so that they reconnect through the VIP, and new
+    ones are refused."""
+    rig = standby_rig
+    b = rig.start_bouncer(server_login_retry="0.05")
+    rig.make_fifo()
+    n = rig.start(postgres=rig.postgres_section())
+    rig.apply("BACKUP", False)
+    rig.fifo.write(inst(VI, "MASTER"))
+    rig.wait_flags(1, 0)
+    held = HeldClient(b, "held_lost")
+    time.sleep(0.5)
+    assert held.done is None, held.error
+    off = n.log_size()
+    t0 = time.monotonic()
+    rig.fifo.write(inst(VI, "BACKUP"))
+    assert held.join(3), rig.describe("the held client still waits after BACKUP")
+    assert held.done - t0 < 1.0 and held.error is not None, (held.done - t0, held.error)
+    assert "read-only" not in held.error, held.error
+    rig.wait_fenced(timeout=2)
+    assert admin_cmds(n.lines_since(off), "KILL"), n.describe()
+
+
+def test_promoted_while_backup_serves_without_a_hold(standby_rig):
+    """The promotion came first, while BACKUP (the session idles and last
+    saw a standby): MASTER asks again and serves, with no hold logged."""
+    rig = standby_rig
+    rig.start_bouncer(server_login_retry="0.05")
+    rig.make_fifo()
+    n = rig.start(postgres=rig.postgres_section())
+    rig.apply("BACKUP", False)
+    n.wait_for_log(r"local PostgreSQL at \S+: standby")
+    rig.pg.promote()
+    time.sleep(0.3)
+    off = n.log_size()
+    t0 = time.monotonic()
+    rig.fifo.write(inst(VI, "MASTER"))
+    assert rig.wait_serving(timeout=5) == "appdb"
+    assert time.monotonic() - t0 < 1.0
+    # pgbouncer may hold for the millisecond the session takes to answer,
+    # but nothing says the server is a standby
+    lines = n.lines_since(off)
+    assert not [l for l in lines if re.search(r"holding clients|not primary yet|still a standby|ending the hold", l)], \
+        "\n".join(lines)
+
+
+def test_postgres_section_that_cannot_log_in_serves_without_hold(rig):
+    """[postgres] names a role that does not exist: no answer will ever come,
+    so MASTER serves as without the section, with an error, instead of
+    holding (and then fencing) a healthy primary; and the server is not
+    asked at every hold_poll."""
+    n = rig.start(postgres=rig.postgres_section(user="pgtrack_no_such_role"))
+    rig.apply("BACKUP", False)
+    rig.fifo.write(inst(VI, "MASTER"))
+    assert rig.wait_serving(timeout=5) == "appdb"
+    n.wait_for_log(r"error: cannot ask the local PostgreSQL at \S+ whether it is primary \(.*"
+                   r"pgtrack_no_such_role.*\): serving on MASTER without the hold")
+    before = open(rig.pg.logfile, errors="replace").read().count('role "pgtrack_no_such_role" does not exist')
+    time.sleep(2)
+    after = open(rig.pg.logfile, errors="replace").read().count('role "pgtrack_no_such_role" does not exist')
+    assert after - before <= 5, "%d refused logins in 2 s (backoff from 250 ms)" % (after - before)
