@@ -4,9 +4,14 @@
  * One persistent session answers a one-round-trip query every interval
  * (role, live timeline, system identifier).  While idle, its socket is
  * watched, so a crash or a killed backend is seen at once and a reconnect
- * follows immediately.  Every accept_interval a fresh connection proves
+ * follows immediately.  Every accept_interval the accept probe proves
  * that the postmaster still accepts clients: an open session keeps
- * answering while a stopped postmaster lets no one in.
+ * answering while a stopped postmaster lets no one in.  Most accept probes
+ * are a ping (pg_ping.c: the postmaster forks a child that answers one
+ * byte; no backend start, no log line) to the server the session is
+ * connected to; every TRACK_ACCEPT_FULL_EVERY-th is a full connection, which
+ * alone sees a server that is shutting down (57P03: the session is let go
+ * so that a smart shutdown is not held up) or out of slots (53300: alive).
  *
  * With peers configured, each tick also asks every peer (own connections,
  * own deadlines) for its role, timeline, WAL position and system
@@ -27,6 +32,7 @@
 #include "log.h"
 #include "monotime.h"
 #include "peer.h"
+#include "pg_ping.h"
 #include "pg_answer.h"
 #include "pgconn.h"
 #include "ratelimit.h"
@@ -40,6 +46,11 @@ struct pg_probe {
 
 	struct pgconn session;
 	struct pgconn accept;
+	struct pg_ping ping;
+	/* Where the session is connected: a socket directory or the address libpq used. */
+	char ping_host[256];
+	char ping_port[8];
+	unsigned accept_count;  /* accept probes since the start: picks ping or full connection */
 	/*
 	 * Both timers repeat from start to stop, whatever happens to the
 	 * connections: nothing on a failure path has to remember to re-arm
@@ -53,6 +64,7 @@ struct pg_probe {
 
 	bool running;
 	bool accept_failing;
+	bool ping_failing;     /* accept_failing came from a ping: only an answer ends it */
 	char accept_reason[512];
 	bool accept_crowded;   /* the accept probe was turned away: too many connections */
 	bool session_crowded;  /* so was the session: the last verdict stands */
@@ -85,6 +97,13 @@ static struct pg_probe *of_session(struct pgconn *c)
 static struct pg_probe *of_accept(struct pgconn *c)
 {
 	return container_of(c, struct pg_probe, accept);
+}
+
+/* The accept probes in flight, ping or full connection; no callback follows. */
+static void stop_accept_probes(struct pg_probe *p)
+{
+	pgconn_close(&p->accept);
+	pg_ping_cancel(&p->ping);
 }
 
 static void format_failure(char *buf, size_t size, const char *what,
@@ -125,6 +144,30 @@ static void send_probe(struct pg_probe *p)
 			  p->host->track_name);
 }
 
+/*
+ * The ping goes where the session went: the socket directory, or the
+ * numeric address libpq connected to (a host name is never resolved
+ * again, and of a host list only the server that answered counts).
+ */
+static void remember_ping_target(struct pg_probe *p)
+{
+	const char *host = PQhost(p->session.conn);
+	const char *addr = PQhostaddr(p->session.conn);
+	const char *port = PQport(p->session.conn);
+	const char *target = NULL;
+
+	if (host && (host[0] == '/' || host[0] == '@'))
+		target = host;
+	else if (addr && addr[0])
+		target = addr;
+	p->ping_host[0] = '\0';
+	if (!target || !port || strlen(target) >= sizeof(p->ping_host) ||
+	    strlen(port) >= sizeof(p->ping_port))
+		return; /* full connections only */
+	strcpy(p->ping_host, target);
+	strcpy(p->ping_port, port);
+}
+
 static void session_connected(struct pgconn *c)
 {
 	struct pg_probe *p = of_session(c);
@@ -135,6 +178,7 @@ static void session_connected(struct pgconn *c)
 			 p->host->track_name);
 	p->session_crowded = false;
 	p->local.system_identifier[0] = '\0';
+	remember_ping_target(p);
 	send_probe(p);
 }
 
@@ -390,7 +434,7 @@ static void session_failed(struct pgconn *c, const struct pgconn_failure *f)
 
 	if (f->kind == PGCONN_ERR_TOO_MANY && p->local.valid) {
 		cancel_round(p);
-		pgconn_close(&p->accept);
+		stop_accept_probes(p);
 		session_crowded_out(p, f);
 		/* The peers can still tell that a peer was promoted meanwhile. */
 		if (guard_needed(p)) {
@@ -405,7 +449,7 @@ static void session_failed(struct pgconn *c, const struct pgconn_failure *f)
 		return;
 	/* Without a session, the session's own reconnects are the accept probe. */
 	if (!pgconn_ready(&p->session))
-		pgconn_close(&p->accept);
+		stop_accept_probes(p);
 	/*
 	 * A lost session is retried at once, at most once an interval so that a
 	 * server that drops every session cannot make us spin; a failed attempt
@@ -455,8 +499,36 @@ static void accept_succeeded(struct pg_probe *p)
 		log_info("track \"%s\": the server accepts new connections again",
 			 p->host->track_name);
 	p->accept_failing = false;
+	p->ping_failing = false;
 	p->accept_crowded = false;
 	set_accept_pace(p);
+}
+
+/*
+ * The postmaster forked a child that answered.  That ends only a failure
+ * a ping found (a hang): one a full connection found (shutting down,
+ * authentication, ...) is ended by a full connection.  Too many
+ * connections is not a failure and stays until a full connection gets in.
+ */
+static void ping_done(struct pg_ping *ping, const struct pgconn_failure *f)
+{
+	struct pg_probe *p = container_of(ping, struct pg_probe, ping);
+
+	if (!f) {
+		if (p->accept_failing && p->ping_failing) {
+			log_info("track \"%s\": the postmaster answers again", p->host->track_name);
+			p->accept_failing = false;
+			p->ping_failing = false;
+		}
+		set_accept_pace(p);
+		return;
+	}
+	p->accept_failing = true;
+	p->ping_failing = true;
+	format_failure(p->accept_reason, sizeof(p->accept_reason),
+		       "not accepting new connections: ", f);
+	set_accept_pace(p);
+	p->host->report(p->host, PGTRACKD_STATE_FAIL, p->accept_reason);
 }
 
 static void accept_connected(struct pgconn *c)
@@ -480,6 +552,7 @@ static void accept_crowded_out(struct pg_probe *p, const struct pgconn_failure *
 			  "session keeps probing its role", p->host->track_name, f->message);
 	p->accept_crowded = true;
 	p->accept_failing = false;
+	p->ping_failing = false;
 	set_accept_pace(p);
 }
 
@@ -508,6 +581,7 @@ static void accept_failed(struct pgconn *c, const struct pgconn_failure *f)
 		return;
 	}
 	p->accept_failing = true;
+	p->ping_failing = false;
 	p->accept_crowded = false;
 	format_failure(p->accept_reason, sizeof(p->accept_reason),
 		       "not accepting new connections: ", f);
@@ -517,19 +591,55 @@ static void accept_failed(struct pgconn *c, const struct pgconn_failure *f)
 	p->host->report(p->host, PGTRACKD_STATE_FAIL, p->accept_reason);
 }
 
+/*
+ * A full connection every TRACK_ACCEPT_FULL_EVERY-th probe, and every probe
+ * while a full connection's failure lasts (so that its end is seen) or
+ * when there is nowhere to ping.
+ */
+static bool accept_full_due(const struct pg_probe *p)
+{
+	return !p->ping_host[0] || p->accept_count % TRACK_ACCEPT_FULL_EVERY == 0 ||
+	       (p->accept_failing && !p->ping_failing);
+}
+
+/*
+ * The ping's deadline: a ping not answered by 3/4 of the pace counts as
+ * a hang, so that its failure is in before the session's next tick
+ * repeats it (fall = 2 at interval 1 s: a hang is down within 2 s).
+ */
+static int64_t ping_deadline_ms(const struct pg_probe *p)
+{
+	int64_t ms = (int64_t)(p->accept_tick.repeat * 750.0);
+
+	if (ms < 10)
+		ms = 10;
+	return ms < p->settings.connect_timeout_ms ? ms : p->settings.connect_timeout_ms;
+}
+
 static void accept_tick_cb(struct ev_loop *loop, ev_timer *w, int revents)
 {
 	struct pg_probe *p = container_of(w, struct pg_probe, accept_tick);
 
-	if (p->accept.state != PGCONN_CLOSED)
+	if (p->accept.state != PGCONN_CLOSED || pg_ping_running(&p->ping))
 		return; /* the one in flight: its deadline decides */
 	/* Without a session, the session's own reconnects are the accept probe. */
 	if (p->session.state != PGCONN_READY && p->session.state != PGCONN_BUSY) {
 		p->accept_failing = false;
+		p->ping_failing = false;
 		set_accept_pace(p);
 		return;
 	}
-	log_debug("track \"%s\": accept probe", p->host->track_name);
+	bool full = accept_full_due(p);
+
+	p->accept_count++;
+	if (!full) {
+		if (pg_ping_start(&p->ping, p->ping_host, p->ping_port, ping_deadline_ms(p)) == 0) {
+			log_debug("track \"%s\": accept probe: ping", p->host->track_name);
+			return;
+		}
+		p->ping_host[0] = '\0'; /* not a target a ping can take: full connections */
+	}
+	log_debug("track \"%s\": accept probe: full connection", p->host->track_name);
 	pgconn_connect(&p->accept, p->params.keywords, p->params.values, p->settings.connect_timeout_ms);
 }
 
@@ -564,6 +674,7 @@ static int pg_init(const struct pgtrackd_host *host, void **state)
 	ev_init(&p->round_deadline, round_deadline_cb);
 	pgconn_init(&p->session, host->loop, &session_handler);
 	pgconn_init(&p->accept, host->loop, &accept_handler);
+	pg_ping_init(&p->ping, host->loop, ping_done);
 	ev_timer_init(&p->tick, tick_cb, (double)p->settings.interval_ms / 1000.0,
 		      (double)p->settings.interval_ms / 1000.0);
 	ev_init(&p->accept_tick, accept_tick_cb);
@@ -578,6 +689,8 @@ static int pg_start(void *state)
 
 	p->running = true;
 	p->accept_failing = false;
+	p->ping_failing = false;
+	p->accept_count = 0;
 	p->last_quick_reconnect = -1e18;
 	ev_timer_again(p->host->loop, &p->tick);
 	if (p->settings.accept_interval_ms > 0) {
@@ -596,7 +709,7 @@ static void pg_stop(void *state)
 	ev_timer_stop(p->host->loop, &p->tick);
 	ev_timer_stop(p->host->loop, &p->accept_tick);
 	pgconn_close(&p->session);
-	pgconn_close(&p->accept);
+	stop_accept_probes(p);
 	cancel_round(p);
 	for (int i = 0; i < p->settings.n_peers; i++)
 		peer_stop(&p->peers[i]);

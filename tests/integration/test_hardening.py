@@ -7,10 +7,15 @@ Run as root:  /usr/bin/python3 -m pytest tests/integration/test_hardening.py
 """
 
 import os
+import pwd
 import re
+import shutil
 import signal
+import subprocess
 import threading
 import time
+
+import pytest
 
 from pgcluster import PG_USER, wait_pid_gone
 from test_trackd import _wait_backend, change_re, changes
@@ -313,3 +318,113 @@ def test_crowded_out_primary_still_turns_stale(servers, trackd):
     finally:
         if hog:
             hog.close()
+
+
+# --------------------------------------------------------------------------
+# issue 10, item 6: the accept probe is a ping, a hang is seen in a second
+
+
+DEFAULT_TIMINGS = {"interval": "1s", "timeout": "1s", "connect_timeout": "2s",
+                   "rise": "2", "fall": "2"}
+
+
+def default_track(pg, **over):
+    """A track at pgtrackd's default timings: accept_interval unset."""
+    opts = pg.track_options(**DEFAULT_TIMINGS)
+    del opts["accept_interval"]
+    opts.update(over)
+    return opts
+
+
+def test_hung_postmaster_is_seen_at_default_timings(servers, trackd):
+    """At the default timings (interval 1s, accept_interval unset, fall 2) a
+    SIGSTOPped postmaster is down within about 2 s, by the ping: twice, at
+    two phases of the timers.  (Before: a full connection every 5 s with a
+    2 s deadline, 2-8 s.)"""
+    pg = servers.primary()
+    t = trackd.start({"p": default_track(pg)})
+    t.wait_for_value("p", 100, 10)
+    took = []
+    for pause in (1.3, 1.75):
+        time.sleep(pause)
+        start = t.log_size()
+        t0 = time.monotonic()
+        pg.sigstop()
+        try:
+            t.wait_for_value("p", -254, 10)
+            took.append(time.monotonic() - t0)
+            line = t.wait_for_log(change_re("p", "primary", "down", -254, t.path("p")), 2, start)
+            assert "not accepting new connections: timed out: no answer from the postmaster" \
+                in line, line
+        finally:
+            pg.sigcont()
+        t.wait_for_value("p", 100, 10)
+        t.wait_for_log(r'track "p": the postmaster answers again', 2, start)
+    # ~1-2 s by design; the bound is generous for a loaded machine
+    assert max(took) < 3.5, "hang seen after %s s" % ["%.2f" % x for x in took]
+
+
+def _server_lines_by_pid(pg, offset):
+    """{pid: [message]} of the server log after offset."""
+    by_pid = {}
+    for line in pg.log()[offset:].splitlines():
+        m = re.match(r"^\S+ \S+ \S+ \[(\d+)\] (.*)$", line)
+        if m:
+            by_pid.setdefault(int(m.group(1)), []).append(m.group(2))
+    return by_pid
+
+
+def _enable_ssl(pg):
+    """ssl = on with a throwaway self-signed certificate (restart needed)."""
+    key = os.path.join(pg.datadir, "server.key")
+    crt = os.path.join(pg.datadir, "server.crt")
+    subprocess.run(["openssl", "req", "-new", "-x509", "-days", "2", "-nodes", "-subj",
+                    "/CN=localhost", "-keyout", key, "-out", crt], check=True,
+                   capture_output=True, timeout=60)
+    uid, gid = pwd.getpwnam(PG_USER).pw_uid, pwd.getpwnam(PG_USER).pw_gid
+    for p in (key, crt):
+        os.chown(p, uid, gid)
+    os.chmod(key, 0o600)
+    with open(os.path.join(pg.datadir, "postgresql.conf"), "a") as f:
+        f.write("ssl = on\n")
+
+
+def test_ping_leaves_no_log_line(servers, trackd):
+    """The ping makes the server fork a child that answers one byte and
+    finds EOF: with log_connections = on that child logs "connection
+    received" and nothing else (no "incomplete startup packet", no "could
+    not accept SSL connection" over TCP with ssl = on).  Over a unix socket
+    and over TCP; the pings are the connections that are never authorized."""
+    if not shutil.which("openssl"):
+        pytest.skip("openssl is not installed")
+    pg = servers.primary(start=False)
+    _enable_ssl(pg)
+    pg.start()
+    offset = len(pg.log())
+    t = trackd.start({
+        "u": pg.track_options(interval="200ms", accept_interval="100ms"),
+        "t": pg.track_options(host="", hostaddr="127.0.0.1", sslmode="require",
+                              interval="200ms", accept_interval="100ms"),
+    })
+    t.wait_for_value("u", 100, 10)
+    t.wait_for_value("t", 100, 10)
+    time.sleep(3.0)
+    time.sleep(0.3)                                  # the last children have exited
+    by_pid = _server_lines_by_pid(pg, offset)
+    pings = {"[local]": 0, "127.0.0.1": 0}
+    for pid, msgs in by_pid.items():
+        received = [m for m in msgs if "connection received:" in m]
+        if not received or any("connection authorized" in m for m in msgs):
+            continue
+        # a ping's child: exactly one line
+        assert len(msgs) == 1, "the server logged more for a ping (pid %d):\n%s" % (
+            pid, "\n".join(msgs))
+        for where in pings:
+            if "host=%s" % where in received[0]:
+                pings[where] += 1
+    assert pings["[local]"] >= 10 and pings["127.0.0.1"] >= 10, \
+        "too few pings (connections received, never authorized): %r" % pings
+    whole = pg.log()[offset:]
+    for bad in ("incomplete startup packet", "could not accept SSL connection",
+                "could not receive data from client", "unsupported frontend protocol"):
+        assert bad not in whole, bad + " in the server log:\n" + whole[-3000:]
