@@ -2,6 +2,7 @@
 
 #include <arpa/inet.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <stdarg.h>
 #include <netinet/in.h>
 #include <stdio.h>
@@ -280,5 +281,47 @@ int pg_ping_start(struct pg_ping *ping, const char *host, const char *port, int6
 	/* Connected or in progress: writable means done either way (SO_ERROR tells). */
 	ev_io_set(&ping->io, ping->fd, EV_WRITE);
 	ev_io_start(ping->loop, &ping->io);
+	return 0;
+}
+
+int pg_ping_postmaster_pid(int fd)
+{
+	struct sockaddr_storage ss;
+	socklen_t len = sizeof(ss);
+	struct ucred cred;
+	socklen_t clen = sizeof(cred);
+
+	if (fd < 0 || getsockname(fd, (struct sockaddr *)&ss, &len) < 0 || ss.ss_family != AF_UNIX)
+		return 0;
+	if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &clen) < 0 || clen != sizeof(cred))
+		return 0;
+	return cred.pid > 0 ? (int)cred.pid : 0;
+}
+
+int pg_ping_process_stopped(int pid, bool *stopped)
+{
+	char path[32], buf[512];
+	const char *p;
+	ssize_t n;
+	int fd;
+
+	snprintf(path, sizeof(path), "/proc/%d/stat", pid);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	n = read(fd, buf, sizeof(buf) - 1);
+	if (n < 0) {
+		int err = errno;
+
+		close(fd);
+		return -err;
+	}
+	close(fd);
+	buf[n] = '\0';
+	/* "PID (COMM) S ...": COMM may hold anything, ')' included: the last one ends it. */
+	p = strrchr(buf, ')');
+	if (!p || p[1] != ' ' || !p[2])
+		return -EIO;
+	*stopped = p[2] == 'T' || p[2] == 't';
 	return 0;
 }

@@ -75,4 +75,20 @@ static inline bool pg_ping_running(const struct pg_ping *ping)
 	return ping->running;
 }
 
+/*
+ * The postmaster's PID as the kernel tells it, for a unix socket connected
+ * to PostgreSQL (SO_PEERCRED of a connected unix stream socket gives the
+ * credentials the listening socket was created with: the postmaster's),
+ * translated into our PID namespace.  0 when fd is not a unix socket or
+ * the postmaster is not visible from here (another PID namespace).
+ */
+int pg_ping_postmaster_pid(int fd);
+
+/*
+ * Whether process pid is stopped (state T or t in /proc/PID/stat: SIGSTOP,
+ * a job-control stop, a tracer).  0 and *stopped, or -errno when it cannot
+ * be read (gone, hidepid).  A procfs read: it does not block.
+ */
+int pg_ping_process_stopped(int pid, bool *stopped);
+
 #endif

@@ -50,6 +50,7 @@ struct pg_probe {
 	/* Where the session is connected: a socket directory or the address libpq used. */
 	char ping_host[256];
 	char ping_port[8];
+	int postmaster_pid;     /* as the kernel tells it through a unix socket; 0: unknown */
 	unsigned accept_count;  /* accept probes since the start: picks ping or full connection */
 	/*
 	 * Both timers repeat from start to stop, whatever happens to the
@@ -168,6 +169,19 @@ static void remember_ping_target(struct pg_probe *p)
 	strcpy(p->ping_port, port);
 }
 
+/* A local postmaster, seen through the session's unix socket: its state is a /proc read away. */
+static void remember_postmaster(struct pg_probe *p)
+{
+	int pid = pg_ping_postmaster_pid(PQsocket(p->session.conn));
+	bool stopped;
+
+	if (pid > 0 && pg_ping_process_stopped(pid, &stopped) < 0)
+		pid = 0;
+	if (pid != p->postmaster_pid)
+		log_debug("track \"%s\": postmaster pid %d", p->host->track_name, pid);
+	p->postmaster_pid = pid;
+}
+
 static void session_connected(struct pgconn *c)
 {
 	struct pg_probe *p = of_session(c);
@@ -179,6 +193,7 @@ static void session_connected(struct pgconn *c)
 	p->session_crowded = false;
 	p->local.system_identifier[0] = '\0';
 	remember_ping_target(p);
+	remember_postmaster(p);
 	send_probe(p);
 }
 
@@ -510,13 +525,12 @@ static void accept_succeeded(struct pg_probe *p)
  * authentication, ...) is ended by a full connection.  Too many
  * connections is not a failure and stays until a full connection gets in.
  */
-static void ping_done(struct pg_ping *ping, const struct pgconn_failure *f)
+static void light_probe_done(struct pg_probe *p, const struct pgconn_failure *f)
 {
-	struct pg_probe *p = container_of(ping, struct pg_probe, ping);
-
 	if (!f) {
 		if (p->accept_failing && p->ping_failing) {
-			log_info("track \"%s\": the postmaster answers again", p->host->track_name);
+			log_info("track \"%s\": the postmaster runs and answers again",
+				 p->host->track_name);
 			p->accept_failing = false;
 			p->ping_failing = false;
 		}
@@ -529,6 +543,34 @@ static void ping_done(struct pg_ping *ping, const struct pgconn_failure *f)
 		       "not accepting new connections: ", f);
 	set_accept_pace(p);
 	p->host->report(p->host, PGTRACKD_STATE_FAIL, p->accept_reason);
+}
+
+static void ping_done(struct pg_ping *ping, const struct pgconn_failure *f)
+{
+	light_probe_done(container_of(ping, struct pg_probe, ping), f);
+}
+
+/*
+ * A local postmaster's state, without a connection: stopped (SIGSTOP, a
+ * tracer) is a hang.  false when /proc cannot tell: the caller pings.
+ */
+static bool check_postmaster_state(struct pg_probe *p)
+{
+	struct pgconn_failure f = { .kind = PGCONN_ERR_FAILED };
+	bool stopped;
+
+	if (p->postmaster_pid <= 0 || pg_ping_process_stopped(p->postmaster_pid, &stopped) < 0) {
+		p->postmaster_pid = 0;
+		return false;
+	}
+	log_debug("track \"%s\": accept probe: postmaster state", p->host->track_name);
+	if (!stopped) {
+		light_probe_done(p, NULL);
+		return true;
+	}
+	snprintf(f.message, sizeof(f.message), "the postmaster (pid %d) is stopped", p->postmaster_pid);
+	light_probe_done(p, &f);
+	return true;
 }
 
 static void accept_connected(struct pgconn *c)
@@ -620,7 +662,7 @@ static void accept_tick_cb(struct ev_loop *loop, ev_timer *w, int revents)
 {
 	struct pg_probe *p = container_of(w, struct pg_probe, accept_tick);
 
-	if (p->accept.state != PGCONN_CLOSED || pg_ping_running(&p->ping))
+	if (pg_ping_running(&p->ping))
 		return; /* the one in flight: its deadline decides */
 	/* Without a session, the session's own reconnects are the accept probe. */
 	if (p->session.state != PGCONN_READY && p->session.state != PGCONN_BUSY) {
@@ -629,16 +671,22 @@ static void accept_tick_cb(struct ev_loop *loop, ev_timer *w, int revents)
 		set_accept_pace(p);
 		return;
 	}
-	bool full = accept_full_due(p);
+	/* A full connection in flight (its deadline decides) does not hold up the light probe. */
+	bool full = accept_full_due(p) && p->accept.state == PGCONN_CLOSED;
 
 	p->accept_count++;
+	if (!full && check_postmaster_state(p))
+		return;
 	if (!full) {
 		if (pg_ping_start(&p->ping, p->ping_host, p->ping_port, ping_deadline_ms(p)) == 0) {
 			log_debug("track \"%s\": accept probe: ping", p->host->track_name);
 			return;
 		}
-		p->ping_host[0] = '\0'; /* not a target a ping can take: full connections */
+		if (p->ping_host[0])
+			p->ping_host[0] = '\0'; /* not a target a ping can take: full connections */
 	}
+	if (p->accept.state != PGCONN_CLOSED)
+		return; /* never restarted: its deadline decides */
 	log_debug("track \"%s\": accept probe: full connection", p->host->track_name);
 	pgconn_connect(&p->accept, p->params.keywords, p->params.values, p->settings.connect_timeout_ms);
 }

@@ -336,13 +336,18 @@ def default_track(pg, **over):
     return opts
 
 
-def test_hung_postmaster_is_seen_at_default_timings(servers, trackd):
+@pytest.mark.parametrize("via", ["unix", "tcp"])
+def test_hung_postmaster_is_seen_at_default_timings(servers, trackd, via):
     """At the default timings (interval 1s, accept_interval unset, fall 2) a
-    SIGSTOPped postmaster is down within about 2 s, by the ping: twice, at
-    two phases of the timers.  (Before: a full connection every 5 s with a
-    2 s deadline, 2-8 s.)"""
+    SIGSTOPped postmaster is down within about 2 s: twice, at two phases of
+    the timers.  Over a unix socket the postmaster's state is read from
+    /proc (its PID from SO_PEERCRED), over TCP a ping goes unanswered.
+    (Before: a full connection every 5 s with a 2 s deadline, 2-8 s.)"""
     pg = servers.primary()
-    t = trackd.start({"p": default_track(pg)})
+    over = {"host": "", "hostaddr": "127.0.0.1"} if via == "tcp" else {}
+    reason = ("timed out: no answer from the postmaster within 0.8s" if via == "tcp"
+              else "connection failed: the postmaster (pid %d) is stopped" % pg.pid)
+    t = trackd.start({"p": default_track(pg, **over)})
     t.wait_for_value("p", 100, 10)
     took = []
     for pause in (1.3, 1.75):
@@ -354,12 +359,13 @@ def test_hung_postmaster_is_seen_at_default_timings(servers, trackd):
             t.wait_for_value("p", -254, 10)
             took.append(time.monotonic() - t0)
             line = t.wait_for_log(change_re("p", "primary", "down", -254, t.path("p")), 2, start)
-            assert "not accepting new connections: timed out: no answer from the postmaster" \
-                in line, line
+            assert "(not accepting new connections: %s)" % reason in line, line
         finally:
             pg.sigcont()
         t.wait_for_value("p", 100, 10)
-        t.wait_for_log(r'track "p": the postmaster answers again', 2, start)
+        # said once it is over (by the full connection if one was caught in the hang)
+        t.wait_for_log(r'track "p": the (postmaster runs and answers|server accepts new '
+                       r'connections) again', 2, start)
     # ~1-2 s by design; the bound is generous for a loaded machine
     assert max(took) < 3.5, "hang seen after %s s" % ["%.2f" % x for x in took]
 
@@ -393,8 +399,9 @@ def test_ping_leaves_no_log_line(servers, trackd):
     """The ping makes the server fork a child that answers one byte and
     finds EOF: with log_connections = on that child logs "connection
     received" and nothing else (no "incomplete startup packet", no "could
-    not accept SSL connection" over TCP with ssl = on).  Over a unix socket
-    and over TCP; the pings are the connections that are never authorized."""
+    not accept SSL connection" over TCP with ssl = on); the pings are the
+    connections that are never authorized.  Over a unix socket the light
+    probe is a look at the postmaster's state: no connection at all."""
     if not shutil.which("openssl"):
         pytest.skip("openssl is not installed")
     pg = servers.primary(start=False)
@@ -422,8 +429,13 @@ def test_ping_leaves_no_log_line(servers, trackd):
         for where in pings:
             if "host=%s" % where in received[0]:
                 pings[where] += 1
-    assert pings["[local]"] >= 10 and pings["127.0.0.1"] >= 10, \
+    assert pings["127.0.0.1"] >= 10, \
         "too few pings (connections received, never authorized): %r" % pings
+    assert pings["[local]"] == 0, "pings over the unix socket: %r" % pings
+    # and the full connections still come, one in five accept probes, on each
+    authorized = "\n".join(m for msgs in by_pid.values() for m in msgs
+                           if "connection authorized" in m)
+    assert authorized.count("application_name=pgtrackd") >= 4, authorized
     whole = pg.log()[offset:]
     for bad in ("incomplete startup packet", "could not accept SSL connection",
                 "could not receive data from client", "unsupported frontend protocol"):
