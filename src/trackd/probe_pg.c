@@ -496,6 +496,23 @@ static void tick_cb(struct ev_loop *loop, ev_timer *w, int revents)
 	}
 }
 
+/*
+ * (Re)starts the accept timer at its pace, firing just before a session
+ * tick: a light probe that fails is then followed at once by the
+ * session's answer, which repeats the failure, so that with fall = 2 a
+ * stopped postmaster is down within one interval of the hang (a ping's
+ * deadline later over TCP), whatever the phase.  Both timers repeat, so
+ * they stay in step.
+ */
+static void arm_accept_tick(struct pg_probe *p)
+{
+	double after = ev_timer_remaining(p->host->loop, &p->tick) - 0.002;
+
+	ev_timer_stop(p->host->loop, &p->accept_tick);
+	ev_timer_set(&p->accept_tick, after > 0.0 ? after : 0.0, p->accept_tick.repeat);
+	ev_timer_start(p->host->loop, &p->accept_tick);
+}
+
 /* The accept probe's pace: accept_interval, or every interval while it fails. */
 static void set_accept_pace(struct pg_probe *p)
 {
@@ -505,7 +522,7 @@ static void set_accept_pace(struct pg_probe *p)
 	if (p->accept_tick.repeat == every)
 		return;
 	p->accept_tick.repeat = every;
-	ev_timer_again(p->host->loop, &p->accept_tick);
+	arm_accept_tick(p);
 }
 
 static void accept_succeeded(struct pg_probe *p)
@@ -743,7 +760,7 @@ static int pg_start(void *state)
 	ev_timer_again(p->host->loop, &p->tick);
 	if (p->settings.accept_interval_ms > 0) {
 		p->accept_tick.repeat = (double)p->settings.accept_interval_ms / 1000.0;
-		ev_timer_again(p->host->loop, &p->accept_tick);
+		arm_accept_tick(p);
 	}
 	connect_session(p);
 	return 0;
