@@ -692,7 +692,11 @@ static void accept_tick_cb(struct ev_loop *loop, ev_timer *w, int revents)
 	bool full = accept_full_due(p) && p->accept.state == PGCONN_CLOSED;
 
 	p->accept_count++;
-	if (!full && check_postmaster_state(p))
+	/*
+	 * The state check costs nothing: it runs at every tick, the full
+	 * connection's too (a hang must not wait for the next light tick).
+	 */
+	if (check_postmaster_state(p) && (!full || !p->running || p->ping_failing))
 		return;
 	if (!full) {
 		if (pg_ping_start(&p->ping, p->ping_host, p->ping_port, ping_deadline_ms(p)) == 0) {
