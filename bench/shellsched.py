@@ -4,7 +4,9 @@
 Each script is started every INTERVAL, the way keepalived runs a
 ``vrrp_script``: a new process (posix_spawn = vfork + exec of the script,
 whose ``#!/bin/bash`` line makes the kernel start bash), in its own process
-group, killed as a group when it overruns TIMEOUT.  A tick at which the
+group, killed as a group when it overruns TIMEOUT (keepalived counts that
+run as failed: with --timeout-file SCRIPT=FILE the scheduler then writes
+"-254" to FILE, as the script would on a failure).  A tick at which the
 previous run of the same script is still running is skipped, not queued.
 
 Every finished run is reaped with wait4(), whose rusage covers the script
@@ -38,8 +40,11 @@ def main():
     ap.add_argument("--stats", required=True)
     ap.add_argument("--max-seconds", type=float, default=3600.0,
                     help="hard bound on the scheduler's life")
+    ap.add_argument("--timeout-file", action="append", default=[],
+                    help="SCRIPT=FILE: write -254 to FILE when SCRIPT is killed on timeout")
     ap.add_argument("scripts", nargs="+")
     args = ap.parse_args()
+    timeout_files = dict(x.split("=", 1) for x in args.timeout_file)
 
     libc = ctypes.CDLL(None, use_errno=True)
     libc.prctl(PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0)
@@ -124,6 +129,9 @@ def main():
                 except ProcessLookupError:
                     pass
                 stats[s]["timed_out"] += 1
+                if s in timeout_files:
+                    with open(timeout_files[s], "w") as f:
+                        f.write("-254\n")
                 running[pid] = (s, float("inf"))   # count once
         reap()
         wait = next_tick - time.monotonic()

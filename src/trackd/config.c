@@ -60,8 +60,9 @@ const struct conf_key config_track_keys[] = {
 	  .default_value = "2" },
 	{ .name = "fall", .type = CONF_INT, .offset = T(fall), .min = 1, .max = 100,
 	  .default_value = "2" },
+	/* Unset: the track's interval (finish_track). */
 	{ .name = "accept_interval", .type = CONF_DURATION, .offset = T(accept_interval_ms),
-	  .min = MS(10), .max = SEC(3600), .default_value = "5s", .flags = CONF_ZERO_OK },
+	  .min = MS(10), .max = SEC(3600), .flags = CONF_ZERO_OK },
 	VALUE_KEY("value_primary", value_primary, "54"),
 	VALUE_KEY("value_standby", value_standby, "53"),
 	VALUE_KEY("value_down", value_down, "-254"),
@@ -221,6 +222,8 @@ static void finish_track(struct conf_parser *p, struct loader *l)
 
 		snprintf(what, sizeof(what), "track \"%s\"", t->name);
 		conf_check_required(p, config_track_keys, l->seen, t->line, what);
+		if (!was_set(l->seen, "accept_interval"))
+			t->accept_interval_ms = t->interval_ms;
 		if (t->module[0] && was_set(l->seen, "probe"))
 			conf_error_at(p, t->line, "track \"%s\": set either probe (built in) or module, "
 						  "not both", t->name);

@@ -35,6 +35,13 @@ struct peer_settings {
 };
 
 /*
+ * Every how many accept probes (a ping each) a full connection is made
+ * instead: the pace at which a server shutting down is seen, and at
+ * which peer sessions are opened anew.
+ */
+#define TRACK_ACCEPT_FULL_EVERY 5
+
+/*
  * Everything a track is configured with.  Compared with memcmp on reload,
  * so always zero it before filling it (config_load does).
  */
@@ -57,7 +64,7 @@ struct track_settings {
 	int64_t timeout_ms;
 	int rise;
 	int fall;
-	int64_t accept_interval_ms;
+	int64_t accept_interval_ms; /* unset: interval_ms */
 
 	int value_primary;
 	int value_standby;

@@ -154,7 +154,9 @@ void peer_init(struct peer *p, struct ev_loop *loop, const char *track_name,
 
 static double peer_session_max(const struct track_settings *track)
 {
-	int64_t ms = track->accept_interval_ms > 0 ? track->accept_interval_ms : PEER_SESSION_MAX_MS;
+	/* As often as the local server gets a full connection: pings do not reach peers. */
+	int64_t ms = track->accept_interval_ms > 0 ?
+		track->accept_interval_ms * TRACK_ACCEPT_FULL_EVERY : PEER_SESSION_MAX_MS;
 
 	return (double)ms / 1000.0;
 }
@@ -167,9 +169,10 @@ void peer_poll(struct peer *p)
 	/*
 	 * A session held for good would hold up a smart shutdown of the peer
 	 * forever (it waits for every session to end, and an idle session
-	 * cannot tell): every accept_interval (5 s if that is 0) a successor
-	 * is opened, and replaces the session once it is up.  A peer that is
-	 * shutting down turns it away (57P03), and then the old session goes.
+	 * cannot tell): every TRACK_ACCEPT_FULL_EVERY accept_intervals (5 s
+	 * if that is 0) a successor is opened, and replaces the session once
+	 * it is up.  A peer that is shutting down turns it away (57P03), and
+	 * then the old session goes.
 	 */
 	if (now->state == PGCONN_READY && next->state == PGCONN_CLOSED &&
 	    monotime_now() - p->connected_at >= peer_session_max(p->track)) {

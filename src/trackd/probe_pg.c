@@ -4,9 +4,14 @@
  * One persistent session answers a one-round-trip query every interval
  * (role, live timeline, system identifier).  While idle, its socket is
  * watched, so a crash or a killed backend is seen at once and a reconnect
- * follows immediately.  Every accept_interval a fresh connection proves
+ * follows immediately.  Every accept_interval the accept probe proves
  * that the postmaster still accepts clients: an open session keeps
- * answering while a stopped postmaster lets no one in.
+ * answering while a stopped postmaster lets no one in.  Most accept probes
+ * are a ping (pg_ping.c: the postmaster forks a child that answers one
+ * byte; no backend start, no log line) to the server the session is
+ * connected to; every TRACK_ACCEPT_FULL_EVERY-th is a full connection, which
+ * alone sees a server that is shutting down (57P03: the session is let go
+ * so that a smart shutdown is not held up) or out of slots (53300: alive).
  *
  * With peers configured, each tick also asks every peer (own connections,
  * own deadlines) for its role, timeline, WAL position and system
@@ -27,6 +32,7 @@
 #include "log.h"
 #include "monotime.h"
 #include "peer.h"
+#include "pg_ping.h"
 #include "pg_answer.h"
 #include "pgconn.h"
 #include "ratelimit.h"
@@ -40,6 +46,12 @@ struct pg_probe {
 
 	struct pgconn session;
 	struct pgconn accept;
+	struct pg_ping ping;
+	/* Where the session is connected: a socket directory or the address libpq used. */
+	char ping_host[256];
+	char ping_port[8];
+	int postmaster_pid;     /* as the kernel tells it through a unix socket; 0: unknown */
+	unsigned accept_count;  /* accept probes since the start: picks ping or full connection */
 	/*
 	 * Both timers repeat from start to stop, whatever happens to the
 	 * connections: nothing on a failure path has to remember to re-arm
@@ -53,6 +65,7 @@ struct pg_probe {
 
 	bool running;
 	bool accept_failing;
+	bool ping_failing;     /* accept_failing came from a ping: only an answer ends it */
 	char accept_reason[512];
 	bool accept_crowded;   /* the accept probe was turned away: too many connections */
 	bool session_crowded;  /* so was the session: the last verdict stands */
@@ -86,6 +99,13 @@ static struct pg_probe *of_session(struct pgconn *c)
 static struct pg_probe *of_accept(struct pgconn *c)
 {
 	return container_of(c, struct pg_probe, accept);
+}
+
+/* The accept probes in flight, ping or full connection; no callback follows. */
+static void stop_accept_probes(struct pg_probe *p)
+{
+	pgconn_close(&p->accept);
+	pg_ping_cancel(&p->ping);
 }
 
 static void format_failure(char *buf, size_t size, const char *what,
@@ -126,6 +146,43 @@ static void send_probe(struct pg_probe *p)
 			  p->host->track_name);
 }
 
+/*
+ * The ping goes where the session went: the socket directory, or the
+ * numeric address libpq connected to (a host name is never resolved
+ * again, and of a host list only the server that answered counts).
+ */
+static void remember_ping_target(struct pg_probe *p)
+{
+	const char *host = PQhost(p->session.conn);
+	const char *addr = PQhostaddr(p->session.conn);
+	const char *port = PQport(p->session.conn);
+	const char *target = NULL;
+
+	if (host && (host[0] == '/' || host[0] == '@'))
+		target = host;
+	else if (addr && addr[0])
+		target = addr;
+	p->ping_host[0] = '\0';
+	if (!target || !port || strlen(target) >= sizeof(p->ping_host) ||
+	    strlen(port) >= sizeof(p->ping_port))
+		return; /* full connections only */
+	strcpy(p->ping_host, target);
+	strcpy(p->ping_port, port);
+}
+
+/* A local postmaster, seen through the session's unix socket: its state is a /proc read away. */
+static void remember_postmaster(struct pg_probe *p)
+{
+	int pid = pg_ping_postmaster_pid(PQsocket(p->session.conn));
+	bool stopped;
+
+	if (pid > 0 && pg_ping_process_stopped(pid, &stopped) < 0)
+		pid = 0;
+	if (pid != p->postmaster_pid)
+		log_debug("track \"%s\": postmaster pid %d", p->host->track_name, pid);
+	p->postmaster_pid = pid;
+}
+
 static void session_connected(struct pgconn *c)
 {
 	struct pg_probe *p = of_session(c);
@@ -141,6 +198,8 @@ static void session_connected(struct pgconn *c)
 			  p->host->track_name, PGCONN_MAX_HOSTS, pgconn_dropped(c));
 	}
 	p->local.system_identifier[0] = '\0';
+	remember_ping_target(p);
+	remember_postmaster(p);
 	send_probe(p);
 }
 
@@ -438,7 +497,7 @@ static void session_failed(struct pgconn *c, const struct pgconn_failure *f)
 
 	if (f->kind == PGCONN_ERR_TOO_MANY && p->local.valid) {
 		cancel_round(p);
-		pgconn_close(&p->accept);
+		stop_accept_probes(p);
 		session_crowded_out(p, f);
 		/* The peers can still tell that a peer was promoted meanwhile. */
 		if (guard_needed(p)) {
@@ -453,7 +512,7 @@ static void session_failed(struct pgconn *c, const struct pgconn_failure *f)
 		return;
 	/* Without a session, the session's own reconnects are the accept probe. */
 	if (!pgconn_ready(&p->session))
-		pgconn_close(&p->accept);
+		stop_accept_probes(p);
 	/*
 	 * A lost session is retried at once, at most once an interval so that a
 	 * server that drops every session cannot make us spin; a failed attempt
@@ -488,6 +547,23 @@ static void tick_cb(struct ev_loop *loop, ev_timer *w, int revents)
 	}
 }
 
+/*
+ * (Re)starts the accept timer at its pace, firing just before a session
+ * tick: a light probe that fails is then followed at once by the
+ * session's answer, which repeats the failure, so that with fall = 2 a
+ * stopped postmaster is down within one interval of the hang (a ping's
+ * deadline later over TCP), whatever the phase.  Both timers repeat, so
+ * they stay in step.
+ */
+static void arm_accept_tick(struct pg_probe *p)
+{
+	double after = ev_timer_remaining(p->host->loop, &p->tick) - 0.002;
+
+	ev_timer_stop(p->host->loop, &p->accept_tick);
+	ev_timer_set(&p->accept_tick, after > 0.0 ? after : 0.0, p->accept_tick.repeat);
+	ev_timer_start(p->host->loop, &p->accept_tick);
+}
+
 /* The accept probe's pace: accept_interval, or every interval while it fails. */
 static void set_accept_pace(struct pg_probe *p)
 {
@@ -497,7 +573,7 @@ static void set_accept_pace(struct pg_probe *p)
 	if (p->accept_tick.repeat == every)
 		return;
 	p->accept_tick.repeat = every;
-	ev_timer_again(p->host->loop, &p->accept_tick);
+	arm_accept_tick(p);
 }
 
 static void accept_succeeded(struct pg_probe *p)
@@ -506,8 +582,63 @@ static void accept_succeeded(struct pg_probe *p)
 		log_info("track \"%s\": the server accepts new connections again",
 			 p->host->track_name);
 	p->accept_failing = false;
+	p->ping_failing = false;
 	p->accept_crowded = false;
 	set_accept_pace(p);
+}
+
+/*
+ * The postmaster forked a child that answered.  That ends only a failure
+ * a ping found (a hang): one a full connection found (shutting down,
+ * authentication, ...) is ended by a full connection.  Too many
+ * connections is not a failure and stays until a full connection gets in.
+ */
+static void light_probe_done(struct pg_probe *p, const struct pgconn_failure *f)
+{
+	if (!f) {
+		if (p->accept_failing && p->ping_failing) {
+			log_info("track \"%s\": the postmaster runs and answers again",
+				 p->host->track_name);
+			p->accept_failing = false;
+			p->ping_failing = false;
+		}
+		set_accept_pace(p);
+		return;
+	}
+	p->accept_failing = true;
+	p->ping_failing = true;
+	format_failure(p->accept_reason, sizeof(p->accept_reason),
+		       "not accepting new connections: ", f);
+	set_accept_pace(p);
+	p->host->report(p->host, PGTRACKD_STATE_FAIL, p->accept_reason);
+}
+
+static void ping_done(struct pg_ping *ping, const struct pgconn_failure *f)
+{
+	light_probe_done(container_of(ping, struct pg_probe, ping), f);
+}
+
+/*
+ * A local postmaster's state, without a connection: stopped (SIGSTOP, a
+ * tracer) is a hang.  false when /proc cannot tell: the caller pings.
+ */
+static bool check_postmaster_state(struct pg_probe *p)
+{
+	struct pgconn_failure f = { .kind = PGCONN_ERR_FAILED };
+	bool stopped;
+
+	if (p->postmaster_pid <= 0 || pg_ping_process_stopped(p->postmaster_pid, &stopped) < 0) {
+		p->postmaster_pid = 0;
+		return false;
+	}
+	log_debug("track \"%s\": accept probe: postmaster state", p->host->track_name);
+	if (!stopped) {
+		light_probe_done(p, NULL);
+		return true;
+	}
+	snprintf(f.message, sizeof(f.message), "the postmaster (pid %d) is stopped", p->postmaster_pid);
+	light_probe_done(p, &f);
+	return true;
 }
 
 static void accept_connected(struct pgconn *c)
@@ -531,6 +662,7 @@ static void accept_crowded_out(struct pg_probe *p, const struct pgconn_failure *
 			  "session keeps probing its role", p->host->track_name, f->message);
 	p->accept_crowded = true;
 	p->accept_failing = false;
+	p->ping_failing = false;
 	set_accept_pace(p);
 }
 
@@ -559,6 +691,7 @@ static void accept_failed(struct pgconn *c, const struct pgconn_failure *f)
 		return;
 	}
 	p->accept_failing = true;
+	p->ping_failing = false;
 	p->accept_crowded = false;
 	format_failure(p->accept_reason, sizeof(p->accept_reason),
 		       "not accepting new connections: ", f);
@@ -568,19 +701,65 @@ static void accept_failed(struct pgconn *c, const struct pgconn_failure *f)
 	p->host->report(p->host, PGTRACKD_STATE_FAIL, p->accept_reason);
 }
 
+/*
+ * A full connection every TRACK_ACCEPT_FULL_EVERY-th probe, and every probe
+ * while a full connection's failure lasts (so that its end is seen) or
+ * when there is nowhere to ping.
+ */
+static bool accept_full_due(const struct pg_probe *p)
+{
+	return !p->ping_host[0] || p->accept_count % TRACK_ACCEPT_FULL_EVERY == 0 ||
+	       (p->accept_failing && !p->ping_failing);
+}
+
+/*
+ * The ping's deadline: a ping not answered by 3/4 of the pace counts as
+ * a hang, so that its failure is in before the session's next tick
+ * repeats it (fall = 2 at interval 1 s: a hang is down within 2 s).
+ */
+static int64_t ping_deadline_ms(const struct pg_probe *p)
+{
+	int64_t ms = (int64_t)(p->accept_tick.repeat * 750.0);
+
+	if (ms < 10)
+		ms = 10;
+	return ms < p->settings.connect_timeout_ms ? ms : p->settings.connect_timeout_ms;
+}
+
 static void accept_tick_cb(struct ev_loop *loop, ev_timer *w, int revents)
 {
 	struct pg_probe *p = container_of(w, struct pg_probe, accept_tick);
 
-	if (p->accept.state != PGCONN_CLOSED)
+	if (pg_ping_running(&p->ping))
 		return; /* the one in flight: its deadline decides */
 	/* Without a session, the session's own reconnects are the accept probe. */
 	if (p->session.state != PGCONN_READY && p->session.state != PGCONN_BUSY) {
 		p->accept_failing = false;
+		p->ping_failing = false;
 		set_accept_pace(p);
 		return;
 	}
-	log_debug("track \"%s\": accept probe", p->host->track_name);
+	/* A full connection in flight (its deadline decides) does not hold up the light probe. */
+	bool full = accept_full_due(p) && p->accept.state == PGCONN_CLOSED;
+
+	p->accept_count++;
+	/*
+	 * The state check costs nothing: it runs at every tick, the full
+	 * connection's too (a hang must not wait for the next light tick).
+	 */
+	if (check_postmaster_state(p) && (!full || !p->running || p->ping_failing))
+		return;
+	if (!full) {
+		if (pg_ping_start(&p->ping, p->ping_host, p->ping_port, ping_deadline_ms(p)) == 0) {
+			log_debug("track \"%s\": accept probe: ping", p->host->track_name);
+			return;
+		}
+		if (p->ping_host[0])
+			p->ping_host[0] = '\0'; /* not a target a ping can take: full connections */
+	}
+	if (p->accept.state != PGCONN_CLOSED)
+		return; /* never restarted: its deadline decides */
+	log_debug("track \"%s\": accept probe: full connection", p->host->track_name);
 	pgconn_connect(&p->accept, p->params.keywords, p->params.values, p->settings.connect_timeout_ms);
 }
 
@@ -615,6 +794,7 @@ static int pg_init(const struct pgtrackd_host *host, void **state)
 	ev_init(&p->round_deadline, round_deadline_cb);
 	pgconn_init(&p->session, host->loop, &session_handler);
 	pgconn_init(&p->accept, host->loop, &accept_handler);
+	pg_ping_init(&p->ping, host->loop, ping_done);
 	ev_timer_init(&p->tick, tick_cb, (double)p->settings.interval_ms / 1000.0,
 		      (double)p->settings.interval_ms / 1000.0);
 	ev_init(&p->accept_tick, accept_tick_cb);
@@ -629,11 +809,13 @@ static int pg_start(void *state)
 
 	p->running = true;
 	p->accept_failing = false;
+	p->ping_failing = false;
+	p->accept_count = 0;
 	p->last_quick_reconnect = -1e18;
 	ev_timer_again(p->host->loop, &p->tick);
 	if (p->settings.accept_interval_ms > 0) {
 		p->accept_tick.repeat = (double)p->settings.accept_interval_ms / 1000.0;
-		ev_timer_again(p->host->loop, &p->accept_tick);
+		arm_accept_tick(p);
 	}
 	connect_session(p);
 	return 0;
@@ -647,7 +829,7 @@ static void pg_stop(void *state)
 	ev_timer_stop(p->host->loop, &p->tick);
 	ev_timer_stop(p->host->loop, &p->accept_tick);
 	pgconn_close(&p->session);
-	pgconn_close(&p->accept);
+	stop_accept_probes(p);
 	cancel_round(p);
 	for (int i = 0; i < p->settings.n_peers; i++)
 		peer_stop(&p->peers[i]);

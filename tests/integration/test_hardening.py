@@ -7,12 +7,17 @@ Run as root:  /usr/bin/python3 -m pytest tests/integration/test_hardening.py
 """
 
 import os
+import pwd
 import re
+import shutil
 import signal
+import subprocess
 import threading
 import time
 
 import pgcluster
+import pytest
+
 from pgcluster import PG_USER, wait_pid_gone
 from test_trackd import _wait_backend, change_re, changes
 
@@ -366,10 +371,132 @@ def test_peer_at_max_connections_keeps_its_session(servers, trackd):
     hog = rep.connect(user="pgtrackd_peer")
     start = t.log_size()
     try:
-        time.sleep(2.5)                             # several renewals, all turned away
+        time.sleep(4.0)                             # renewals every 5 x 500ms, turned away
         text = t.log()[start:]
         assert "peer r gives no answer" not in text, text
         assert "keeping the session, a new one failed (too many connections" in text, text
         t.wait_for_log(r'track "p": peer r: in recovery', 2, t.log_size())
     finally:
         hog.close()
+
+
+# --------------------------------------------------------------------------
+# issue 10, item 6: the accept probe is a ping, a hang is seen in a second
+
+
+DEFAULT_TIMINGS = {"interval": "1s", "timeout": "1s", "connect_timeout": "2s",
+                   "rise": "2", "fall": "2"}
+
+
+def default_track(pg, **over):
+    """A track at pgtrackd's default timings: accept_interval unset."""
+    opts = pg.track_options(**DEFAULT_TIMINGS)
+    del opts["accept_interval"]
+    opts.update(over)
+    return opts
+
+
+@pytest.mark.parametrize("via", ["unix", "tcp"])
+def test_hung_postmaster_is_seen_at_default_timings(servers, trackd, via):
+    """At the default timings (interval 1s, accept_interval unset, fall 2) a
+    SIGSTOPped postmaster is down within about 2 s: twice, at two phases of
+    the timers.  Over a unix socket the postmaster's state is read from
+    /proc (its PID from SO_PEERCRED), over TCP a ping goes unanswered.
+    (Before: a full connection every 5 s with a 2 s deadline, 2-8 s.)"""
+    pg = servers.primary()
+    over = {"host": "", "hostaddr": "127.0.0.1"} if via == "tcp" else {}
+    reason = ("timed out: no answer from the postmaster within 0.8s" if via == "tcp"
+              else "connection failed: the postmaster (pid %d) is stopped" % pg.pid)
+    t = trackd.start({"p": default_track(pg, **over)})
+    t.wait_for_value("p", 100, 10)
+    took = []
+    for pause in (1.3, 1.75):
+        time.sleep(pause)
+        start = t.log_size()
+        t0 = time.monotonic()
+        pg.sigstop()
+        try:
+            t.wait_for_value("p", -254, 10)
+            took.append(time.monotonic() - t0)
+            line = t.wait_for_log(change_re("p", "primary", "down", -254, t.path("p")), 2, start)
+            assert "(not accepting new connections: %s)" % reason in line, line
+        finally:
+            pg.sigcont()
+        t.wait_for_value("p", 100, 10)
+        # said once it is over (by the full connection if one was caught in the hang)
+        t.wait_for_log(r'track "p": the (postmaster runs and answers|server accepts new '
+                       r'connections) again', 2, start)
+    # ~1-2 s by design; the bound is generous for a loaded machine
+    assert max(took) < 3.5, "hang seen after %s s" % ["%.2f" % x for x in took]
+
+
+def _server_lines_by_pid(pg, offset):
+    """{pid: [message]} of the server log after offset."""
+    by_pid = {}
+    for line in pg.log()[offset:].splitlines():
+        m = re.match(r"^\S+ \S+ \S+ \[(\d+)\] (.*)$", line)
+        if m:
+            by_pid.setdefault(int(m.group(1)), []).append(m.group(2))
+    return by_pid
+
+
+def _enable_ssl(pg):
+    """ssl = on with a throwaway self-signed certificate (restart needed)."""
+    key = os.path.join(pg.datadir, "server.key")
+    crt = os.path.join(pg.datadir, "server.crt")
+    subprocess.run(["openssl", "req", "-new", "-x509", "-days", "2", "-nodes", "-subj",
+                    "/CN=localhost", "-keyout", key, "-out", crt], check=True,
+                   capture_output=True, timeout=60)
+    uid, gid = pwd.getpwnam(PG_USER).pw_uid, pwd.getpwnam(PG_USER).pw_gid
+    for p in (key, crt):
+        os.chown(p, uid, gid)
+    os.chmod(key, 0o600)
+    with open(os.path.join(pg.datadir, "postgresql.conf"), "a") as f:
+        f.write("ssl = on\n")
+
+
+def test_ping_leaves_no_log_line(servers, trackd):
+    """The ping makes the server fork a child that answers one byte and
+    finds EOF: with log_connections = on that child logs "connection
+    received" and nothing else (no "incomplete startup packet", no "could
+    not accept SSL connection" over TCP with ssl = on); the pings are the
+    connections that are never authorized.  Over a unix socket the light
+    probe is a look at the postmaster's state: no connection at all."""
+    if not shutil.which("openssl"):
+        pytest.skip("openssl is not installed")
+    pg = servers.primary(start=False)
+    _enable_ssl(pg)
+    pg.start()
+    offset = len(pg.log())
+    t = trackd.start({
+        "u": pg.track_options(interval="200ms", accept_interval="100ms"),
+        "t": pg.track_options(host="", hostaddr="127.0.0.1", sslmode="require",
+                              interval="200ms", accept_interval="100ms"),
+    })
+    t.wait_for_value("u", 100, 10)
+    t.wait_for_value("t", 100, 10)
+    time.sleep(3.0)
+    time.sleep(0.3)                                  # the last children have exited
+    by_pid = _server_lines_by_pid(pg, offset)
+    pings = {"[local]": 0, "127.0.0.1": 0}
+    for pid, msgs in by_pid.items():
+        received = [m for m in msgs if "connection received:" in m]
+        if not received or any("connection authorized" in m for m in msgs):
+            continue
+        # a ping's child: exactly one line
+        assert len(msgs) == 1, "the server logged more for a ping (pid %d):\n%s" % (
+            pid, "\n".join(msgs))
+        for where in pings:
+            if "host=%s" % where in received[0]:
+                pings[where] += 1
+    assert pings["127.0.0.1"] >= 10, \
+        "too few pings (connections received, never authorized): %r" % pings
+    assert pings["[local]"] == 0, "pings over the unix socket: %r" % pings
+    # and the full connections still come, one in five accept probes, on each
+    authorized = "\n".join(m for msgs in by_pid.values() for m in msgs
+                           if "connection authorized" in m)
+    assert authorized.count("application_name=pgtrackd") >= 4, authorized
+    whole = pg.log()[offset:]
+    for bad in ("incomplete startup packet", "could not accept SSL connection",
+                "could not receive data from client", "unsupported frontend protocol"):
+        assert bad not in whole, bad + " in the server log:\n" + whole[-3000:]

@@ -151,7 +151,7 @@ static void test_defaults(void)
 	CHECK_INT_EQ(t->timeout_ms, 1000);
 	CHECK_INT_EQ(t->rise, 2);
 	CHECK_INT_EQ(t->fall, 2);
-	CHECK_INT_EQ(t->accept_interval_ms, 5000);
+	CHECK_INT_EQ(t->accept_interval_ms, 1000); /* the interval */
 	CHECK_INT_EQ(t->value_primary, 54);
 	CHECK_INT_EQ(t->value_standby, 53);
 	CHECK_INT_EQ(t->value_down, -254);
@@ -166,6 +166,23 @@ static void test_defaults(void)
 	CHECK_INT_EQ(t->max_lag_bytes, 0);
 	CHECK_INT_EQ(t->max_lag_time_ms, 0);
 	CHECK_INT_EQ(t->n_peers, 0);
+	config_destroy(c);
+}
+
+/* accept_interval follows the track's interval unless it is set, to 0 as well. */
+static void test_accept_interval_default(void)
+{
+	struct trackd_config *c = LOAD_OK("[track a]\nfile = /run/pgtrackd/a\ninterval = 200ms\n"
+					  "[track b]\nfile = /run/pgtrackd/b\ninterval = 200ms\n"
+					  "accept_interval = 3s\n"
+					  "[track c]\nfile = /run/pgtrackd/c\naccept_interval = 0\n");
+
+	if (!c)
+		return;
+	CHECK_INT_EQ(c->n_tracks, 3);
+	CHECK_INT_EQ(c->tracks[0].accept_interval_ms, 200);
+	CHECK_INT_EQ(c->tracks[1].accept_interval_ms, 3000);
+	CHECK_INT_EQ(c->tracks[2].accept_interval_ms, 0);
 	config_destroy(c);
 }
 
@@ -1239,6 +1256,7 @@ int main(void)
 {
 	scratch_create(dir, sizeof(dir));
 	test_defaults();
+	test_accept_interval_default();
 	test_every_key();
 	test_layout();
 	test_hash_is_no_inline_comment();
