@@ -81,7 +81,8 @@ PG_USER = "postgres"
 ADMIN_USER = "pgtrack_notify"
 VALUE_DOWN = -254
 VALUE_PRIMARY = 54       # pgtrackd's defaults on BASE_PRIORITY: 254
-VALUE_STANDBY = 53       # the most advanced standby (253); one less per rank
+VALUE_STANDBY = 53       # the most advanced standby (253); RANK_STEP less per rank
+RANK_STEP = 3            # pgtrackd's rank_step default
 MAX_NODES = 9
 MODES = ("pgtrackd", "classic")
 CLASSIC_INTERVAL = 5            # vrrp_script interval of the classic configuration, seconds
@@ -1350,7 +1351,7 @@ class Lab:
             n.start_pgbouncer()
             n.start_notify()
             n.start_trackd()
-        lowest = VALUE_STANDBY - (len(self.nodes) - 2)
+        lowest = VALUE_STANDBY - (len(self.nodes) - 2) * RANK_STEP
         for n in self.nodes:
             if n is self.primary:
                 wait_for(lambda: n.track_value() == VALUE_PRIMARY, 20, 0.05,
@@ -1660,7 +1661,11 @@ class Writer:
         self.started = threading.Event()
         self.proc = subprocess.Popen(lab.client_argv("write", "--host", VIP, "--port", BOUNCER_PORT,
                                                      "--interval", interval, "--start-seq", start_seq,
-                                                     "--connect-timeout", connect_timeout),
+                                                     "--connect-timeout", connect_timeout,
+                                                     # every attempt held for a whole connect_timeout
+                                                     # still fits: none is skipped by the client itself
+                                                     "--max-inflight",
+                                                     int(connect_timeout / interval) + 20),
                                      stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                                      text=True, start_new_session=True)
         self.thread = threading.Thread(target=self._read, daemon=True, name="lab-writer")

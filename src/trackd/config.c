@@ -85,6 +85,8 @@ const struct conf_key config_track_keys[] = {
 	{ .name = "node", .type = CONF_STRING, .offset = T(node), .max = PEER_NAME_MAX },
 	{ .name = "rank_tolerance", .type = CONF_SIZE, .offset = T(rank_tolerance),
 	  .min = 0, .max = INT64_C(1) << 40, .default_value = "128kB" },
+	{ .name = "rank_step", .type = CONF_INT, .offset = T(rank_step), .min = 1, .max = 50,
+	  .default_value = "3" },
 	{ .name = "base_priority", .type = CONF_INT, .offset = T(base_priority), .min = 0,
 	  .max = 254, .default_value = "200" },
 	{ 0 },
@@ -201,7 +203,7 @@ static void warn_postgres_keys(struct conf_parser *p, struct loader *l,
 	static const char *const postgres_only[] = {
 		"host", "hostaddr", "port", "dbname", "user", "passfile", "sslmode",
 		"application_name", "connect_timeout", "timeout", "accept_interval",
-		"max_lag", "max_lag_time", "receiver_grace", "node", "rank_tolerance", NULL,
+		"max_lag", "max_lag_time", "receiver_grace", "node", "rank_tolerance", "rank_step", NULL,
 	};
 
 	for (const char *const *k = postgres_only; *k; k++)
@@ -475,7 +477,7 @@ static void warn_clamp(struct conf_parser *p, const struct track_settings *t, co
 static void check_layout(struct conf_parser *p, const struct track_settings *t)
 {
 	/* Ranks run from 0 to n_peers (all nodes standbys during a failover). */
-	int lowest = t->value_standby - t->n_peers;
+	int lowest = t->value_standby - t->n_peers * t->rank_step;
 
 	if (t->module[0]) {
 		if (t->base_priority) {
@@ -498,8 +500,8 @@ static void check_layout(struct conf_parser *p, const struct track_settings *t)
 			  t->name, t->value_primary, t->value_standby);
 	if (t->value_standby > -254 && t->value_lagging >= lowest)
 		log_warnx("%s:%d: track \"%s\": value_lagging %d is not below the lowest ranked "
-			  "standby value %d (value_standby - %d peers)", conf_path(p), t->line,
-			  t->name, t->value_lagging, lowest, t->n_peers);
+			  "standby value %d (value_standby - %d peers x rank_step %d)", conf_path(p),
+			  t->line, t->name, t->value_lagging, lowest, t->n_peers, t->rank_step);
 	/* Two standbys at once need three nodes (or no primary at all). */
 	if (t->n_peers >= 2 && !t->node[0])
 		log_warnx("%s:%d: track \"%s\": peers without node: this node cannot place "

@@ -88,6 +88,7 @@ struct track_settings {
 	 */
 	char node[CONF_STR_SIZE];
 	int64_t rank_tolerance;
+	int rank_step;           /* value_standby falls this much per rank */
 	/* keepalived's base priority the values are meant for (0: no check). */
 	int base_priority;
 

@@ -18,7 +18,8 @@ int track_value(const struct track_settings *s, enum track_state state, int rank
 	case TRACK_STANDBY:
 		if (rank <= 0)
 			return s->value_standby;
-		return s->value_standby - rank > -253 ? s->value_standby - rank : -253;
+		return s->value_standby - rank * s->rank_step > -253 ?
+			       s->value_standby - rank * s->rank_step : -253;
 	case TRACK_DOWN:
 		return s->value_down;
 	case TRACK_STOPPED:

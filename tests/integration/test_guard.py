@@ -25,7 +25,8 @@ from pgcluster import PgServer, PortReservation, SilentListener, run_binary
 
 PRIMARY = 54          # value_primary default (254 on base_priority 200)
 STANDBY = 53          # value_standby default: the most advanced standby (rank 0)
-LOWEST = STANDBY - 2  # three nodes: the lowest rank, held until every peer was heard
+RANK_STEP = 3         # rank_step default: value_standby falls this much per rank
+LOWEST = STANDBY - 2 * RANK_STEP  # three nodes: the lowest rank, held until every peer was heard
 STALE = -254          # value_stale default
 CONFLICT = -254       # value_conflict default
 LAGGING = -100        # value_lagging default
@@ -188,7 +189,7 @@ def test_steady_state_primary_and_standbys(abc, trackd):
     t.wait_for_value("a", PRIMARY, 10)
     # B and C stream the same WAL: a tie, which goes to the name first, b
     wait_standby(t, "b", STANDBY)
-    wait_standby(t, "c", STANDBY - 1)
+    wait_standby(t, "c", STANDBY - RANK_STEP)
     t.wait_for_log(change_re("a", "unknown", "primary", PRIMARY, "not in recovery"), 2)
 
     # the primary's track really asks its peers (debug line of every peer answer)
@@ -205,14 +206,14 @@ def test_steady_state_primary_and_standbys(abc, trackd):
 
     time.sleep(1.0)
     assert (t.read("a"), t.read("b"), t.read("c")) == (
-        "%d\n" % PRIMARY, "%d\n" % STANDBY, "%d\n" % (STANDBY - 1))
+        "%d\n" % PRIMARY, "%d\n" % STANDBY, "%d\n" % (STANDBY - RANK_STEP))
     # a standby starts at the lowest rank until it heard its peers, then takes its place:
     # one line per change, none per probe
     for name, state, value in (("a", "primary", PRIMARY), ("b", "standby", LOWEST),
                                ("c", "standby", LOWEST)):
         assert [c[:3] for c in changes(t, name)] == [("unknown", state, value)], t.log()
     assert [c[:3] for c in rank_changes(t, "b")] == [(2, 0, STANDBY)], t.log()
-    assert [c[:3] for c in rank_changes(t, "c")] == [(2, 1, STANDBY - 1)], t.log()
+    assert [c[:3] for c in rank_changes(t, "c")] == [(2, 1, STANDBY - RANK_STEP)], t.log()
     for name, rank in (("b", 0), ("c", 1)):
         assert re.fullmatch(r"in recovery, rank %d of 2 standbys by WAL position [0-9A-F]+/[0-9A-F]+"
                             % rank, rank_changes(t, name)[0][3]), rank_changes(t, name)
@@ -304,7 +305,7 @@ def test_peer_of_another_cluster_is_ignored(abc, trackd, servers):
 
 
 # C, a standby beside B: second (a tie goes to the name first; behind B, it is second anyway)
-C_STANDBY = STANDBY - 1
+C_STANDBY = STANDBY - RANK_STEP
 
 
 def test_replay_paused_is_lagging_until_resumed(abc, trackd):
@@ -459,7 +460,7 @@ def test_receiver_down_is_lagging_until_restored(abc, trackd):
             "lagging %.2fs after the break, before receiver_grace" % (lagging_at - t_break)
         # before it: standby values only (C may fall a rank behind B while A writes)
         vals = w.values_after("c", t_break)
-        assert vals[-1] == LAGGING and all(STANDBY - 9 <= v <= STANDBY for v in vals[:-1]), vals
+        assert vals[-1] == LAGGING and all(STANDBY - 9 * RANK_STEP <= v <= STANDBY for v in vals[:-1]), vals
         # stays lagging while the receiver is down and the writes go on
         time.sleep(1.0)
         assert t.read("c") == "%d\n" % LAGGING
@@ -606,7 +607,7 @@ def test_failover_old_primary_restarted_is_stale_never_primary(servers, trackd):
     t.wait_for_value("a", PRIMARY, 10)
     t.wait_for_value("a1", PRIMARY, 10)
     wait_standby(t, "b", STANDBY)
-    wait_standby(t, "c", STANDBY - 1)
+    wait_standby(t, "c", STANDBY - RANK_STEP)
     wait_caught_up(n.a, n.b, n.c)         # so that C can follow B's new timeline
 
     # failover: A dies, B is promoted, C follows B
@@ -694,7 +695,7 @@ def test_two_primaries_same_timeline_conflict_sticky(servers, trackd):
                      {"reminder_interval": "1s"})
     t.wait_for_value("p", PRIMARY, 10)
     wait_standby(t, "q", STANDBY)
-    wait_standby(t, "r", STANDBY - 1)
+    wait_standby(t, "r", STANDBY - RANK_STEP)
     wait_caught_up(p, q, r)
 
     p.stop("immediate")                   # nothing else interferes
@@ -847,7 +848,7 @@ def test_ranks_hold_while_the_primary_writes(abc, trackd):
     probe: no rank flaps, no line per probe."""
     t = trackd.start(abc_tracks(abc))
     wait_standby(t, "b", STANDBY)
-    wait_standby(t, "c", STANDBY - 1)
+    wait_standby(t, "c", STANDBY - RANK_STEP)
     start = t.log_size()
     writes = WriteLoop(abc.a)
     w = FileWatch(t, ["b", "c"])
@@ -858,7 +859,7 @@ def test_ranks_hold_while_the_primary_writes(abc, trackd):
         writes.stop()
     assert writes.commits > 30 and writes.error is None, (writes.commits, writes.error)
     assert w.values("b") == [STANDBY], w.values("b")
-    assert w.values("c") == [STANDBY - 1], w.values("c")
+    assert w.values("c") == [STANDBY - RANK_STEP], w.values("c")
     assert rank_changes(t, "b", start) == [] and rank_changes(t, "c", start) == [], t.log()[start:]
     wait_caught_up(abc.a, abc.b, abc.c)
 
@@ -873,7 +874,7 @@ def test_most_advanced_standby_ranks_first_and_keeps_it_after_a_crash(servers, t
     t = trackd.start(abc_tracks(n, value_down=str(DOWN), receiver_grace="60s"))
     t.wait_for_value("a", PRIMARY, 10)
     wait_standby(t, "b", STANDBY)
-    wait_standby(t, "c", STANDBY - 1)
+    wait_standby(t, "c", STANDBY - RANK_STEP)
     wait_caught_up(n.a, n.b, n.c)
 
     refused = PortReservation()
@@ -885,12 +886,12 @@ def test_most_advanced_standby_ranks_first_and_keeps_it_after_a_crash(servers, t
                 "FROM generate_series(1, 5000) g")
         n.c.wait_replayed(str(n.a.sql("SELECT pg_current_wal_lsn()")[0][0]))
         t.wait_for_value("c", STANDBY, 5)
-        t.wait_for_value("b", STANDBY - 1, 5)
+        t.wait_for_value("b", STANDBY - RANK_STEP, 5)
         # the file is written just before the line is logged
         t.wait_for_log(r'track "c": standby rank 1 -> 0, value %d written' % STANDBY, 2, start)
-        t.wait_for_log(r'track "b": standby rank 0 -> 1, value %d written' % (STANDBY - 1), 2, start)
+        t.wait_for_log(r'track "b": standby rank 0 -> 1, value %d written' % (STANDBY - RANK_STEP), 2, start)
         assert [r[:3] for r in rank_changes(t, "c", start)] == [(1, 0, STANDBY)], t.log()[start:]
-        assert [r[:3] for r in rank_changes(t, "b", start)] == [(0, 1, STANDBY - 1)], t.log()[start:]
+        assert [r[:3] for r in rank_changes(t, "b", start)] == [(0, 1, STANDBY - RANK_STEP)], t.log()[start:]
         assert changes(t, "b", start) == [] and changes(t, "c", start) == [], t.log()[start:]
         time.sleep(0.5)
 
@@ -905,7 +906,7 @@ def test_most_advanced_standby_ranks_first_and_keeps_it_after_a_crash(servers, t
         finally:
             w.stop()
         assert w.values_after("c", t_crash) == [STANDBY], w.values_after("c", t_crash)
-        assert w.values_after("b", t_crash) == [STANDBY - 1], w.values_after("b", t_crash)
+        assert w.values_after("b", t_crash) == [STANDBY - RANK_STEP], w.values_after("b", t_crash)
         assert rank_changes(t, "b", crash) == [] and rank_changes(t, "c", crash) == [], \
             t.log()[crash:]
         # the one a failover manager promotes (repmgr: the most advanced) is the one at

@@ -62,6 +62,7 @@ PORT = labkit.BOUNCER_PORT
 STALE = -254                    # value_stale (and value_down) default
 PRIMARY = 54                    # value_primary default: 254 on the lab's base priority 200
 STANDBY = 53                    # value_standby default: the most advanced standby (rank 0)
+RANK_STEP = 3                   # rank_step default
 ADVERT_INT = 1.0                # keepalived advert_int in the lab
 FAILOVER_PROMOTE = os.environ.get("PGTRACKD_LAB_PROMOTE", "repmgr")
 SERVICE_BOUND = 30.0            # writes through the VIP again within this, after a disruption
@@ -150,9 +151,9 @@ def diag(lab, since=None, what=""):
 
 def tracks_steady(lab, p, tracks):
     """The primary at PRIMARY, the standbys each at its own rank: STANDBY,
-    STANDBY - 1, ... (ranked by WAL position, ties by name)."""
+    STANDBY - RANK_STEP, ... (ranked by WAL position, ties by name)."""
     standbys = sorted((v for k, v in tracks.items() if k != p.name), reverse=True)
-    return tracks.get(p.name) == PRIMARY and standbys == [STANDBY - i for i in range(len(lab.nodes) - 1)]
+    return tracks.get(p.name) == PRIMARY and standbys == [STANDBY - i * RANK_STEP for i in range(len(lab.nodes) - 1)]
 
 
 def steady_problems(lab):
@@ -167,7 +168,7 @@ def steady_problems(lab):
     tracks = lab.track_values()
     if not tracks_steady(lab, p, tracks):
         probs.append("tracks %s, expected %d on %s and %s on the standbys" % (
-            tracks, PRIMARY, p.name, [STANDBY - i for i in range(len(lab.nodes) - 1)]))
+            tracks, PRIMARY, p.name, [STANDBY - i * RANK_STEP for i in range(len(lab.nodes) - 1)]))
     serving = {n.name: n.bouncer_serving() for n in lab.nodes}
     if serving != {n.name: n is p for n in lab.nodes}:
         probs.append("pgbouncer serving %s" % serving)

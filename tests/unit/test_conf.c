@@ -738,7 +738,7 @@ static void test_priority_layout_warnings(void)
 	/* Below 1 is clamped too; the lowest rank counts the peers. */
 	out = load_log("[track a]\nfile = /a\nnode = x\nbase_priority = 10\nvalue_primary = 20\n"
 		       "value_standby = -8\nvalue_lagging = -30\npeer.b = 10.0.0.2\n"
-		       "peer.c = 10.0.0.3\n", &n);
+		       "peer.c = 10.0.0.3\nrank_step = 1\n", &n);
 	CHECK(strstr(out, "value_standby minus the lowest rank -10 on base_priority 10 gives "
 			  "priority 0, which keepalived clamps to 1") != NULL);
 	CHECK(strstr(out, "value_lagging -30 on base_priority 10 gives priority -20, which "
@@ -749,8 +749,8 @@ static void test_priority_layout_warnings(void)
 	out = load_log("[track a]\nfile = /a\nvalue_primary = 50\nvalue_standby = 50\n"
 		       "value_lagging = 49\nnode = a\npeer.b = 10.0.0.2\n", &n);
 	CHECK(strstr(out, "value_primary 50 is not above value_standby 50") != NULL);
-	CHECK(strstr(out, "value_lagging 49 is not below the lowest ranked standby value 49 "
-			  "(value_standby - 1 peers)") != NULL);
+	CHECK(strstr(out, "value_lagging 49 is not below the lowest ranked standby value 47 "
+			  "(value_standby - 1 peers x rank_step 3)") != NULL);
 	free(out);
 
 	/* Peers without node: ties cannot be broken the same way everywhere. */
