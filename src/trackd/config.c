@@ -86,7 +86,7 @@ const struct conf_key config_track_keys[] = {
 	{ .name = "rank_tolerance", .type = CONF_SIZE, .offset = T(rank_tolerance),
 	  .min = 0, .max = INT64_C(1) << 40, .default_value = "128kB" },
 	{ .name = "rank_step", .type = CONF_INT, .offset = T(rank_step), .min = 1, .max = 50,
-	  .default_value = "3" },
+	  .default_value = "10" },
 	{ .name = "base_priority", .type = CONF_INT, .offset = T(base_priority), .min = 0,
 	  .max = 254, .default_value = "200" },
 	{ 0 },
@@ -498,6 +498,11 @@ static void check_layout(struct conf_parser *p, const struct track_settings *t)
 		log_warnx("%s:%d: track \"%s\": value_primary %d is not above value_standby %d: "
 			  "a standby can keep the address from the primary", conf_path(p), t->line,
 			  t->name, t->value_primary, t->value_standby);
+	if (t->n_peers && t->value_standby > t->value_unknown && lowest <= t->value_unknown)
+		log_warnx("%s:%d: track \"%s\": the lowest ranked standby value %d (value_standby "
+			  "- %d peers x rank_step %d) is not above value_unknown %d, the value of a "
+			  "node whose file is missing: lower rank_step", conf_path(p), t->line, t->name,
+			  lowest, t->n_peers, t->rank_step, t->value_unknown);
 	if (t->value_standby > -254 && t->value_lagging >= lowest)
 		log_warnx("%s:%d: track \"%s\": value_lagging %d is not below the lowest ranked "
 			  "standby value %d (value_standby - %d peers x rank_step %d)", conf_path(p),

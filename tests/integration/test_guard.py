@@ -25,7 +25,7 @@ from pgcluster import PgServer, PortReservation, SilentListener, run_binary
 
 PRIMARY = 54          # value_primary default (254 on base_priority 200)
 STANDBY = 53          # value_standby default: the most advanced standby (rank 0)
-RANK_STEP = 3         # rank_step default: value_standby falls this much per rank
+RANK_STEP = 10        # rank_step default: value_standby falls this much per rank
 LOWEST = STANDBY - 2 * RANK_STEP  # three nodes: the lowest rank, held until every peer was heard
 STALE = -254          # value_stale default
 CONFLICT = -254       # value_conflict default
@@ -849,6 +849,7 @@ def test_ranks_hold_while_the_primary_writes(abc, trackd):
     t = trackd.start(abc_tracks(abc))
     wait_standby(t, "b", STANDBY)
     wait_standby(t, "c", STANDBY - RANK_STEP)
+    time.sleep(0.5)                       # the rank's log line follows its file write
     start = t.log_size()
     writes = WriteLoop(abc.a)
     w = FileWatch(t, ["b", "c"])

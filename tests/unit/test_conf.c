@@ -749,8 +749,8 @@ static void test_priority_layout_warnings(void)
 	out = load_log("[track a]\nfile = /a\nvalue_primary = 50\nvalue_standby = 50\n"
 		       "value_lagging = 49\nnode = a\npeer.b = 10.0.0.2\n", &n);
 	CHECK(strstr(out, "value_primary 50 is not above value_standby 50") != NULL);
-	CHECK(strstr(out, "value_lagging 49 is not below the lowest ranked standby value 47 "
-			  "(value_standby - 1 peers x rank_step 3)") != NULL);
+	CHECK(strstr(out, "value_lagging 49 is not below the lowest ranked standby value 40 "
+			  "(value_standby - 1 peers x rank_step 10)") != NULL);
 	free(out);
 
 	/* Peers without node: ties cannot be broken the same way everywhere. */
