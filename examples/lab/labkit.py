@@ -1328,7 +1328,13 @@ class Lab:
             write_text(n.dir / "repmgr.conf", repmgr_conf(n), 0o644)
         p = self.nodes[0]
         p.run([PG_BIN / "repmgr", "-f", p.dir / "repmgr.conf", "primary", "register"], user=PG_USER)
+        # standby register reads repmgr.nodes on the standby itself: wait
+        # until each has replayed the primary's registration (a busy machine
+        # was seen to lag behind it)
+        lsn = p.pg("SELECT pg_current_wal_lsn()::text")[0][0]
         for n in self.nodes[1:]:
+            wait_for(lambda: n.pg("SELECT pg_last_wal_replay_lsn() >= %s::pg_lsn", (lsn,))[0][0],
+                     30, 0.05, "%s replaying the primary's repmgr registration" % n.name)
             n.run([PG_BIN / "repmgr", "-f", n.dir / "repmgr.conf", "standby", "register"], user=PG_USER)
         for n in self.nodes:
             n.start_repmgrd()

@@ -826,7 +826,7 @@ def test_good_guard_config_passes_check(pgtrackd_bin, workdir):
                 "peer.%s = /var/run/postgresql\n" % ("N" * 32) +    # 32 characters, track's port
                 "peer.v6 = ::1 5432\n"
                 "peer.Node_2.x-y = db2.example   6432\n"               # 8 peers, by name
-                "node = self\n"
+                "node = self\nrank_step = 5\n"                         # 8 ranks stay above 0
                 "value_stale = -254\nvalue_conflict = -200\nvalue_lagging = -50\n"
                 "max_lag = 16MB\nmax_lag_time = 24h\n"
                 "[track b]\nfile = /nonexistent/b\nmax_lag = 8192\nmax_lag_time = 1s\n"
