@@ -308,9 +308,11 @@ static void plan_db(struct bouncer *b, const char *db, bool paused, bool disable
 	case BOUNCER_UNKNOWN:
 		break;
 	}
-	if (log_drift && b->n_commands > before)
-		log_warnx("pgbouncer: database %s is %s although this node is %s; repairing", db, was,
-			  b->reason);
+	char more[64];
+
+	if (log_drift && b->n_commands > before && may_log(b, BOUNCER_LOG_DRIFT, more, sizeof(more)))
+		log_warnx("pgbouncer: database %s is %s although this node is %s; repairing%s", db,
+			  was, b->reason, more);
 }
 
 /* Plans the commands that SHOW DATABASES says are missing; -1 if res is unusable. */

@@ -26,6 +26,7 @@ enum bouncer_repeat {
 	BOUNCER_LOG_SHOW,
 	BOUNCER_LOG_COMMAND,
 	BOUNCER_LOG_VERIFY,
+	BOUNCER_LOG_DRIFT,      /* something keeps undoing what we set */
 	BOUNCER_LOG_KINDS,
 };
 
