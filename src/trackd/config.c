@@ -8,14 +8,13 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "duration.h"
 #include "log.h"
 #include "module_loader.h"
 #include "track_file.h"
 #include "resolver.h"
 #include "util.h"
 
-#define MS(x) ((int64_t)(x))
-#define SEC(x) ((int64_t)(x) * 1000)
 
 static const char *const sslmodes[] = {
 	"disable", "allow", "prefer", "require", "verify-ca", "verify-full", NULL,
@@ -24,13 +23,12 @@ static const char *const sslmodes[] = {
 #define G(field) offsetof(struct global_settings, field)
 const struct conf_key config_global_keys[] = {
 	{ .name = "file_check_interval", .type = CONF_DURATION, .offset = G(file_check_interval_ms),
-	  .min = MS(100), .max = SEC(10), .default_value = "500ms" },
+	  .min = DURATION_MS(100), .max = DURATION_SEC(10), .default_value = "500ms" },
 	{ .name = "reminder_interval", .type = CONF_DURATION, .offset = G(reminder_interval_ms),
-	  .min = SEC(1), .max = SEC(86400), .default_value = "1m" },
+	  .min = DURATION_SEC(1), .max = DURATION_SEC(86400), .default_value = "1m" },
 	{ .name = "syslog_facility", .type = CONF_CHOICE, .offset = G(syslog_facility),
 	  .default_value = "daemon",
-	  .choices = (const char *const[]){ "daemon", "user", "local0", "local1", "local2",
-					    "local3", "local4", "local5", "local6", "local7", NULL } },
+	  .choices = log_facility_names },
 	{ 0 },
 };
 #undef G
@@ -51,18 +49,18 @@ const struct conf_key config_track_keys[] = {
 	{ .name = "application_name", .type = CONF_STRING, .offset = T(application_name),
 	  .default_value = "pgtrackd", .max = 63 },
 	{ .name = "connect_timeout", .type = CONF_DURATION, .offset = T(connect_timeout_ms),
-	  .min = MS(100), .max = SEC(3600), .default_value = "2s" },
+	  .min = DURATION_MS(100), .max = DURATION_SEC(3600), .default_value = "2s" },
 	{ .name = "interval", .type = CONF_DURATION, .offset = T(interval_ms),
-	  .min = MS(10), .max = SEC(3600), .default_value = "1s" },
+	  .min = DURATION_MS(10), .max = DURATION_SEC(3600), .default_value = "1s" },
 	{ .name = "timeout", .type = CONF_DURATION, .offset = T(timeout_ms),
-	  .min = MS(10), .max = SEC(3600), .default_value = "1s" },
+	  .min = DURATION_MS(10), .max = DURATION_SEC(3600), .default_value = "1s" },
 	{ .name = "rise", .type = CONF_INT, .offset = T(rise), .min = 1, .max = 100,
 	  .default_value = "2" },
 	{ .name = "fall", .type = CONF_INT, .offset = T(fall), .min = 1, .max = 100,
 	  .default_value = "2" },
 	/* Unset: the track's interval (finish_track). */
 	{ .name = "accept_interval", .type = CONF_DURATION, .offset = T(accept_interval_ms),
-	  .min = MS(10), .max = SEC(3600), .flags = CONF_ZERO_OK },
+	  .min = DURATION_MS(10), .max = DURATION_SEC(3600), .flags = CONF_ZERO_OK },
 	VALUE_KEY("value_primary", value_primary, "54"),
 	VALUE_KEY("value_standby", value_standby, "53"),
 	VALUE_KEY("value_down", value_down, "-254"),
@@ -79,9 +77,9 @@ const struct conf_key config_track_keys[] = {
 	{ .name = "max_lag", .type = CONF_SIZE, .offset = T(max_lag_bytes),
 	  .min = 0, .max = INT64_C(1) << 50, .default_value = "0" },
 	{ .name = "max_lag_time", .type = CONF_DURATION, .offset = T(max_lag_time_ms),
-	  .min = SEC(1), .max = SEC(86400), .default_value = "0", .flags = CONF_ZERO_OK },
+	  .min = DURATION_SEC(1), .max = DURATION_SEC(86400), .default_value = "0", .flags = CONF_ZERO_OK },
 	{ .name = "receiver_grace", .type = CONF_DURATION, .offset = T(receiver_grace_ms),
-	  .min = SEC(1), .max = SEC(86400), .default_value = "10s", .flags = CONF_ZERO_OK },
+	  .min = DURATION_SEC(1), .max = DURATION_SEC(86400), .default_value = "10s", .flags = CONF_ZERO_OK },
 	{ .name = "node", .type = CONF_STRING, .offset = T(node), .max = PEER_NAME_MAX },
 	{ .name = "rank_tolerance", .type = CONF_SIZE, .offset = T(rank_tolerance),
 	  .min = 0, .max = INT64_C(1) << 40, .default_value = "128kB" },
@@ -106,16 +104,6 @@ struct loader {
 	size_t alloc;
 	bool oom;
 };
-
-static bool valid_track_name(const char *name)
-{
-	size_t n = strlen(name);
-
-	if (n == 0 || n > TRACK_NAME_MAX)
-		return false;
-	return strspn(name, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
-			    "0123456789_.-") == n;
-}
 
 static struct track_settings *current_track(struct loader *l)
 {
@@ -190,10 +178,7 @@ static void check_module_keys(struct conf_parser *p, struct loader *l, struct tr
 
 static bool was_set(uint64_t seen, const char *name)
 {
-	for (const struct conf_key *k = config_track_keys; k->name; k++)
-		if (strcmp(k->name, name) == 0)
-			return seen & (UINT64_C(1) << (k - config_track_keys));
-	return false;
+	return conf_was_set(config_track_keys, seen, name);
 }
 
 /* A module track ignores what only the built-in PostgreSQL probe reads. */
@@ -278,7 +263,7 @@ static void on_section(struct conf_parser *p, const char *name, void *user)
 
 	const char *track = name + 6;
 
-	if (!valid_track_name(track)) {
+	if (!conf_valid_name(track, strlen(track), TRACK_NAME_MAX)) {
 		conf_error(p, "invalid track name \"%s\": use 1 to %d of A-Z a-z 0-9 _ . -",
 			   track, TRACK_NAME_MAX);
 		l->kind = SECTION_BAD;
@@ -316,15 +301,6 @@ static void on_section(struct conf_parser *p, const char *name, void *user)
 	l->kind = SECTION_TRACK;
 }
 
-static bool valid_peer_name(const char *name)
-{
-	size_t n = strlen(name);
-
-	return n > 0 && n <= PEER_NAME_MAX &&
-	       strspn(name, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
-			    "0123456789_.-") == n;
-}
-
 static bool is_numeric_address(const char *host);
 
 /*
@@ -339,7 +315,7 @@ static void add_peer(struct conf_parser *p, struct track_settings *t, const char
 	const char *space;
 	size_t len;
 
-	if (!valid_peer_name(name)) {
+	if (!conf_valid_name(name, strlen(name), PEER_NAME_MAX)) {
 		conf_error(p, "invalid peer name \"%s\": use 1 to %d of A-Z a-z 0-9 _ . -", name,
 			   PEER_NAME_MAX);
 		return;
@@ -441,7 +417,7 @@ static void check_track(struct conf_parser *p, struct track_settings *t)
 	else if (r < 0 && r != -ENOENT)
 		log_warnx("%s:%d: track \"%s\": cannot check the directory of %s: %s",
 			  conf_path(p), t->line, t->name, t->file, why);
-	if (t->node[0] && !valid_peer_name(t->node))
+	if (t->node[0] && !conf_valid_name(t->node, strlen(t->node), PEER_NAME_MAX))
 		conf_error_at(p, t->line, "track \"%s\": invalid node name \"%s\": use 1 to %d of "
 			      "A-Z a-z 0-9 _ . -", t->name, t->node, PEER_NAME_MAX);
 	for (int i = 0; i < t->n_peers; i++)

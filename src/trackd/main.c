@@ -18,6 +18,7 @@
 #include "cli.h"
 #include "config.h"
 #include "log.h"
+#include "mainloop.h"
 #include "track.h"
 
 #define DEFAULT_CONFIG PGTRACKD_SYSCONFDIR "/pgtrackd/pgtrackd.conf"
@@ -28,9 +29,7 @@ struct daemon {
 	struct ev_loop *loop;
 	struct trackd_config *config;
 	struct track_list tracks;
-	ev_signal sighup;
-	ev_signal sigterm;
-	ev_signal sigint;
+	struct mainloop_signals signals;
 };
 
 static void usage(FILE *out)
@@ -176,13 +175,6 @@ static void shutdown_tracks(struct daemon *d)
 	}
 }
 
-static void start_signal(struct daemon *d, ev_signal *w, int signum)
-{
-	ev_signal_init(w, signal_cb, signum);
-	w->data = d;
-	ev_signal_start(d->loop, w);
-}
-
 int main(int argc, char **argv)
 {
 	struct cli cli = {
@@ -201,31 +193,17 @@ int main(int argc, char **argv)
 	log_set_verbose(cli.verbose);
 
 	d.config = config_load(cli.config, &errs);
-	if (!d.config) {
-		/* In syslog for the record, and on the terminal for whoever started us. */
-		if (!cli.check && !cli.console)
-			cli_print_errors(&errs, true);
-		cli_print_errors(&errs, false);
-		conf_errors_finish(&errs);
-		return 1;
-	}
-	conf_errors_finish(&errs);
-	if (cli.check) {
-		printf("configuration OK\n");
+	r = cli_config_loaded(&cli, d.config != NULL, &errs);
+	if (r >= 0) {
 		config_destroy(d.config);
-		return 0;
+		return r;
 	}
 
-	/* keepalived's reader never goes away, but be safe about broken pipes. */
-	signal(SIGPIPE, SIG_IGN);
-
-	d.loop = ev_default_loop(EVFLAG_AUTO);
+	d.loop = mainloop_new();
 	if (!d.loop)
 		fatalx("cannot initialise the event loop");
 	LIST_INIT(&d.tracks);
-	start_signal(&d, &d.sighup, SIGHUP);
-	start_signal(&d, &d.sigterm, SIGTERM);
-	start_signal(&d, &d.sigint, SIGINT);
+	mainloop_watch_signals(d.loop, &d.signals, signal_cb, &d);
 
 	struct trackd_config *config = d.config;
 
