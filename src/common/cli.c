@@ -93,3 +93,13 @@ int cli_config_loaded(const struct cli *cli, bool loaded, struct conf_errors *er
 	}
 	return -1;
 }
+
+bool cli_config_reloaded(bool loaded, struct conf_errors *errs)
+{
+	if (!loaded) {
+		cli_print_errors(errs, true);
+		log_error("configuration reload failed, keeping the running configuration");
+	}
+	conf_errors_finish(errs);
+	return loaded;
+}

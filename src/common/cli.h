@@ -39,4 +39,10 @@ void cli_print_errors(const struct conf_errors *errs, bool to_log);
  */
 int cli_config_loaded(const struct cli *cli, bool loaded, struct conf_errors *errs);
 
+/*
+ * The same on SIGHUP: a failed reload's errors go to the log with the
+ * running configuration kept.  Finishes errs.  Returns loaded.
+ */
+bool cli_config_reloaded(bool loaded, struct conf_errors *errs);
+
 #endif

@@ -446,13 +446,8 @@ static void reload(struct notifier *n)
 
 	log_info("reloading %s", old->path);
 	config = notify_config_load(old->path, n->fifo_arg, &errs);
-	if (!config) {
-		cli_print_errors(&errs, true);
-		log_error("configuration reload failed, keeping the running configuration");
-		conf_errors_finish(&errs);
+	if (!cli_config_reloaded(config != NULL, &errs))
 		return;
-	}
-	conf_errors_finish(&errs);
 
 	if (strcmp(config->notify.fifo, old->notify.fifo) != 0 || config->fifo_uid != old->fifo_uid) {
 		struct fifo_reader fresh;

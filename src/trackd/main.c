@@ -140,13 +140,8 @@ static void reload(struct daemon *d)
 
 	log_info("reloading %s", d->config->path);
 	config = config_load(d->config->path, &errs);
-	if (!config) {
-		cli_print_errors(&errs, true);
-		log_error("configuration reload failed, keeping the running configuration");
-		conf_errors_finish(&errs);
+	if (!cli_config_reloaded(config != NULL, &errs))
 		return;
-	}
-	conf_errors_finish(&errs);
 	apply_config(d, config);
 	log_info("configuration reloaded: %zu track(s)", config->n_tracks);
 }
