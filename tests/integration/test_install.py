@@ -98,8 +98,8 @@ def test_install_layout(tmp_path, prefix):
     for kind, files in (("tmpfiles.d", ["pgtrack-notify.conf", "pgtrackd.conf"]),
                         ("sysusers.d", ["pgtrackd.conf"])):
         found = [f for base in SYSTEMD_READS[prefix]
-                 for f in sorted(os.listdir(os.path.join(dest, base, kind)))
-                 if os.path.isdir(os.path.join(dest, base, kind))]
+                 if os.path.isdir(os.path.join(dest, base, kind))
+                 for f in sorted(os.listdir(os.path.join(dest, base, kind)))]
         assert found == files, "%s: %s" % (kind, found)
 
 
@@ -108,15 +108,28 @@ def installed_packages():
     return [line.split()[0] for line in r.stdout.splitlines() if "install ok installed" in line]
 
 
+# What the packages' tmpfiles.d entries create; purge leaves /run alone, and
+# a /run/pgtrackd owned by the user pgtrackd would fail the unit tests that
+# name files there (a track directory must belong to root or to us).
+RUN_PATHS = ["/run/keepalived/notify.fifo", "/run/keepalived", "/run/pgtrackd"]
+
+
 @pytest.fixture
 def no_installed_packages():
     if installed_packages():
         pytest.fail("pgtrackd packages already installed on this machine: %s" % installed_packages(),
                     pytrace=False)
+    existed = [p for p in RUN_PATHS if os.path.lexists(p)]
     yield
     if installed_packages():
         run(["apt-get", "purge", "-y", "-q"] + list(PACKAGES), 300,
             env=dict(os.environ, DEBIAN_FRONTEND="noninteractive"))
+    for path in RUN_PATHS:
+        if path not in existed and os.path.lexists(path):
+            if os.path.isdir(path) and not os.path.islink(path):
+                os.rmdir(path)
+            else:
+                os.unlink(path)
 
 
 def test_debian_packages(tmp_path, no_installed_packages):
