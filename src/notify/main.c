@@ -442,6 +442,31 @@ static void signal_cb(struct ev_loop *loop, ev_signal *w, int revents)
 	ev_break(loop, EVBREAK_ALL);
 }
 
+/* Everything but the FIFO and the signals: the state at start, pgbouncer's first run. */
+static void start(struct notifier *n)
+{
+	bouncer_init(&n->bouncer, n->loop, n->config);
+	hooks_init(&n->hooks, n->loop, n->config);
+	localpg_init(&n->local, n->loop, n->config, on_local_changed);
+	ev_init(&n->hold_timer, hold_timeout_cb);
+	ev_init(&n->unseen_timer, unseen_cb);
+
+	log_info("pgtrack-notify %s starting: following %s \"%s\" on %s%s, pgbouncer at %s",
+		 PGTRACKD_VERSION, followed_kind(n->config), followed_name(n->config),
+		 n->config->notify.fifo, n->fifo_arg ? " (as notify_fifo_script)" : "",
+		 n->bouncer.target);
+	if (n->config->hold)
+		log_info("on MASTER, clients are held in pgbouncer until the local PostgreSQL at %s "
+			 "is primary (hold_timeout %.1fs)", n->local.target,
+			 duration_seconds(n->config->local.hold_timeout_ms));
+	else
+		log_notice("no [postgres] section: on MASTER pgbouncer serves at once, even while "
+			   "the local PostgreSQL is still a standby");
+	localpg_start(&n->local);
+	infer_state(n);
+	bouncer_start(&n->bouncer);
+}
+
 int main(int argc, char **argv)
 {
 	struct cli cli = {
@@ -488,26 +513,7 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	mainloop_watch_signals(n.loop, &n.signals, signal_cb, &n);
-	bouncer_init(&n.bouncer, n.loop, n.config);
-	hooks_init(&n.hooks, n.loop, n.config);
-	localpg_init(&n.local, n.loop, n.config, on_local_changed);
-	ev_init(&n.hold_timer, hold_timeout_cb);
-	ev_init(&n.unseen_timer, unseen_cb);
-
-	log_info("pgtrack-notify %s starting: following %s \"%s\" on %s%s, pgbouncer at %s",
-		 PGTRACKD_VERSION, followed_kind(n.config), followed_name(n.config),
-		 n.config->notify.fifo, n.fifo_arg ? " (as notify_fifo_script)" : "",
-		 n.bouncer.target);
-	if (n.config->hold)
-		log_info("on MASTER, clients are held in pgbouncer until the local PostgreSQL at %s "
-			 "is primary (hold_timeout %.1fs)", n.local.target,
-			 (double)n.config->local.hold_timeout_ms / 1000.0);
-	else
-		log_notice("no [postgres] section: on MASTER pgbouncer serves at once, even while "
-			   "the local PostgreSQL is still a standby");
-	localpg_start(&n.local);
-	infer_state(&n);
-	bouncer_start(&n.bouncer);
+	start(&n);
 
 	ev_run(n.loop, 0);
 

@@ -41,6 +41,14 @@ static bool drained(struct follow *f, const struct follow_pg *pg, struct follow_
 	return true;
 }
 
+/* A node with [postgres] becomes MASTER while its PostgreSQL is as pg says. */
+static void become_master(struct follow *f, const struct follow_pg *pg, struct follow_decision *d)
+{
+	start(f, true);
+	line(f, "INSTANCE \"VI_PG\" MASTER 100");
+	CHECK(drained(f, pg, d));
+}
+
 static void test_unknown_until_reported(void)
 {
 	struct follow f;
@@ -280,9 +288,7 @@ static void test_reload_resets_a_hold(void)
 	struct follow_pg standby = { .role = FOLLOW_PG_STANDBY, .answered = true,
 				     .watching = true, .fresh = true };
 
-	start(&f, true);
-	line(&f, "INSTANCE \"VI_PG\" MASTER 100");
-	drained(&f, &standby, &d);
+	become_master(&f, &standby, &d);
 	CHECK_INT_EQ(d.hold_timer, FOLLOW_ON);
 	follow_hold_expired(&f);
 	follow_decide(&f, &standby, &d);
@@ -355,9 +361,7 @@ static void test_hold_timeout(void)
 	struct follow_pg pg = { .role = FOLLOW_PG_STANDBY, .answered = true, .watching = true,
 				.fresh = true };
 
-	start(&f, true);
-	line(&f, "INSTANCE \"VI_PG\" MASTER 100");
-	drained(&f, &pg, &d);
+	become_master(&f, &pg, &d);
 	CHECK_INT_EQ(d.mode, FOLLOW_HOLD);
 	follow_hold_expired(&f);
 	follow_decide(&f, &pg, &d);
@@ -379,9 +383,7 @@ static void test_hold_unreachable_and_refused(void)
 	struct follow_pg pg = { .role = FOLLOW_PG_UNKNOWN, .answered = true, .watching = true,
 				.fresh = true };
 
-	start(&f, true);
-	line(&f, "INSTANCE \"VI_PG\" MASTER 100");
-	drained(&f, &pg, &d);
+	become_master(&f, &pg, &d);
 	check_hold(&d, FOLLOW_HOLD, "MASTER, the local PostgreSQL is unreachable", FOLLOW_ON,
 		   FOLLOW_ON, FOLLOW_NOTE_HOLDING);
 	/* Refused for good: serve without the hold, said once per spell. */
