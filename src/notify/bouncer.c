@@ -14,7 +14,7 @@
 #include "util.h"
 
 #define BACKOFF_START_MS 250
-/* Longer server_login_retry values get a warning, not a poke. */
+/* Longer server_login_retry values get no poke (with [postgres], a warning instead). */
 #define POKE_MAX_S 1.0
 #define POKE_EVERY 0.01
 
