@@ -110,7 +110,7 @@ static void finish_run(struct bouncer *b, bool ok)
 	}
 	if (ok) {
 		b->backoff_ms = BACKOFF_START_MS;
-		/* A newer mode arrived meanwhile: the rerun announces that one. */
+		/* Announce the mode applied, unless a newer one arrived meanwhile (the rerun announces that). */
 		if (b->announce && b->run_mode == b->mode) {
 			char list[NOTIFY_MAX_DATABASES * (NOTIFY_DBNAME_MAX + 1) + 32] = "";
 
