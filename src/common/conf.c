@@ -213,97 +213,122 @@ static void *field(void *target, const struct conf_key *k)
 	return (char *)target + k->offset;
 }
 
+static int set_string(const struct conf_key *k, void *target, const char *value,
+		      char *why, size_t why_size)
+{
+	if (k->type == CONF_PATH && value[0] != '/') {
+		snprintf(why, why_size, "must be an absolute path");
+		return -EINVAL;
+	}
+	if (strlen(value) >= CONF_STR_SIZE) {
+		snprintf(why, why_size, "too long");
+		return -EINVAL;
+	}
+	if (k->max > 0 && (int64_t)strlen(value) > k->max) {
+		snprintf(why, why_size, "longer than %lld bytes", (long long)k->max);
+		return -EINVAL;
+	}
+	snprintf(field(target, k), CONF_STR_SIZE, "%s", value);
+	return 0;
+}
+
+static int set_choice(const struct conf_key *k, void *target, const char *value,
+		      char *why, size_t why_size)
+{
+	char list[256] = "";
+
+	for (const char *const *c = k->choices; *c; c++) {
+		if (strcmp(*c, value) == 0) {
+			snprintf(field(target, k), CONF_STR_SIZE, "%s", value);
+			return 0;
+		}
+		if (list[0])
+			strncat(list, ", ", sizeof(list) - strlen(list) - 1);
+		strncat(list, *c, sizeof(list) - strlen(list) - 1);
+	}
+	snprintf(why, why_size, "expected one of %s", list);
+	return -EINVAL;
+}
+
+static int set_int(const struct conf_key *k, void *target, const char *value,
+		   char *why, size_t why_size)
+{
+	char *end;
+	long long v;
+
+	errno = 0;
+	v = strtoll(value, &end, 10);
+	if (end == value || *end != '\0' || errno == ERANGE) {
+		snprintf(why, why_size, "expected an integer");
+		return -EINVAL;
+	}
+	if (v < k->min || v > k->max) {
+		snprintf(why, why_size, "must be between %lld and %lld",
+			 (long long)k->min, (long long)k->max);
+		return -ERANGE;
+	}
+	*(int *)field(target, k) = (int)v;
+	return 0;
+}
+
+static int set_size(const struct conf_key *k, void *target, const char *value,
+		    char *why, size_t why_size)
+{
+	int64_t bytes;
+
+	if (size_parse(value, &bytes) < 0) {
+		snprintf(why, why_size, "expected a size like 8192, 64kB, 16MB or 1GB");
+		return -EINVAL;
+	}
+	if (bytes < k->min || bytes > k->max) {
+		snprintf(why, why_size, "must be between %lld and %lld bytes",
+			 (long long)k->min, (long long)k->max);
+		return -ERANGE;
+	}
+	*(int64_t *)field(target, k) = bytes;
+	return 0;
+}
+
+static int set_duration(const struct conf_key *k, void *target, const char *value,
+			char *why, size_t why_size)
+{
+	int64_t ms;
+	char lo[32], hi[32];
+
+	if (duration_parse(value, &ms) < 0) {
+		snprintf(why, why_size, "expected a duration like 250ms or 2s");
+		return -EINVAL;
+	}
+	if (ms == 0 && (k->flags & CONF_ZERO_OK)) {
+		*(int64_t *)field(target, k) = 0;
+		return 0;
+	}
+	if (ms < k->min || ms > k->max) {
+		duration_format(k->min, lo, sizeof(lo));
+		duration_format(k->max, hi, sizeof(hi));
+		snprintf(why, why_size, "must be between %s and %s%s", lo, hi,
+			 (k->flags & CONF_ZERO_OK) ? ", or 0 to disable" : "");
+		return -ERANGE;
+	}
+	*(int64_t *)field(target, k) = ms;
+	return 0;
+}
+
 static int set_value(const struct conf_key *k, void *target, const char *value,
 		     char *why, size_t why_size)
 {
 	switch (k->type) {
 	case CONF_PATH:
-		if (value[0] != '/') {
-			snprintf(why, why_size, "must be an absolute path");
-			return -EINVAL;
-		}
-		/* fall through */
 	case CONF_STRING:
-		if (strlen(value) >= CONF_STR_SIZE) {
-			snprintf(why, why_size, "too long");
-			return -EINVAL;
-		}
-		if (k->max > 0 && (int64_t)strlen(value) > k->max) {
-			snprintf(why, why_size, "longer than %lld bytes", (long long)k->max);
-			return -EINVAL;
-		}
-		snprintf(field(target, k), CONF_STR_SIZE, "%s", value);
-		return 0;
-	case CONF_CHOICE: {
-		char list[256] = "";
-
-		for (const char *const *c = k->choices; *c; c++) {
-			if (strcmp(*c, value) == 0) {
-				snprintf(field(target, k), CONF_STR_SIZE, "%s", value);
-				return 0;
-			}
-			if (list[0])
-				strncat(list, ", ", sizeof(list) - strlen(list) - 1);
-			strncat(list, *c, sizeof(list) - strlen(list) - 1);
-		}
-		snprintf(why, why_size, "expected one of %s", list);
-		return -EINVAL;
-	}
-	case CONF_INT: {
-		char *end;
-		long long v;
-
-		errno = 0;
-		v = strtoll(value, &end, 10);
-		if (end == value || *end != '\0' || errno == ERANGE) {
-			snprintf(why, why_size, "expected an integer");
-			return -EINVAL;
-		}
-		if (v < k->min || v > k->max) {
-			snprintf(why, why_size, "must be between %lld and %lld",
-				 (long long)k->min, (long long)k->max);
-			return -ERANGE;
-		}
-		*(int *)field(target, k) = (int)v;
-		return 0;
-	}
-	case CONF_SIZE: {
-		int64_t bytes;
-
-		if (size_parse(value, &bytes) < 0) {
-			snprintf(why, why_size, "expected a size like 8192, 64kB, 16MB or 1GB");
-			return -EINVAL;
-		}
-		if (bytes < k->min || bytes > k->max) {
-			snprintf(why, why_size, "must be between %lld and %lld bytes",
-				 (long long)k->min, (long long)k->max);
-			return -ERANGE;
-		}
-		*(int64_t *)field(target, k) = bytes;
-		return 0;
-	}
-	case CONF_DURATION: {
-		int64_t ms;
-		char lo[32], hi[32];
-
-		if (duration_parse(value, &ms) < 0) {
-			snprintf(why, why_size, "expected a duration like 250ms or 2s");
-			return -EINVAL;
-		}
-		if (ms == 0 && (k->flags & CONF_ZERO_OK)) {
-			*(int64_t *)field(target, k) = 0;
-			return 0;
-		}
-		if (ms < k->min || ms > k->max) {
-			duration_format(k->min, lo, sizeof(lo));
-			duration_format(k->max, hi, sizeof(hi));
-			snprintf(why, why_size, "must be between %s and %s%s", lo, hi,
-				 (k->flags & CONF_ZERO_OK) ? ", or 0 to disable" : "");
-			return -ERANGE;
-		}
-		*(int64_t *)field(target, k) = ms;
-		return 0;
-	}
+		return set_string(k, target, value, why, why_size);
+	case CONF_CHOICE:
+		return set_choice(k, target, value, why, why_size);
+	case CONF_INT:
+		return set_int(k, target, value, why, why_size);
+	case CONF_SIZE:
+		return set_size(k, target, value, why, why_size);
+	case CONF_DURATION:
+		return set_duration(k, target, value, why, why_size);
 	}
 	snprintf(why, why_size, "unsupported key type");
 	return -EINVAL;

@@ -1,28 +1,32 @@
 #include "bouncer.h"
+#include "bouncer_internal.h"
 
 #include <errno.h>
-#include <limits.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <syslog.h>
 
-#include "atomic_file.h"
+#include "duration.h"
 #include "log.h"
 #include "monotime.h"
 #include "util.h"
 
 #define BACKOFF_START_MS 250
-/* Longer server_login_retry values get a warning, not a poke. */
+/* Longer server_login_retry values get no poke (with [postgres], a warning instead). */
 #define POKE_MAX_S 1.0
 #define POKE_EVERY 0.01
 
 static void run(struct bouncer *b, bool periodic);
 
-/*
- * Whether an error that the periodic reconcile or the retries would repeat
- * may be logged now; *more gets " (N more times since the last one)" or "".
- */
-static bool may_log(struct bouncer *b, enum bouncer_repeat kind, char *more, size_t size)
+/* A run (or a poke) is in progress: its phase says where. */
+static bool busy(const struct bouncer *b)
+{
+	return b->phase != BOUNCER_IDLE;
+}
+
+bool bouncer_may_log(struct bouncer *b, enum bouncer_repeat kind, char *more, size_t size)
 {
 	unsigned long held_back;
 
@@ -32,6 +36,30 @@ static bool may_log(struct bouncer *b, enum bouncer_repeat kind, char *more, siz
 	if (held_back)
 		snprintf(more, size, " (%lu more times since the last such line)", held_back);
 	return true;
+}
+
+void bouncer_log(const struct bouncer *b, int priority, const char *fmt, ...)
+{
+	char text[1024];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(text, sizeof(text), fmt, ap);
+	va_end(ap);
+	switch (priority) {
+	case LOG_ERR:
+		log_error("pgbouncer at %s%s", b->target, text);
+		break;
+	case LOG_WARNING:
+		log_warnx("pgbouncer at %s%s", b->target, text);
+		break;
+	case LOG_INFO:
+		log_info("pgbouncer at %s%s", b->target, text);
+		break;
+	default:
+		log_debug("pgbouncer at %s%s", b->target, text);
+		break;
+	}
 }
 
 const char *bouncer_mode_name(enum bouncer_mode mode)
@@ -67,7 +95,6 @@ static void build_params(struct bouncer *b)
 
 static void finish_run(struct bouncer *b, bool ok)
 {
-	b->running = false;
 	b->phase = BOUNCER_IDLE;
 	if (ok) {
 		b->hold_applied = b->run_mode == BOUNCER_HOLD;
@@ -83,7 +110,7 @@ static void finish_run(struct bouncer *b, bool ok)
 	}
 	if (ok) {
 		b->backoff_ms = BACKOFF_START_MS;
-		/* A newer mode arrived meanwhile: the rerun announces that one. */
+		/* Announce the mode applied, unless a newer one arrived meanwhile (the rerun announces that). */
 		if (b->announce && b->run_mode == b->mode) {
 			char list[NOTIFY_MAX_DATABASES * (NOTIFY_DBNAME_MAX + 1) + 32] = "";
 
@@ -110,7 +137,7 @@ static void finish_run(struct bouncer *b, bool ok)
 static void schedule_retry(struct bouncer *b)
 {
 	ev_timer_stop(b->loop, &b->retry);
-	ev_timer_set(&b->retry, (double)b->backoff_ms / 1000.0, 0.0);
+	ev_timer_set(&b->retry, duration_seconds(b->backoff_ms), 0.0);
 	ev_timer_start(b->loop, &b->retry);
 	b->backoff_ms *= 2;
 	if (b->backoff_ms > b->config->bouncer.retry_max_ms)
@@ -121,29 +148,15 @@ static void schedule_retry(struct bouncer *b)
 static void fail_run(struct bouncer *b, const char *what, const struct pgconn_failure *f)
 {
 	if (!b->outage)
-		log_error("pgbouncer at %s %s: %s: %s; retrying every %.1fs at most, the %s "
-			  "state will be applied when it is back",
-			  b->target, what, pgconn_error_str(f->kind), f->message,
-			  (double)b->config->bouncer.retry_max_ms / 1000.0,
+		bouncer_log(b, LOG_ERR, " %s: %s: %s; retrying every %.1fs at most, the %s state "
+			    "will be applied when it is back", what, pgconn_error_str(f->kind),
+			    f->message, duration_seconds(b->config->bouncer.retry_max_ms),
 			  bouncer_mode_name(b->mode));
 	b->outage = true;
 	pgconn_close(&b->conn);
 	b->rerun = false;
-	b->running = false;
 	b->phase = BOUNCER_IDLE;
 	schedule_retry(b);
-}
-
-/* Queues "COMMAND" or "COMMAND db" (db double-quoted unless a plain word). */
-static void queue(struct bouncer *b, const char *command, const char *db)
-{
-	bool quote = db && db[strspn(db, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
-					  "0123456789_")] != '\0';
-
-	if (b->n_commands == BOUNCER_MAX_COMMANDS)
-		return;
-	snprintf(b->commands[b->n_commands++], BOUNCER_COMMAND_SIZE, "%s%s%s%s%s", command,
-		 db ? " " : "", quote ? "\"" : "", db ? db : "", quote ? "\"" : "");
 }
 
 static void send_query(struct bouncer *b, const char *sql)
@@ -171,51 +184,9 @@ static void send_next(struct bouncer *b)
 	next_step(b);
 }
 
-/*
- * Makes the databases file what this mode wants (the template on MASTER;
- * otherwise the template with its fallback "*" sent to a database that
- * does not exist, see notify_config.h) and queues a RELOAD when it had to
- * be rewritten.
- */
-static void queue_file(struct bouncer *b)
-{
-	const struct notify_config *c = b->config;
-	const char *path = c->bouncer.databases_file;
-	bool serve = b->run_mode == BOUNCER_SERVE;
-	const char *text = serve ? c->template_text : c->fenced_text;
-	size_t len = serve ? c->template_len : c->fenced_len;
-	int r;
-
-	if (!text)
-		return;
-	r = atomic_file_compare(path, text, len);
-	if (r == 0)
-		return;
-
-	char why[PATH_MAX + 128];
-
-	/*
-	 * No symlink anywhere in the path (a root pgtrack-notify must not be
-	 * sent elsewhere); the directory's owner and mode are pgbouncer's
-	 * business: whoever may write there can edit the file anyway.
-	 */
-	r = atomic_file_write(path, text, len, 0644, 0, why, sizeof(why));
-	if (r < 0) {
-		char more[64];
-
-		if (may_log(b, BOUNCER_LOG_REWRITE, more, sizeof(more)))
-			log_error("pgbouncer: cannot rewrite the databases file %s: %s; "
-				  "pgbouncer keeps its current databases%s", path, why, more);
-		return;
-	}
-	log_info("pgbouncer: rewrote %s from %s%s", path, c->bouncer.databases_template,
-		 text == c->fenced_text && c->fenced_len != c->template_len
-			 ? ", its fallback database \"*\" fenced (" NOTIFY_FENCED_DBNAME ")" : "");
-	queue(b, "RELOAD", NULL);
-}
-
 static void prepare(struct bouncer *b)
 {
+	b->phase = BOUNCER_PREPARE;
 	b->n_commands = 0;
 	b->next_command = 0;
 	b->sent = 0;
@@ -233,21 +204,20 @@ static void prepare(struct bouncer *b)
 	 * RESUME.  The file is the same in every mode unless the template
 	 * has a fallback line: no RELOAD on the way to MASTER otherwise.
 	 */
-	queue_file(b);
+	bouncer_queue_file(b);
 	/*
 	 * A global PAUSE would hold every database; undo it when becoming
 	 * MASTER (the hold did already: one round trip less after a promotion).
 	 */
 	if (b->run_mode != BOUNCER_FENCE && b->announce &&
 	    !(b->run_mode == BOUNCER_SERVE && b->hold_applied))
-		queue(b, "RESUME", NULL);
-	b->phase = BOUNCER_PREPARE;
+		bouncer_queue(b, "RESUME", NULL);
 	send_next(b);
 }
 
 static void run(struct bouncer *b, bool periodic)
 {
-	if (b->running) {
+	if (busy(b)) {
 		b->rerun = true;
 		return;
 	}
@@ -255,7 +225,6 @@ static void run(struct bouncer *b, bool periodic)
 	if (b->mode == BOUNCER_UNKNOWN)
 		return;
 	ev_timer_stop(b->loop, &b->retry);
-	b->running = true;
 	b->periodic = periodic;
 	b->run_mode = b->mode;
 	if (pgconn_ready(&b->conn)) {
@@ -264,108 +233,6 @@ static void run(struct bouncer *b, bool periodic)
 	}
 	b->phase = BOUNCER_CONNECTING;
 	pgconn_connect(&b->conn, b->params.keywords, b->params.values, b->config->bouncer.connect_timeout_ms);
-}
-
-/* Queues what database db needs to be where run_mode wants it. */
-static void plan_db(struct bouncer *b, const char *db, bool paused, bool disabled, bool log_drift)
-{
-	int before = b->n_commands;
-	const char *was = "";
-
-	switch (b->run_mode) {
-	case BOUNCER_SERVE:
-		/*
-		 * RESUME first: a client let in by ENABLE while the database
-		 * is still paused gets a server connection that pgbouncer
-		 * closes at once, counts as a failed login and then waits
-		 * server_login_retry (15 s) before trying again.
-		 */
-		if (paused)
-			queue(b, "RESUME", db);
-		if (disabled)
-			queue(b, "ENABLE", db);
-		was = disabled ? "not serving (disabled)" : "not serving (paused)";
-		break;
-	case BOUNCER_HOLD:
-		/*
-		 * KILL (which pauses) before ENABLE: the clients of a server
-		 * that is not primary are cut, new ones wait for RESUME.
-		 */
-		if (!paused)
-			queue(b, "KILL", db);
-		if (disabled)
-			queue(b, "ENABLE", db);
-		was = !paused ? "not held (not paused)" : "not held (disabled)";
-		break;
-	case BOUNCER_FENCE:
-		/* DISABLE first: clients cut by KILL must not get back in. */
-		if (!disabled)
-			queue(b, "DISABLE", db);
-		if (!paused || b->kill_paused)
-			queue(b, "KILL", db);
-		was = !disabled ? "not fenced (enabled)" : "not fenced (not paused)";
-		break;
-	case BOUNCER_UNKNOWN:
-		break;
-	}
-	char more[64];
-
-	if (log_drift && b->n_commands > before && may_log(b, BOUNCER_LOG_DRIFT, more, sizeof(more)))
-		log_warnx("pgbouncer: database %s is %s although this node is %s; repairing%s", db,
-			  was, b->reason, more);
-}
-
-/* Plans the commands that SHOW DATABASES says are missing; -1 if res is unusable. */
-static int plan(struct bouncer *b, const PGresult *res, bool log_drift)
-{
-	int name_col = PQfnumber(res, "name");
-	int paused_col = PQfnumber(res, "paused");
-	int disabled_col = PQfnumber(res, "disabled");
-
-	if (name_col < 0 || paused_col < 0 || disabled_col < 0) {
-		log_error("pgbouncer at %s: SHOW DATABASES has no name, paused and disabled "
-			  "columns (pgbouncer older than 1.8?)", b->target);
-		return -1;
-	}
-	b->n_commands = 0;
-	b->next_command = 0;
-	if (b->config->all_databases) {
-		/* Every database pgbouncer lists, auto-created ones included, but its console. */
-		for (int r = 0; r < PQntuples(res); r++) {
-			const char *db = PQgetvalue(res, r, name_col);
-
-			if (strcmp(db, "pgbouncer") == 0 || strchr(db, '"') || !db[0])
-				continue;
-			plan_db(b, db, atoi(PQgetvalue(res, r, paused_col)) != 0,
-				atoi(PQgetvalue(res, r, disabled_col)) != 0, log_drift);
-		}
-		return b->n_commands;
-	}
-	for (int i = 0; i < b->config->n_databases; i++) {
-		const char *db = b->config->database[i];
-		int row = -1;
-
-		for (int r = 0; r < PQntuples(res); r++) {
-			if (strcmp(PQgetvalue(res, r, name_col), db) == 0) {
-				row = r;
-				break;
-			}
-		}
-		if (row < 0) {
-			/* A database pgbouncer does not know is fenced by nature. */
-			char more[64];
-
-			if (b->run_mode != BOUNCER_FENCE &&
-			    may_log(b, BOUNCER_LOG_MISSING_DB, more, sizeof(more)))
-				log_error("pgbouncer at %s has no database \"%s\": check its [databases] "
-					  "section%s%s", b->target, db,
-					  b->config->template_text ? " and databases_template" : "", more);
-			continue;
-		}
-		plan_db(b, db, atoi(PQgetvalue(res, row, paused_col)) != 0,
-			atoi(PQgetvalue(res, row, disabled_col)) != 0, log_drift);
-	}
-	return b->n_commands;
 }
 
 static void next_step(struct bouncer *b)
@@ -395,7 +262,7 @@ static void show_result(struct bouncer *b, const PGresult *res)
 	int n;
 
 	if (b->phase == BOUNCER_SHOW) {
-		n = plan(b, res, b->periodic && !b->announce);
+		n = bouncer_plan(b, res, b->periodic && !b->announce);
 		if (n < 0) {
 			finish_run(b, false);
 			return;
@@ -405,17 +272,16 @@ static void show_result(struct bouncer *b, const PGresult *res)
 		return;
 	}
 	/* BOUNCER_VERIFY */
-	n = plan(b, res, false);
+	n = bouncer_plan(b, res, false);
 	if (n == 0 || b->run_mode != b->mode) {
 		finish_run(b, true);
 		return;
 	}
 	char more[64];
 
-	if (may_log(b, BOUNCER_LOG_VERIFY, more, sizeof(more)))
-		log_error("pgbouncer at %s: SHOW DATABASES still differs after our commands (next: "
-			  "%s); trying again%s", b->target, n > 0 ? b->commands[0] : "?", more);
-	b->running = false;
+	if (bouncer_may_log(b, BOUNCER_LOG_VERIFY, more, sizeof(more)))
+		bouncer_log(b, LOG_ERR, ": SHOW DATABASES still differs after our commands (next: "
+			    "%s); trying again%s", n > 0 ? b->commands[0] : "?", more);
 	b->phase = BOUNCER_IDLE;
 	schedule_retry(b);
 }
@@ -425,14 +291,14 @@ static void on_connected(struct pgconn *c)
 	struct bouncer *b = container_of(c, struct bouncer, conn);
 
 	if (b->outage)
-		log_info("pgbouncer at %s is reachable again", b->target);
+		bouncer_log(b, LOG_INFO, " is reachable again");
 	else
 		log_debug("pgbouncer: connected to the admin console at %s", b->target);
 	b->outage = false;
 	if (pgconn_dropped(c)[0] && !b->dropped_warned) {
 		b->dropped_warned = true;
-		log_warnx("pgbouncer at %s: host lists more than %d addresses; connecting without %s",
-			  b->target, PGCONN_MAX_HOSTS, pgconn_dropped(c));
+		bouncer_log(b, LOG_WARNING, ": host lists more than %d addresses; connecting without %s",
+			    PGCONN_MAX_HOSTS, pgconn_dropped(c));
 	}
 	b->phase = BOUNCER_CONFIG;
 	send_query(b, "SHOW CONFIG");
@@ -456,9 +322,9 @@ static void config_result(struct bouncer *b, const PGresult *res)
 	}
 	if (b->config->hold && b->login_retry > POKE_MAX_S && !b->login_retry_warned) {
 		b->login_retry_warned = true;
-		log_warnx("pgbouncer at %s has server_login_retry = %g s: a client that logs in "
-			  "while its database is held waits up to that long after the promotion; "
-			  "set server_login_retry = 0.05 in pgbouncer.ini", b->target, b->login_retry);
+		bouncer_log(b, LOG_WARNING, " has server_login_retry = %g s: a client that logs in "
+			    "while its database is held waits up to that long after the promotion; "
+			    "set server_login_retry = 0.05 in pgbouncer.ini", b->login_retry);
 	}
 	prepare(b);
 }
@@ -472,7 +338,6 @@ static void on_result(struct pgconn *c, const PGresult *res)
 		config_result(b, res);
 		return;
 	case BOUNCER_POKE:
-		b->running = false;
 		b->phase = BOUNCER_IDLE;
 		if (b->rerun)
 			run(b, false);
@@ -495,7 +360,7 @@ static void on_result(struct pgconn *c, const PGresult *res)
 static bool is_benign(const char *message)
 {
 	/* RESUME of what is not paused: already where we want it. */
-	return strstr(message, "is not paused") || strstr(message, "pooler is not paused");
+	return strstr(message, "is not paused") != NULL; /* "pooler is not paused" too */
 }
 
 static void command_failed(struct bouncer *b, const struct pgconn_failure *f)
@@ -504,9 +369,8 @@ static void command_failed(struct bouncer *b, const struct pgconn_failure *f)
 	char more[64];
 
 	if (b->phase != BOUNCER_PREPARE && b->phase != BOUNCER_APPLY) {
-		if (may_log(b, BOUNCER_LOG_SHOW, more, sizeof(more)))
-			log_error("pgbouncer at %s: SHOW DATABASES failed: %s%s", b->target,
-				  f->message, more);
+		if (bouncer_may_log(b, BOUNCER_LOG_SHOW, more, sizeof(more)))
+			bouncer_log(b, LOG_ERR, ": SHOW DATABASES failed: %s%s", f->message, more);
 		finish_run(b, false);
 		schedule_retry(b);
 		return;
@@ -516,19 +380,27 @@ static void command_failed(struct bouncer *b, const struct pgconn_failure *f)
 	} else if (strncmp(cmd, "KILL ", 5) == 0 && strstr(f->message, "already suspended/paused") &&
 		   !b->resumed_globally) {
 		/* KILL is refused under a global PAUSE; lift it, DISABLE already keeps clients out. */
-		log_warnx("pgbouncer at %s is paused globally and refuses %s; sending RESUME first",
-			  b->target, cmd);
+		bouncer_log(b, LOG_WARNING, " is paused globally and refuses %s; sending RESUME first",
+			    cmd);
 		char db[NOTIFY_DBNAME_MAX + 1];
 
 		snprintf(db, sizeof(db), "%s", cmd + 5);
 		b->resumed_globally = true;
-		queue(b, "RESUME", NULL);
-		queue(b, "KILL", db);
-	} else if (may_log(b, BOUNCER_LOG_COMMAND, more, sizeof(more))) {
-		log_error("pgbouncer at %s: %s failed: %s%s", b->target, cmd, f->message, more);
+		bouncer_queue(b, "RESUME", NULL);
+		bouncer_queue(b, "KILL", db);
+	} else if (bouncer_may_log(b, BOUNCER_LOG_COMMAND, more, sizeof(more))) {
+		bouncer_log(b, LOG_ERR, ": %s failed: %s%s", cmd, f->message, more);
 	}
 	b->next_command++;
 	send_next(b);
+}
+
+/* The idle admin session went away: pgbouncer restarted, or was stopped. */
+static void reconnect_idle(struct bouncer *b, const struct pgconn_failure *f)
+{
+	log_info("pgbouncer: admin connection to %s lost (%s); reconnecting to check its state",
+		 b->target, f->message);
+	run(b, false);
 }
 
 static void on_failed(struct pgconn *c, const struct pgconn_failure *f)
@@ -536,7 +408,6 @@ static void on_failed(struct pgconn *c, const struct pgconn_failure *f)
 	struct bouncer *b = container_of(c, struct bouncer, conn);
 
 	if (b->phase == BOUNCER_POKE) {
-		b->running = false;
 		b->phase = BOUNCER_IDLE;
 		ev_timer_stop(b->loop, &b->poke);
 		if (f->kind == PGCONN_ERR_QUERY) {
@@ -544,9 +415,7 @@ static void on_failed(struct pgconn *c, const struct pgconn_failure *f)
 				run(b, false);
 			return;
 		}
-		log_info("pgbouncer: admin connection to %s lost (%s); reconnecting to check its state",
-			 b->target, f->message);
-		run(b, false);
+		reconnect_idle(b, f);
 		return;
 	}
 	if (f->kind == PGCONN_ERR_QUERY && b->phase == BOUNCER_CONFIG) {
@@ -559,11 +428,8 @@ static void on_failed(struct pgconn *c, const struct pgconn_failure *f)
 		command_failed(b, f);
 		return;
 	}
-	if (!b->running) {
-		/* The idle admin session went away: pgbouncer restarted, or was stopped. */
-		log_info("pgbouncer: admin connection to %s lost (%s); reconnecting to check its state",
-			 b->target, f->message);
-		run(b, false);
+	if (!busy(b)) {
+		reconnect_idle(b, f);
 		return;
 	}
 	fail_run(b, b->phase == BOUNCER_CONNECTING ? "is unreachable" : "dropped the connection", f);
@@ -591,12 +457,10 @@ static void poke_cb(struct ev_loop *loop, ev_timer *w, int revents)
 		return;
 	}
 	/* A run in progress wakes pgbouncer up just as well. */
-	if (b->running || !pgconn_ready(&b->conn))
+	if (busy(b) || !pgconn_ready(&b->conn))
 		return;
-	b->running = true;
 	b->phase = BOUNCER_POKE;
 	if (pgconn_query(&b->conn, "SHOW VERSION", b->config->bouncer.command_timeout_ms) < 0) {
-		b->running = false;
 		b->phase = BOUNCER_IDLE;
 	}
 }
@@ -605,7 +469,7 @@ static void reconcile_cb(struct ev_loop *loop, ev_timer *w, int revents)
 {
 	struct bouncer *b = container_of(w, struct bouncer, reconcile);
 
-	if (b->running || ev_is_active(&b->retry))
+	if (busy(b) || ev_is_active(&b->retry))
 		return;
 	run(b, true);
 }
@@ -626,7 +490,7 @@ void bouncer_init(struct bouncer *b, struct ev_loop *loop, const struct notify_c
 
 void bouncer_start(struct bouncer *b)
 {
-	double every = (double)b->config->notify.reconcile_interval_ms / 1000.0;
+	double every = duration_seconds(b->config->notify.reconcile_interval_ms);
 
 	ev_timer_set(&b->reconcile, every, every);
 	ev_timer_start(b->loop, &b->reconcile);
@@ -639,13 +503,13 @@ void bouncer_finish(struct bouncer *b)
 	ev_timer_stop(b->loop, &b->reconcile);
 	ev_timer_stop(b->loop, &b->poke);
 	pgconn_close(&b->conn);
-	b->running = false;
+	b->phase = BOUNCER_IDLE;
 }
 
 void bouncer_set_config(struct bouncer *b, const struct notify_config *config)
 {
 	bool reconnect = memcmp(&b->config->bouncer, &config->bouncer, sizeof(config->bouncer)) != 0;
-	double every = (double)config->notify.reconcile_interval_ms / 1000.0;
+	double every = duration_seconds(config->notify.reconcile_interval_ms);
 
 	b->config = config;
 	build_params(b);
@@ -654,7 +518,6 @@ void bouncer_set_config(struct bouncer *b, const struct notify_config *config)
 	if (reconnect) {
 		/* A run in flight used the old settings; start over with the new ones. */
 		pgconn_close(&b->conn);
-		b->running = false;
 		b->phase = BOUNCER_IDLE;
 		b->backoff_ms = BACKOFF_START_MS;
 	}

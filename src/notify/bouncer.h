@@ -45,6 +45,7 @@ enum bouncer_mode {
 #define BOUNCER_MAX_COMMANDS (2 * BOUNCER_MAX_LISTED + 8)
 #define BOUNCER_COMMAND_SIZE 96
 
+/* Where the run (or poke) in progress is: BOUNCER_IDLE when there is none. */
 enum bouncer_phase {
 	BOUNCER_IDLE,
 	BOUNCER_CONNECTING,
@@ -68,7 +69,6 @@ struct bouncer {
 	char reason[96];    /* the VRRP state behind mode */
 	bool announce;      /* mode changed and not yet applied */
 	bool periodic;      /* this run comes from the reconcile timer */
-	bool running;
 	bool rerun;
 	bool resumed_globally;
 

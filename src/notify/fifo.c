@@ -3,12 +3,31 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "conf.h"
+#include "linebuf.h"
 #include "log.h"
 #include "util.h"
+
+struct fifo_reader {
+	struct ev_loop *loop;
+	const struct fifo_handler *handler;
+	void *user;
+	char path[CONF_STR_SIZE];
+	uid_t owner;
+	int fd;
+	dev_t dev;
+	ino_t ino;
+	ev_io io;
+	ev_stat watch;
+	struct linebuf lines;
+	bool missing_logged;
+	int reopen_errno_logged;
+};
 
 /* Bounded work per wakeup: other watchers get their turn. */
 #define READS_PER_WAKEUP 32
@@ -73,7 +92,7 @@ static void feed_cb(const char *line, size_t len, bool overlong, void *user)
 {
 	struct fifo_reader *f = user;
 
-	f->handler->line(f, line, len, overlong);
+	f->handler->line(f->user, line, len, overlong);
 }
 
 /* Reads what fd holds; false when more may be waiting (the bound was hit). */
@@ -102,7 +121,7 @@ static void io_cb(struct ev_loop *loop, ev_io *w, int revents)
 	struct fifo_reader *f = container_of(w, struct fifo_reader, io);
 
 	read_available(f, f->fd);
-	f->handler->drained(f);
+	f->handler->drained(f->user);
 }
 
 static void start_io(struct fifo_reader *f)
@@ -126,7 +145,7 @@ static void switch_to(struct fifo_reader *f, int fd, const struct stat *st)
 	f->dev = st->st_dev;
 	f->ino = st->st_ino;
 	start_io(f);
-	f->handler->drained(f);
+	f->handler->drained(f->user);
 }
 
 static void watch_cb(struct ev_loop *loop, ev_stat *w, int revents)
@@ -158,43 +177,56 @@ static void watch_cb(struct ev_loop *loop, ev_stat *w, int revents)
 	switch_to(f, fd, &st);
 }
 
-int fifo_reader_start(struct fifo_reader *f, struct ev_loop *loop, const char *path,
-		      uid_t owner, const struct fifo_handler *handler, char *why, size_t why_size)
+struct fifo_reader *fifo_reader_create(struct ev_loop *loop, const char *path, uid_t owner,
+				       const struct fifo_handler *handler, void *user, int *err,
+				       char *why, size_t why_size)
 {
+	struct fifo_reader *f;
 	struct stat st;
 	int fd;
 
-	*f = (struct fifo_reader){ .loop = loop, .handler = handler, .owner = owner, .fd = -1 };
+	f = calloc(1, sizeof(*f));
+	if (!f) {
+		*err = -ENOMEM;
+		snprintf(why, why_size, "cannot read FIFO %s: %s", path, strerror(ENOMEM));
+		return NULL;
+	}
+	fd = open_checked(path, owner, true, &st, why, why_size);
+	if (fd < 0) {
+		*err = fd;
+		free(f);
+		return NULL;
+	}
+	*f = (struct fifo_reader){ .loop = loop, .handler = handler, .user = user, .owner = owner,
+				   .fd = fd, .dev = st.st_dev, .ino = st.st_ino };
 	snprintf(f->path, sizeof(f->path), "%s", path);
 	linebuf_init(&f->lines);
-	fd = open_checked(path, owner, true, &st, why, why_size);
-	if (fd < 0)
-		return fd;
-	f->fd = fd;
-	f->dev = st.st_dev;
-	f->ino = st.st_ino;
 	ev_init(&f->io, io_cb);
 	start_io(f);
 	ev_stat_init(&f->watch, watch_cb, f->path, 1.0);
 	ev_stat_start(loop, &f->watch);
-	return 0;
+	*err = 0;
+	return f;
 }
 
 void fifo_reader_drain(struct fifo_reader *f)
 {
-	if (f->fd < 0)
-		return;
 	for (int i = 0; i < 64 && !read_available(f, f->fd); i++)
 		;
-	f->handler->drained(f);
+	f->handler->drained(f->user);
 }
 
-void fifo_reader_stop(struct fifo_reader *f)
+void fifo_reader_destroy(struct fifo_reader *f)
 {
-	if (f->fd < 0)
+	if (!f)
 		return;
 	ev_io_stop(f->loop, &f->io);
 	ev_stat_stop(f->loop, &f->watch);
 	close(f->fd);
-	f->fd = -1;
+	free(f);
+}
+
+const char *fifo_reader_path(const struct fifo_reader *f)
+{
+	return f->path;
 }

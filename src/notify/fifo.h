@@ -13,43 +13,31 @@
 
 #include <ev.h>
 #include <stdbool.h>
+#include <stddef.h>
 #include <sys/types.h>
-
-#include "conf.h"
-#include "linebuf.h"
 
 struct fifo_reader;
 
 struct fifo_handler {
 	/* One complete line, without its newline. */
-	void (*line)(struct fifo_reader *f, const char *line, size_t len, bool overlong);
+	void (*line)(void *user, const char *line, size_t len, bool overlong);
 	/* Everything readable has been read: act on what the lines said. */
-	void (*drained)(struct fifo_reader *f);
-};
-
-struct fifo_reader {
-	struct ev_loop *loop;
-	const struct fifo_handler *handler;
-	char path[CONF_STR_SIZE];
-	uid_t owner;
-	int fd;
-	dev_t dev;
-	ino_t ino;
-	ev_io io;
-	ev_stat watch;
-	struct linebuf lines;
-	bool missing_logged;
-	int reopen_errno_logged;
+	void (*drained)(void *user);
 };
 
 /*
- * Opens path (creating it 0600 if missing) and starts reading.  0, or
- * -errno with a sentence for the operator in why.
+ * Opens path (creating it 0600 if missing) and starts reading; the
+ * handler gets user.  NULL with *err = -errno and a sentence for the
+ * operator in why.  A reload swaps readers: create the new one, drain
+ * and destroy the old one only once the new one is open.
  */
-int fifo_reader_start(struct fifo_reader *f, struct ev_loop *loop, const char *path,
-		      uid_t owner, const struct fifo_handler *handler, char *why, size_t why_size);
+struct fifo_reader *fifo_reader_create(struct ev_loop *loop, const char *path, uid_t owner,
+				       const struct fifo_handler *handler, void *user, int *err,
+				       char *why, size_t why_size);
 /* Reads and acts on whatever is waiting, e.g. before switching FIFOs. */
 void fifo_reader_drain(struct fifo_reader *f);
-void fifo_reader_stop(struct fifo_reader *f);
+/* Stops reading and closes the FIFO; accepts NULL. */
+void fifo_reader_destroy(struct fifo_reader *f);
+const char *fifo_reader_path(const struct fifo_reader *f);
 
 #endif

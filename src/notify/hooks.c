@@ -27,20 +27,25 @@ struct hook_env {
 
 static void start_hook(struct hooks *h, enum hook_event event, const struct hook_context *context);
 
-static void flush_line(struct hooks *h)
+/* Output lines are logged up to this many bytes. */
+#define LOGGED_LINE_MAX 256
+
+static void log_line(const char *line, size_t len, bool overlong, void *user)
 {
-	if (h->line_len == 0)
+	struct hooks *h = user;
+
+	if (len == 0) /* empty lines are not logged */
 		return;
 	if (h->lines_logged < MAX_LOGGED_LINES)
 		log_info("hook %s [%d]: %.*s", hook_event_name(h->running), (int)h->pid,
-			 (int)h->line_len, h->line);
+			 (int)(len < LOGGED_LINE_MAX ? len : LOGGED_LINE_MAX), line);
 	else if (h->lines_logged == MAX_LOGGED_LINES)
 		log_info("hook %s [%d]: (further output not logged)", hook_event_name(h->running),
 			 (int)h->pid);
 	h->lines_logged++;
-	h->line_len = 0;
 }
 
+/* An unfinished last line is logged too. */
 static void close_output(struct hooks *h)
 {
 	if (h->output_fd < 0)
@@ -48,29 +53,30 @@ static void close_output(struct hooks *h)
 	ev_io_stop(h->loop, &h->output);
 	close(h->output_fd);
 	h->output_fd = -1;
-	flush_line(h);
+	if (linebuf_pending(&h->lines))
+		linebuf_feed(&h->lines, "\n", 1, log_line, h);
+}
+
+/* One read of the hook's output into lines: read's result. */
+static ssize_t read_output(struct hooks *h)
+{
+	char buf[4096];
+	ssize_t n = read(h->output_fd, buf, sizeof(buf));
+
+	if (n > 0)
+		linebuf_feed(&h->lines, buf, (size_t)n, log_line, h);
+	return n;
 }
 
 static void output_cb(struct ev_loop *loop, ev_io *w, int revents)
 {
 	struct hooks *h = container_of(w, struct hooks, output);
-	char buf[4096];
-	ssize_t n = read(h->output_fd, buf, sizeof(buf));
+	ssize_t n = read_output(h);
 
 	if (n < 0 && (errno == EAGAIN || errno == EINTR))
 		return;
-	if (n <= 0) {
+	if (n <= 0)
 		close_output(h);
-		return;
-	}
-	for (ssize_t i = 0; i < n; i++) {
-		if (buf[i] == '\n') {
-			flush_line(h);
-			continue;
-		}
-		if (h->line_len < sizeof(h->line))
-			h->line[h->line_len++] = buf[i];
-	}
 }
 
 static void child_cb(struct ev_loop *loop, ev_child *w, int revents)
@@ -82,17 +88,8 @@ static void child_cb(struct ev_loop *loop, ev_child *w, int revents)
 	ev_timer_stop(loop, &h->deadline);
 	/* Whatever the hook printed before it exited is still in the pipe. */
 	if (h->output_fd >= 0) {
-		char buf[4096];
-		ssize_t n;
-
-		while ((n = read(h->output_fd, buf, sizeof(buf))) > 0) {
-			for (ssize_t i = 0; i < n; i++) {
-				if (buf[i] == '\n')
-					flush_line(h);
-				else if (h->line_len < sizeof(h->line))
-					h->line[h->line_len++] = buf[i];
-			}
-		}
+		for (int i = 0; i < 1024 && read_output(h) > 0; i++)
+			;
 		close_output(h);
 	}
 	if (WIFEXITED(status) && WEXITSTATUS(status) == 0)
@@ -213,7 +210,7 @@ static void start_hook(struct hooks *h, enum hook_event event, const struct hook
 	fcntl(pipefd[0], F_SETFL, O_NONBLOCK);
 	h->running = event;
 	h->term_sent = false;
-	h->line_len = 0;
+	linebuf_init(&h->lines);
 	h->lines_logged = 0;
 	h->output_fd = pipefd[0];
 	log_info("hook %s [%d]: running %s", hook_event_name(event), (int)h->pid,

@@ -14,6 +14,7 @@
 #include <stdbool.h>
 #include <sys/types.h>
 
+#include "linebuf.h"
 #include "notify_config.h"
 
 /* What a hook is told about the event, in its environment (PGTRACK_*). */
@@ -37,8 +38,7 @@ struct hooks {
 	ev_timer deadline;
 	ev_io output;
 	int output_fd;
-	char line[256];
-	size_t line_len;
+	struct linebuf lines; /* of its output */
 	int lines_logged;
 };
 

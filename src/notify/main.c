@@ -18,7 +18,9 @@
 #include "bouncer.h"
 #include "build_config.h"
 #include "cli.h"
+#include "duration.h"
 #include "fifo.h"
+#include "follow.h"
 #include "hooks.h"
 #include "local_address.h"
 #include "localpg.h"
@@ -36,33 +38,13 @@ struct notifier {
 	struct ev_loop *loop;
 	struct notify_config *config;
 	const char *fifo_arg; /* script mode: the FIFO keepalived appended */
-	struct fifo_reader fifo;
+	struct fifo_reader *fifo;
 	struct bouncer bouncer;
 	struct hooks hooks;
 	struct localpg local;
-
-	bool state_known;
-	bool inferred;            /* state from vip at start, no line yet */
-	bool hold_started;        /* this MASTER spell has held */
-	bool hold_expired;
-	bool hold_logged;
-	bool refused_logged;      /* the "cannot ask" error of this MASTER spell */
-	bool served;              /* this MASTER spell has seen the local primary */
+	struct follow follow;
 	ev_timer hold_timer;
-
-	/* Names keepalived reported while never naming the followed one. */
-	bool followed_seen;
-	bool unseen_warned;
-	int n_others;
-	char others[8][144];
 	ev_timer unseen_timer;
-
-	enum vrrp_state state;    /* last transition of the followed name */
-	int priority;             /* as that transition's line gave it */
-	bool state_changed;       /* since the last drain */
-	bool hook_due;
-	enum vrrp_state hook_state; /* of the last hook that was started */
-	bool hook_state_known;
 
 	struct ratelimit bad_lines;
 	struct ratelimit two_masters;
@@ -111,11 +93,15 @@ static const char *followed_name(const struct notify_config *c)
 	return c->notify.instance[0] ? c->notify.instance : c->notify.group;
 }
 
-static bool follows(const struct notify_config *c, const struct vrrp_event *ev)
+static void follow_settings_of(const struct notify_config *c, struct follow_settings *s)
 {
-	if (c->notify.instance[0])
-		return ev->kind == VRRP_INSTANCE && strcmp(ev->name, c->notify.instance) == 0;
-	return ev->kind == VRRP_GROUP && strcmp(ev->name, c->notify.group) == 0;
+	*s = (struct follow_settings){
+		.kind = c->notify.instance[0] ? VRRP_INSTANCE : VRRP_GROUP,
+		.hold = c->hold,
+		.hold_timeout_ms = c->local.hold_timeout_ms,
+	};
+	/* Names are at most VRRP_NAME_MAX long (notify_config checks). */
+	snprintf(s->name, sizeof(s->name), "%.*s", VRRP_NAME_MAX, followed_name(c));
 }
 
 static void bad_line(struct notifier *n, const char *why, const char *line, size_t len)
@@ -131,48 +117,21 @@ static void bad_line(struct notifier *n, const char *why, const char *line, size
 	shown[k] = '\0';
 	if (suppressed)
 		log_warnx("FIFO %s: %lu more bad lines were skipped without a log line",
-			  n->fifo.path, suppressed);
-	log_warnx("FIFO %s: skipped a bad line (%s): \"%s%s\"", n->fifo.path, why, shown,
+			  fifo_reader_path(n->fifo), suppressed);
+	log_warnx("FIFO %s: skipped a bad line (%s): \"%s%s\"", fifo_reader_path(n->fifo), why, shown,
 		  len > k ? "..." : "");
 }
 
 /* How long keepalived may talk about other names only before the warning. */
 #define UNSEEN_AFTER 5.0
 
-/* A line about another instance or group: remembered for the warning below. */
-static void note_other(struct notifier *n, const struct vrrp_event *ev)
-{
-	char name[144];
-
-	if (n->followed_seen || n->unseen_warned)
-		return;
-	snprintf(name, sizeof(name), "%s \"%s\"", ev->kind == VRRP_GROUP ? "group" : "instance",
-		 ev->name);
-	for (int i = 0; i < n->n_others; i++)
-		if (strcmp(n->others[i], name) == 0)
-			goto armed;
-	if (n->n_others < (int)(sizeof(n->others) / sizeof(n->others[0])))
-		snprintf(n->others[n->n_others++], sizeof(n->others[0]), "%s", name);
-armed:
-	if (!ev_is_active(&n->unseen_timer)) {
-		ev_timer_set(&n->unseen_timer, UNSEEN_AFTER, 0.0);
-		ev_timer_start(n->loop, &n->unseen_timer);
-	}
-}
-
 static void unseen_cb(struct ev_loop *loop, ev_timer *w, int revents)
 {
 	struct notifier *n = container_of(w, struct notifier, unseen_timer);
-	char list[8 * 146] = "";
+	char list[FOLLOW_OTHERS_MAX * (FOLLOW_OTHER_SIZE + 2)];
 
-	if (n->followed_seen || n->unseen_warned)
+	if (!follow_unseen_warning(&n->follow, list, sizeof(list)))
 		return;
-	for (int i = 0; i < n->n_others; i++) {
-		if (i)
-			strcat(list, ", ");
-		strcat(list, n->others[i]);
-	}
-	n->unseen_warned = true;
 	log_warnx("keepalived has reported %s but never %s \"%s\" (%.0fs after the first of "
 		  "them): check [notify] %s against keepalived.conf; pgbouncer stays as it is "
 		  "until \"%s\" is reported", list, followed_kind(n->config),
@@ -180,9 +139,37 @@ static void unseen_cb(struct ev_loop *loop, ev_timer *w, int revents)
 		  followed_name(n->config));
 }
 
-static void on_line(struct fifo_reader *f, const char *line, size_t len, bool overlong)
+/* A line about the followed name that reports no transition. */
+static void on_report(struct notifier *n, const struct vrrp_event *ev)
 {
-	struct notifier *n = container_of(f, struct notifier, fifo);
+	const struct follow *f = &n->follow;
+	unsigned long suppressed;
+
+	switch (ev->state) {
+	case VRRP_MASTER_RX_LOWER_PRI:
+		if (ratelimit_allow(&n->two_masters, monotime_now(), &suppressed))
+			log_warnx("two masters: %s \"%s\" received an advert of lower priority while "
+				  "MASTER (another node also claims the VIP)%s",
+				  followed_kind(n->config), ev->name,
+				  suppressed ? "; repeated since the last warning" : "");
+		break;
+	case VRRP_UNKNOWN_STATE:
+		log_warnx("VRRP %s \"%s\" reports an unknown state; keeping %s",
+			  followed_kind(n->config), ev->name,
+			  f->state_known ? vrrp_state_name(f->state) : "no state");
+		break;
+	default:
+		log_debug("VRRP %s \"%s\": %s %d", followed_kind(n->config), ev->name,
+			  vrrp_state_name(ev->state), ev->priority);
+		break;
+	}
+}
+
+static void on_line(void *user, const char *line, size_t len, bool overlong)
+{
+	struct notifier *n = user;
+	bool was_known = n->follow.state_known;
+	enum vrrp_state was = n->follow.state;
 	struct vrrp_event ev;
 	const char *why;
 
@@ -200,47 +187,27 @@ static void on_line(struct fifo_reader *f, const char *line, size_t len, bool ov
 	case VRRP_PARSE_OK:
 		break;
 	}
-	if (!follows(n->config, &ev)) {
-		note_other(n, &ev);
+	switch (follow_line(&n->follow, &ev)) {
+	case FOLLOW_LINE_OTHER:
+		if (follow_note_other(&n->follow, &ev) && !ev_is_active(&n->unseen_timer)) {
+			ev_timer_set(&n->unseen_timer, UNSEEN_AFTER, 0.0);
+			ev_timer_start(n->loop, &n->unseen_timer);
+		}
 		log_debug("FIFO: %s \"%s\" %s %d (not followed)", vrrp_kind_name(ev.kind), ev.name,
 			  vrrp_state_name(ev.state), ev.priority);
 		return;
+	case FOLLOW_LINE_CHANGED:
+		log_info("VRRP %s \"%s\": %s -> %s (priority %d)", followed_kind(n->config),
+			 ev.name, was_known ? vrrp_state_name(was) : "unknown",
+			 vrrp_state_name(ev.state), ev.priority);
+		break;
+	case FOLLOW_LINE_SAME:
+		break;
+	case FOLLOW_LINE_REPORT:
+		on_report(n, &ev);
+		break;
 	}
-	n->followed_seen = true;
 	ev_timer_stop(n->loop, &n->unseen_timer);
-	if (vrrp_state_is_transition(ev.state)) {
-		n->inferred = false;
-		if (!n->state_known || n->state != ev.state)
-			log_info("VRRP %s \"%s\": %s -> %s (priority %d)", followed_kind(n->config),
-				 ev.name, n->state_known ? vrrp_state_name(n->state) : "unknown",
-				 vrrp_state_name(ev.state), ev.priority);
-		n->state_changed |= !n->state_known || n->state != ev.state;
-		n->state_known = true;
-		n->state = ev.state;
-		n->priority = ev.priority;
-		return;
-	}
-	switch (ev.state) {
-	case VRRP_MASTER_RX_LOWER_PRI: {
-		unsigned long suppressed;
-
-		if (ratelimit_allow(&n->two_masters, monotime_now(), &suppressed))
-			log_warnx("two masters: %s \"%s\" received an advert of lower priority while "
-				  "MASTER (another node also claims the VIP)%s",
-				  followed_kind(n->config), ev.name,
-				  suppressed ? "; repeated since the last warning" : "");
-		break;
-	}
-	case VRRP_UNKNOWN_STATE:
-		log_warnx("VRRP %s \"%s\" reports an unknown state; keeping %s",
-			  followed_kind(n->config), ev.name,
-			  n->state_known ? vrrp_state_name(n->state) : "no state");
-		break;
-	default:
-		log_debug("VRRP %s \"%s\": %s %d", followed_kind(n->config), ev.name,
-			  vrrp_state_name(ev.state), ev.priority);
-		break;
-	}
 }
 
 static enum hook_event hook_of(enum vrrp_state s)
@@ -257,111 +224,78 @@ static enum hook_event hook_of(enum vrrp_state s)
 	}
 }
 
-/*
- * What pgbouncer should do: fence unless MASTER; on MASTER, with
- * [postgres], serve once the local PostgreSQL has said primary, hold
- * (paused, clients waiting) until then, fence when hold_timeout passes.
- */
-static void decide(struct notifier *n)
+static void note_decision(struct notifier *n, unsigned notes)
 {
-	const struct notify_config *c = n->config;
-	struct localpg *lp = &n->local;
-	char reason[96];
+	const struct localpg *lp = &n->local;
 
-	if (!n->state_known)
-		return;
-	if (n->state != VRRP_MASTER) {
-		ev_timer_stop(n->loop, &n->hold_timer);
-		n->hold_started = n->hold_expired = n->served = false;
-		localpg_watch(lp, false);
-		bouncer_set_mode(&n->bouncer, BOUNCER_FENCE,
-				 n->inferred ? "BACKUP (VIP elsewhere)" : vrrp_state_name(n->state));
-		return;
-	}
-	if (!c->hold) {
-		bouncer_set_mode(&n->bouncer, BOUNCER_SERVE,
-				 n->inferred ? "MASTER (VIP here)" : "MASTER");
-		return;
-	}
-	/*
-	 * Refused for good ([postgres] names a role or database that cannot
-	 * log in): no answer will come, and holding would take a healthy
-	 * primary out of service; serve as without [postgres], loudly.
-	 */
-	if (lp->role == LOCALPG_UNKNOWN && lp->refused) {
-		if (!n->refused_logged)
-			log_error("cannot ask the local PostgreSQL at %s whether it is primary (%s): "
-				  "serving on MASTER without the hold; fix [postgres]", lp->target,
-				  lp->last_error);
-		n->refused_logged = true;
-		ev_timer_stop(n->loop, &n->hold_timer);
-		n->hold_started = n->hold_expired = false;
-		bouncer_set_mode(&n->bouncer, BOUNCER_SERVE,
-				 n->inferred ? "MASTER (VIP here)" : "MASTER");
-		return;
-	}
-	n->refused_logged = false;
-	/* Once primary in this spell, a lost probe session changes nothing; a standby does. */
-	if (lp->role == LOCALPG_PRIMARY || (n->served && lp->role == LOCALPG_UNKNOWN)) {
-		if (n->hold_started && n->hold_logged && !n->served)
-			log_info("local PostgreSQL at %s is primary: serving%s", lp->target,
-				 n->hold_expired ? " (after the hold timed out)" : ", ending the hold");
-		ev_timer_stop(n->loop, &n->hold_timer);
-		n->served = true;
-		n->hold_started = n->hold_expired = false;
-		localpg_watch(lp, false);
-		bouncer_set_mode(&n->bouncer, BOUNCER_SERVE,
-				 n->inferred ? "MASTER (VIP here)" : "MASTER");
-		return;
-	}
-	localpg_watch(lp, true);
-	/* Restarted on a MASTER: leave pgbouncer alone until the first answer. */
-	if (n->inferred && !lp->answered)
-		return;
-	if (n->served && lp->role == LOCALPG_STANDBY)
+	if (notes & FOLLOW_NOTE_REFUSED)
+		log_error("cannot ask the local PostgreSQL at %s whether it is primary (%s): "
+			  "serving on MASTER without the hold; fix [postgres]", lp->target,
+			  lp->last_error);
+	if (notes & FOLLOW_NOTE_PRIMARY)
+		log_info("local PostgreSQL at %s is primary: serving%s", lp->target,
+			 notes & FOLLOW_NOTE_AFTER_TIMEOUT ? " (after the hold timed out)"
+							   : ", ending the hold");
+	if (notes & FOLLOW_NOTE_STANDBY_AGAIN)
 		log_error("local PostgreSQL at %s is a standby again while this node is MASTER: "
 			  "holding its clients until it is primary", lp->target);
-	n->served = false;
-	if (!n->hold_started) {
-		n->hold_started = true;
-		n->hold_expired = false;
-		n->hold_logged = false;
-		ev_timer_stop(n->loop, &n->hold_timer);
-		ev_timer_set(&n->hold_timer, (double)c->local.hold_timeout_ms / 1000.0, 0.0);
-		ev_timer_start(n->loop, &n->hold_timer);
-	}
-	/* Said once the session has answered in this spell: a standby seen while BACKUP may be old. */
-	if (!n->hold_logged && lp->fresh) {
-		n->hold_logged = true;
+	if (notes & FOLLOW_NOTE_HOLDING)
 		log_info("this node is MASTER but the local PostgreSQL at %s is %s: holding clients "
 			 "in pgbouncer until it is primary, for at most %.1fs", lp->target,
 			 lp->role == LOCALPG_STANDBY ? "still a standby" : "not answering",
-			 (double)c->local.hold_timeout_ms / 1000.0);
+			 duration_seconds(n->config->local.hold_timeout_ms));
+}
+
+/* Asks follow what pgbouncer should do now, and does it. */
+static void decide(struct notifier *n)
+{
+	struct localpg *lp = &n->local;
+	struct follow_pg pg = {
+		.role = lp->role == LOCALPG_PRIMARY   ? FOLLOW_PG_PRIMARY
+			: lp->role == LOCALPG_STANDBY ? FOLLOW_PG_STANDBY
+						      : FOLLOW_PG_UNKNOWN,
+		.refused = lp->refused,
+		.answered = lp->answered,
+		.watching = lp->watching,
+		.fresh = lp->fresh,
+	};
+	struct follow_decision d;
+
+	follow_decide(&n->follow, &pg, &d);
+	if (d.hold_timer != FOLLOW_KEEP)
+		ev_timer_stop(n->loop, &n->hold_timer);
+	if (d.hold_timer == FOLLOW_ON) {
+		ev_timer_set(&n->hold_timer, duration_seconds(n->config->local.hold_timeout_ms), 0.0);
+		ev_timer_start(n->loop, &n->hold_timer);
 	}
-	if (n->hold_expired) {
-		snprintf(reason, sizeof(reason), "MASTER, but the local PostgreSQL is %s after hold_timeout",
-			 lp->role == LOCALPG_STANDBY ? "still a standby" : "unreachable");
-		bouncer_set_mode(&n->bouncer, BOUNCER_FENCE, reason);
+	if (d.watch != FOLLOW_KEEP)
+		localpg_watch(lp, d.watch == FOLLOW_ON);
+	note_decision(n, d.notes);
+	switch (d.mode) {
+	case FOLLOW_LEAVE:
+		return;
+	case FOLLOW_SERVE:
+		bouncer_set_mode(&n->bouncer, BOUNCER_SERVE, d.reason);
+		return;
+	case FOLLOW_FENCE:
+		bouncer_set_mode(&n->bouncer, BOUNCER_FENCE, d.reason);
+		return;
+	case FOLLOW_HOLD:
+		bouncer_set_mode(&n->bouncer, BOUNCER_HOLD, d.reason);
 		return;
 	}
-	if (!lp->fresh)
-		snprintf(reason, sizeof(reason), "MASTER, asking the local PostgreSQL whether it is primary");
-	else
-		snprintf(reason, sizeof(reason), "MASTER, the local PostgreSQL is %s",
-			 lp->role == LOCALPG_STANDBY ? "not primary yet" : "unreachable");
-	bouncer_set_mode(&n->bouncer, BOUNCER_HOLD, reason);
 }
 
 static void hold_timeout_cb(struct ev_loop *loop, ev_timer *w, int revents)
 {
 	struct notifier *n = container_of(w, struct notifier, hold_timer);
 
-	n->hold_expired = true;
+	follow_hold_expired(&n->follow);
 	log_error("local PostgreSQL at %s is still %s %.1fs (hold_timeout) after this node became "
 		  "MASTER: fencing pgbouncer (waiting clients are disconnected, new ones refused); "
 		  "it serves as soon as the local PostgreSQL is primary",
 		  n->local.target, n->local.role == LOCALPG_STANDBY ? "a standby" : "unreachable",
-		  (double)n->config->local.hold_timeout_ms / 1000.0);
+		  duration_seconds(n->config->local.hold_timeout_ms));
 	decide(n);
 }
 
@@ -374,33 +308,22 @@ static void on_local_changed(struct localpg *lp)
 }
 
 /* The burst is read: act on where it ended. */
-static void apply_state(struct notifier *n)
+static void on_drained(void *user)
 {
-	if (!n->state_known)
+	struct notifier *n = user;
+	struct follow *f = &n->follow;
+	struct hook_context context = { .priority = f->priority };
+
+	if (!follow_take_change(f) || !f->state_known)
 		return;
 	decide(n);
-	if (!n->hook_state_known || n->hook_state != n->state) {
-		n->hook_state = n->state;
-		n->hook_state_known = true;
-
-		struct hook_context context = { .priority = n->priority };
-
-		snprintf(context.kind, sizeof(context.kind), "%s",
-			 n->config->notify.instance[0] ? "INSTANCE" : "GROUP");
-		snprintf(context.name, sizeof(context.name), "%s", followed_name(n->config));
-		snprintf(context.state, sizeof(context.state), "%s", vrrp_state_name(n->state));
-		hooks_run(&n->hooks, hook_of(n->state), &context);
-	}
-}
-
-static void on_drained(struct fifo_reader *f)
-{
-	struct notifier *n = container_of(f, struct notifier, fifo);
-
-	if (!n->state_changed)
+	if (!follow_hook_due(f))
 		return;
-	n->state_changed = false;
-	apply_state(n);
+	snprintf(context.kind, sizeof(context.kind), "%s",
+		 n->config->notify.instance[0] ? "INSTANCE" : "GROUP");
+	snprintf(context.name, sizeof(context.name), "%s", followed_name(n->config));
+	snprintf(context.state, sizeof(context.state), "%s", vrrp_state_name(f->state));
+	hooks_run(&n->hooks, hook_of(f->state), &context);
 }
 
 static const struct fifo_handler fifo_handler = {
@@ -429,19 +352,38 @@ static void infer_state(struct notifier *n)
 	log_info("VRRP state of %s \"%s\" not reported yet; the VIP %s is %s, so taking it as %s",
 		 followed_kind(n->config), followed_name(n->config), vip,
 		 r ? "here" : "not here", r ? "MASTER" : "BACKUP");
-	n->state_known = true;
-	n->inferred = true;
-	n->state = r ? VRRP_MASTER : VRRP_BACKUP;
-	/* Inferred, not a transition: no hook. */
-	n->hook_state = n->state;
-	n->hook_state_known = true;
+	follow_infer(&n->follow, r > 0);
 	decide(n);
+}
+
+/*
+ * A reload that names another FIFO (or owner): the new reader is opened
+ * first, the old one drained and closed only once it is; false (the old
+ * one kept, the reason in why) if the new one cannot be opened.
+ */
+static bool swap_fifo(struct notifier *n, const struct notify_config *config, char *why,
+		      size_t why_size)
+{
+	struct fifo_reader *fresh;
+	int r;
+
+	fresh = fifo_reader_create(n->loop, config->notify.fifo, config->fifo_uid, &fifo_handler, n,
+				   &r, why, why_size);
+	if (!fresh)
+		return false;
+	/* Lines already in the old FIFO still count. */
+	fifo_reader_drain(n->fifo);
+	fifo_reader_destroy(n->fifo);
+	n->fifo = fresh;
+	return true;
 }
 
 static void reload(struct notifier *n)
 {
 	struct conf_errors errs = { 0 };
 	struct notify_config *config, *old = n->config;
+	struct follow_settings settings;
+	unsigned changed;
 	char why[512];
 
 	log_info("reloading %s", old->path);
@@ -449,43 +391,24 @@ static void reload(struct notifier *n)
 	if (!cli_config_reloaded(config != NULL, &errs))
 		return;
 
-	if (strcmp(config->notify.fifo, old->notify.fifo) != 0 || config->fifo_uid != old->fifo_uid) {
-		struct fifo_reader fresh;
-
-		if (fifo_reader_start(&fresh, n->loop, config->notify.fifo, config->fifo_uid,
-				      &fifo_handler, why, sizeof(why)) < 0) {
-			log_error("%s; configuration reload failed, keeping the running configuration",
-				  why);
-			notify_config_destroy(config);
-			return;
-		}
-		/* Lines already in the old FIFO still count. */
-		fifo_reader_drain(&n->fifo);
-		fifo_reader_stop(&n->fifo);
-		/* The watchers hold their own addresses: move by re-starting in place. */
-		fifo_reader_stop(&fresh);
-		if (fifo_reader_start(&n->fifo, n->loop, config->notify.fifo, config->fifo_uid,
-				      &fifo_handler, why, sizeof(why)) < 0)
-			log_error("%s", why);
+	if ((strcmp(config->notify.fifo, old->notify.fifo) != 0 || config->fifo_uid != old->fifo_uid) &&
+	    !swap_fifo(n, config, why, sizeof(why))) {
+		log_error("%s; configuration reload failed, keeping the running configuration", why);
+		notify_config_destroy(config);
+		return;
 	}
-	if (strcmp(followed_name(config), followed_name(old)) != 0 ||
-	    strcmp(followed_kind(config), followed_kind(old)) != 0) {
+	follow_settings_of(config, &settings);
+	changed = follow_reconfigure(&n->follow, &settings);
+	if (changed & FOLLOW_RENAMED)
 		log_info("now following %s \"%s\": its state is unknown until keepalived reports it",
 			 followed_kind(config), followed_name(config));
-		n->state_known = false;
-		n->hook_state_known = false;
-		n->followed_seen = n->unseen_warned = false;
-		n->n_others = 0;
-	}
+	if (changed & FOLLOW_HOLD_RESET)
+		ev_timer_stop(n->loop, &n->hold_timer);
 	log_set_facility(log_facility_from_name(config->notify.syslog_facility));
 	n->config = config;
 	hooks_set_config(&n->hooks, config);
 	bouncer_set_config(&n->bouncer, config);
 	localpg_set_config(&n->local, config);
-	if (config->hold != old->hold || config->local.hold_timeout_ms != old->local.hold_timeout_ms) {
-		ev_timer_stop(n->loop, &n->hold_timer);
-		n->hold_started = n->hold_expired = false;
-	}
 	notify_config_destroy(old);
 	decide(n);
 	log_info("configuration reloaded");
@@ -519,6 +442,31 @@ static void signal_cb(struct ev_loop *loop, ev_signal *w, int revents)
 	ev_break(loop, EVBREAK_ALL);
 }
 
+/* Everything but the FIFO and the signals: the state at start, pgbouncer's first run. */
+static void start(struct notifier *n)
+{
+	bouncer_init(&n->bouncer, n->loop, n->config);
+	hooks_init(&n->hooks, n->loop, n->config);
+	localpg_init(&n->local, n->loop, n->config, on_local_changed);
+	ev_init(&n->hold_timer, hold_timeout_cb);
+	ev_init(&n->unseen_timer, unseen_cb);
+
+	log_info("pgtrack-notify %s starting: following %s \"%s\" on %s%s, pgbouncer at %s",
+		 PGTRACKD_VERSION, followed_kind(n->config), followed_name(n->config),
+		 n->config->notify.fifo, n->fifo_arg ? " (as notify_fifo_script)" : "",
+		 n->bouncer.target);
+	if (n->config->hold)
+		log_info("on MASTER, clients are held in pgbouncer until the local PostgreSQL at %s "
+			 "is primary (hold_timeout %.1fs)", n->local.target,
+			 duration_seconds(n->config->local.hold_timeout_ms));
+	else
+		log_notice("no [postgres] section: on MASTER pgbouncer serves at once, even while "
+			   "the local PostgreSQL is still a standby");
+	localpg_start(&n->local);
+	infer_state(n);
+	bouncer_start(&n->bouncer);
+}
+
 int main(int argc, char **argv)
 {
 	struct cli cli = {
@@ -526,6 +474,7 @@ int main(int argc, char **argv)
 	};
 	struct conf_errors errs = { 0 };
 	struct notifier n = { 0 };
+	struct follow_settings settings;
 	char why[512];
 	int r;
 
@@ -552,8 +501,11 @@ int main(int argc, char **argv)
 	ratelimit_init(&n.bad_lines, 10.0, 5);
 	ratelimit_init(&n.two_masters, 10.0, 1);
 
-	if (fifo_reader_start(&n.fifo, n.loop, n.config->notify.fifo, n.config->fifo_uid,
-			      &fifo_handler, why, sizeof(why)) < 0) {
+	follow_settings_of(n.config, &settings);
+	follow_init(&n.follow, &settings);
+	n.fifo = fifo_reader_create(n.loop, n.config->notify.fifo, n.config->fifo_uid,
+				    &fifo_handler, &n, &r, why, sizeof(why));
+	if (!n.fifo) {
 		log_error("%s", why);
 		if (!cli.console)
 			fprintf(stderr, "pgtrack-notify: %s\n", why);
@@ -561,26 +513,7 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	mainloop_watch_signals(n.loop, &n.signals, signal_cb, &n);
-	bouncer_init(&n.bouncer, n.loop, n.config);
-	hooks_init(&n.hooks, n.loop, n.config);
-	localpg_init(&n.local, n.loop, n.config, on_local_changed);
-	ev_init(&n.hold_timer, hold_timeout_cb);
-	ev_init(&n.unseen_timer, unseen_cb);
-
-	log_info("pgtrack-notify %s starting: following %s \"%s\" on %s%s, pgbouncer at %s",
-		 PGTRACKD_VERSION, followed_kind(n.config), followed_name(n.config),
-		 n.config->notify.fifo, n.fifo_arg ? " (as notify_fifo_script)" : "",
-		 n.bouncer.target);
-	if (n.config->hold)
-		log_info("on MASTER, clients are held in pgbouncer until the local PostgreSQL at %s "
-			 "is primary (hold_timeout %.1fs)", n.local.target,
-			 (double)n.config->local.hold_timeout_ms / 1000.0);
-	else
-		log_notice("no [postgres] section: on MASTER pgbouncer serves at once, even while "
-			   "the local PostgreSQL is still a standby");
-	localpg_start(&n.local);
-	infer_state(&n);
-	bouncer_start(&n.bouncer);
+	start(&n);
 
 	ev_run(n.loop, 0);
 
@@ -589,7 +522,7 @@ int main(int argc, char **argv)
 	ev_timer_stop(n.loop, &n.unseen_timer);
 	localpg_finish(&n.local);
 	bouncer_finish(&n.bouncer);
-	fifo_reader_stop(&n.fifo);
+	fifo_reader_destroy(n.fifo);
 	notify_config_destroy(n.config);
 	ev_loop_destroy(n.loop);
 	log_info("pgtrack-notify stopped after %lu FIFO lines", n.lines_seen);

@@ -18,6 +18,7 @@ import re
 import shutil
 import signal
 import stat
+import subprocess
 import tempfile
 import time
 
@@ -317,6 +318,117 @@ def test_fifo_recreated_new_inode_is_followed(rig):
     rig.fifo.write(inst(VI, "MASTER", 100))
     rig.wait_serving()
     assert n.alive()
+
+
+# An LD_PRELOAD shim: from the Nth open() of one path on, open fails with
+# EMFILE, as when the descriptor table is full (or the FIFO was swapped for
+# one that fails a check) between two opens of the same path.
+FAIL_OPEN_C = r"""
+#define _GNU_SOURCE
+#include <dlfcn.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+
+static int opened;
+
+static int refuse(const char *path)
+{
+	const char *p = getenv("PGTRACK_FAIL_OPEN_PATH"), *from = getenv("PGTRACK_FAIL_OPEN_FROM");
+
+	if (!p || !from || strcmp(p, path) != 0)
+		return 0;
+	return ++opened >= atoi(from);
+}
+
+#define WRAP(name)                                                              \
+	int name(const char *path, int flags, ...)                              \
+	{                                                                       \
+		static int (*real)(const char *, int, ...);                     \
+		unsigned mode = 0;                                              \
+		if (flags & (O_CREAT | O_TMPFILE)) {                            \
+			va_list ap;                                             \
+			va_start(ap, flags);                                    \
+			mode = va_arg(ap, unsigned);                            \
+			va_end(ap);                                             \
+		}                                                               \
+		if (refuse(path)) {                                             \
+			errno = EMFILE;                                         \
+			return -1;                                              \
+		}                                                               \
+		if (!real)                                                      \
+			real = (int (*)(const char *, int, ...))dlsym(RTLD_NEXT, #name); \
+		return real(path, flags, mode);                                 \
+	}
+WRAP(open)
+WRAP(open64)
+"""
+
+
+def build_fail_open(directory):
+    src = os.path.join(directory, "fail_open.c")
+    so = os.path.join(directory, "fail_open.so")
+    write_file(src, FAIL_OPEN_C, 0o644)
+    r = subprocess.run(["cc", "-shared", "-fPIC", "-o", so, src, "-ldl"], stdout=subprocess.PIPE,
+                       stderr=subprocess.STDOUT, text=True, timeout=60)
+    assert r.returncode == 0, "cannot build the open() shim:\n" + r.stdout
+    return so
+
+
+def reload_with_fifo(rig, path):
+    """Point [notify] fifo at path and send SIGHUP; the log offset before it."""
+    off = rig.notify.log_size()
+    rig.notify.write_config(rig.sections(notify={"fifo": path}))
+    os.kill(rig.notify.pid, signal.SIGHUP)
+    rig.notify.wait_for_log(r"configuration reload(ed| failed)", 10, start=off)
+    return off
+
+
+def test_reload_to_another_fifo_opens_it_once_and_reads_it(rig):
+    """A reload that names another FIFO opens it once and reads it.
+
+    Before issue 11 the reload opened the new FIFO, closed it and opened it
+    again in place; when that second open failed, pgtrack-notify read no FIFO
+    at all (old closed, new not open) while saying the configuration was
+    reloaded. The shim makes every open of the new path after the first fail.
+    """
+    new = os.path.join(rig.dir, "new.fifo")
+    rig.notify.extra_env = {"LD_PRELOAD": build_fail_open(rig.dir),
+                            "PGTRACK_FAIL_OPEN_PATH": new, "PGTRACK_FAIL_OPEN_FROM": "2"}
+    n = rig.start()
+    rig.apply("BACKUP", False)
+    second = Fifo(new)
+    try:
+        off = reload_with_fifo(rig, new)
+        wait_until(lambda: rig.fifo_fds() == {os.stat(new).st_ino}, 5,
+                   describe=lambda: rig.describe("FIFO fds %r after the reload to %s (inode %d)" % (
+                       rig.fifo_fds(), new, os.stat(new).st_ino)))
+        second.write(inst(VI, "MASTER"))
+        assert rig.wait_serving() == "appdb"
+        assert "configuration reloaded" in n.log_since(off)
+        assert n.alive()
+    finally:
+        second.close()
+
+
+def test_reload_to_an_unsafe_fifo_keeps_reading_the_old_one(rig):
+    """A new FIFO that fails its check: the reload is refused, with an error,
+    and the FIFO in use is still read."""
+    new = os.path.join(rig.dir, "unsafe.fifo")
+    n = rig.start()
+    rig.apply("BACKUP", False)
+    second = Fifo(new, 0o620)
+    try:
+        off = reload_with_fifo(rig, new)
+        n.wait_for_log(r"error: FIFO %s is writable by its group .*; configuration reload failed, "
+                       r"keeping the running configuration" % re.escape(new), 5, start=off)
+        assert rig.fifo_fds() == {os.stat(rig.fifo_path).st_ino}, rig.describe()
+        rig.apply("MASTER", True)
+        assert "configuration reloaded" not in n.log_since(off)
+    finally:
+        second.close()
 
 
 # --------------------------------------------------------------------------

@@ -264,6 +264,51 @@ static void test_symlinked_directory_not_followed(void)
 	rmdir(real);
 }
 
+/*
+ * Warn only (defect 9B): written all the same, 1 and the finding in why; a
+ * clean directory gives 0 and leaves why alone.  sub/track holds "2\n".
+ */
+static void test_directory_checks_warn_only(const char *sub, const char *path)
+{
+	char why[512];
+
+	CHECK_INT_EQ(chmod(sub, 0777), 0);
+	CHECK_INT_EQ(atomic_file_write(path, "4\n", 2, 0644, ATOMIC_FILE_PRIVATE_DIR |
+				       ATOMIC_FILE_OWNED_DIR | ATOMIC_FILE_CHECKS_WARN_ONLY, why,
+				       sizeof(why)), 1);
+	CHECK(strstr(why, "writable by group or others (mode 0777)") != NULL);
+	CHECK_INT_EQ(atomic_file_compare(path, "4\n", 2), 0);
+	CHECK_INT_EQ(count_entries(sub), 1);
+	if (geteuid() == 0) {
+		CHECK_INT_EQ(chmod(sub, 0755), 0);
+		CHECK_INT_EQ(chown(sub, 65534, 65534), 0);
+		CHECK_INT_EQ(atomic_file_write(path, "5\n", 2, 0644, ATOMIC_FILE_OWNED_DIR |
+					       ATOMIC_FILE_CHECKS_WARN_ONLY, why, sizeof(why)), 1);
+		CHECK(strstr(why, "owned by uid 65534") != NULL);
+		CHECK_INT_EQ(atomic_file_compare(path, "5\n", 2), 0);
+		CHECK_INT_EQ(chown(sub, 0, 0), 0);
+	}
+	CHECK_INT_EQ(chmod(sub, 0755), 0);
+	snprintf(why, sizeof(why), "untouched");
+	CHECK_INT_EQ(atomic_file_write(path, "6\n", 2, 0644, ATOMIC_FILE_PRIVATE_DIR |
+				       ATOMIC_FILE_OWNED_DIR | ATOMIC_FILE_CHECKS_WARN_ONLY, why,
+				       sizeof(why)), 0);
+	CHECK_STR_EQ(why, "untouched");
+	/* A symlink along the path is still refused. */
+	{
+		char link_path[4300], via[4400];
+
+		path_in(link_path, sizeof(link_path), "dlink");
+		CHECK_INT_EQ(symlink(sub, link_path), 0);
+		snprintf(via, sizeof(via), "%s/track", link_path);
+		CHECK_INT_EQ(atomic_file_write(via, "7\n", 2, 0644, ATOMIC_FILE_PRIVATE_DIR |
+					       ATOMIC_FILE_OWNED_DIR | ATOMIC_FILE_CHECKS_WARN_ONLY,
+					       why, sizeof(why)), -ELOOP);
+		CHECK_INT_EQ(atomic_file_compare(path, "6\n", 2), 0);
+		unlink(link_path);
+	}
+}
+
 static void test_directory_checks(void)
 {
 	char sub[4200], path[4300], why[512];
@@ -318,45 +363,7 @@ static void test_directory_checks(void)
 		CHECK_INT_EQ(chown(sub, 0, 0), 0);
 	}
 
-	/*
-	 * Warn only (defect 9B): written all the same, 1 and the finding in
-	 * why; a clean directory gives 0 and leaves why alone.
-	 */
-	CHECK_INT_EQ(chmod(sub, 0777), 0);
-	CHECK_INT_EQ(atomic_file_write(path, "4\n", 2, 0644, ATOMIC_FILE_PRIVATE_DIR |
-				       ATOMIC_FILE_OWNED_DIR | ATOMIC_FILE_CHECKS_WARN_ONLY, why,
-				       sizeof(why)), 1);
-	CHECK(strstr(why, "writable by group or others (mode 0777)") != NULL);
-	CHECK_INT_EQ(atomic_file_compare(path, "4\n", 2), 0);
-	CHECK_INT_EQ(count_entries(sub), 1);
-	if (geteuid() == 0) {
-		CHECK_INT_EQ(chmod(sub, 0755), 0);
-		CHECK_INT_EQ(chown(sub, 65534, 65534), 0);
-		CHECK_INT_EQ(atomic_file_write(path, "5\n", 2, 0644, ATOMIC_FILE_OWNED_DIR |
-					       ATOMIC_FILE_CHECKS_WARN_ONLY, why, sizeof(why)), 1);
-		CHECK(strstr(why, "owned by uid 65534") != NULL);
-		CHECK_INT_EQ(atomic_file_compare(path, "5\n", 2), 0);
-		CHECK_INT_EQ(chown(sub, 0, 0), 0);
-	}
-	CHECK_INT_EQ(chmod(sub, 0755), 0);
-	snprintf(why, sizeof(why), "untouched");
-	CHECK_INT_EQ(atomic_file_write(path, "6\n", 2, 0644, ATOMIC_FILE_PRIVATE_DIR |
-				       ATOMIC_FILE_OWNED_DIR | ATOMIC_FILE_CHECKS_WARN_ONLY, why,
-				       sizeof(why)), 0);
-	CHECK_STR_EQ(why, "untouched");
-	/* A symlink along the path is still refused. */
-	{
-		char link_path[4300], via[4400];
-
-		path_in(link_path, sizeof(link_path), "dlink");
-		CHECK_INT_EQ(symlink(sub, link_path), 0);
-		snprintf(via, sizeof(via), "%s/track", link_path);
-		CHECK_INT_EQ(atomic_file_write(via, "7\n", 2, 0644, ATOMIC_FILE_PRIVATE_DIR |
-					       ATOMIC_FILE_OWNED_DIR | ATOMIC_FILE_CHECKS_WARN_ONLY,
-					       why, sizeof(why)), -ELOOP);
-		CHECK_INT_EQ(atomic_file_compare(path, "6\n", 2), 0);
-		unlink(link_path);
-	}
+	test_directory_checks_warn_only(sub, path);
 
 	/* No file name: a directory. */
 	snprintf(path, sizeof(path), "%s/.", sub);

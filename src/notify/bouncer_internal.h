@@ -1,0 +1,34 @@
+/*
+ * bouncer_internal: what bouncer.c (the admin session and its runs) and
+ * bouncer_plan.c (the commands a run sends) share; nothing else includes it.
+ */
+#ifndef PGTRACK_BOUNCER_INTERNAL_H
+#define PGTRACK_BOUNCER_INTERNAL_H
+
+#include <libpq-fe.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <syslog.h> /* LOG_ERR ... for bouncer_log */
+
+#include "bouncer.h"
+#include "log.h"
+
+/*
+ * Whether an error that the periodic reconcile or the retries would repeat
+ * may be logged now; *more gets " (N more times since the last one)" or "".
+ */
+bool bouncer_may_log(struct bouncer *b, enum bouncer_repeat kind, char *more, size_t size);
+/* Logs "pgbouncer at TARGET" followed by fmt; priority as syslog's (LOG_ERR ...). */
+void bouncer_log(const struct bouncer *b, int priority, const char *fmt, ...) PRINTF_LIKE(3, 4);
+
+/* Queues "COMMAND" or "COMMAND db" (db double-quoted unless a plain word). */
+void bouncer_queue(struct bouncer *b, const char *command, const char *db);
+/*
+ * Makes the databases file what run_mode wants and queues a RELOAD when it
+ * had to be rewritten.
+ */
+void bouncer_queue_file(struct bouncer *b);
+/* Plans the commands that SHOW DATABASES says are missing; -1 if res is unusable. */
+int bouncer_plan(struct bouncer *b, const PGresult *res, bool log_drift);
+
+#endif

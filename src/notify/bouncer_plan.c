@@ -1,0 +1,170 @@
+/*
+ * bouncer_plan: which admin commands bring pgbouncer's databases where
+ * the run's mode wants them, from SHOW DATABASES; and the databases file
+ * that goes with the mode.  Part of bouncer (bouncer_internal.h).
+ */
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "atomic_file.h"
+#include "bouncer_internal.h"
+#include "log.h"
+#include "notify_config.h"
+
+void bouncer_queue(struct bouncer *b, const char *command, const char *db)
+{
+	bool quote = db && db[strspn(db, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+					  "0123456789_")] != '\0';
+
+	if (b->n_commands == BOUNCER_MAX_COMMANDS)
+		return;
+	snprintf(b->commands[b->n_commands++], BOUNCER_COMMAND_SIZE, "%s%s%s%s%s", command,
+		 db ? " " : "", quote ? "\"" : "", db ? db : "", quote ? "\"" : "");
+}
+
+/*
+ * Makes the databases file what this mode wants (the template on MASTER;
+ * otherwise the template with its fallback "*" sent to a database that
+ * does not exist, see notify_config.h) and queues a RELOAD when it had to
+ * be rewritten.
+ */
+void bouncer_queue_file(struct bouncer *b)
+{
+	const struct notify_config *c = b->config;
+	const char *path = c->bouncer.databases_file;
+	bool serve = b->run_mode == BOUNCER_SERVE;
+	const char *text = serve ? c->template_text : c->fenced_text;
+	size_t len = serve ? c->template_len : c->fenced_len;
+	int r;
+
+	if (!text)
+		return;
+	r = atomic_file_compare(path, text, len);
+	if (r == 0)
+		return;
+
+	char why[PATH_MAX + 128];
+
+	/*
+	 * No symlink anywhere in the path (a root pgtrack-notify must not be
+	 * sent elsewhere); the directory's owner and mode are pgbouncer's
+	 * business: whoever may write there can edit the file anyway.
+	 */
+	r = atomic_file_write(path, text, len, 0644, 0, why, sizeof(why));
+	if (r < 0) {
+		char more[64];
+
+		if (bouncer_may_log(b, BOUNCER_LOG_REWRITE, more, sizeof(more)))
+			log_error("pgbouncer: cannot rewrite the databases file %s: %s; "
+				  "pgbouncer keeps its current databases%s", path, why, more);
+		return;
+	}
+	log_info("pgbouncer: rewrote %s from %s%s", path, c->bouncer.databases_template,
+		 text == c->fenced_text && c->fenced_len != c->template_len
+			 ? ", its fallback database \"*\" fenced (" NOTIFY_FENCED_DBNAME ")" : "");
+	bouncer_queue(b, "RELOAD", NULL);
+}
+
+/* Queues what database db needs to be where run_mode wants it. */
+static void plan_db(struct bouncer *b, const char *db, bool paused, bool disabled, bool log_drift)
+{
+	int before = b->n_commands;
+	const char *was = "";
+
+	switch (b->run_mode) {
+	case BOUNCER_SERVE:
+		/*
+		 * RESUME first: a client let in by ENABLE while the database
+		 * is still paused gets a server connection that pgbouncer
+		 * closes at once, counts as a failed login and then waits
+		 * server_login_retry (15 s) before trying again.
+		 */
+		if (paused)
+			bouncer_queue(b, "RESUME", db);
+		if (disabled)
+			bouncer_queue(b, "ENABLE", db);
+		was = disabled ? "not serving (disabled)" : "not serving (paused)";
+		break;
+	case BOUNCER_HOLD:
+		/*
+		 * KILL (which pauses) before ENABLE: the clients of a server
+		 * that is not primary are cut, new ones wait for RESUME.
+		 */
+		if (!paused)
+			bouncer_queue(b, "KILL", db);
+		if (disabled)
+			bouncer_queue(b, "ENABLE", db);
+		was = !paused ? "not held (not paused)" : "not held (disabled)";
+		break;
+	case BOUNCER_FENCE:
+		/* DISABLE first: clients cut by KILL must not get back in. */
+		if (!disabled)
+			bouncer_queue(b, "DISABLE", db);
+		if (!paused || b->kill_paused)
+			bouncer_queue(b, "KILL", db);
+		was = !disabled ? "not fenced (enabled)" : "not fenced (not paused)";
+		break;
+	case BOUNCER_UNKNOWN:
+		break;
+	}
+	char more[64];
+
+	if (log_drift && b->n_commands > before && bouncer_may_log(b, BOUNCER_LOG_DRIFT, more, sizeof(more)))
+		log_warnx("pgbouncer: database %s is %s although this node is %s; repairing%s", db,
+			  was, b->reason, more);
+}
+
+int bouncer_plan(struct bouncer *b, const PGresult *res, bool log_drift)
+{
+	int name_col = PQfnumber(res, "name");
+	int paused_col = PQfnumber(res, "paused");
+	int disabled_col = PQfnumber(res, "disabled");
+
+	if (name_col < 0 || paused_col < 0 || disabled_col < 0) {
+		bouncer_log(b, LOG_ERR, ": SHOW DATABASES has no name, paused and disabled "
+			    "columns (pgbouncer older than 1.8?)");
+		return -1;
+	}
+	b->n_commands = 0;
+	b->next_command = 0;
+	if (b->config->all_databases) {
+		/* Every database pgbouncer lists, auto-created ones included, but its console. */
+		for (int r = 0; r < PQntuples(res); r++) {
+			const char *db = PQgetvalue(res, r, name_col);
+
+			if (strcmp(db, "pgbouncer") == 0 || strchr(db, '"') || !db[0])
+				continue;
+			plan_db(b, db, atoi(PQgetvalue(res, r, paused_col)) != 0,
+				atoi(PQgetvalue(res, r, disabled_col)) != 0, log_drift);
+		}
+		return b->n_commands;
+	}
+	for (int i = 0; i < b->config->n_databases; i++) {
+		const char *db = b->config->database[i];
+		int row = -1;
+
+		for (int r = 0; r < PQntuples(res); r++) {
+			if (strcmp(PQgetvalue(res, r, name_col), db) == 0) {
+				row = r;
+				break;
+			}
+		}
+		if (row < 0) {
+			/* A database pgbouncer does not know is fenced by nature. */
+			char more[64];
+
+			if (b->run_mode != BOUNCER_FENCE &&
+			    bouncer_may_log(b, BOUNCER_LOG_MISSING_DB, more, sizeof(more)))
+				bouncer_log(b, LOG_ERR, " has no database \"%s\": check its "
+					    "[databases] section%s%s", db,
+					    b->config->template_text ? " and databases_template" : "",
+					    more);
+			continue;
+		}
+		plan_db(b, db, atoi(PQgetvalue(res, row, paused_col)) != 0,
+			atoi(PQgetvalue(res, row, disabled_col)) != 0, log_drift);
+	}
+	return b->n_commands;
+}
