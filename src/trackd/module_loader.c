@@ -443,6 +443,7 @@ struct loaded_module *module_load(const char *path, char *why, size_t size)
 	}
 	m->object = object;
 	m->ops = ops;
+	m->refs = 1;
 	strcpy(m->path, path);
 	return m;
 
@@ -451,9 +452,15 @@ release:
 	return NULL;
 }
 
+struct loaded_module *module_ref(struct loaded_module *m)
+{
+	m->refs++;
+	return m;
+}
+
 void module_unload(struct loaded_module *m)
 {
-	if (!m)
+	if (!m || --m->refs > 0)
 		return;
 	object_release(m->object);
 	free(m);

@@ -8,10 +8,34 @@
 
 #include "check.h"
 #include "conf.h"
-#include "config.h"
+#include "config_probe.h"
+#include "pg_settings.h"
+#include "trackd_config.h"
 #include "testutil.h"
 
 static char dir[256];
+
+/* The built-in probe's settings of t, as it reads them at init. */
+static struct pg_settings pg_of(const struct track_settings *t)
+{
+	struct pgtrackd_dict_item items[PROBE_MAX_KEYS];
+	struct pgtrackd_dict dict;
+	struct pg_settings s;
+
+	config_probe_dict(t, false, items, &dict);
+	pg_settings_parse(&s, &dict, t->name, t->interval_ms, t->reminder_interval_ms, NULL, NULL);
+	return s;
+}
+
+#define PG(t) (pg_of(t))
+
+/* The line of the built-in probe's peer i of t. */
+static int peer_line(const struct track_settings *t, int i)
+{
+	struct pg_settings s = pg_of(t);
+
+	return i < s.n_peers ? t->probe_keys[s.peers[i].item].line : -1;
+}
 static int file_no;
 
 /* Writes len bytes of text to a new file in the scratch directory. */
@@ -138,34 +162,34 @@ static void test_defaults(void)
 	CHECK_STR_EQ(t->name, "a");
 	CHECK_INT_EQ(t->line, 1);
 	CHECK_STR_EQ(t->file, "/run/pgtrackd/a");
-	CHECK_STR_EQ(t->host, "");
-	CHECK_STR_EQ(t->hostaddr, "");
-	CHECK_INT_EQ(t->port, 0);
-	CHECK_STR_EQ(t->dbname, "");
-	CHECK_STR_EQ(t->user, "");
-	CHECK_STR_EQ(t->passfile, "");
-	CHECK_STR_EQ(t->sslmode, "");
-	CHECK_STR_EQ(t->application_name, "pgtrackd");
-	CHECK_INT_EQ(t->connect_timeout_ms, 2000);
+	CHECK_STR_EQ(PG(t).host, "");
+	CHECK_STR_EQ(PG(t).hostaddr, "");
+	CHECK_INT_EQ(PG(t).port, 0);
+	CHECK_STR_EQ(PG(t).dbname, "");
+	CHECK_STR_EQ(PG(t).user, "");
+	CHECK_STR_EQ(PG(t).passfile, "");
+	CHECK_STR_EQ(PG(t).sslmode, "");
+	CHECK_STR_EQ(PG(t).application_name, "pgtrackd");
+	CHECK_INT_EQ(PG(t).connect_timeout_ms, 2000);
 	CHECK_INT_EQ(t->interval_ms, 1000);
-	CHECK_INT_EQ(t->timeout_ms, 1000);
+	CHECK_INT_EQ(PG(t).timeout_ms, 1000);
 	CHECK_INT_EQ(t->rise, 2);
 	CHECK_INT_EQ(t->fall, 2);
-	CHECK_INT_EQ(t->accept_interval_ms, 1000); /* the interval */
-	CHECK_INT_EQ(t->value_primary, 54);
-	CHECK_INT_EQ(t->value_standby, 53);
-	CHECK_INT_EQ(t->value_down, -254);
-	CHECK_INT_EQ(t->value_unknown, 0);
-	CHECK_INT_EQ(t->value_stopped, -254);
-	CHECK_INT_EQ(t->value_stale, -254);
-	CHECK_INT_EQ(t->value_conflict, -254);
-	CHECK_INT_EQ(t->value_lagging, -100);
+	CHECK_INT_EQ(PG(t).accept_interval_ms, 1000); /* the interval */
+	CHECK_INT_EQ(t->values[TRACK_PRIMARY], 54);
+	CHECK_INT_EQ(t->values[TRACK_STANDBY], 53);
+	CHECK_INT_EQ(t->values[TRACK_DOWN], -254);
+	CHECK_INT_EQ(t->values[TRACK_UNKNOWN], 0);
+	CHECK_INT_EQ(t->values[TRACK_STOPPED], -254);
+	CHECK_INT_EQ(t->values[TRACK_STALE], -254);
+	CHECK_INT_EQ(t->values[TRACK_CONFLICT], -254);
+	CHECK_INT_EQ(t->values[TRACK_LAGGING], -100);
 	CHECK_INT_EQ(t->base_priority, 200);
-	CHECK_STR_EQ(t->node, "");
-	CHECK_INT_EQ(t->rank_tolerance, 128 * 1024);
-	CHECK_INT_EQ(t->max_lag_bytes, 0);
-	CHECK_INT_EQ(t->max_lag_time_ms, 0);
-	CHECK_INT_EQ(t->n_peers, 0);
+	CHECK_STR_EQ(PG(t).node, "");
+	CHECK_INT_EQ(PG(t).rank_tolerance, 128 * 1024);
+	CHECK_INT_EQ(PG(t).max_lag_bytes, 0);
+	CHECK_INT_EQ(PG(t).max_lag_time_ms, 0);
+	CHECK_INT_EQ(PG(t).n_peers, 0);
 	config_destroy(c);
 }
 
@@ -180,9 +204,9 @@ static void test_accept_interval_default(void)
 	if (!c)
 		return;
 	CHECK_INT_EQ(c->n_tracks, 3);
-	CHECK_INT_EQ(c->tracks[0].accept_interval_ms, 200);
-	CHECK_INT_EQ(c->tracks[1].accept_interval_ms, 3000);
-	CHECK_INT_EQ(c->tracks[2].accept_interval_ms, 0);
+	CHECK_INT_EQ(PG(&c->tracks[0]).accept_interval_ms, 200);
+	CHECK_INT_EQ(PG(&c->tracks[1]).accept_interval_ms, 3000);
+	CHECK_INT_EQ(PG(&c->tracks[2]).accept_interval_ms, 0);
 	config_destroy(c);
 }
 
@@ -238,39 +262,39 @@ static void test_every_key(void)
 	CHECK_STR_EQ(t->name, "pg-main_1.x");
 	CHECK_INT_EQ(t->line, 6);
 	CHECK_STR_EQ(t->file, "/run/pgtrackd/main");
-	CHECK_STR_EQ(t->host, "/var/run/postgresql");
-	CHECK_STR_EQ(t->hostaddr, "127.0.0.1");
-	CHECK_INT_EQ(t->port, 5433);
-	CHECK_STR_EQ(t->dbname, "template1");
-	CHECK_STR_EQ(t->user, "monitor");
-	CHECK_STR_EQ(t->passfile, "/etc/pgtrackd/pgpass");
-	CHECK_STR_EQ(t->sslmode, "verify-full");
-	CHECK_STR_EQ(t->application_name, "pgtrackd-main");
-	CHECK_INT_EQ(t->connect_timeout_ms, 3000);
+	CHECK_STR_EQ(PG(t).host, "/var/run/postgresql");
+	CHECK_STR_EQ(PG(t).hostaddr, "127.0.0.1");
+	CHECK_INT_EQ(PG(t).port, 5433);
+	CHECK_STR_EQ(PG(t).dbname, "template1");
+	CHECK_STR_EQ(PG(t).user, "monitor");
+	CHECK_STR_EQ(PG(t).passfile, "/etc/pgtrackd/pgpass");
+	CHECK_STR_EQ(PG(t).sslmode, "verify-full");
+	CHECK_STR_EQ(PG(t).application_name, "pgtrackd-main");
+	CHECK_INT_EQ(PG(t).connect_timeout_ms, 3000);
 	CHECK_INT_EQ(t->interval_ms, 250);
-	CHECK_INT_EQ(t->timeout_ms, 120000);
+	CHECK_INT_EQ(PG(t).timeout_ms, 120000);
 	CHECK_INT_EQ(t->rise, 100);
 	CHECK_INT_EQ(t->fall, 1);
-	CHECK_INT_EQ(t->accept_interval_ms, 0);
-	CHECK_INT_EQ(t->value_primary, 254);
-	CHECK_INT_EQ(t->value_standby, -254);
-	CHECK_INT_EQ(t->value_down, -200);
-	CHECK_INT_EQ(t->value_unknown, 7);
-	CHECK_INT_EQ(t->value_stopped, 0);
+	CHECK_INT_EQ(PG(t).accept_interval_ms, 0);
+	CHECK_INT_EQ(t->values[TRACK_PRIMARY], 254);
+	CHECK_INT_EQ(t->values[TRACK_STANDBY], -254);
+	CHECK_INT_EQ(t->values[TRACK_DOWN], -200);
+	CHECK_INT_EQ(t->values[TRACK_UNKNOWN], 7);
+	CHECK_INT_EQ(t->values[TRACK_STOPPED], 0);
 
 	t = &c->tracks[1];
 	CHECK_STR_EQ(t->name, "b");
 	CHECK_INT_EQ(t->line, 27);
 	CHECK_STR_EQ(t->file, "/run/pgtrackd/b");
-	CHECK_INT_EQ(t->accept_interval_ms, 3600000);
+	CHECK_INT_EQ(PG(t).accept_interval_ms, 3600000);
 	CHECK_INT_EQ(t->interval_ms, 10);
-	CHECK_INT_EQ(t->connect_timeout_ms, 100);
-	CHECK_INT_EQ(t->timeout_ms, 3600000);
-	CHECK_INT_EQ(t->port, 1);
+	CHECK_INT_EQ(PG(t).connect_timeout_ms, 100);
+	CHECK_INT_EQ(PG(t).timeout_ms, 3600000);
+	CHECK_INT_EQ(PG(t).port, 1);
 	/* Defaults are per track, untouched by the first track's keys. */
 	CHECK_INT_EQ(t->rise, 2);
-	CHECK_INT_EQ(t->value_primary, 54);
-	CHECK_STR_EQ(t->application_name, "pgtrackd");
+	CHECK_INT_EQ(t->values[TRACK_PRIMARY], 54);
+	CHECK_STR_EQ(PG(t).application_name, "pgtrackd");
 	config_destroy(c);
 }
 
@@ -300,11 +324,11 @@ static void test_layout(void)
 	CHECK_STR_EQ(t->name, "a");
 	CHECK_INT_EQ(t->line, 4);
 	CHECK_STR_EQ(t->file, "/run/a");
-	CHECK_INT_EQ(t->port, 5444);
+	CHECK_INT_EQ(PG(t).port, 5444);
 	CHECK_INT_EQ(t->interval_ms, 3000);
-	CHECK_STR_EQ(t->dbname, "db;no-comment-without-a-blank");
-	CHECK_STR_EQ(t->user, "spaced");
-	CHECK_INT_EQ(t->timeout_ms, 250);
+	CHECK_STR_EQ(PG(t).dbname, "db;no-comment-without-a-blank");
+	CHECK_STR_EQ(PG(t).user, "spaced");
+	CHECK_INT_EQ(PG(t).timeout_ms, 250);
 	CHECK_INT_EQ(t->rise, 3);
 	CHECK_INT_EQ(t->fall, 4);
 	config_destroy(c);
@@ -328,15 +352,15 @@ static void test_line_length(void)
 	snprintf(text, sizeof(text), "[track a]\nfile = /run/a\nhost = /%s\n", value + 1);
 	c = LOAD_OK(text);
 	if (c) {
-		CHECK_INT_EQ(strlen(c->tracks[0].host), 190);
-		CHECK(c->tracks[0].host[0] == '/' && c->tracks[0].host[189] == 'h');
+		CHECK_INT_EQ(strlen(PG(&c->tracks[0]).host), 190);
+		CHECK(PG(&c->tracks[0]).host[0] == '/' && PG(&c->tracks[0]).host[189] == 'h');
 		config_destroy(c);
 	}
 	/* The same with CRLF: the CR does not count. */
 	snprintf(text, sizeof(text), "[track a]\r\nfile = /run/a\r\nhost = /%s\r\n", value + 1);
 	c = LOAD_OK(text);
 	if (c) {
-		CHECK_INT_EQ(strlen(c->tracks[0].host), 190);
+		CHECK_INT_EQ(strlen(PG(&c->tracks[0]).host), 190);
 		config_destroy(c);
 	}
 	/* A 197-byte comment, as the last line without a newline. */
@@ -567,7 +591,7 @@ static void test_bad_values(void)
 	struct trackd_config *c = LOAD_OK(text);
 
 	if (c)
-		CHECK_STR_EQ(c->tracks[0].application_name, name);
+		CHECK_STR_EQ(PG(&c->tracks[0]).application_name, name);
 	config_destroy(c);
 #undef TRACK_A
 }
@@ -821,7 +845,7 @@ static void test_track_settings_equal(void)
 	x.line = 1;
 	y.line = 99;
 	CHECK(track_settings_equal(&x, &y));
-	y.value_stopped = 1;
+	y.values[TRACK_STOPPED] = 1;
 	CHECK(!track_settings_equal(&x, &y));
 }
 
@@ -856,53 +880,53 @@ static void test_peers(void)
 
 	const struct track_settings *t = &c->tracks[0];
 
-	CHECK_INT_EQ(t->n_peers, 8);
-	CHECK_STR_EQ(t->peers[0].name, "sock");
-	CHECK_STR_EQ(t->peers[0].host, "/var/run/postgresql");
-	CHECK_STR_EQ(t->peers[0].hostaddr, "");
-	CHECK_INT_EQ(t->peers[0].port, 0);
-	CHECK_INT_EQ(t->peers[0].line, 4);
+	CHECK_INT_EQ(PG(t).n_peers, 8);
+	CHECK_STR_EQ(PG(t).peers[0].name, "sock");
+	CHECK_STR_EQ(PG(t).peers[0].host, "/var/run/postgresql");
+	CHECK_STR_EQ(PG(t).peers[0].hostaddr, "");
+	CHECK_INT_EQ(PG(t).peers[0].port, 0);
+	CHECK_INT_EQ(peer_line(t, 0), 4);
 
-	CHECK_STR_EQ(t->peers[1].name, "sock-port");
-	CHECK_STR_EQ(t->peers[1].host, "/tmp");
-	CHECK_STR_EQ(t->peers[1].hostaddr, "");
-	CHECK_INT_EQ(t->peers[1].port, 5434);
-	CHECK_INT_EQ(t->peers[1].line, 5);
+	CHECK_STR_EQ(PG(t).peers[1].name, "sock-port");
+	CHECK_STR_EQ(PG(t).peers[1].host, "/tmp");
+	CHECK_STR_EQ(PG(t).peers[1].hostaddr, "");
+	CHECK_INT_EQ(PG(t).peers[1].port, 5434);
+	CHECK_INT_EQ(peer_line(t, 1), 5);
 
-	CHECK_STR_EQ(t->peers[2].name, "v4");
-	CHECK_STR_EQ(t->peers[2].host, "");
-	CHECK_STR_EQ(t->peers[2].hostaddr, "192.0.2.11");
-	CHECK_INT_EQ(t->peers[2].port, 0);
+	CHECK_STR_EQ(PG(t).peers[2].name, "v4");
+	CHECK_STR_EQ(PG(t).peers[2].host, "");
+	CHECK_STR_EQ(PG(t).peers[2].hostaddr, "192.0.2.11");
+	CHECK_INT_EQ(PG(t).peers[2].port, 0);
 
-	CHECK_STR_EQ(t->peers[3].name, "v4_port");
-	CHECK_STR_EQ(t->peers[3].hostaddr, "192.0.2.12");
-	CHECK_INT_EQ(t->peers[3].port, 6432);
+	CHECK_STR_EQ(PG(t).peers[3].name, "v4_port");
+	CHECK_STR_EQ(PG(t).peers[3].hostaddr, "192.0.2.12");
+	CHECK_INT_EQ(PG(t).peers[3].port, 6432);
 
-	CHECK_STR_EQ(t->peers[4].name, "v6");
-	CHECK_STR_EQ(t->peers[4].host, "");
-	CHECK_STR_EQ(t->peers[4].hostaddr, "2001:db8::13");
-	CHECK_INT_EQ(t->peers[4].port, 0);
+	CHECK_STR_EQ(PG(t).peers[4].name, "v6");
+	CHECK_STR_EQ(PG(t).peers[4].host, "");
+	CHECK_STR_EQ(PG(t).peers[4].hostaddr, "2001:db8::13");
+	CHECK_INT_EQ(PG(t).peers[4].port, 0);
 
-	CHECK_STR_EQ(t->peers[5].name, "v6.port");
-	CHECK_STR_EQ(t->peers[5].hostaddr, "::1");
-	CHECK_INT_EQ(t->peers[5].port, 65535);
+	CHECK_STR_EQ(PG(t).peers[5].name, "v6.port");
+	CHECK_STR_EQ(PG(t).peers[5].hostaddr, "::1");
+	CHECK_INT_EQ(PG(t).peers[5].port, 65535);
 
-	CHECK_STR_EQ(t->peers[6].name, "Node-7.b_");
-	CHECK_STR_EQ(t->peers[6].hostaddr, "10.0.0.1");
-	CHECK_INT_EQ(t->peers[6].port, 1);
-	CHECK_INT_EQ(t->peers[6].line, 11);
+	CHECK_STR_EQ(PG(t).peers[6].name, "Node-7.b_");
+	CHECK_STR_EQ(PG(t).peers[6].hostaddr, "10.0.0.1");
+	CHECK_INT_EQ(PG(t).peers[6].port, 1);
+	CHECK_INT_EQ(peer_line(t, 6), 11);
 
-	CHECK_STR_EQ(t->peers[7].name, "12345678901234567890123456789012");
-	CHECK_INT_EQ(t->peers[7].line, 12);
+	CHECK_STR_EQ(PG(t).peers[7].name, "12345678901234567890123456789012");
+	CHECK_INT_EQ(peer_line(t, 7), 12);
 	/* The track's own port is untouched by the peers'. */
-	CHECK_INT_EQ(t->port, 5433);
+	CHECK_INT_EQ(PG(t).port, 5433);
 
 	/* Peers are per track. */
 	t = &c->tracks[1];
-	CHECK_INT_EQ(t->n_peers, 1);
-	CHECK_STR_EQ(t->peers[0].name, "v4");
-	CHECK_STR_EQ(t->peers[0].hostaddr, "192.0.2.21");
-	CHECK_INT_EQ(t->peers[0].line, 15);
+	CHECK_INT_EQ(PG(t).n_peers, 1);
+	CHECK_STR_EQ(PG(t).peers[0].name, "v4");
+	CHECK_STR_EQ(PG(t).peers[0].hostaddr, "192.0.2.21");
+	CHECK_INT_EQ(peer_line(t, 0), 15);
 	config_destroy(c);
 }
 
@@ -934,7 +958,7 @@ static void test_peer_errors(void)
 	struct trackd_config *c = LOAD_OK(TRACK_A "peer.b = 192.0.2.1\npeer.B = 192.0.2.2\n");
 
 	if (c)
-		CHECK_INT_EQ(c->tracks[0].n_peers, 2);
+		CHECK_INT_EQ(PG(&c->tracks[0]).n_peers, 2);
 	config_destroy(c);
 
 	/* At most 8. */
@@ -953,14 +977,14 @@ static void test_peer_errors(void)
 	/* Addresses: numeric, a host name (resolved on the loop) or a socket directory. */
 	c = LOAD_OK(TRACK_A "peer.b = db.example.com\npeer.c = localhost 5433\n"
 			    "peer.d = 192.0.2.1\npeer.e = /tmp\n");
-	CHECK_STR_EQ(c->tracks[0].peers[0].host, "db.example.com");
-	CHECK_STR_EQ(c->tracks[0].peers[0].hostaddr, "");
-	CHECK_INT_EQ(c->tracks[0].peers[0].port, 0);
-	CHECK_STR_EQ(c->tracks[0].peers[1].host, "localhost");
-	CHECK_INT_EQ(c->tracks[0].peers[1].port, 5433);
-	CHECK_STR_EQ(c->tracks[0].peers[2].host, "");
-	CHECK_STR_EQ(c->tracks[0].peers[2].hostaddr, "192.0.2.1");
-	CHECK_STR_EQ(c->tracks[0].peers[3].host, "/tmp");
+	CHECK_STR_EQ(PG(&c->tracks[0]).peers[0].host, "db.example.com");
+	CHECK_STR_EQ(PG(&c->tracks[0]).peers[0].hostaddr, "");
+	CHECK_INT_EQ(PG(&c->tracks[0]).peers[0].port, 0);
+	CHECK_STR_EQ(PG(&c->tracks[0]).peers[1].host, "localhost");
+	CHECK_INT_EQ(PG(&c->tracks[0]).peers[1].port, 5433);
+	CHECK_STR_EQ(PG(&c->tracks[0]).peers[2].host, "");
+	CHECK_STR_EQ(PG(&c->tracks[0]).peers[2].hostaddr, "192.0.2.1");
+	CHECK_STR_EQ(PG(&c->tracks[0]).peers[3].host, "/tmp");
 	config_destroy(c);
 	/* A track's host: each entry of the list must be one of the same kinds. */
 	c = LOAD_OK(TRACK_A "host = db1.example,192.0.2.1,/tmp,::1\n");
@@ -1037,11 +1061,11 @@ static void test_guard_keys(void)
 	if (c) {
 		const struct track_settings *t = &c->tracks[0];
 
-		CHECK_INT_EQ(t->value_stale, -200);
-		CHECK_INT_EQ(t->value_conflict, 254);
-		CHECK_INT_EQ(t->value_lagging, 0);
-		CHECK_INT_EQ(t->max_lag_bytes, INT64_C(16) << 20);
-		CHECK_INT_EQ(t->max_lag_time_ms, 30000);
+		CHECK_INT_EQ(t->values[TRACK_STALE], -200);
+		CHECK_INT_EQ(t->values[TRACK_CONFLICT], 254);
+		CHECK_INT_EQ(t->values[TRACK_LAGGING], 0);
+		CHECK_INT_EQ(PG(t).max_lag_bytes, INT64_C(16) << 20);
+		CHECK_INT_EQ(PG(t).max_lag_time_ms, 30000);
 	}
 	config_destroy(c);
 
@@ -1066,7 +1090,7 @@ static void test_guard_keys(void)
 		snprintf(text, sizeof(text), TRACK_A "max_lag = %s\n", sizes[i].text);
 		c = LOAD_OK(text);
 		if (c)
-			CHECK_INT_EQ(c->tracks[0].max_lag_bytes, sizes[i].bytes);
+			CHECK_INT_EQ(PG(&c->tracks[0]).max_lag_bytes, sizes[i].bytes);
 		config_destroy(c);
 	}
 	EXPECT_ERRORS(TRACK_A "max_lag = x\n",
@@ -1104,7 +1128,7 @@ static void test_guard_keys(void)
 		snprintf(text, sizeof(text), TRACK_A "max_lag_time = %s\n", times[i].text);
 		c = LOAD_OK(text);
 		if (c)
-			CHECK_INT_EQ(c->tracks[0].max_lag_time_ms, times[i].ms);
+			CHECK_INT_EQ(PG(&c->tracks[0]).max_lag_time_ms, times[i].ms);
 		config_destroy(c);
 	}
 	EXPECT_ERRORS(TRACK_A "max_lag_time = 999ms\n",
@@ -1154,31 +1178,33 @@ static void test_track_settings_equal_peers(void)
 				  "peer.c = /tmp 5434\nvalue_lagging = -49\n"));
 
 	/* On constructed settings: every peer's line is ignored, its address is not. */
-	struct track_settings x, y;
+	static struct track_settings x, y;
 
 	memset(&x, 0, sizeof(x));
 	memset(&y, 0, sizeof(y));
-	x.n_peers = y.n_peers = TRACK_MAX_PEERS;
-	for (int i = 0; i < TRACK_MAX_PEERS; i++) {
-		snprintf(x.peers[i].name, sizeof(x.peers[i].name), "p%d", i);
-		snprintf(y.peers[i].name, sizeof(y.peers[i].name), "p%d", i);
-		snprintf(x.peers[i].hostaddr, sizeof(x.peers[i].hostaddr), "192.0.2.%d", i);
-		snprintf(y.peers[i].hostaddr, sizeof(y.peers[i].hostaddr), "192.0.2.%d", i);
-		x.peers[i].line = 10 + i;
-		y.peers[i].line = 100 + 7 * i;
+	x.n_probe_keys = y.n_probe_keys = PG_MAX_PEERS;
+	for (int i = 0; i < PG_MAX_PEERS; i++) {
+		snprintf(x.probe_keys[i].key, sizeof(x.probe_keys[i].key), "peer.p%d", i);
+		snprintf(y.probe_keys[i].key, sizeof(y.probe_keys[i].key), "peer.p%d", i);
+		snprintf(x.probe_keys[i].value, sizeof(x.probe_keys[i].value), "192.0.2.%d", i);
+		snprintf(y.probe_keys[i].value, sizeof(y.probe_keys[i].value), "192.0.2.%d", i);
+		x.probe_keys[i].line = 10 + i;
+		y.probe_keys[i].line = 100 + 7 * i;
 	}
 	CHECK(track_settings_equal(&x, &y));
 	/* Comparing does not change its arguments. */
-	CHECK_INT_EQ(x.peers[7].line, 17);
-	CHECK_INT_EQ(y.peers[7].line, 149);
-	y.peers[7].hostaddr[8] = '3';
+	CHECK_INT_EQ(x.probe_keys[7].line, 17);
+	CHECK_INT_EQ(y.probe_keys[7].line, 149);
+	y.probe_keys[7].value[8] = '3';
 	CHECK(!track_settings_equal(&x, &y));
-	y.peers[7].hostaddr[8] = '7';
+	y.probe_keys[7].value[8] = '7';
 	CHECK(track_settings_equal(&x, &y));
-	y.peers[7].port = 5432;
+	snprintf(y.probe_keys[7].value, sizeof(y.probe_keys[7].value), "192.0.2.7 5432");
 	CHECK(!track_settings_equal(&x, &y));
-	y.peers[7].port = 0;
-	y.max_lag_bytes = 1;
+	snprintf(y.probe_keys[7].value, sizeof(y.probe_keys[7].value), "192.0.2.7");
+	snprintf(y.probe_keys[8].key, sizeof(y.probe_keys[8].key), "max_lag");
+	snprintf(y.probe_keys[8].value, sizeof(y.probe_keys[8].value), "1");
+	y.n_probe_keys++;
 	CHECK(!track_settings_equal(&x, &y));
 }
 #undef TRACK_A

@@ -1,5 +1,5 @@
 /*
- * guard (src/trackd/guard.h): the stale-primary guard and the lag check,
+ * guard (src/probes/postgres/guard.h): the stale-primary guard and the lag check,
  * judged on constructed answers of the local server and its peers.
  */
 #include <stdint.h>
@@ -59,9 +59,9 @@ static struct pg_answer foreign_primary(long timeline)
 	return a;
 }
 
-static struct track_settings settings(int64_t max_lag_bytes, int64_t max_lag_time_ms)
+static struct pg_settings settings(int64_t max_lag_bytes, int64_t max_lag_time_ms)
 {
-	struct track_settings s;
+	struct pg_settings s;
 
 	memset(&s, 0, sizeof(s));
 	s.max_lag_bytes = max_lag_bytes;
@@ -75,7 +75,7 @@ static struct track_settings settings(int64_t max_lag_bytes, int64_t max_lag_tim
 static char reason[400];
 
 /* Judges local against peers named b, c, ... (answers may be NULL). */
-static enum pgtrackd_state judge_n(struct guard *g, const struct track_settings *s,
+static enum pgtrackd_state judge_n(struct guard *g, const struct pg_settings *s,
 			   const struct pg_answer *local, const struct pg_answer *const *answers,
 			   int n)
 {
@@ -110,7 +110,7 @@ static void test_init(void)
 static void test_no_peers(void)
 {
 	struct guard g;
-	struct track_settings s = settings(0, 0);
+	struct pg_settings s = settings(0, 0);
 	struct pg_answer p = primary(1), sb = standby(0, -1.0, false);
 
 	guard_init(&g);
@@ -137,7 +137,7 @@ static void test_no_peers(void)
 static void test_stale(void)
 {
 	struct guard g;
-	struct track_settings s = settings(0, 0);
+	struct pg_settings s = settings(0, 0);
 	struct pg_answer local = primary(1), newer = primary(2), sb = standby(0, -1.0, false);
 
 	guard_init(&g);
@@ -188,7 +188,7 @@ static void test_stale(void)
 static void test_conflict(void)
 {
 	struct guard g;
-	struct track_settings s = settings(0, 0);
+	struct pg_settings s = settings(0, 0);
 	struct pg_answer local = primary(4), same = primary(4), sb = standby(0, -1.0, false);
 
 	guard_init(&g);
@@ -255,7 +255,7 @@ static void test_conflict(void)
 static void test_foreign(void)
 {
 	struct guard g;
-	struct track_settings s = settings(0, 0);
+	struct pg_settings s = settings(0, 0);
 	struct pg_answer local = primary(1), other_later = foreign_primary(9),
 			 other_same = foreign_primary(1), sb = standby(0, -1.0, false);
 
@@ -311,7 +311,7 @@ static void test_foreign(void)
 static void test_standby_lag(void)
 {
 	struct guard g;
-	struct track_settings off = settings(0, 0), bytes = settings(16 << 20, 0),
+	struct pg_settings off = settings(0, 0), bytes = settings(16 << 20, 0),
 			      secs = settings(0, 30000);
 	struct pg_answer a;
 
@@ -367,7 +367,7 @@ static void test_standby_lag(void)
 	CHECK_INT_EQ(JUDGE(g, secs, &a, NULL), PGTRACKD_STATE_STANDBY);
 
 	/* Both limits set: either one is enough. */
-	struct track_settings both = settings(1024, 10000);
+	struct pg_settings both = settings(1024, 10000);
 
 	a = standby(1025, 1.0, false);
 	CHECK_INT_EQ(JUDGE(g, both, &a, NULL), PGTRACKD_STATE_LAGGING);
@@ -390,7 +390,7 @@ static void test_standby_lag(void)
 static void test_receiver_grace(void)
 {
 	struct guard g;
-	struct track_settings s = settings(0, 0);
+	struct pg_settings s = settings(0, 0);
 	struct pg_answer a;
 
 	s.receiver_grace_ms = 10000;
@@ -460,7 +460,7 @@ static void test_receiver_grace(void)
 static void test_bytes_behind_primary(void)
 {
 	struct guard g;
-	struct track_settings s = settings(16 * MB, 0);
+	struct pg_settings s = settings(16 * MB, 0);
 	struct pg_answer a, p, sb = standby_at(0, 0, PG_RECEIVER_STREAMING, 0.0);
 
 	s.receiver_grace_ms = 10000;
@@ -541,7 +541,7 @@ static void test_bytes_behind_primary(void)
 static void test_time_behind_primary(void)
 {
 	struct guard g;
-	struct track_settings s = settings(0, 5000);
+	struct pg_settings s = settings(0, 5000);
 	struct pg_answer a, p;
 
 	s.receiver_grace_ms = 0;
@@ -622,7 +622,7 @@ static void test_time_behind_primary(void)
 static void test_rank(void)
 {
 	struct guard g;
-	struct track_settings s = settings(0, 0);
+	struct pg_settings s = settings(0, 0);
 	struct pg_answer a, b, c, p = primary_at(1, 200 * MB, 10.0);
 
 	s.rank_tolerance = 128 * KB;
@@ -773,7 +773,7 @@ static void test_rank(void)
 static void test_rank_same_time(void)
 {
 	struct guard g;
-	struct track_settings s = settings(0, 0);
+	struct pg_settings s = settings(0, 0);
 	struct pg_answer a, b, p = primary_at(1, 200 * MB, 10.0);
 
 	s.rank_tolerance = 128 * KB;
@@ -801,7 +801,7 @@ static void test_rank_same_time(void)
 static void test_rank_frozen_after_crash(void)
 {
 	struct guard gb, gc;
-	struct track_settings sb = settings(0, 0), sc = settings(0, 0);
+	struct pg_settings sb = settings(0, 0), sc = settings(0, 0);
 	int rank_b = -2, rank_c = -2;
 
 	sb.rank_tolerance = sc.rank_tolerance = 128 * KB;
@@ -838,7 +838,7 @@ static void test_rank_frozen_after_crash(void)
 static void test_reason_truncated(void)
 {
 	struct guard g;
-	struct track_settings s = settings(0, 0);
+	struct pg_settings s = settings(0, 0);
 	struct pg_answer local = primary(1), newer = primary(2);
 	const struct guard_peer peer = { .name = "b", .answer = &newer };
 	char small[8];

@@ -110,7 +110,7 @@ static int64_t behind(int64_t ahead, int64_t pos)
 }
 
 /* Is the WAL receiver down for longer than receiver_grace?  Keeps its clock. */
-static bool receiver_check(struct guard *g, const struct track_settings *s,
+static bool receiver_check(struct guard *g, const struct pg_settings *s,
 			   const struct pg_answer *local, double *down_for)
 {
 	double gap = (double)(3 * s->interval_ms + s->timeout_ms + s->connect_timeout_ms) / 1000.0;
@@ -152,7 +152,7 @@ static int64_t own_position_at(const struct guard *g, double t)
 }
 
 /* Is peer i ahead of this standby in the ranking? */
-static bool ranks_ahead(const struct guard *g, const struct track_settings *s,
+static bool ranks_ahead(const struct guard *g, const struct pg_settings *s,
 			const struct guard_peer *peer, int64_t theirs)
 {
 	int64_t mine = own_position_at(g, peer->answer->at);
@@ -165,7 +165,7 @@ static bool ranks_ahead(const struct guard *g, const struct track_settings *s,
 	return !s->node[0] || strcmp(peer->name, s->node) < 0;
 }
 
-static void rank_standby(struct guard *g, const struct track_settings *s,
+static void rank_standby(struct guard *g, const struct pg_settings *s,
 			 const struct pg_answer *local, const struct guard_peer *peers, int n_peers)
 {
 	g->rank = -1;
@@ -208,7 +208,7 @@ static void rank_standby(struct guard *g, const struct track_settings *s,
 	}
 }
 
-static enum pgtrackd_state judge_standby(struct guard *g, const struct track_settings *s,
+static enum pgtrackd_state judge_standby(struct guard *g, const struct pg_settings *s,
 				 const struct pg_answer *local, const struct guard_peer *peers,
 				 int n_peers, char *reason, size_t size)
 {
@@ -297,7 +297,7 @@ static enum pgtrackd_state judge_standby(struct guard *g, const struct track_set
 	return PGTRACKD_STATE_STANDBY;
 }
 
-enum pgtrackd_state guard_judge(struct guard *g, const struct track_settings *s,
+enum pgtrackd_state guard_judge(struct guard *g, const struct pg_settings *s,
 			const struct pg_answer *local, const struct guard_peer *peers, int n_peers,
 			char *reason, size_t size)
 {
