@@ -1,6 +1,7 @@
 #include "config_probe.h"
 
 #include <errno.h>
+#include <stdarg.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -81,6 +82,30 @@ void config_stash_probe_key(struct conf_parser *p, struct track_settings *t, con
 	}
 }
 
+void config_track_error(struct conf_parser *p, const struct track_settings *t, const char *fmt,
+			...)
+{
+	char message[1024];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(message, sizeof(message), fmt, ap);
+	va_end(ap);
+	conf_error_at(p, t->line, "track \"%s\": %s", t->name, message);
+}
+
+void config_track_warn(struct conf_parser *p, const struct track_settings *t, const char *fmt,
+		       ...)
+{
+	char message[1024];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(message, sizeof(message), fmt, ap);
+	va_end(ap);
+	log_warnx("%s:%d: track \"%s\": %s", conf_path(p), t->line, t->name, message);
+}
+
 const char *track_probe_key(const struct track_settings *s, const char *key)
 {
 	for (int i = 0; i < s->n_probe_keys; i++)
@@ -122,7 +147,7 @@ static struct loaded_module *load_module(struct conf_parser *p, struct trackd_co
 		return m;
 	m = module_load(t->module, why, sizeof(why));
 	if (!m) {
-		conf_error_at(p, t->line, "track \"%s\": %s", t->name, why);
+		config_track_error(p, t, "%s", why);
 		return NULL;
 	}
 	modules = realloc(c->modules, (c->n_modules + 1) * sizeof(*modules));
@@ -149,13 +174,12 @@ static void warn_postgres_keys(struct conf_parser *p, const struct track_setting
 		if (strncmp(key, "peer.", 5) == 0)
 			peers = true;
 		else
-			log_warnx("%s:%d: track \"%s\": %s is read only by the built-in postgres "
-				  "probe; this track's module ignores it",
-				  conf_path(p), t->line, t->name, key);
+			config_track_warn(p, t, "%s is read only by the built-in postgres probe; "
+					  "this track's module ignores it", key);
 	}
 	if (peers)
-		log_warnx("%s:%d: track \"%s\": peers are asked only by the built-in postgres "
-			  "probe; this track's module ignores them", conf_path(p), t->line, t->name);
+		config_track_warn(p, t, "peers are asked only by the built-in postgres probe; "
+				  "this track's module ignores them");
 }
 
 /* The keys the built-in probe does not know belong to the track's module. */
@@ -186,9 +210,9 @@ static void ask_module(struct conf_parser *p, const struct loaded_module *m,
 	if (m && m->ops->check_section) {
 		why[0] = '\0';
 		if (m->ops->check_section(&dict, why, sizeof(why)) < 0)
-			conf_error_at(p, t->line, "track \"%s\": module %s: %s", t->name,
-				      m->ops->name ? m->ops->name : t->module,
-				      why[0] ? why : "section refused");
+			config_track_error(p, t, "module %s: %s",
+					   m->ops->name ? m->ops->name : t->module,
+					   why[0] ? why : "section refused");
 	}
 }
 
@@ -216,10 +240,9 @@ static void warn_clamp(struct conf_parser *p, const struct track_settings *t, co
 	if (value <= -254)
 		return; /* FAULT: never a priority */
 	if (prio > 254 || prio < 1)
-		log_warnx("%s:%d: track \"%s\": %s %d on base_priority %d gives priority %d, "
-			  "which keepalived clamps to %d: it no longer differs from its neighbours",
-			  conf_path(p), t->line, t->name, key, value, t->base_priority, prio,
-			  prio > 254 ? 254 : 1);
+		config_track_warn(p, t, "%s %d on base_priority %d gives priority %d, which "
+				  "keepalived clamps to %d: it no longer differs from its neighbours",
+				  key, value, t->base_priority, prio, prio > 254 ? 254 : 1);
 }
 
 /*
@@ -244,24 +267,22 @@ static void check_layout(struct conf_parser *p, const struct track_settings *t,
 		warn_clamp(p, t, "value_unknown", V(t, UNKNOWN));
 	}
 	if (V(t, PRIMARY) <= V(t, STANDBY))
-		log_warnx("%s:%d: track \"%s\": value_primary %d is not above value_standby %d: "
-			  "a standby can keep the address from the primary", conf_path(p), t->line,
-			  t->name, V(t, PRIMARY), V(t, STANDBY));
+		config_track_warn(p, t, "value_primary %d is not above value_standby %d: a standby "
+				  "can keep the address from the primary", V(t, PRIMARY), V(t, STANDBY));
 	if (pg->n_peers && V(t, STANDBY) > V(t, UNKNOWN) && lowest <= V(t, UNKNOWN))
-		log_warnx("%s:%d: track \"%s\": the lowest ranked standby value %d (value_standby "
-			  "- %d peers x rank_step %d) is not above value_unknown %d, the value of a "
-			  "node whose file is missing: lower rank_step", conf_path(p), t->line, t->name,
-			  lowest, pg->n_peers, pg->rank_step, V(t, UNKNOWN));
+		config_track_warn(p, t, "the lowest ranked standby value %d (value_standby - %d "
+				  "peers x rank_step %d) is not above value_unknown %d, the value of "
+				  "a node whose file is missing: lower rank_step", lowest, pg->n_peers,
+				  pg->rank_step, V(t, UNKNOWN));
 	if (V(t, STANDBY) > -254 && V(t, LAGGING) >= lowest)
-		log_warnx("%s:%d: track \"%s\": value_lagging %d is not below the lowest ranked "
-			  "standby value %d (value_standby - %d peers x rank_step %d)", conf_path(p),
-			  t->line, t->name, V(t, LAGGING), lowest, pg->n_peers, pg->rank_step);
+		config_track_warn(p, t, "value_lagging %d is not below the lowest ranked standby "
+				  "value %d (value_standby - %d peers x rank_step %d)", V(t, LAGGING),
+				  lowest, pg->n_peers, pg->rank_step);
 	/* Two standbys at once need three nodes (or no primary at all). */
 	if (pg->n_peers >= 2 && !pg->node[0])
-		log_warnx("%s:%d: track \"%s\": peers without node: this node cannot place "
-			  "itself in the peers' naming, so it concedes every tie of WAL positions; "
-			  "set node = NAME, the name the other nodes give this one",
-			  conf_path(p), t->line, t->name);
+		config_track_warn(p, t, "peers without node: this node cannot place itself in the "
+				  "peers' naming, so it concedes every tie of WAL positions; set "
+				  "node = NAME, the name the other nodes give this one");
 }
 
 void config_check_probe(struct conf_parser *p, const struct track_settings *t)

@@ -12,6 +12,12 @@
 
 #include "trackd_config.h"
 
+/* An error at t's section line, or a warning in the log, about t: "track \"NAME\": ...". */
+void config_track_error(struct conf_parser *p, const struct track_settings *t, const char *fmt,
+			...) PRINTF_LIKE(3, 4);
+void config_track_warn(struct conf_parser *p, const struct track_settings *t, const char *fmt,
+		       ...) PRINTF_LIKE(3, 4);
+
 /* Keeps a key pgtrackd does not know for the probe (or an error). */
 void config_stash_probe_key(struct conf_parser *p, struct track_settings *t, const char *key,
 			    const char *value);

@@ -19,46 +19,12 @@ int track_value(const struct track_settings *s, enum track_state state, int rank
 	return value - rank * step > -253 ? value - rank * step : -253;
 }
 
-static void vlog_named(const char *name, enum pgtrackd_log_level level, const char *fmt,
-		       va_list ap)
-{
-	char line[2048];
-
-	vsnprintf(line, sizeof(line), fmt, ap);
-	switch (level) {
-	case PGTRACKD_LOG_ERROR:
-		log_error("track \"%s\": %s", name, line);
-		break;
-	case PGTRACKD_LOG_WARNING:
-		log_warnx("track \"%s\": %s", name, line);
-		break;
-	case PGTRACKD_LOG_NOTICE:
-		log_notice("track \"%s\": %s", name, line);
-		break;
-	case PGTRACKD_LOG_INFO:
-		log_info("track \"%s\": %s", name, line);
-		break;
-	default:
-		log_debug("track \"%s\": %s", name, line);
-		break;
-	}
-}
-
-void track_log_named(const char *name, enum pgtrackd_log_level level, const char *fmt, ...)
-{
-	va_list ap;
-
-	va_start(ap, fmt);
-	vlog_named(name, level, fmt, ap);
-	va_end(ap);
-}
-
 void track_log(const struct track *t, enum pgtrackd_log_level level, const char *fmt, ...)
 {
 	va_list ap;
 
 	va_start(ap, fmt);
-	vlog_named(t->settings.name, level, fmt, ap);
+	track_vlog_named(t->settings.name, level, fmt, ap);
 	va_end(ap);
 }
 
@@ -106,7 +72,7 @@ static void host_log(const struct pgtrackd_host *host, enum pgtrackd_log_level l
 	va_list ap;
 
 	va_start(ap, fmt);
-	vlog_named(of_host(host)->settings.name, level, fmt, ap);
+	track_vlog_named(of_host(host)->settings.name, level, fmt, ap);
 	va_end(ap);
 }
 

@@ -17,6 +17,7 @@
 #include "log.h"
 #include "module_loader.h"
 #include "track_file.h"
+#include "track_log.h"
 #include "trackd_config.h"
 #include "verdict.h"
 
@@ -54,10 +55,8 @@ void track_destroy(struct track *t);
 /* The value of a state; a standby's is value_standby minus rank steps (never FAULT). */
 int track_value(const struct track_settings *s, enum track_state state, int rank, int step);
 
-/* A line about track t (or the track named name), prefixed with its name. */
+/* A line about track t, prefixed with its name (track_log_named: before it exists). */
 void track_log(const struct track *t, enum pgtrackd_log_level level, const char *fmt, ...)
-	PRINTF_LIKE(3, 4);
-void track_log_named(const char *name, enum pgtrackd_log_level level, const char *fmt, ...)
 	PRINTF_LIKE(3, 4);
 
 #endif

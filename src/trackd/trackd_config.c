@@ -180,13 +180,11 @@ static void check_file(struct conf_parser *p, const struct track_settings *t)
 	int r = t->file[0] ? track_file_check_path(t->file, why, sizeof(why)) : 0;
 
 	if (r == -EISDIR)
-		conf_error_at(p, t->line, "track \"%s\": file %s names a directory, not a file",
-			      t->name, t->file);
+		config_track_error(p, t, "file %s names a directory, not a file", t->file);
 	else if (r == -ELOOP || r == -ENOTDIR || r == -EPERM)
-		conf_error_at(p, t->line, "track \"%s\": file %s: %s", t->name, t->file, why);
+		config_track_error(p, t, "file %s: %s", t->file, why);
 	else if (r < 0 && r != -ENOENT)
-		log_warnx("%s:%d: track \"%s\": cannot check the directory of %s: %s",
-			  conf_path(p), t->line, t->name, t->file, why);
+		config_track_warn(p, t, "cannot check the directory of %s: %s", t->file, why);
 }
 
 static void on_end(struct conf_parser *p, void *user)
@@ -201,9 +199,9 @@ static void on_end(struct conf_parser *p, void *user)
 		for (size_t j = 0; j < i; j++) {
 			if (c->tracks[i].file[0] && c->tracks[j].file[0] &&
 			    track_file_same_path(c->tracks[i].file, c->tracks[j].file))
-				conf_error_at(p, c->tracks[i].line,
-					      "track \"%s\": file %s is already written by track \"%s\"",
-					      c->tracks[i].name, c->tracks[i].file, c->tracks[j].name);
+				config_track_error(p, &c->tracks[i],
+						   "file %s is already written by track \"%s\"",
+						   c->tracks[i].file, c->tracks[j].name);
 		}
 		c->tracks[i].reminder_interval_ms = c->global.reminder_interval_ms;
 		check_file(p, &c->tracks[i]);

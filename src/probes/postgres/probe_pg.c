@@ -281,8 +281,8 @@ static void log_standby_figures(struct pg_probe *p)
 		return;
 	}
 	pg_log(p->host, DEBUG, "primary %s: replay %" PRId64 " bytes behind, received %" PRId64
-		  " bytes behind, replay behind for %.1fs", p->settings.peers[g->primary_peer].name, g->behind_bytes, g->behind_received,
-		  g->behind_seconds);
+	       " bytes behind, replay behind for %.1fs", p->settings.peers[g->primary_peer].name,
+	       g->behind_bytes, g->behind_received, g->behind_seconds);
 }
 
 void pg_probe_cancel_round(struct pg_probe *p)
@@ -385,7 +385,8 @@ static bool may_have_restarted(enum pgconn_error kind)
 /* The last answer is older than the probes' pace allows: pgtrackd itself stalled. */
 static bool answer_too_old(const struct pg_probe *p)
 {
-	double pace = 2.0 * duration_seconds(p->settings.interval_ms) + duration_seconds(p->settings.timeout_ms);
+	double pace = 2.0 * duration_seconds(p->settings.interval_ms) +
+		      duration_seconds(p->settings.timeout_ms);
 
 	return monotime_now() - p->local.at > pace;
 }
