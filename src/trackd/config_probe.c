@@ -82,8 +82,8 @@ void config_stash_probe_key(struct conf_parser *p, struct track_settings *t, con
 	}
 }
 
-void config_track_error(struct conf_parser *p, const struct track_settings *t, const char *fmt,
-			...)
+void config_track_say(struct conf_parser *p, const struct track_settings *t, bool error,
+		      const char *fmt, ...)
 {
 	char message[1024];
 	va_list ap;
@@ -91,19 +91,10 @@ void config_track_error(struct conf_parser *p, const struct track_settings *t, c
 	va_start(ap, fmt);
 	vsnprintf(message, sizeof(message), fmt, ap);
 	va_end(ap);
-	conf_error_at(p, t->line, "track \"%s\": %s", t->name, message);
-}
-
-void config_track_warn(struct conf_parser *p, const struct track_settings *t, const char *fmt,
-		       ...)
-{
-	char message[1024];
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(message, sizeof(message), fmt, ap);
-	va_end(ap);
-	log_warnx("%s:%d: track \"%s\": %s", conf_path(p), t->line, t->name, message);
+	if (error)
+		conf_error_at(p, t->line, "track \"%s\": %s", t->name, message);
+	else
+		log_warnx("%s:%d: track \"%s\": %s", conf_path(p), t->line, t->name, message);
 }
 
 const char *track_probe_key(const struct track_settings *s, const char *key)

@@ -13,10 +13,10 @@
 #include "trackd_config.h"
 
 /* An error at t's section line, or a warning in the log, about t: "track \"NAME\": ...". */
-void config_track_error(struct conf_parser *p, const struct track_settings *t, const char *fmt,
-			...) PRINTF_LIKE(3, 4);
-void config_track_warn(struct conf_parser *p, const struct track_settings *t, const char *fmt,
-		       ...) PRINTF_LIKE(3, 4);
+void config_track_say(struct conf_parser *p, const struct track_settings *t, bool error,
+		      const char *fmt, ...) PRINTF_LIKE(4, 5);
+#define config_track_error(p, t, ...) config_track_say(p, t, true, __VA_ARGS__)
+#define config_track_warn(p, t, ...) config_track_say(p, t, false, __VA_ARGS__)
 
 /* Keeps a key pgtrackd does not know for the probe (or an error). */
 void config_stash_probe_key(struct conf_parser *p, struct track_settings *t, const char *key,
