@@ -75,3 +75,31 @@ void cli_print_errors(const struct conf_errors *errs, bool to_log)
 			fprintf(stderr, "out of memory while reading the configuration\n");
 	}
 }
+
+int cli_config_loaded(const struct cli *cli, bool loaded, struct conf_errors *errs)
+{
+	if (!loaded) {
+		/* In syslog for the record, and on the terminal for whoever started us. */
+		if (!cli->check && !cli->console)
+			cli_print_errors(errs, true);
+		cli_print_errors(errs, false);
+	}
+	conf_errors_finish(errs);
+	if (!loaded)
+		return 1;
+	if (cli->check) {
+		printf("configuration OK\n");
+		return 0;
+	}
+	return -1;
+}
+
+bool cli_config_reloaded(bool loaded, struct conf_errors *errs)
+{
+	if (!loaded) {
+		cli_print_errors(errs, true);
+		log_error("configuration reload failed, keeping the running configuration");
+	}
+	conf_errors_finish(errs);
+	return loaded;
+}

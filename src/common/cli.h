@@ -31,4 +31,18 @@ int cli_parse(struct cli *cli, int argc, char **argv);
 /* Every error, to the log or to stderr; -t and a console run print to stderr. */
 void cli_print_errors(const struct conf_errors *errs, bool to_log);
 
+/*
+ * After the configuration is loaded (loaded false: it failed, with errs):
+ * prints every error to the terminal, and to syslog too unless -t or -l;
+ * for -t, "configuration OK".  Finishes errs.  Returns -1 when the daemon
+ * should go on, or its exit status.
+ */
+int cli_config_loaded(const struct cli *cli, bool loaded, struct conf_errors *errs);
+
+/*
+ * The same on SIGHUP: a failed reload's errors go to the log with the
+ * running configuration kept.  Finishes errs.  Returns loaded.
+ */
+bool cli_config_reloaded(bool loaded, struct conf_errors *errs);
+
 #endif

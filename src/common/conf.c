@@ -349,6 +349,21 @@ int conf_set_value(const struct conf_key *table, void *target, const char *key,
 	return -ENOENT;
 }
 
+bool conf_was_set(const struct conf_key *table, uint64_t seen, const char *name)
+{
+	for (const struct conf_key *k = table; k->name; k++)
+		if (strcmp(k->name, name) == 0)
+			return seen & (UINT64_C(1) << (k - table));
+	return false;
+}
+
+bool conf_valid_name(const char *name, size_t len, size_t max)
+{
+	return len > 0 && len <= max &&
+	       strspn(name, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+			    "0123456789_.-") >= len;
+}
+
 void conf_check_required(struct conf_parser *p, const struct conf_key *table,
 			 uint64_t seen, int line, const char *what)
 {

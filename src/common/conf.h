@@ -74,7 +74,6 @@ struct conf_key {
 	const char *default_value; /* NULL: empty string / 0 */
 	const char *const *choices; /* NULL-terminated, for CONF_CHOICE */
 	unsigned flags;
-	const char *help;
 };
 
 /* A table is terminated by an entry with name == NULL; at most 64 keys. */
@@ -96,6 +95,15 @@ bool conf_set(struct conf_parser *p, const struct conf_key *table, void *target,
  */
 int conf_set_value(const struct conf_key *table, void *target, const char *key,
 		   const char *value, char *why, size_t why_size);
+
+/* Whether key name of table is marked in seen (as conf_set marks it). */
+bool conf_was_set(const struct conf_key *table, uint64_t seen, const char *name);
+
+/*
+ * A name a section, track, peer or database may have: 1..max characters
+ * from [A-Za-z0-9_.-].  len is the name's length (names need not end there).
+ */
+bool conf_valid_name(const char *name, size_t len, size_t max);
 
 /* Reports every CONF_REQUIRED key missing from *seen, at line, for what. */
 void conf_check_required(struct conf_parser *p, const struct conf_key *table,

@@ -20,6 +20,10 @@ void duration_format(int64_t ms, char *buf, size_t size);
  */
 int size_parse(const char *text, int64_t *bytes);
 
+/* Milliseconds, for tables of limits: DURATION_SEC(10) == 10000. */
+#define DURATION_MS(x) ((int64_t)(x))
+#define DURATION_SEC(x) ((int64_t)(x) * 1000)
+
 static inline double duration_seconds(int64_t ms)
 {
 	return (double)ms / 1000.0;

@@ -34,10 +34,6 @@ void log_set_verbose(bool verbose)
 	log_verbose = verbose;
 }
 
-bool log_is_verbose(void)
-{
-	return log_verbose;
-}
 
 static const char *level_name(int priority)
 {
@@ -125,33 +121,26 @@ void log_debug(const char *fmt, ...)
 	LOG_BODY(LOG_DEBUG, NULL);
 }
 
-void fatal(const char *fmt, ...)
-{
-	LOG_BODY(LOG_CRIT, strerror(errno));
-	exit(1);
-}
-
 void fatalx(const char *fmt, ...)
 {
 	LOG_BODY(LOG_CRIT, NULL);
 	exit(1);
 }
 
+const char *const log_facility_names[] = {
+	"daemon", "user", "local0", "local1", "local2",
+	"local3", "local4", "local5", "local6", "local7", NULL,
+};
+
+static const int facility_codes[] = {
+	LOG_DAEMON, LOG_USER, LOG_LOCAL0, LOG_LOCAL1, LOG_LOCAL2,
+	LOG_LOCAL3, LOG_LOCAL4, LOG_LOCAL5, LOG_LOCAL6, LOG_LOCAL7,
+};
+
 int log_facility_from_name(const char *name)
 {
-	static const struct {
-		const char *name;
-		int facility;
-	} facilities[] = {
-		{ "daemon", LOG_DAEMON }, { "user", LOG_USER },
-		{ "local0", LOG_LOCAL0 }, { "local1", LOG_LOCAL1 },
-		{ "local2", LOG_LOCAL2 }, { "local3", LOG_LOCAL3 },
-		{ "local4", LOG_LOCAL4 }, { "local5", LOG_LOCAL5 },
-		{ "local6", LOG_LOCAL6 }, { "local7", LOG_LOCAL7 },
-	};
-
-	for (size_t i = 0; i < sizeof(facilities) / sizeof(facilities[0]); i++)
-		if (strcasecmp(name, facilities[i].name) == 0)
-			return facilities[i].facility;
+	for (size_t i = 0; log_facility_names[i]; i++)
+		if (strcasecmp(name, log_facility_names[i]) == 0)
+			return facility_codes[i];
 	return -1;
 }

@@ -3,7 +3,7 @@
  *
  * Lines go to syslog (with the facility chosen at log_init) or, on the
  * console, to stderr with a timestamp.  Every call preserves errno.
- * fatal() and fatalx() exit; use them only before the event loop runs.
+ * fatalx() exits; use them only before the event loop runs.
  */
 #ifndef PGTRACK_LOG_H
 #define PGTRACK_LOG_H
@@ -15,17 +15,18 @@
 void log_init(const char *ident, bool console, int facility);
 void log_set_verbose(bool verbose);
 void log_set_facility(int facility);
-bool log_is_verbose(void);
 
-/* log_warn and fatal append ": strerror(errno)"; the x variants do not. */
+/* log_warn appends ": strerror(errno)"; the x variants do not. */
 void log_error(const char *fmt, ...) PRINTF_LIKE(1, 2);
 void log_warn(const char *fmt, ...) PRINTF_LIKE(1, 2);
 void log_warnx(const char *fmt, ...) PRINTF_LIKE(1, 2);
 void log_notice(const char *fmt, ...) PRINTF_LIKE(1, 2);
 void log_info(const char *fmt, ...) PRINTF_LIKE(1, 2);
 void log_debug(const char *fmt, ...) PRINTF_LIKE(1, 2);
-_Noreturn void fatal(const char *fmt, ...) PRINTF_LIKE(1, 2);
 _Noreturn void fatalx(const char *fmt, ...) PRINTF_LIKE(1, 2);
+
+/* The facilities a configuration may name, NULL-terminated (a CONF_CHOICE list). */
+extern const char *const log_facility_names[];
 
 /* Facility by name ("daemon", "local0".."local7"); -1 if unknown. */
 int log_facility_from_name(const char *name);

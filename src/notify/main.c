@@ -23,6 +23,7 @@
 #include "local_address.h"
 #include "localpg.h"
 #include "log.h"
+#include "mainloop.h"
 #include "monotime.h"
 #include "notify_config.h"
 #include "ratelimit.h"
@@ -68,7 +69,7 @@ struct notifier {
 	unsigned long lines_seen;
 
 	bool stopping;
-	ev_signal sighup, sigterm, sigint;
+	struct mainloop_signals signals;
 	ev_timer grace;
 };
 
@@ -445,13 +446,8 @@ static void reload(struct notifier *n)
 
 	log_info("reloading %s", old->path);
 	config = notify_config_load(old->path, n->fifo_arg, &errs);
-	if (!config) {
-		cli_print_errors(&errs, true);
-		log_error("configuration reload failed, keeping the running configuration");
-		conf_errors_finish(&errs);
+	if (!cli_config_reloaded(config != NULL, &errs))
 		return;
-	}
-	conf_errors_finish(&errs);
 
 	if (strcmp(config->notify.fifo, old->notify.fifo) != 0 || config->fifo_uid != old->fifo_uid) {
 		struct fifo_reader fresh;
@@ -523,13 +519,6 @@ static void signal_cb(struct ev_loop *loop, ev_signal *w, int revents)
 	ev_break(loop, EVBREAK_ALL);
 }
 
-static void start_signal(struct notifier *n, ev_signal *w, int signum)
-{
-	ev_signal_init(w, signal_cb, signum);
-	w->data = n;
-	ev_signal_start(n->loop, w);
-}
-
 int main(int argc, char **argv)
 {
 	struct cli cli = {
@@ -550,23 +539,14 @@ int main(int argc, char **argv)
 	log_set_verbose(cli.verbose);
 
 	n.config = notify_config_load(cli.config, n.fifo_arg, &errs);
-	if (!n.config) {
-		if (!cli.check && !cli.console)
-			cli_print_errors(&errs, true);
-		cli_print_errors(&errs, false);
-		conf_errors_finish(&errs);
-		return 1;
-	}
-	conf_errors_finish(&errs);
-	if (cli.check) {
-		printf("configuration OK\n");
+	r = cli_config_loaded(&cli, n.config != NULL, &errs);
+	if (r >= 0) {
 		notify_config_destroy(n.config);
-		return 0;
+		return r;
 	}
 	log_set_facility(log_facility_from_name(n.config->notify.syslog_facility));
 
-	signal(SIGPIPE, SIG_IGN);
-	n.loop = ev_default_loop(EVFLAG_AUTO);
+	n.loop = mainloop_new();
 	if (!n.loop)
 		fatalx("cannot initialise the event loop");
 	ratelimit_init(&n.bad_lines, 10.0, 5);
@@ -580,9 +560,7 @@ int main(int argc, char **argv)
 		notify_config_destroy(n.config);
 		return 1;
 	}
-	start_signal(&n, &n.sighup, SIGHUP);
-	start_signal(&n, &n.sigterm, SIGTERM);
-	start_signal(&n, &n.sigint, SIGINT);
+	mainloop_watch_signals(n.loop, &n.signals, signal_cb, &n);
 	bouncer_init(&n.bouncer, n.loop, n.config);
 	hooks_init(&n.hooks, n.loop, n.config);
 	localpg_init(&n.local, n.loop, n.config, on_local_changed);

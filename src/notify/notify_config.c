@@ -11,15 +11,10 @@
 #include <unistd.h>
 
 #include "atomic_file.h"
+#include "duration.h"
+#include "log.h"
 #include "resolver.h"
 
-#define MS(x) ((int64_t)(x))
-#define SEC(x) ((int64_t)(x) * 1000)
-
-static const char *const facilities[] = {
-	"daemon", "user", "local0", "local1", "local2", "local3",
-	"local4", "local5", "local6", "local7", NULL,
-};
 
 #define N(field) offsetof(struct notify_settings, field)
 static const struct conf_key notify_keys[] = {
@@ -30,11 +25,11 @@ static const struct conf_key notify_keys[] = {
 	{ .name = "group", .type = CONF_STRING, .offset = N(group), .max = 128 },
 	{ .name = "vip", .type = CONF_STRING, .offset = N(vip), .max = 45 },
 	{ .name = "reconcile_interval", .type = CONF_DURATION, .offset = N(reconcile_interval_ms),
-	  .min = SEC(1), .max = SEC(3600), .default_value = "10s" },
+	  .min = DURATION_SEC(1), .max = DURATION_SEC(3600), .default_value = "10s" },
 	{ .name = "stop_grace", .type = CONF_DURATION, .offset = N(stop_grace_ms),
-	  .min = MS(0), .max = SEC(10), .default_value = "800ms" },
+	  .min = DURATION_MS(0), .max = DURATION_SEC(10), .default_value = "800ms" },
 	{ .name = "syslog_facility", .type = CONF_CHOICE, .offset = N(syslog_facility),
-	  .default_value = "daemon", .choices = facilities },
+	  .default_value = "daemon", .choices = log_facility_names },
 	{ 0 },
 };
 #undef N
@@ -47,14 +42,14 @@ static const struct conf_key bouncer_keys[] = {
 	{ .name = "user", .type = CONF_STRING, .offset = B(user), .default_value = "pgbouncer" },
 	{ .name = "passfile", .type = CONF_PATH, .offset = B(passfile) },
 	{ .name = "connect_timeout", .type = CONF_DURATION, .offset = B(connect_timeout_ms),
-	  .min = MS(100), .max = SEC(3600), .default_value = "2s" },
+	  .min = DURATION_MS(100), .max = DURATION_SEC(3600), .default_value = "2s" },
 	{ .name = "command_timeout", .type = CONF_DURATION, .offset = B(command_timeout_ms),
-	  .min = MS(100), .max = SEC(3600), .default_value = "5s" },
+	  .min = DURATION_MS(100), .max = DURATION_SEC(3600), .default_value = "5s" },
 	{ .name = "databases", .type = CONF_STRING, .offset = B(databases), .flags = CONF_REQUIRED },
 	{ .name = "databases_file", .type = CONF_PATH, .offset = B(databases_file) },
 	{ .name = "databases_template", .type = CONF_PATH, .offset = B(databases_template) },
 	{ .name = "retry_max", .type = CONF_DURATION, .offset = B(retry_max_ms),
-	  .min = MS(250), .max = SEC(600), .default_value = "5s" },
+	  .min = DURATION_MS(250), .max = DURATION_SEC(600), .default_value = "5s" },
 	{ 0 },
 };
 #undef B
@@ -68,11 +63,11 @@ static const struct conf_key local_keys[] = {
 	{ .name = "dbname", .type = CONF_STRING, .offset = L(dbname), .default_value = "postgres" },
 	{ .name = "passfile", .type = CONF_PATH, .offset = L(passfile) },
 	{ .name = "connect_timeout", .type = CONF_DURATION, .offset = L(connect_timeout_ms),
-	  .min = MS(100), .max = SEC(3600), .default_value = "2s" },
+	  .min = DURATION_MS(100), .max = DURATION_SEC(3600), .default_value = "2s" },
 	{ .name = "hold_poll", .type = CONF_DURATION, .offset = L(hold_poll_ms),
-	  .min = MS(5), .max = SEC(1), .default_value = "20ms" },
+	  .min = DURATION_MS(5), .max = DURATION_SEC(1), .default_value = "20ms" },
 	{ .name = "hold_timeout", .type = CONF_DURATION, .offset = L(hold_timeout_ms),
-	  .min = SEC(1), .max = SEC(3600), .default_value = "30s" },
+	  .min = DURATION_SEC(1), .max = DURATION_SEC(3600), .default_value = "30s" },
 	{ 0 },
 };
 #undef L
@@ -84,7 +79,7 @@ static const struct conf_key hook_keys[] = {
 	{ .name = "on_fault", .type = CONF_STRING, .offset = H(command[HOOK_FAULT]) },
 	{ .name = "on_stop", .type = CONF_STRING, .offset = H(command[HOOK_STOP]) },
 	{ .name = "hook_timeout", .type = CONF_DURATION, .offset = H(timeout_ms),
-	  .min = MS(100), .max = SEC(3600), .default_value = "30s" },
+	  .min = DURATION_MS(100), .max = DURATION_SEC(3600), .default_value = "30s" },
 	{ 0 },
 };
 #undef H
@@ -192,20 +187,6 @@ static void on_key(struct conf_parser *p, const char *section, const char *key,
 		conf_error(p, "unknown key \"%s\" in section [%s]", key, section);
 }
 
-static bool was_set(const struct conf_key *table, uint64_t seen, const char *name)
-{
-	for (const struct conf_key *k = table; k->name; k++)
-		if (strcmp(k->name, name) == 0)
-			return seen & (UINT64_C(1) << (k - table));
-	return false;
-}
-
-static bool valid_dbname(const char *name, size_t len)
-{
-	return len > 0 && len <= NOTIFY_DBNAME_MAX &&
-	       strspn(name, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_.-") >= len;
-}
-
 static void split_databases(struct conf_parser *p, struct loader *l)
 {
 	struct notify_config *c = l->config;
@@ -222,7 +203,7 @@ static void split_databases(struct conf_parser *p, struct loader *l)
 			break;
 		if (len == 1 && *s == '*') {
 			c->all_databases = true;
-		} else if (!valid_dbname(s, len)) {
+		} else if (!conf_valid_name(s, len, NOTIFY_DBNAME_MAX)) {
 			invalid = true;
 			conf_error_at(p, line, "[pgbouncer] databases: \"%.*s\" is not a database name "
 					       "(1 to %d of A-Z a-z 0-9 _ . -)",
@@ -243,7 +224,7 @@ static void split_databases(struct conf_parser *p, struct loader *l)
 				       "lists) goes alone, without names");
 		return;
 	}
-	if (c->n_databases == 0 && !c->all_databases && !invalid && was_set(bouncer_keys, l->seen[SECTION_BOUNCER], "databases"))
+	if (c->n_databases == 0 && !c->all_databases && !invalid && conf_was_set(bouncer_keys, l->seen[SECTION_BOUNCER], "databases"))
 		conf_error_at(p, line, "[pgbouncer] databases: no database named");
 }
 
@@ -419,7 +400,7 @@ static void on_end(struct conf_parser *p, void *user)
 
 	if (l->fifo_override)
 		snprintf(c->notify.fifo, sizeof(c->notify.fifo), "%s", l->fifo_override);
-	else if (l->line[SECTION_NOTIFY] && !was_set(notify_keys, l->seen[SECTION_NOTIFY], "fifo"))
+	else if (l->line[SECTION_NOTIFY] && !conf_was_set(notify_keys, l->seen[SECTION_NOTIFY], "fifo"))
 		conf_error_at(p, nline, "[notify]: missing required key \"fifo\" "
 					"(or give the FIFO path on the command line)");
 

@@ -17,6 +17,7 @@
 #include "build_config.h"
 #include "cli.h"
 #include "log.h"
+#include "mainloop.h"
 #include "track.h"
 #include "trackd_config.h"
 
@@ -28,9 +29,7 @@ struct daemon {
 	struct ev_loop *loop;
 	struct trackd_config *config;
 	struct track_list tracks;
-	ev_signal sighup;
-	ev_signal sigterm;
-	ev_signal sigint;
+	struct mainloop_signals signals;
 };
 
 static void usage(FILE *out)
@@ -150,13 +149,8 @@ static void reload(struct daemon *d)
 
 	log_info("reloading %s", d->config->path);
 	config = config_load(d->config->path, &errs);
-	if (!config) {
-		cli_print_errors(&errs, true);
-		log_error("configuration reload failed, keeping the running configuration");
-		conf_errors_finish(&errs);
+	if (!cli_config_reloaded(config != NULL, &errs))
 		return;
-	}
-	conf_errors_finish(&errs);
 	apply_config(d, config);
 	log_info("configuration reloaded: %zu track(s)", config->n_tracks);
 }
@@ -185,13 +179,6 @@ static void shutdown_tracks(struct daemon *d)
 	}
 }
 
-static void start_signal(struct daemon *d, ev_signal *w, int signum)
-{
-	ev_signal_init(w, signal_cb, signum);
-	w->data = d;
-	ev_signal_start(d->loop, w);
-}
-
 int main(int argc, char **argv)
 {
 	struct cli cli = {
@@ -210,31 +197,17 @@ int main(int argc, char **argv)
 	log_set_verbose(cli.verbose);
 
 	d.config = config_load(cli.config, &errs);
-	if (!d.config) {
-		/* In syslog for the record, and on the terminal for whoever started us. */
-		if (!cli.check && !cli.console)
-			cli_print_errors(&errs, true);
-		cli_print_errors(&errs, false);
-		conf_errors_finish(&errs);
-		return 1;
-	}
-	conf_errors_finish(&errs);
-	if (cli.check) {
-		printf("configuration OK\n");
+	r = cli_config_loaded(&cli, d.config != NULL, &errs);
+	if (r >= 0) {
 		config_destroy(d.config);
-		return 0;
+		return r;
 	}
 
-	/* keepalived's reader never goes away, but be safe about broken pipes. */
-	signal(SIGPIPE, SIG_IGN);
-
-	d.loop = ev_default_loop(EVFLAG_AUTO);
+	d.loop = mainloop_new();
 	if (!d.loop)
 		fatalx("cannot initialise the event loop");
 	LIST_INIT(&d.tracks);
-	start_signal(&d, &d.sighup, SIGHUP);
-	start_signal(&d, &d.sigterm, SIGTERM);
-	start_signal(&d, &d.sigint, SIGINT);
+	mainloop_watch_signals(d.loop, &d.signals, signal_cb, &d);
 
 	struct trackd_config *config = d.config;
 

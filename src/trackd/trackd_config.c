@@ -9,23 +9,21 @@
 
 #include "log.h"
 #include "config_probe.h"
+#include "duration.h"
 #include "module_loader.h"
 #include "track_file.h"
 #include "util.h"
 
-#define MS(x) ((int64_t)(x))
-#define SEC(x) ((int64_t)(x) * 1000)
 
 #define G(field) offsetof(struct global_settings, field)
 const struct conf_key config_global_keys[] = {
 	{ .name = "file_check_interval", .type = CONF_DURATION, .offset = G(file_check_interval_ms),
-	  .min = MS(100), .max = SEC(10), .default_value = "500ms" },
+	  .min = DURATION_MS(100), .max = DURATION_SEC(10), .default_value = "500ms" },
 	{ .name = "reminder_interval", .type = CONF_DURATION, .offset = G(reminder_interval_ms),
-	  .min = SEC(1), .max = SEC(86400), .default_value = "1m" },
+	  .min = DURATION_SEC(1), .max = DURATION_SEC(86400), .default_value = "1m" },
 	{ .name = "syslog_facility", .type = CONF_CHOICE, .offset = G(syslog_facility),
 	  .default_value = "daemon",
-	  .choices = (const char *const[]){ "daemon", "user", "local0", "local1", "local2",
-					    "local3", "local4", "local5", "local6", "local7", NULL } },
+	  .choices = log_facility_names },
 	{ 0 },
 };
 #undef G
@@ -38,7 +36,7 @@ const struct conf_key config_global_keys[] = {
 const struct conf_key config_track_keys[] = {
 	{ .name = "file", .type = CONF_PATH, .offset = T(file), .flags = CONF_REQUIRED },
 	{ .name = "interval", .type = CONF_DURATION, .offset = T(interval_ms),
-	  .min = MS(10), .max = SEC(3600), .default_value = "1s" },
+	  .min = DURATION_MS(10), .max = DURATION_SEC(3600), .default_value = "1s" },
 	{ .name = "rise", .type = CONF_INT, .offset = T(rise), .min = 1, .max = 100,
 	  .default_value = "2" },
 	{ .name = "fall", .type = CONF_INT, .offset = T(fall), .min = 1, .max = 100,
@@ -64,16 +62,6 @@ struct loader {
 	size_t alloc;
 	bool oom;
 };
-
-static bool valid_track_name(const char *name)
-{
-	size_t n = strlen(name);
-
-	if (n == 0 || n > TRACK_NAME_MAX)
-		return false;
-	return strspn(name, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
-			    "0123456789_.-") == n;
-}
 
 static struct track_settings *current_track(struct loader *l)
 {
@@ -113,7 +101,7 @@ static void on_section(struct conf_parser *p, const char *name, void *user)
 
 	const char *track = name + 6;
 
-	if (!valid_track_name(track)) {
+	if (!conf_valid_name(track, strlen(track), TRACK_NAME_MAX)) {
 		conf_error(p, "invalid track name \"%s\": use 1 to %d of A-Z a-z 0-9 _ . -",
 			   track, TRACK_NAME_MAX);
 		l->kind = SECTION_BAD;

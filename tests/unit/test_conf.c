@@ -1278,6 +1278,24 @@ static void test_conf_parser(void)
 	conf_errors_finish(&errs);
 }
 
+static void test_shared_name_rules(void)
+{
+	static const struct conf_key table[] = {
+		{ .name = "a", .type = CONF_INT }, { .name = "b", .type = CONF_INT }, { 0 },
+	};
+
+	CHECK(conf_valid_name("main", 4, 8));
+	CHECK(conf_valid_name("n-1.db_2", 8, 8));
+	CHECK(!conf_valid_name("n-1.db_2x", 9, 8));
+	CHECK(!conf_valid_name("", 0, 8));
+	CHECK(!conf_valid_name("a b", 3, 8));
+	CHECK(conf_valid_name("app, rest", 3, 8)); /* only the first len characters */
+	CHECK(!conf_valid_name("d\"b", 3, 8));
+	CHECK(conf_was_set(table, 2, "b"));
+	CHECK(!conf_was_set(table, 2, "a"));
+	CHECK(!conf_was_set(table, 3, "c"));
+}
+
 int main(void)
 {
 	scratch_create(dir, sizeof(dir));
@@ -1305,6 +1323,7 @@ int main(void)
 	test_guard_keys();
 	test_track_settings_equal_peers();
 	test_conf_parser();
+	test_shared_name_rules();
 	scratch_remove(dir);
 	CHECK_DONE();
 }

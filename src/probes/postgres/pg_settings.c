@@ -8,10 +8,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "duration.h"
 #include "resolver.h"
 
-#define MS(x) ((int64_t)(x))
-#define SEC(x) ((int64_t)(x) * 1000)
 
 static const char *const sslmodes[] = {
 	"disable", "allow", "prefer", "require", "verify-ca", "verify-full", NULL,
@@ -29,18 +28,20 @@ static const struct conf_key pg_keys[] = {
 	{ .name = "application_name", .type = CONF_STRING, .offset = S(application_name),
 	  .default_value = "pgtrackd", .max = 63 },
 	{ .name = "connect_timeout", .type = CONF_DURATION, .offset = S(connect_timeout_ms),
-	  .min = MS(100), .max = SEC(3600), .default_value = "2s" },
+	  .min = DURATION_MS(100), .max = DURATION_SEC(3600), .default_value = "2s" },
 	{ .name = "timeout", .type = CONF_DURATION, .offset = S(timeout_ms),
-	  .min = MS(10), .max = SEC(3600), .default_value = "1s" },
+	  .min = DURATION_MS(10), .max = DURATION_SEC(3600), .default_value = "1s" },
 	/* Unset: the track's interval (pg_settings_parse). */
 	{ .name = "accept_interval", .type = CONF_DURATION, .offset = S(accept_interval_ms),
-	  .min = MS(10), .max = SEC(3600), .flags = CONF_ZERO_OK },
+	  .min = DURATION_MS(10), .max = DURATION_SEC(3600), .flags = CONF_ZERO_OK },
 	{ .name = "max_lag", .type = CONF_SIZE, .offset = S(max_lag_bytes),
 	  .min = 0, .max = INT64_C(1) << 50, .default_value = "0" },
 	{ .name = "max_lag_time", .type = CONF_DURATION, .offset = S(max_lag_time_ms),
-	  .min = SEC(1), .max = SEC(86400), .default_value = "0", .flags = CONF_ZERO_OK },
+	  .min = DURATION_SEC(1), .max = DURATION_SEC(86400), .default_value = "0",
+	  .flags = CONF_ZERO_OK },
 	{ .name = "receiver_grace", .type = CONF_DURATION, .offset = S(receiver_grace_ms),
-	  .min = SEC(1), .max = SEC(86400), .default_value = "10s", .flags = CONF_ZERO_OK },
+	  .min = DURATION_SEC(1), .max = DURATION_SEC(86400), .default_value = "10s",
+	  .flags = CONF_ZERO_OK },
 	{ .name = "node", .type = CONF_STRING, .offset = S(node), .max = PG_PEER_NAME_MAX },
 	{ .name = "rank_tolerance", .type = CONF_SIZE, .offset = S(rank_tolerance),
 	  .min = 0, .max = INT64_C(1) << 40, .default_value = "128kB" },
@@ -49,8 +50,6 @@ static const struct conf_key pg_keys[] = {
 	{ 0 },
 };
 #undef S
-
-#define NAME_CHARS "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_.-"
 
 struct parse {
 	struct pg_settings *s;
@@ -93,9 +92,7 @@ bool pg_settings_is_key(const char *key)
 
 static bool valid_peer_name(const char *name)
 {
-	size_t n = strlen(name);
-
-	return n > 0 && n <= PG_PEER_NAME_MAX && strspn(name, NAME_CHARS) == n;
+	return conf_valid_name(name, strlen(name), PG_PEER_NAME_MAX);
 }
 
 static bool is_numeric_address(const char *host)
