@@ -208,15 +208,47 @@ static void rank_standby(struct guard *g, const struct pg_settings *s,
 	}
 }
 
+/*
+ * The standby's figures against the primary among the peers (g->behind_*):
+ * the primary's answer the bytes are counted from, or NULL when they are
+ * counted from what the standby received.
+ */
+static const struct pg_answer *measure_lag(struct guard *g, const struct pg_answer *local,
+					   const struct guard_peer *peers,
+					   int64_t *received_behind)
+{
+	const struct pg_answer *primary = NULL;
+
+	*received_behind = -1;
+	g->behind_bytes = local->lag_bytes;
+	g->behind_received = -1;
+	g->behind_seconds = -1.0;
+	if (g->primary_peer < 0 || local->lsn < 0)
+		return NULL;
+	primary = peers[g->primary_peer].answer;
+	g->behind_bytes = behind(primary->lsn, local->lsn);
+	if (local->receive_lsn >= 0) {
+		*received_behind = behind(primary->lsn, local->receive_lsn);
+		g->behind_received = *received_behind;
+		/* Received past the primary's (older) sample: count from there. */
+		if (local->receive_lsn > primary->lsn) {
+			g->behind_bytes = behind(local->receive_lsn, local->lsn);
+			primary = NULL;
+		}
+	}
+	g->behind_seconds = history_age(g, g->primary_peer, peers[g->primary_peer].answer, local);
+	return primary;
+}
+
 static enum pgtrackd_state judge_standby(struct guard *g, const struct pg_settings *s,
 				 const struct pg_answer *local, const struct guard_peer *peers,
 				 int n_peers, char *reason, size_t size)
 {
-	const struct pg_answer *primary = NULL;
-	const char *primary_name = NULL;
+	const struct pg_answer *primary;
+	const char *primary_name;
 	double down_for = 0.0;
 	bool receiver_late;
-	int64_t received_behind = -1;
+	int64_t received_behind;
 
 	g->stale = false;
 	g->conflict = false;
@@ -225,25 +257,8 @@ static enum pgtrackd_state judge_standby(struct guard *g, const struct pg_settin
 	receiver_late = receiver_check(g, s, local, &down_for);
 	g->primary_peer = find_primary(g, local, peers, n_peers);
 	rank_standby(g, s, local, peers, n_peers);
-	g->behind_bytes = local->lag_bytes;
-	g->behind_received = -1;
-	g->behind_seconds = -1.0;
-	if (g->primary_peer >= 0 && local->lsn >= 0) {
-		primary = peers[g->primary_peer].answer;
-		primary_name = peers[g->primary_peer].name;
-		g->behind_bytes = behind(primary->lsn, local->lsn);
-		if (local->receive_lsn >= 0) {
-			received_behind = behind(primary->lsn, local->receive_lsn);
-			g->behind_received = received_behind;
-			/* Received past the primary's (older) sample: count from there. */
-			if (local->receive_lsn > primary->lsn) {
-				g->behind_bytes = behind(local->receive_lsn, local->lsn);
-				primary = NULL;
-			}
-		}
-		g->behind_seconds = history_age(g, g->primary_peer, peers[g->primary_peer].answer,
-						local);
-	}
+	primary = measure_lag(g, local, peers, &received_behind);
+	primary_name = primary ? peers[g->primary_peer].name : NULL;
 
 	if (local->replay_paused) {
 		snprintf(reason, size, "in recovery, replay paused");
