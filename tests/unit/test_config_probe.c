@@ -26,28 +26,18 @@ static void test_accept_interval_default(void)
 /* Host names are resolved on the loop: no warning for any kind of host. */
 static void test_host_names(void)
 {
-	struct capture cap;
-	char path[4200], *out;
-	struct conf_errors errs;
-	struct trackd_config *c;
+	int n_errors;
+	char *out = load_log("[track dns]\nfile = /a\nhost = db.example.com\n"
+			     "[track ip]\nfile = /b\nhost = 10.1.2.3\n"
+			     "[track ip6]\nfile = /c\nhost = ::1\n"
+			     "[track sock]\nfile = /d\nhost = /var/run/postgresql\n"
+			     "[track both]\nfile = /e\nhost = db.example.com\n"
+			     "hostaddr = 10.1.2.3\n", &n_errors);
 
-	log_init("pgtrackd", true, 0);
-	capture_begin(&cap, dir);
-	c = load("[track dns]\nfile = /a\nhost = db.example.com\n"
-		 "[track ip]\nfile = /b\nhost = 10.1.2.3\n"
-		 "[track ip6]\nfile = /c\nhost = ::1\n"
-		 "[track sock]\nfile = /d\nhost = /var/run/postgresql\n"
-		 "[track both]\nfile = /e\nhost = db.example.com\nhostaddr = 10.1.2.3\n",
-		 path, sizeof(path), &errs);
-	out = capture_end(&cap);
-
-	CHECK(c != NULL);
-	CHECK_INT_EQ(errs.count, 0);
+	CHECK_INT_EQ(n_errors, 0); /* so it loaded */
 	CHECK_INT_EQ(count_substr(out, "warning:"), 0);
 	CHECK(strstr(out, "DNS") == NULL);
 	free(out);
-	config_destroy(c);
-	conf_errors_finish(&errs);
 }
 
 /* The priority layout: -t warns when keepalived would clamp a value or an ordering breaks. */
