@@ -108,7 +108,8 @@ struct pgtrackd_host {
 	struct ev_loop *loop;   /* the loop to put watchers on */
 	const char *track_name; /* the track this probe feeds */
 	int64_t interval_ms;    /* the track's interval: how often to check */
-	int64_t reminder_interval_ms; /* [global] reminder_interval: how often a lasting error is logged again */
+	/* [global] reminder_interval: how often a lasting error is logged again. */
+	int64_t reminder_interval_ms;
 
 	/*
 	 * Reports the probe's current state.  Report on every check, not only

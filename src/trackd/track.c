@@ -192,18 +192,21 @@ int track_reconfigure(struct track *t, const struct track_settings *settings,
 {
 	enum track_state state = t->verdict.state;
 	struct pgtrackd_host old_host = t->host;
+	int old_rank_next = t->rank_next, old_rank_step = t->rank_step;
 	const struct pgtrackd_module *ops;
 	void *probe;
 	int r;
 
 	/*
-	 * The new probe is initialised while the old one still runs: the old
-	 * probe keeps its host (the timing is copied into the probe at init).
+	 * The new probe is initialised while the old one still runs, on the
+	 * same host with the new timing (each probe copies it at init).
 	 */
 	set_host(t, t->host.loop, settings);
 	r = init_probe(t, settings, module, &ops, &probe);
 	if (r < 0) {
 		t->host = old_host;
+		t->rank_next = old_rank_next;
+		t->rank_step = old_rank_step;
 		return r; /* the old probe keeps running */
 	}
 	if (t->probe && ops == t->probe_ops && ops->migrate)

@@ -58,6 +58,23 @@ static void test_defaults(void)
 	config_destroy(c);
 }
 
+/* test_every_key's track b: the bounds, and defaults per track. */
+static void check_every_key_b(const struct track_settings *t)
+{
+	CHECK_STR_EQ(t->name, "b");
+	CHECK_INT_EQ(t->line, 27);
+	CHECK_STR_EQ(t->file, "/run/pgtrackd/b");
+	CHECK_INT_EQ(PG(t).accept_interval_ms, 3600000);
+	CHECK_INT_EQ(t->interval_ms, 10);
+	CHECK_INT_EQ(PG(t).connect_timeout_ms, 100);
+	CHECK_INT_EQ(PG(t).timeout_ms, 3600000);
+	CHECK_INT_EQ(PG(t).port, 1);
+	/* Defaults are per track, untouched by the first track's keys. */
+	CHECK_INT_EQ(t->rise, 2);
+	CHECK_INT_EQ(t->values[TRACK_PRIMARY], 54);
+	CHECK_STR_EQ(PG(t).application_name, "pgtrackd");
+}
+
 static void test_every_key(void)
 {
 	struct trackd_config *c = LOAD_OK(
@@ -130,19 +147,7 @@ static void test_every_key(void)
 	CHECK_INT_EQ(t->values[TRACK_UNKNOWN], 7);
 	CHECK_INT_EQ(t->values[TRACK_STOPPED], 0);
 
-	t = &c->tracks[1];
-	CHECK_STR_EQ(t->name, "b");
-	CHECK_INT_EQ(t->line, 27);
-	CHECK_STR_EQ(t->file, "/run/pgtrackd/b");
-	CHECK_INT_EQ(PG(t).accept_interval_ms, 3600000);
-	CHECK_INT_EQ(t->interval_ms, 10);
-	CHECK_INT_EQ(PG(t).connect_timeout_ms, 100);
-	CHECK_INT_EQ(PG(t).timeout_ms, 3600000);
-	CHECK_INT_EQ(PG(t).port, 1);
-	/* Defaults are per track, untouched by the first track's keys. */
-	CHECK_INT_EQ(t->rise, 2);
-	CHECK_INT_EQ(t->values[TRACK_PRIMARY], 54);
-	CHECK_STR_EQ(PG(t).application_name, "pgtrackd");
+	check_every_key_b(&c->tracks[1]);
 	config_destroy(c);
 }
 
@@ -401,6 +406,11 @@ static void test_bad_values(void)
 	EXPECT_ERRORS(TRACK_A "value_stopped = 4294967296\n",
 		      "3: invalid value \"4294967296\" for value_stopped: must be between -254 "
 		      "and 254");
+}
+
+/* The built-in probe's connection keys, and the names and paths. */
+static void test_bad_connection_values(void)
+{
 	EXPECT_ERRORS(TRACK_A "port = 0\n",
 		      "3: invalid value \"0\" for port: must be between 1 and 65535");
 	EXPECT_ERRORS(TRACK_A "port = 65536\n",
@@ -579,6 +589,7 @@ int main(void)
 	test_track_names();
 	test_duplicates();
 	test_bad_values();
+	test_bad_connection_values();
 	test_missing_file_key();
 	test_no_tracks_and_no_file();
 	test_conf_parser();

@@ -263,6 +263,11 @@ static void test_peer_errors(void)
 			      "peer.p4 = 192.0.2.4\npeer.p5 = 192.0.2.5\npeer.p6 = 192.0.2.6\n"
 			      "peer.p7 = 192.0.2.7\npeer.p8 = 192.0.2.8\npeer.p1 = 192.0.2.9\n",
 		      "11: duplicate key \"peer.p1\"");
+}
+
+static void test_peer_addresses(void)
+{
+	struct trackd_config *c;
 
 	/* Addresses: numeric, a host name (resolved on the loop) or a socket directory. */
 	c = LOAD_OK(TRACK_A "peer.b = db.example.com\npeer.c = localhost 5433\n"
@@ -402,6 +407,11 @@ static void test_guard_keys(void)
 		      "3: invalid value \"99999999999999999999\" for max_lag: expected a size like "
 		      "8192, 64kB, 16MB or 1GB");
 	EXPECT_ERRORS(TRACK_A "max_lag = 1MB\nmax_lag = 2MB\n", "4: duplicate key \"max_lag\"");
+}
+
+static void test_lag_time_keys(void)
+{
+	struct trackd_config *c;
 
 	/* max_lag_time: 0 disables, else 1s..24h. */
 	static const struct {
@@ -562,7 +572,9 @@ int main(void)
 	test_track_settings_equal();
 	test_peers();
 	test_peer_errors();
+	test_peer_addresses();
 	test_guard_keys();
+	test_lag_time_keys();
 	test_track_settings_equal_peers();
 	test_all_errors_in_one_run();
 	test_syntax();
