@@ -16,7 +16,8 @@
 struct loaded_module;
 /* Keys of the probe's own: the built-in probe's (up to 17 and 8 peers) or a module's. */
 #define PROBE_MAX_KEYS 48
-#define PROBE_KEY_MAX 63
+/* As long as a line allows: a bad peer.NAME is the probe's to refuse, by its name. */
+#define PROBE_KEY_MAX CONF_MAX_LINE
 
 /* A key pgtrackd does not know, kept as text for the probe. */
 struct probe_key {
