@@ -306,8 +306,12 @@ static void test_peer_addresses(void)
 		      "3: invalid value \"var/run/postgresql\" for peer.b: " BAD_ADDRESS);
 	EXPECT_ERRORS(TRACK_A "peer.b =\n",
 		      "3: invalid value \"\" for peer.b: expected ADDRESS [PORT]");
+}
 
-	/* Ports. */
+static void test_peer_ports(void)
+{
+	struct trackd_config *c;
+
 	EXPECT_ERRORS(TRACK_A "peer.b = 192.0.2.1 99999\n",
 		      "3: invalid value \"192.0.2.1 99999\" for peer.b: port must be between 1 and "
 		      "65535");
@@ -573,6 +577,7 @@ int main(void)
 	test_peers();
 	test_peer_errors();
 	test_peer_addresses();
+	test_peer_ports();
 	test_guard_keys();
 	test_lag_time_keys();
 	test_track_settings_equal_peers();
