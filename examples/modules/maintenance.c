@@ -55,10 +55,9 @@ static int check_key(const char *key, const char *value, char *error, size_t siz
 	return -ENOENT;
 }
 
-static int check_section(const char *(*config)(void *ctx, const char *key), void *ctx,
-			 char *error, size_t size)
+static int check_section(const struct pgtrackd_dict *config, char *error, size_t size)
 {
-	if (!config(ctx, "flag")) {
+	if (!pgtrackd_dict_get(config, "flag")) {
 		snprintf(error, size, "missing required key \"flag\"");
 		return -EINVAL;
 	}
@@ -83,16 +82,17 @@ static void changed(struct ev_loop *loop, ev_stat *w, int revents)
 	report(w->data);
 }
 
-static int init(const struct pgtrackd_host *host, void **state)
+static int init(const struct pgtrackd_host *host, const struct pgtrackd_dict *config,
+		void **state)
 {
-	const char *interval = host->config(host, "check_interval");
+	const char *interval = pgtrackd_dict_get(config, "check_interval");
 	struct maintenance *m = calloc(1, sizeof(*m));
 
 	if (!m)
 		return -ENOMEM;
 	m->host = host;
 	m->reported = -1;
-	m->flag = strdup(host->config(host, "flag"));
+	m->flag = strdup(pgtrackd_dict_get(config, "flag"));
 	if (!m->flag) {
 		free(m);
 		return -ENOMEM;

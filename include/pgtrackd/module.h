@@ -30,6 +30,8 @@
 #define PGTRACKD_MODULE_H
 
 #include <stddef.h>
+#include <stdint.h>
+#include <string.h>
 
 #include <ev.h>
 
@@ -37,8 +39,13 @@
 extern "C" {
 #endif
 
-/* Bumped whenever a struct below or the meaning of a call changes. */
-#define PGTRACKD_MODULE_ABI_VERSION 1
+/*
+ * Bumped whenever a struct below or the meaning of a call changes.
+ * 2: a probe gets its keys as a dictionary (init, check_section) instead
+ * of host->config; the host tells the track's interval and
+ * reminder_interval and takes a standby's rank (set_rank).
+ */
+#define PGTRACKD_MODULE_ABI_VERSION 2
 
 /* The name of the one symbol a module exports. */
 #define PGTRACKD_MODULE_ENTRY_NAME "pgtrackd_module_entry"
@@ -71,11 +78,38 @@ enum pgtrackd_log_level {
 	PGTRACKD_LOG_DEBUG,
 };
 
+/* One key of the track's section and its value, as written. */
+struct pgtrackd_dict_item {
+	const char *key;
+	const char *value;
+};
+
+/*
+ * The keys of a track's section that belong to its probe (pgtrackd's own
+ * keys are not in it), in the order of the file; no key twice.
+ */
+struct pgtrackd_dict {
+	const struct pgtrackd_dict_item *items;
+	size_t n_items;
+};
+
+/* The value of key in dict, or NULL if it is not set. */
+static inline const char *pgtrackd_dict_get(const struct pgtrackd_dict *dict, const char *key)
+{
+	for (size_t i = 0; i < dict->n_items; i++)
+		if (strcmp(dict->items[i].key, key) == 0)
+			return dict->items[i].value;
+	return NULL;
+}
+
 /* What pgtrackd offers a module; valid from init to destroy. */
 struct pgtrackd_host {
 	unsigned abi_version;   /* the host's PGTRACKD_MODULE_ABI_VERSION */
 	struct ev_loop *loop;   /* the loop to put watchers on */
 	const char *track_name; /* the track this probe feeds */
+	int64_t interval_ms;    /* the track's interval: how often to check */
+	/* [global] reminder_interval: how often a lasting error is logged again. */
+	int64_t reminder_interval_ms;
 
 	/*
 	 * Reports the probe's current state.  Report on every check, not only
@@ -90,12 +124,14 @@ struct pgtrackd_host {
 		    const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 
 	/*
-	 * The value of one of the module's own keys in the track's section, or
-	 * NULL if it is not set.  Keys were checked by check_key beforehand.
+	 * A standby's place among the standbys: rank 0 is the most advanced,
+	 * and each rank lowers value_standby by step (never below -253).  The
+	 * rank goes with the next report of PGTRACKD_STATE_STANDBY; the step
+	 * applies at once (also when called from init).  A change of rank
+	 * while the track stays standby is written and logged like a change
+	 * of state.  Probes that do not rank never call it.
 	 */
-	const char *(*config)(const struct pgtrackd_host *host, const char *key);
-
-	void *internal; /* pgtrackd's own; not for modules */
+	void (*set_rank)(const struct pgtrackd_host *host, int rank, int step);
 };
 
 /* A module: the const struct its entry point returns. */
@@ -114,14 +150,18 @@ struct pgtrackd_module {
 
 	/*
 	 * Checks the section as a whole after every key was seen (required
-	 * keys, combinations).  config works as in host->config.  0, or
-	 * -EINVAL with a sentence in error.  May be NULL.
+	 * keys, combinations): config holds the module's keys, each passed by
+	 * check_key.  0, or -EINVAL with a sentence in error.  May be NULL.
 	 */
-	int (*check_section)(const char *(*config)(void *ctx, const char *key), void *ctx,
-			     char *error, size_t error_size);
+	int (*check_section)(const struct pgtrackd_dict *config, char *error, size_t error_size);
 
-	/* Allocates the probe's state; nothing runs yet.  0 or -errno. */
-	int (*init)(const struct pgtrackd_host *host, void **state);
+	/*
+	 * Allocates the probe's state from its keys (checked beforehand by
+	 * check_key and check_section; config and its strings are valid only
+	 * during the call: copy what is kept); nothing runs yet.  0 or -errno.
+	 */
+	int (*init)(const struct pgtrackd_host *host, const struct pgtrackd_dict *config,
+		    void **state);
 	/* Starts watching on host->loop.  0 or -errno. */
 	int (*start)(void *state);
 	/* Stops every watcher; start may follow. */

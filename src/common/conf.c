@@ -365,6 +365,15 @@ bool conf_set(struct conf_parser *p, const struct conf_key *table, void *target,
 	return false;
 }
 
+int conf_set_value(const struct conf_key *table, void *target, const char *key,
+		   const char *value, char *why, size_t why_size)
+{
+	for (const struct conf_key *k = table; k->name; k++)
+		if (strcmp(k->name, key) == 0)
+			return set_value(k, target, value, why, why_size);
+	return -ENOENT;
+}
+
 bool conf_was_set(const struct conf_key *table, uint64_t seen, const char *name)
 {
 	for (const struct conf_key *k = table; k->name; k++)

@@ -89,6 +89,13 @@ void conf_defaults(const struct conf_key *table, void *target);
 bool conf_set(struct conf_parser *p, const struct conf_key *table, void *target,
 	      uint64_t *seen, const char *key, const char *value);
 
+/*
+ * Sets key in target from value, without a parser: 0, -ENOENT if the
+ * table has no such key, or -EINVAL or -ERANGE with a sentence in why.
+ */
+int conf_set_value(const struct conf_key *table, void *target, const char *key,
+		   const char *value, char *why, size_t why_size);
+
 /* Whether key name of table is marked in seen (as conf_set marks it). */
 bool conf_was_set(const struct conf_key *table, uint64_t seen, const char *name);
 

@@ -16,10 +16,10 @@
 
 #include "build_config.h"
 #include "cli.h"
-#include "config.h"
 #include "log.h"
 #include "mainloop.h"
 #include "track.h"
+#include "trackd_config.h"
 
 #define DEFAULT_CONFIG PGTRACKD_SYSCONFDIR "/pgtrackd/pgtrackd.conf"
 
@@ -75,6 +75,19 @@ static const struct track_settings *find_settings(const struct trackd_config *c,
 	return NULL;
 }
 
+static void log_started(const struct track_settings *s)
+{
+	const char *host = track_probe_key(s, "host"), *hostaddr = track_probe_key(s, "hostaddr");
+
+	if (s->module[0])
+		track_log_named(s->name, PGTRACKD_LOG_INFO, "probing with module %s, writing %s",
+				s->module, s->file);
+	else
+		track_log_named(s->name, PGTRACKD_LOG_INFO, "watching %s, writing %s",
+				host && host[0] ? host :
+				(hostaddr && hostaddr[0] ? hostaddr : "the default server"), s->file);
+}
+
 /* Brings the running tracks in line with config; the old config is freed. */
 static int apply_config(struct daemon *d, struct trackd_config *config)
 {
@@ -95,6 +108,7 @@ static int apply_config(struct daemon *d, struct trackd_config *config)
 	}
 	for (size_t i = 0; i < config->n_tracks; i++) {
 		const struct track_settings *s = &config->tracks[i];
+		struct loaded_module *module = s->module[0] ? config_module(config, s->module) : NULL;
 
 		t = find_track(d, s->name);
 		if (t && track_settings_equal(&t->settings, s)) {
@@ -102,31 +116,26 @@ static int apply_config(struct daemon *d, struct trackd_config *config)
 			continue;
 		}
 		if (t) {
-			log_info("track \"%s\": settings changed, reconnecting (state %s kept)",
-				 s->name, track_state_name(t->verdict.state));
-			if (track_reconfigure(t, s, check_ms) < 0) {
-				log_error("track \"%s\": cannot apply the new settings (see above)",
-					  s->name);
+			track_log(t, PGTRACKD_LOG_INFO, "settings changed, reconnecting (state %s kept)",
+				  track_state_name(t->verdict.state));
+			if (track_reconfigure(t, s, module, check_ms) < 0) {
+				track_log(t, PGTRACKD_LOG_ERROR,
+					  "cannot apply the new settings (see above)");
 				failures++;
 			}
 			continue;
 		}
-		t = track_create(d->loop, s, check_ms);
+		t = track_create(d->loop, s, module, check_ms);
 		if (!t) {
-			log_error("track \"%s\": cannot start (see above); its file is left as it is",
-				  s->name);
+			/* track_create wrote the unknown value before the probe failed to start. */
+			track_log_named(s->name, PGTRACKD_LOG_ERROR, "cannot start (see above); its "
+					"file keeps the unknown value %d if it could be written",
+					s->values[TRACK_UNKNOWN]);
 			failures++;
 			continue;
 		}
 		LIST_INSERT_HEAD(&d->tracks, t, link);
-		if (s->module[0])
-			log_info("track \"%s\": probing with module %s, writing %s", s->name,
-				 s->module, s->file);
-		else
-			log_info("track \"%s\": watching %s, writing %s", s->name,
-				 s->host[0] ? s->host
-					    : (s->hostaddr[0] ? s->hostaddr : "the default server"),
-				 s->file);
+		log_started(s);
 	}
 	config_destroy(d->config);
 	d->config = config;

@@ -123,6 +123,165 @@ static int join(char *buf, size_t size, const char *dir, const char *comp, size_
 	return n < 0 || (size_t)n >= size ? -ENAMETOOLONG : 0;
 }
 
+/* Where a walk of a module's path is: the directory vetted last, and what is left. */
+struct walk {
+	const char *path; /* as configured, for messages */
+	char *why;
+	size_t size;
+	char rest[PATH_MAX];  /* the components still to walk */
+	char cur[PATH_MAX];   /* the directory dirfd is, without a symlink */
+	char next[PATH_MAX];  /* cur/comp */
+	char comp[NAME_MAX + 1];
+	int dirfd;
+	int links;            /* symlinks followed */
+};
+
+/* "..": the directory above cur, vetted. */
+static int walk_up(struct walk *w)
+{
+	char *slash = strrchr(w->cur, '/');
+	int nfd = openat(w->dirfd, "..", O_PATH | O_DIRECTORY | O_CLOEXEC);
+
+	if (nfd < 0)
+		return fail(w->path, errno, w->why, w->size);
+	close(w->dirfd);
+	w->dirfd = nfd;
+	/* cur holds no symlink: its parent is the directory above */
+	if (slash == w->cur)
+		slash[1] = '\0';
+	else
+		*slash = '\0';
+	return vet_directory(w->path, w->cur, w->dirfd, w->why, w->size);
+}
+
+/* A symlink: vetted by its owner, then its target goes before what was left. */
+static int walk_symlink(struct walk *w, const struct stat *st, bool last)
+{
+	char target[PATH_MAX];
+	ssize_t n;
+
+	/* Its mode means nothing; its owner and directory do. */
+	if (!trusted_owner(st))
+		return refuse_owner(w->path, "symlink ", w->next, st, w->why, w->size);
+	if (++w->links > MAX_SYMLINKS)
+		return fail(w->path, ELOOP, w->why, w->size);
+	n = readlinkat(w->dirfd, w->comp, target, sizeof(target));
+	if (n < 0 || (size_t)n == sizeof(target))
+		return fail(w->path, n < 0 ? errno : ENAMETOOLONG, w->why, w->size);
+	if (n == 0)
+		return fail(w->path, ENOENT, w->why, w->size);
+	/* the target, then what was left after the link */
+	if ((size_t)n + 1 + strlen(w->rest) >= sizeof(w->rest))
+		return fail(w->path, ENAMETOOLONG, w->why, w->size);
+	memmove(w->rest + n + 1, w->rest, strlen(w->rest) + 1);
+	memcpy(w->rest, target, n);
+	w->rest[n] = '/';
+	if (last)
+		w->rest[n] = '\0';
+	if (target[0] == '/') {
+		close(w->dirfd);
+		strcpy(w->cur, "/");
+		w->dirfd = open_root(w->path, w->why, w->size);
+		if (w->dirfd < 0)
+			return w->dirfd;
+	}
+	return 0;
+}
+
+/* The last component: the module file, opened and vetted; its descriptor. */
+static int walk_file(struct walk *w, struct stat *st)
+{
+	int fd, r;
+
+	if (!S_ISREG(st->st_mode))
+		return vet_file(w->path, w->next, st, w->why, w->size); /* refuses it */
+	/* O_NONBLOCK: should it have become a FIFO, do not wait on it */
+	fd = openat(w->dirfd, w->comp, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY | O_CLOEXEC);
+	if (fd < 0 || fstat(fd, st) < 0) {
+		r = fail(w->path, errno, w->why, w->size);
+		if (fd >= 0)
+			close(fd);
+		return r;
+	}
+	r = vet_file(w->path, w->next, st, w->why, w->size);
+	if (r < 0) {
+		close(fd);
+		return r;
+	}
+	return fd;
+}
+
+/* A directory on the way: entered, and vetted. */
+static int walk_into(struct walk *w, const struct stat *st)
+{
+	int nfd;
+
+	if (!S_ISDIR(st->st_mode))
+		return fail(w->path, ENOTDIR, w->why, w->size);
+	nfd = openat(w->dirfd, w->comp, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (nfd < 0)
+		return fail(w->path, errno, w->why, w->size);
+	close(w->dirfd);
+	w->dirfd = nfd;
+	strcpy(w->cur, w->next);
+	return vet_directory(w->path, w->cur, w->dirfd, w->why, w->size);
+}
+
+/*
+ * The next component of w->rest into w->comp; *last: nothing follows.
+ * 1 for a component, 0 when the path ends on a directory, or -errno.
+ */
+static int walk_next(struct walk *w, bool *last)
+{
+	const char *p;
+	size_t len;
+
+	for (p = w->rest; *p == '/'; p++)
+		;
+	if (!*p) {
+		if (strcmp(w->cur, w->path) == 0)
+			snprintf(w->why, w->size, "module %s: not a regular file", w->path);
+		else
+			snprintf(w->why, w->size, "module %s: %s is not a regular file", w->path,
+				 w->cur);
+		return -EINVAL;
+	}
+	len = strcspn(p, "/");
+	if (len > NAME_MAX)
+		return fail(w->path, ENAMETOOLONG, w->why, w->size);
+	memcpy(w->comp, p, len);
+	w->comp[len] = '\0';
+	p += len;
+	*last = !p[strspn(p, "/")];
+	memmove(w->rest, p, strlen(p) + 1);
+	return 1;
+}
+
+/* One step of the walk: 0 to go on, a descriptor of the module file, or -errno. */
+static int walk_step(struct walk *w, struct stat *st)
+{
+	bool last = false;
+	int r = walk_next(w, &last);
+
+	if (r < 0)
+		return r;
+	if (strcmp(w->comp, ".") == 0)
+		return 0;
+	if (strcmp(w->comp, "..") == 0)
+		return walk_up(w);
+	r = join(w->next, sizeof(w->next), w->cur, w->comp, strlen(w->comp));
+	if (r < 0 || fstatat(w->dirfd, w->comp, st, AT_SYMLINK_NOFOLLOW) < 0)
+		return fail(w->path, r < 0 ? -r : errno, w->why, w->size);
+	if (S_ISLNK(st->st_mode))
+		return walk_symlink(w, st, last);
+	if (last) {
+		r = walk_file(w, st);
+		/* 0 is a descriptor here, not "go on": never stdin for a daemon, but say so */
+		return r == 0 ? INT_MAX : r;
+	}
+	return walk_into(w, st);
+}
+
 /*
  * Walks path from / one component at a time, as OpenSSH's safe_path does
  * but through symlinks too: every directory walked through and every
@@ -134,156 +293,27 @@ static int join(char *buf, size_t size, const char *dir, const char *comp, size_
  */
 static int open_vetted(const char *path, struct stat *st, char *why, size_t size)
 {
-	char rest[PATH_MAX], next[PATH_MAX], cur[PATH_MAX] = "/", target[PATH_MAX];
-	char comp[NAME_MAX + 1];
-	int links = 0, dirfd, fd = -1, r;
-	const char *p;
+	static struct walk w; /* large: not on the stack */
+	int r;
 
 	if (path[0] != '/') {
 		snprintf(why, size, "module %s: not an absolute path", path);
 		return -EINVAL;
 	}
-	if (strlen(path) >= sizeof(rest))
+	if (strlen(path) >= sizeof(w.rest))
 		return fail(path, ENAMETOOLONG, why, size);
-	strcpy(rest, path);
-	dirfd = open_root(path, why, size);
-	if (dirfd < 0)
-		return dirfd;
-	for (;;) {
-		size_t len;
-		bool last;
-		int nfd;
-
-		for (p = rest; *p == '/'; p++)
-			;
-		if (!*p) {
-			/* the path ends on a directory */
-			if (strcmp(cur, path) == 0)
-				snprintf(why, size, "module %s: not a regular file", path);
-			else
-				snprintf(why, size, "module %s: %s is not a regular file", path, cur);
-			r = -EINVAL;
-			goto close_dir;
-		}
-		len = strcspn(p, "/");
-		if (len > NAME_MAX) {
-			r = fail(path, ENAMETOOLONG, why, size);
-			goto close_dir;
-		}
-		memcpy(comp, p, len);
-		comp[len] = '\0';
-		p += len;
-		last = !p[strspn(p, "/")];
-		memmove(rest, p, strlen(p) + 1);
-
-		if (strcmp(comp, ".") == 0)
-			continue;
-		if (strcmp(comp, "..") == 0) {
-			char *slash = strrchr(cur, '/');
-
-			nfd = openat(dirfd, "..", O_PATH | O_DIRECTORY | O_CLOEXEC);
-			if (nfd < 0) {
-				r = fail(path, errno, why, size);
-				goto close_dir;
-			}
-			close(dirfd);
-			dirfd = nfd;
-			/* cur holds no symlink: its parent is the directory above */
-			if (slash == cur)
-				slash[1] = '\0';
-			else
-				*slash = '\0';
-			r = vet_directory(path, cur, dirfd, why, size);
-			if (r < 0)
-				goto close_dir;
-			continue;
-		}
-		r = join(next, sizeof(next), cur, comp, len);
-		if (r < 0 || fstatat(dirfd, comp, st, AT_SYMLINK_NOFOLLOW) < 0) {
-			r = fail(path, r < 0 ? -r : errno, why, size);
-			goto close_dir;
-		}
-		if (S_ISLNK(st->st_mode)) {
-			ssize_t n;
-
-			/* Its mode means nothing; its owner and directory do. */
-			if (!trusted_owner(st)) {
-				r = refuse_owner(path, "symlink ", next, st, why, size);
-				goto close_dir;
-			}
-			if (++links > MAX_SYMLINKS) {
-				r = fail(path, ELOOP, why, size);
-				goto close_dir;
-			}
-			n = readlinkat(dirfd, comp, target, sizeof(target));
-			if (n < 0 || (size_t)n == sizeof(target)) {
-				r = fail(path, n < 0 ? errno : ENAMETOOLONG, why, size);
-				goto close_dir;
-			}
-			if (n == 0) {
-				r = fail(path, ENOENT, why, size);
-				goto close_dir;
-			}
-			/* the target, then what was left after the link */
-			if ((size_t)n + 1 + strlen(rest) >= sizeof(rest)) {
-				r = fail(path, ENAMETOOLONG, why, size);
-				goto close_dir;
-			}
-			memmove(rest + n + 1, rest, strlen(rest) + 1);
-			memcpy(rest, target, n);
-			rest[n] = '/';
-			if (last)
-				rest[n] = '\0';
-			if (target[0] == '/') {
-				close(dirfd);
-				strcpy(cur, "/");
-				dirfd = open_root(path, why, size);
-				if (dirfd < 0)
-					return dirfd;
-			}
-			continue;
-		}
-		if (last) {
-			if (!S_ISREG(st->st_mode)) {
-				r = vet_file(path, next, st, why, size);
-				goto close_dir;
-			}
-			/* O_NONBLOCK: should it have become a FIFO, do not wait on it */
-			fd = openat(dirfd, comp, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY |
-							 O_CLOEXEC);
-			if (fd < 0 || fstat(fd, st) < 0) {
-				r = fail(path, errno, why, size);
-				goto close_file;
-			}
-			r = vet_file(path, next, st, why, size);
-			if (r < 0)
-				goto close_file;
-			close(dirfd);
-			return fd;
-		}
-		if (!S_ISDIR(st->st_mode)) {
-			r = fail(path, ENOTDIR, why, size);
-			goto close_dir;
-		}
-		nfd = openat(dirfd, comp, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-		if (nfd < 0) {
-			r = fail(path, errno, why, size);
-			goto close_dir;
-		}
-		close(dirfd);
-		dirfd = nfd;
-		strcpy(cur, next);
-		r = vet_directory(path, cur, dirfd, why, size);
-		if (r < 0)
-			goto close_dir;
-	}
-
-close_file:
-	if (fd >= 0)
-		close(fd);
-close_dir:
-	close(dirfd);
-	return r;
+	w = (struct walk){ .path = path, .why = why, .size = size, .cur = "/" };
+	strcpy(w.rest, path);
+	w.dirfd = open_root(path, why, size);
+	if (w.dirfd < 0)
+		return w.dirfd;
+	do
+		r = walk_step(&w, st);
+	while (r == 0);
+	/* walk_symlink may have failed to reopen / */
+	if (w.dirfd >= 0)
+		close(w.dirfd);
+	return r == INT_MAX ? 0 : r;
 }
 
 /* The name glibc filed handle under. */
@@ -443,6 +473,7 @@ struct loaded_module *module_load(const char *path, char *why, size_t size)
 	}
 	m->object = object;
 	m->ops = ops;
+	m->refs = 1;
 	strcpy(m->path, path);
 	return m;
 
@@ -451,9 +482,15 @@ release:
 	return NULL;
 }
 
+struct loaded_module *module_ref(struct loaded_module *m)
+{
+	m->refs++;
+	return m;
+}
+
 void module_unload(struct loaded_module *m)
 {
-	if (!m)
+	if (!m || --m->refs > 0)
 		return;
 	object_release(m->object);
 	free(m);

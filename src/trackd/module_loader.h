@@ -30,12 +30,15 @@ struct module_object;
 struct loaded_module {
 	struct module_object *object; /* the file, shared by its loaded_modules */
 	const struct pgtrackd_module *ops;
+	unsigned refs; /* the configuration's, and each track's running it */
 	char path[]; /* as configured */
 };
 
 /* NULL with a sentence in why. */
 struct loaded_module *module_load(const char *path, char *why, size_t why_size);
-/* Unloads the file once nothing else uses it; accepts NULL. */
+/* One more user of m (a track running the module its configuration loaded); returns m. */
+struct loaded_module *module_ref(struct loaded_module *m);
+/* Drops a user; the last unloads the file once nothing else uses it; accepts NULL. */
 void module_unload(struct loaded_module *m);
 
 #endif

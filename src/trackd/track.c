@@ -1,127 +1,91 @@
 #include "track.h"
 
 #include <errno.h>
-#include <limits.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "log.h"
+#include "config_probe.h"
+#include "probe_pg.h"
 #include "util.h"
 
-int track_value(const struct track_settings *s, enum track_state state, int rank)
+int track_value(const struct track_settings *s, enum track_state state, int rank, int step)
 {
-	switch (state) {
-	case TRACK_PRIMARY:
-		return s->value_primary;
-	case TRACK_STANDBY:
-		if (rank <= 0)
-			return s->value_standby;
-		return s->value_standby - rank * s->rank_step > -253 ?
-			       s->value_standby - rank * s->rank_step : -253;
-	case TRACK_DOWN:
-		return s->value_down;
-	case TRACK_STOPPED:
-		return s->value_stopped;
-	case TRACK_STALE:
-		return s->value_stale;
-	case TRACK_CONFLICT:
-		return s->value_conflict;
-	case TRACK_LAGGING:
-		return s->value_lagging;
-	case TRACK_OK:
-		return s->value_ok;
-	case TRACK_MAINTENANCE:
-		return s->value_maintenance;
-	case TRACK_UNKNOWN:
-		break;
-	}
-	return s->value_unknown;
+	int value = s->values[(int)state >= 0 && state < TRACK_N_STATES ? state : TRACK_UNKNOWN];
+
+	if (state != TRACK_STANDBY || rank <= 0)
+		return value;
+	return value - rank * step > -253 ? value - rank * step : -253;
+}
+
+void track_log(const struct track *t, enum pgtrackd_log_level level, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	track_vlog_named(t->settings.name, level, fmt, ap);
+	va_end(ap);
+}
+
+static int value_of(const struct track *t, enum track_state state)
+{
+	return track_value(&t->settings, state, t->rank, t->rank_step);
 }
 
 static void publish(struct track *t, enum track_state old, const char *why)
 {
-	int value = track_value(&t->settings, t->verdict.state, t->rank);
+	int value = value_of(t, t->verdict.state);
 	int r = track_file_write(&t->file, value);
 
-	log_info("track \"%s\": %s -> %s, value %d %s %s (%s)", t->settings.name,
-		 track_state_name(old), track_state_name(t->verdict.state), value,
-		 r == 0 ? "written to" : "NOT YET written to", t->file.path, why);
+	track_log(t, PGTRACKD_LOG_INFO, "%s -> %s, value %d %s %s (%s)", track_state_name(old),
+		  track_state_name(t->verdict.state), value,
+		  r == 0 ? "written to" : "NOT YET written to", t->file.path, why);
 }
 
 /* A standby that changed places among the standbys: one line per change. */
 static void publish_rank(struct track *t, int old, const char *why)
 {
-	int value = track_value(&t->settings, TRACK_STANDBY, t->rank);
+	int value = value_of(t, TRACK_STANDBY);
 	int r = track_file_write(&t->file, value);
 
-	log_info("track \"%s\": standby rank %d -> %d, value %d %s %s (%s)", t->settings.name,
-		 old, t->rank, value, r == 0 ? "written to" : "NOT YET written to", t->file.path,
-		 why);
+	track_log(t, PGTRACKD_LOG_INFO, "standby rank %d -> %d, value %d %s %s (%s)", old, t->rank,
+		  value, r == 0 ? "written to" : "NOT YET written to", t->file.path, why);
 }
 
-void track_set_rank(const struct pgtrackd_host *host, int rank)
+static struct track *of_host(const struct pgtrackd_host *host)
 {
-	struct track *t = host->internal;
+	return container_of(host, struct track, host);
+}
+
+static void host_set_rank(const struct pgtrackd_host *host, int rank, int step)
+{
+	struct track *t = of_host(host);
 
 	t->rank_next = rank > 0 ? rank : 0;
-}
-
-const struct track_settings *track_settings_of(const struct pgtrackd_host *host)
-{
-	const struct track *t = host->internal;
-
-	return &t->settings;
+	t->rank_step = step;
 }
 
 static void host_log(const struct pgtrackd_host *host, enum pgtrackd_log_level level,
 		     const char *fmt, ...)
 {
-	const struct track *t = host->internal;
-	char line[1024];
 	va_list ap;
 
 	va_start(ap, fmt);
-	vsnprintf(line, sizeof(line), fmt, ap);
+	track_vlog_named(of_host(host)->settings.name, level, fmt, ap);
 	va_end(ap);
-	switch (level) {
-	case PGTRACKD_LOG_ERROR:
-		log_error("track \"%s\": %s", t->settings.name, line);
-		break;
-	case PGTRACKD_LOG_WARNING:
-		log_warnx("track \"%s\": %s", t->settings.name, line);
-		break;
-	case PGTRACKD_LOG_NOTICE:
-		log_notice("track \"%s\": %s", t->settings.name, line);
-		break;
-	case PGTRACKD_LOG_INFO:
-		log_info("track \"%s\": %s", t->settings.name, line);
-		break;
-	default:
-		log_debug("track \"%s\": %s", t->settings.name, line);
-		break;
-	}
-}
-
-static const char *host_config(const struct pgtrackd_host *host, const char *key)
-{
-	const struct track *t = host->internal;
-
-	return track_module_key(&t->settings, key);
 }
 
 static void report(const struct pgtrackd_host *host, enum pgtrackd_state sample,
 		   const char *reason)
 {
-	struct track *t = host->internal;
+	struct track *t = of_host(host);
 	enum track_state old = t->verdict.state;
+	const struct verdict *v = &t->verdict;
 
 	if (sample == PGTRACKD_STATE_FAIL)
-		log_debug("track \"%s\": probe failed (%d of %d): %s", t->settings.name,
-			  t->verdict.failures + 1 > t->verdict.fall ? t->verdict.fall
-								   : t->verdict.failures + 1,
-			  t->verdict.fall, reason);
+		track_log(t, PGTRACKD_LOG_DEBUG, "probe failed (%d of %d): %s",
+			  v->failures + 1 > v->fall ? v->fall : v->failures + 1, v->fall, reason);
 	if (verdict_feed(&t->verdict, sample)) {
 		t->rank = t->rank_next;
 		publish(t, old, reason ? reason : "");
@@ -134,31 +98,37 @@ static void report(const struct pgtrackd_host *host, enum pgtrackd_state sample,
 	}
 }
 
-/* The probe of settings: the built-in one, or a module loaded (again) for this track. */
+/* The host the probe sees: settings' name and timing (t->settings may still be the old ones). */
+static void set_host(struct track *t, struct ev_loop *loop, const struct track_settings *s)
+{
+	t->host = (struct pgtrackd_host){
+		.abi_version = PGTRACKD_MODULE_ABI_VERSION,
+		.loop = loop,
+		.track_name = t->settings.name,
+		.interval_ms = s->interval_ms,
+		.reminder_interval_ms = s->reminder_interval_ms,
+		.report = report,
+		.log = host_log,
+		.set_rank = host_set_rank,
+	};
+}
+
+/* The probe of settings: the built-in one, or the module its configuration loaded. */
 static int init_probe(struct track *t, const struct track_settings *settings,
-		      const struct pgtrackd_module **ops, struct loaded_module **module,
+		      struct loaded_module *module, const struct pgtrackd_module **ops,
 		      void **probe)
 {
-	char why[PATH_MAX + 300];
+	struct pgtrackd_dict_item items[PROBE_MAX_KEYS];
+	struct pgtrackd_dict config;
 	int r;
 
-	*module = NULL;
-	*ops = &probe_postgres_module;
-	if (settings->module[0]) {
-		*module = module_load(settings->module, why, sizeof(why));
-		if (!*module) {
-			log_error("track \"%s\": %s", settings->name, why);
-			return -EINVAL;
-		}
-		*ops = (*module)->ops;
-	}
-	r = (*ops)->init(&t->host, probe);
-	if (r < 0) {
-		log_error("track \"%s\": probe %s failed to initialise: %s", settings->name,
-			  (*ops)->name ? (*ops)->name : "?", strerror(-r));
-		module_unload(*module);
-		*module = NULL;
-	}
+	*ops = module ? module->ops : &probe_postgres_module;
+	config_probe_dict(settings, module != NULL, items, &config);
+	r = (*ops)->init(&t->host, &config, probe);
+	if (r < 0)
+		track_log_named(settings->name, PGTRACKD_LOG_ERROR,
+				"probe %s failed to initialise: %s",
+				(*ops)->name ? (*ops)->name : "?", strerror(-r));
 	return r;
 }
 
@@ -183,54 +153,60 @@ static void stop_probe(struct track *t)
 }
 
 struct track *track_create(struct ev_loop *loop, const struct track_settings *settings,
-			   int64_t check_interval_ms)
+			   struct loaded_module *module, int64_t check_interval_ms)
 {
 	struct track *t = calloc(1, sizeof(*t));
 
 	if (!t)
 		return NULL;
 	memcpy(&t->settings, settings, sizeof(t->settings));
-	t->host.abi_version = PGTRACKD_MODULE_ABI_VERSION;
-	t->host.loop = loop;
-	t->host.track_name = t->settings.name;
-	t->host.report = report;
-	t->host.log = host_log;
-	t->host.config = host_config;
-	t->host.internal = t;
+	set_host(t, loop, settings);
 	verdict_init(&t->verdict, settings->rise, settings->fall);
 	track_file_init(&t->file, loop, t->settings.name, t->settings.file, check_interval_ms);
 	track_file_set_reminder(&t->file, t->settings.reminder_interval_ms);
-	if (track_file_write(&t->file, track_value(&t->settings, TRACK_UNKNOWN, 0)) == 0)
-		log_info("track \"%s\": started, value %d (unknown) written to %s",
-			 t->settings.name, t->file.value, t->file.path);
-	if (init_probe(t, &t->settings, &t->probe_ops, &t->module, &t->probe) < 0 ||
+	if (track_file_write(&t->file, value_of(t, TRACK_UNKNOWN)) == 0)
+		track_log(t, PGTRACKD_LOG_INFO, "started, value %d (unknown) written to %s",
+			  t->file.value, t->file.path);
+	if (init_probe(t, &t->settings, module, &t->probe_ops, &t->probe) < 0 ||
 	    start_probe(t) < 0) {
 		track_file_finish(&t->file);
 		free(t);
 		return NULL;
 	}
+	t->module = module ? module_ref(module) : NULL;
 	return t;
 }
 
+/* The file moved: the old one is left at the stopped value. */
+static void move_file(struct track *t, const char *file, int64_t check_interval_ms)
+{
+	track_file_write(&t->file, t->settings.values[TRACK_STOPPED]);
+	track_log(t, PGTRACKD_LOG_INFO, "moved from %s (left at the stopped value %d) to %s",
+		  t->settings.file, t->settings.values[TRACK_STOPPED], file);
+	track_file_finish(&t->file);
+	track_file_init(&t->file, t->host.loop, t->settings.name, file, check_interval_ms);
+}
+
 int track_reconfigure(struct track *t, const struct track_settings *settings,
-		      int64_t check_interval_ms)
+		      struct loaded_module *module, int64_t check_interval_ms)
 {
 	enum track_state state = t->verdict.state;
+	struct pgtrackd_host old_host = t->host;
+	int old_rank_next = t->rank_next, old_rank_step = t->rank_step;
 	const struct pgtrackd_module *ops;
-	struct loaded_module *module;
-	struct track_settings old_settings;
 	void *probe;
 	int r;
 
 	/*
-	 * The new probe is initialised while the old one still runs; the host
-	 * it is given already answers with the new settings.
+	 * The new probe is initialised while the old one still runs, on the
+	 * same host with the new timing (each probe copies it at init).
 	 */
-	memcpy(&old_settings, &t->settings, sizeof(old_settings));
-	memcpy(&t->settings, settings, sizeof(t->settings));
-	r = init_probe(t, settings, &ops, &module, &probe);
+	set_host(t, t->host.loop, settings);
+	r = init_probe(t, settings, module, &ops, &probe);
 	if (r < 0) {
-		memcpy(&t->settings, &old_settings, sizeof(t->settings));
+		t->host = old_host;
+		t->rank_next = old_rank_next;
+		t->rank_step = old_rank_step;
 		return r; /* the old probe keeps running */
 	}
 	if (t->probe && ops == t->probe_ops && ops->migrate)
@@ -238,24 +214,16 @@ int track_reconfigure(struct track *t, const struct track_settings *settings,
 	stop_probe(t);
 	t->probe = probe;
 	t->probe_ops = ops;
-	t->module = module;
-	memcpy(&t->settings, &old_settings, sizeof(t->settings));
+	t->module = module ? module_ref(module) : NULL;
 
-	if (strcmp(t->settings.file, settings->file) != 0) {
-		track_file_write(&t->file, t->settings.value_stopped);
-		log_info("track \"%s\": moved from %s (left at the stopped value %d) to %s",
-			 t->settings.name, t->settings.file, t->settings.value_stopped,
-			 settings->file);
-		track_file_finish(&t->file);
-		track_file_init(&t->file, t->host.loop, t->settings.name, settings->file,
-				check_interval_ms);
-	}
+	if (strcmp(t->settings.file, settings->file) != 0)
+		move_file(t, settings->file, check_interval_ms);
 	memcpy(&t->settings, settings, sizeof(t->settings));
 	track_file_set_check_interval(&t->file, check_interval_ms);
 	track_file_set_reminder(&t->file, settings->reminder_interval_ms);
 	verdict_init(&t->verdict, settings->rise, settings->fall);
 	t->verdict.state = state;
-	if (!t->file.has_value || t->file.value != track_value(settings, state, t->rank))
+	if (!t->file.has_value || t->file.value != value_of(t, state))
 		publish(t, state, "configuration reloaded");
 	return start_probe(t);
 }

@@ -3,7 +3,8 @@
  *
  * Owns its probe, the rise/fall verdict and the file.  Every state change
  * writes the state's value and logs one line saying what changed, to what
- * value, and why.
+ * value, and why.  The track is its probe's host (include/pgtrackd/module.h):
+ * the built-in PostgreSQL probe and modules alike get only that.
  */
 #ifndef PGTRACKD_TRACK_H
 #define PGTRACKD_TRACK_H
@@ -13,51 +14,49 @@
 
 #include <pgtrackd/module.h>
 
-#include "config.h"
+#include "log.h"
 #include "module_loader.h"
 #include "track_file.h"
+#include "track_log.h"
+#include "trackd_config.h"
 #include "verdict.h"
-
-/* The built-in PostgreSQL probe: a module of the public ABI, compiled in. */
-extern const struct pgtrackd_module probe_postgres_module;
 
 struct track {
 	struct track_settings settings;
-	struct pgtrackd_host host;
+	struct pgtrackd_host host; /* what the probe sees of the track */
 	const struct pgtrackd_module *probe_ops;
 	struct loaded_module *module; /* NULL for the built-in probe */
 	void *probe;
 	struct verdict verdict;
 	int rank;      /* a standby's rank, in its value (0: the most advanced) */
 	int rank_next; /* the rank the probe's next report goes with */
+	int rank_step; /* what a rank costs, as the probe says */
 	struct track_file file;
 	LIST_ENTRY(track) link;
 };
 
-/* Creates and starts a track; its file gets the unknown value at once. */
+/*
+ * Creates and starts a track; its file gets the unknown value at once.
+ * module: the one its configuration loaded for settings->module (the
+ * track takes a reference), NULL for the built-in probe.
+ */
 struct track *track_create(struct ev_loop *loop, const struct track_settings *settings,
-			   int64_t check_interval_ms);
+			   struct loaded_module *module, int64_t check_interval_ms);
 /*
  * Applies changed settings: the probe is rebuilt, the state carries over
  * (so a reload does not flap the VIP), the value is rewritten if it changed.
  */
 int track_reconfigure(struct track *t, const struct track_settings *settings,
-		      int64_t check_interval_ms);
+		      struct loaded_module *module, int64_t check_interval_ms);
 /* Stops probing and writes the stopped value. */
 void track_stop(struct track *t, const char *why);
 void track_destroy(struct track *t);
 
-/* The value of a state; a standby's is value_standby minus its rank (never FAULT). */
-int track_value(const struct track_settings *s, enum track_state state, int rank);
+/* The value of a state; a standby's is value_standby minus rank steps (never FAULT). */
+int track_value(const struct track_settings *s, enum track_state state, int rank, int step);
 
-/*
- * For the built-in probe: the rank among the standbys (0: the most
- * advanced) that goes with its next report.  A change of rank while the
- * track stays standby is written and logged like a change of state.
- */
-void track_set_rank(const struct pgtrackd_host *host, int rank);
-
-/* For the built-in probe: its track's settings, behind the module ABI's host. */
-const struct track_settings *track_settings_of(const struct pgtrackd_host *host);
+/* A line about track t, prefixed with its name (track_log_named: before it exists). */
+void track_log(const struct track *t, enum pgtrackd_log_level level, const char *fmt, ...)
+	PRINTF_LIKE(3, 4);
 
 #endif

@@ -7,8 +7,8 @@
 
 #include "atomic_file.h"
 #include "duration.h"
-#include "log.h"
 #include "monotime.h"
+#include "track_log.h"
 #include "util.h"
 
 /* keepalived runs as root and only reads; others may look. */
@@ -61,8 +61,8 @@ static void warn_dir(struct track_file *f, const char *why)
 		return;
 	if (held_back)
 		snprintf(more, sizeof(more), " (%lu more writes since the last warning)", held_back);
-	log_warnx("track \"%s\": %s; wrote %d to %s anyway (start and reload refuse this "
-		  "directory)%s", f->track_name, why, f->value, f->path, more);
+	track_log_named(f->track_name, PGTRACKD_LOG_WARNING, "%s; wrote %d to %s anyway (start and "
+			"reload refuse this directory)%s", why, f->value, f->path, more);
 }
 
 static int write_now(struct track_file *f)
@@ -76,24 +76,27 @@ static int write_now(struct track_file *f)
 			char every[32];
 
 			duration_format((int64_t)(f->check.repeat * 1000.0 + 0.5), every, sizeof(every));
-			log_error("track \"%s\": cannot write %d to %s: %s; retrying every %s",
-				  f->track_name, f->value, f->path, why, every);
+			track_log_named(f->track_name, PGTRACKD_LOG_ERROR,
+					"cannot write %d to %s: %s; retrying every %s", f->value,
+					f->path, why, every);
 		}
 		f->failed_errno = -r;
 		return r;
 	}
 	if (f->failed_errno)
-		log_notice("track \"%s\": wrote %d to %s again after the earlier failure (%s)",
-			   f->track_name, f->value, f->path, strerror(f->failed_errno));
+		track_log_named(f->track_name, PGTRACKD_LOG_NOTICE,
+				"wrote %d to %s again after the earlier failure (%s)", f->value,
+				f->path, strerror(f->failed_errno));
 	f->failed_errno = 0;
 	if (r > 0) {
 		warn_dir(f, why);
 	} else if (f->dir_warned) {
 		const char *slash = strrchr(f->path, '/');
 
-		log_notice("track \"%s\": directory %.*s passes the checks again", f->track_name,
-			   slash ? (int)(slash == f->path ? 1 : slash - f->path) : 1,
-			   slash ? f->path : ".");
+		track_log_named(f->track_name, PGTRACKD_LOG_NOTICE,
+				"directory %.*s passes the checks again",
+				slash ? (int)(slash == f->path ? 1 : slash - f->path) : 1,
+				slash ? f->path : ".");
 		f->dir_warned = false;
 		ratelimit_init(&f->dir_log, f->dir_log.interval, 1);
 	}
@@ -135,11 +138,13 @@ static void check_cb(struct ev_loop *loop, ev_timer *w, int revents)
 			snprintf(more, sizeof(more), " (restored %lu more times since the last "
 				 "warning)", held_back);
 		if (r < 0)
-			log_warnx("track \"%s\": %s was removed or cannot be read (%s); restoring "
-				  "%d%s", f->track_name, f->path, strerror(-r), f->value, more);
+			track_log_named(f->track_name, PGTRACKD_LOG_WARNING,
+					"%s was removed or cannot be read (%s); restoring %d%s",
+					f->path, strerror(-r), f->value, more);
 		else
-			log_warnx("track \"%s\": %s was changed behind our back; restoring %d%s",
-				  f->track_name, f->path, f->value, more);
+			track_log_named(f->track_name, PGTRACKD_LOG_WARNING,
+					"%s was changed behind our back; restoring %d%s", f->path,
+					f->value, more);
 	}
 	write_now(f);
 }

@@ -20,7 +20,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "config.h"
+#include "trackd_config.h"
 #include "ratelimit.h"
 
 #define TRACK_FILE_DEFAULT_REMINDER 60.0

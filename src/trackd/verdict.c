@@ -5,24 +5,12 @@ void verdict_init(struct verdict *v, int rise, int fall)
 	*v = (struct verdict){ .state = TRACK_UNKNOWN, .rise = rise, .fall = fall };
 }
 
+/* A probe's report that is not a failure: the state of the same number (see track_state.h). */
 static enum track_state role_of(enum pgtrackd_state s)
 {
-	switch (s) {
-	case PGTRACKD_STATE_PRIMARY:
-		return TRACK_PRIMARY;
-	case PGTRACKD_STATE_STALE:
-		return TRACK_STALE;
-	case PGTRACKD_STATE_CONFLICT:
-		return TRACK_CONFLICT;
-	case PGTRACKD_STATE_LAGGING:
-		return TRACK_LAGGING;
-	case PGTRACKD_STATE_OK:
-		return TRACK_OK;
-	case PGTRACKD_STATE_MAINTENANCE:
-		return TRACK_MAINTENANCE;
-	default:
-		return TRACK_STANDBY;
-	}
+	if (s > PGTRACKD_STATE_FAIL && (int)s <= PGTRACKD_STATE_MAINTENANCE)
+		return (enum track_state)s;
+	return TRACK_STANDBY; /* a state this pgtrackd does not know */
 }
 
 static bool set_state(struct verdict *v, enum track_state state)
@@ -47,48 +35,8 @@ bool verdict_feed(struct verdict *v, enum pgtrackd_state s)
 	v->failures = 0;
 	if (v->successes < v->rise)
 		v->successes++;
-	switch (v->state) {
-	case TRACK_UNKNOWN:
-	case TRACK_PRIMARY:
-	case TRACK_STANDBY:
-	case TRACK_STALE:
-	case TRACK_CONFLICT:
-	case TRACK_LAGGING:
-	case TRACK_OK:
-	case TRACK_MAINTENANCE:
-		return set_state(v, role_of(s));
-	case TRACK_DOWN:
-	case TRACK_STOPPED:
-		if (v->successes >= v->rise)
-			return set_state(v, role_of(s));
+	/* From down or stopped it takes rise answers in a row; otherwise the answer wins. */
+	if ((v->state == TRACK_DOWN || v->state == TRACK_STOPPED) && v->successes < v->rise)
 		return false;
-	}
-	return false;
-}
-
-const char *track_state_name(enum track_state state)
-{
-	switch (state) {
-	case TRACK_UNKNOWN:
-		return "unknown";
-	case TRACK_PRIMARY:
-		return "primary";
-	case TRACK_STANDBY:
-		return "standby";
-	case TRACK_DOWN:
-		return "down";
-	case TRACK_STOPPED:
-		return "stopped";
-	case TRACK_STALE:
-		return "stale";
-	case TRACK_CONFLICT:
-		return "conflict";
-	case TRACK_LAGGING:
-		return "lagging";
-	case TRACK_OK:
-		return "ok";
-	case TRACK_MAINTENANCE:
-		return "maintenance";
-	}
-	return "?";
+	return set_state(v, role_of(s));
 }

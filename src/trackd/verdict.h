@@ -17,18 +17,7 @@
 
 #include <pgtrackd/module.h>
 
-enum track_state {
-	TRACK_UNKNOWN,
-	TRACK_PRIMARY,
-	TRACK_STANDBY,
-	TRACK_DOWN,
-	TRACK_STOPPED,
-	TRACK_STALE,    /* primary, but a peer is primary on a later timeline */
-	TRACK_CONFLICT, /* primary, and so is a peer on the same timeline */
-	TRACK_LAGGING,  /* standby too far behind, or replay paused */
-	TRACK_OK,       /* a module's healthy state */
-	TRACK_MAINTENANCE,
-};
+#include "track_state.h"
 
 struct verdict {
 	enum track_state state;
@@ -41,7 +30,5 @@ struct verdict {
 void verdict_init(struct verdict *v, int rise, int fall);
 /* Feeds one sample; true if the state changed. */
 bool verdict_feed(struct verdict *v, enum pgtrackd_state s);
-
-const char *track_state_name(enum track_state state);
 
 #endif

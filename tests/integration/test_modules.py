@@ -368,7 +368,7 @@ def _refusal_case(case, moddir, maintenance_so, build_dir):
         return so, "module %s: not a regular file" % so
     if case == "other_abi":
         so = moddir.copy(built(build_dir, "tests/modules/test_other_abi.so"))
-        return so, ("module %s: built for module ABI version 2, this pgtrackd speaks version 1"
+        return so, ("module %s: built for module ABI version 3, this pgtrackd speaks version 2"
                     % so)
     raise AssertionError(case)
 
@@ -416,8 +416,8 @@ def test_other_abi_refused_at_startup(pgtrackd_bin, workdir, moddir, build_dir):
     conf = module_conf(workdir, so)
     r = run_binary(pgtrackd_bin, "-n", "-l", "-f", conf, timeout=10)
     assert r.returncode == 1, (r.returncode, r.stderr)
-    assert ('%s:1: track "m": module %s: built for module ABI version 2, this pgtrackd speaks '
-            'version 1' % (conf, so)) in r.stderr.splitlines(), r.stderr
+    assert ('%s:1: track "m": module %s: built for module ABI version 3, this pgtrackd speaks '
+            'version 2' % (conf, so)) in r.stderr.splitlines(), r.stderr
 
 
 def test_sticky_world_writable_directory_is_accepted(pgtrackd_bin, workdir, moddir, maintenance_so):
@@ -816,7 +816,7 @@ def test_out_of_tree_build_of_example_module(pgtrackd_bin, build_dir, trackd, mo
             return r.stdout.strip()
 
         assert pkgconfig("--modversion") == _project_version()
-        assert pkgconfig("--variable=abi_version") == "1"
+        assert pkgconfig("--variable=abi_version") == "2"
         cflags = pkgconfig("--cflags")
         assert cflags == "-I" + dest + prefix + "/include", cflags
 

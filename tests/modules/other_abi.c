@@ -3,7 +3,8 @@
 
 #include <pgtrackd/module.h>
 
-static int init(const struct pgtrackd_host *host, void **state)
+static int init(const struct pgtrackd_host *host, const struct pgtrackd_dict *config,
+		void **state)
 {
 	(void)host;
 	*state = NULL;

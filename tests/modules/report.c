@@ -28,6 +28,7 @@
 
 struct report {
 	const struct pgtrackd_host *host;
+	char reason[200];
 };
 
 __attribute__((constructor)) static void mark(void)
@@ -54,13 +55,17 @@ static int check_key(const char *key, const char *value, char *error, size_t siz
 	return strcmp(key, REPORT_KEY) == 0 ? 0 : -ENOENT;
 }
 
-static int init(const struct pgtrackd_host *host, void **state)
+static int init(const struct pgtrackd_host *host, const struct pgtrackd_dict *config,
+		void **state)
 {
+	const char *reason = pgtrackd_dict_get(config, REPORT_KEY);
 	struct report *r = calloc(1, sizeof(*r));
 
 	if (!r)
 		return -ENOMEM;
 	r->host = host;
+	/* The dictionary lasts only for init: the reason is kept. */
+	snprintf(r->reason, sizeof(r->reason), "%s", reason ? reason : "test module " REPORT_NAME);
 	*state = r;
 	return 0;
 }
@@ -68,10 +73,8 @@ static int init(const struct pgtrackd_host *host, void **state)
 static int start(void *state)
 {
 	struct report *r = state;
-	const char *reason = r->host->config(r->host, REPORT_KEY);
+	const char *reason = r->reason;
 
-	if (!reason)
-		reason = "test module " REPORT_NAME;
 	r->host->log(r->host, PGTRACKD_LOG_INFO, "module %s started (%s)", REPORT_NAME, reason);
 	r->host->report(r->host, REPORT_STATE, reason);
 	return 0;

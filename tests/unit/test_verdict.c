@@ -1,4 +1,6 @@
 /* verdict (src/trackd/verdict.h): rise/fall hysteresis. */
+#include <stdio.h>
+
 #include "check.h"
 #include "verdict.h"
 
@@ -168,7 +170,40 @@ static void test_names(void)
 	CHECK_STR_EQ(track_state_name(TRACK_STALE), "stale");
 	CHECK_STR_EQ(track_state_name(TRACK_CONFLICT), "conflict");
 	CHECK_STR_EQ(track_state_name(TRACK_LAGGING), "lagging");
+	CHECK_STR_EQ(track_state_name(TRACK_OK), "ok");
+	CHECK_STR_EQ(track_state_name(TRACK_MAINTENANCE), "maintenance");
 	CHECK_STR_EQ(track_state_name((enum track_state)99), "?");
+	CHECK_STR_EQ(track_state_name((enum track_state)-1), "?");
+}
+
+/* The state table: a row for every state, its key value_NAME, a report lands on its state. */
+static void test_state_table(void)
+{
+	static const enum pgtrackd_state reports[] = {
+		PGTRACKD_STATE_OK, PGTRACKD_STATE_PRIMARY, PGTRACKD_STATE_STANDBY,
+		PGTRACKD_STATE_STALE, PGTRACKD_STATE_CONFLICT, PGTRACKD_STATE_LAGGING,
+		PGTRACKD_STATE_MAINTENANCE,
+	};
+	static const char *const names[] = {
+		"ok", "primary", "standby", "stale", "conflict", "lagging", "maintenance",
+	};
+
+	for (int s = 0; s < TRACK_N_STATES; s++) {
+		char key[64];
+
+		CHECK(track_states[s].name != NULL && track_states[s].default_value != NULL);
+		snprintf(key, sizeof(key), "value_%s", track_states[s].name);
+		CHECK_STR_EQ(track_states[s].key, key);
+	}
+	for (size_t i = 0; i < sizeof(reports) / sizeof(reports[0]); i++) {
+		struct verdict v;
+
+		verdict_init(&v, 2, 2);
+		CHECK(verdict_feed(&v, reports[i]));
+		CHECK_STR_EQ(track_state_name(v.state), names[i]);
+	}
+	CHECK_STR_EQ(track_states[TRACK_DOWN].default_value, "-254");
+	CHECK_STR_EQ(track_states[TRACK_UNKNOWN].default_value, "0");
 }
 
 /* The guard's states: first sample, rise from down, fall. */
@@ -295,6 +330,7 @@ int main(void)
 	test_role_change_immediate();
 	test_long_run_counters_bounded();
 	test_names();
+	test_state_table();
 	test_guard_states_rise_fall();
 	test_guard_states_immediate();
 	test_guard_states_from_stopped();

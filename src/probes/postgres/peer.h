@@ -11,7 +11,9 @@
 #include <ev.h>
 #include <stdbool.h>
 
-#include "config.h"
+#include <pgtrackd/module.h>
+
+#include "pg_settings.h"
 #include "pg_answer.h"
 #include "pgconn.h"
 
@@ -23,12 +25,11 @@ struct peer;
 typedef void (*peer_done_fn)(struct peer *p, void *owner);
 
 struct peer {
-	struct ev_loop *loop;
 	peer_done_fn done;
 	void *owner;
-	const char *track_name;
-	const struct track_settings *track;
-	const struct peer_settings *settings;
+	const struct pgtrackd_host *host; /* the loop, and the log */
+	const struct pg_settings *track;
+	const struct pg_peer_settings *settings;
 	struct pgconn_params params;
 	struct pgconn conns[2]; /* the session, and its successor while it is renewed */
 	int cur;                /* which of them is the session */
@@ -41,8 +42,8 @@ struct peer {
 	bool in_round;  /* the owner waits for this poll */
 };
 
-void peer_init(struct peer *p, struct ev_loop *loop, const char *track_name,
-	       const struct track_settings *track, const struct peer_settings *settings,
+void peer_init(struct peer *p, const struct pgtrackd_host *host,
+	       const struct pg_settings *track, const struct pg_peer_settings *settings,
 	       peer_done_fn done, void *owner);
 /* Asks for a fresh answer: connects if needed, queries if idle. */
 void peer_poll(struct peer *p);

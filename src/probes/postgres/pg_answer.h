@@ -17,7 +17,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#include "config.h"
+#include "pg_settings.h"
 #include "pgconn.h"
 
 /*
@@ -25,7 +25,7 @@
  * libpq's default), with statement_timeout set to the track's timeout so
  * the server gives up on a probe we have given up on.
  */
-void pg_probe_params(const struct track_settings *s, const char *host, const char *hostaddr,
+void pg_probe_params(const struct pg_settings *s, const char *host, const char *hostaddr,
 		     int port, struct pgconn_params *out);
 
 #define PG_QUERY                                                                              \

@@ -5,7 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-void pg_probe_params(const struct track_settings *s, const char *host, const char *hostaddr,
+void pg_probe_params(const struct pg_settings *s, const char *host, const char *hostaddr,
 		     int port, struct pgconn_params *out)
 {
 	memset(out, 0, sizeof(*out));

@@ -39,9 +39,10 @@
 #include <stdbool.h>
 #include <stddef.h>
 
-#include "config.h"
+#include <pgtrackd/module.h>
+
 #include "pg_answer.h"
-#include "verdict.h"
+#include "pg_settings.h"
 
 struct guard_peer {
 	const char *name;
@@ -104,7 +105,7 @@ void guard_init(struct guard *g);
  * Judges one local answer.  reason gets a sentence for the log (why the
  * sample is what it is).
  */
-enum pgtrackd_state guard_judge(struct guard *g, const struct track_settings *s,
+enum pgtrackd_state guard_judge(struct guard *g, const struct pg_settings *s,
 			const struct pg_answer *local, const struct guard_peer *peers, int n_peers,
 			char *reason, size_t reason_size);
 

@@ -4,8 +4,8 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "log.h"
 #include "monotime.h"
+#include "pg_log.h"
 #include "util.h"
 
 /*
@@ -69,9 +69,9 @@ static void on_result(struct peer *p, const PGresult *res)
 	p->heard = true;
 	if (!pg_answer_parse(res, &p->answer)) {
 		if (!p->bad_answers)
-			log_warnx("track \"%s\": peer %s: unexpected answer to the probe query; "
+			pg_log(p->host, WARNING, "peer %s: unexpected answer to the probe query; "
 				  "no verdict from it until it answers properly",
-				  p->track_name, p->settings->name);
+				  p->settings->name);
 		p->bad_answers = true;
 		p->answer.valid = false;
 		finish_poll(p);
@@ -81,11 +81,11 @@ static void on_result(struct peer *p, const PGresult *res)
 	p->session_has_sysid = true;
 	p->answer.at = monotime_now();
 	if (p->outage)
-		log_info("track \"%s\": peer %s answers again: %s", p->track_name,
+		pg_log(p->host, INFO, "peer %s answers again: %s",
 			 p->settings->name, p->answer.in_recovery ? "standby" : "primary");
 	p->outage = false;
-	log_debug("track \"%s\": peer %s: %s, timeline %ld, system identifier %s, WAL position %"
-		  PRId64, p->track_name, p->settings->name,
+	pg_log(p->host, DEBUG, "peer %s: %s, timeline %ld, system identifier %s, WAL position %"
+		  PRId64, p->settings->name,
 		  p->answer.in_recovery ? "in recovery" : "not in recovery", p->answer.timeline,
 		  p->answer.system_identifier, p->answer.lsn);
 	finish_poll(p);
@@ -100,15 +100,15 @@ static void on_result(struct peer *p, const PGresult *res)
 static void renewal_failed(struct peer *p, const struct pgconn_failure *f)
 {
 	if (f->kind != PGCONN_ERR_STARTING) {
-		log_debug("track \"%s\": peer %s: keeping the session, a new one failed (%s: %s)",
-			  p->track_name, p->settings->name, pgconn_error_str(f->kind), f->message);
+		pg_log(p->host, DEBUG, "peer %s: keeping the session, a new one failed (%s: %s)",
+			  p->settings->name, pgconn_error_str(f->kind), f->message);
 		return;
 	}
 	pgconn_close(session(p));
 	if (!p->outage)
-		log_warnx("track \"%s\": peer %s is shutting down or starting up (%s); closing our "
+		pg_log(p->host, WARNING, "peer %s is shutting down or starting up (%s); closing our "
 			  "session to it, no verdict from it until it answers again",
-			  p->track_name, p->settings->name, f->message);
+			  p->settings->name, f->message);
 	p->outage = true;
 	finish_poll(p);
 }
@@ -121,9 +121,9 @@ static void on_failed(struct peer *p, int slot, const struct pgconn_failure *f)
 	}
 	p->heard = true;
 	if (!p->outage)
-		log_warnx("track \"%s\": peer %s gives no answer (%s: %s); no verdict from it "
+		pg_log(p->host, WARNING, "peer %s gives no answer (%s: %s); no verdict from it "
 			  "until it answers again, the local state stands",
-			  p->track_name, p->settings->name, pgconn_error_str(f->kind), f->message);
+			  p->settings->name, pgconn_error_str(f->kind), f->message);
 	p->outage = true;
 	finish_poll(p);
 }
@@ -140,23 +140,23 @@ static const struct pgconn_handler slot_handlers[2] = {
 	{ .connected = connected1, .result = result1, .failed = failed1 },
 };
 
-void peer_init(struct peer *p, struct ev_loop *loop, const char *track_name,
-	       const struct track_settings *track, const struct peer_settings *settings,
+void peer_init(struct peer *p, const struct pgtrackd_host *host,
+	       const struct pg_settings *track, const struct pg_peer_settings *settings,
 	       peer_done_fn done, void *owner)
 {
-	*p = (struct peer){ .loop = loop, .track_name = track_name, .track = track,
+	*p = (struct peer){ .host = host, .track = track,
 			    .settings = settings, .done = done, .owner = owner };
 	pg_probe_params(track, settings->host, settings->hostaddr,
 			settings->port ? settings->port : track->port, &p->params);
-	pgconn_init(&p->conns[0], loop, &slot_handlers[0]);
-	pgconn_init(&p->conns[1], loop, &slot_handlers[1]);
+	pgconn_init(&p->conns[0], host->loop, &slot_handlers[0]);
+	pgconn_init(&p->conns[1], host->loop, &slot_handlers[1]);
 }
 
-static double peer_session_max(const struct track_settings *track)
+static double peer_session_max(const struct pg_settings *track)
 {
 	/* As often as the local server gets a full connection: pings do not reach peers. */
 	int64_t ms = track->accept_interval_ms > 0 ?
-		track->accept_interval_ms * TRACK_ACCEPT_FULL_EVERY : PEER_SESSION_MAX_MS;
+		track->accept_interval_ms * PG_ACCEPT_FULL_EVERY : PEER_SESSION_MAX_MS;
 
 	return (double)ms / 1000.0;
 }
@@ -169,7 +169,7 @@ void peer_poll(struct peer *p)
 	/*
 	 * A session held for good would hold up a smart shutdown of the peer
 	 * forever (it waits for every session to end, and an idle session
-	 * cannot tell): every TRACK_ACCEPT_FULL_EVERY accept_intervals (5 s
+	 * cannot tell): every PG_ACCEPT_FULL_EVERY accept_intervals (5 s
 	 * if that is 0) a successor is opened, and replaces the session once
 	 * it is up.  A peer that is shutting down turns it away (57P03), and
 	 * then the old session goes.

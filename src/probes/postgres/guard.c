@@ -110,7 +110,7 @@ static int64_t behind(int64_t ahead, int64_t pos)
 }
 
 /* Is the WAL receiver down for longer than receiver_grace?  Keeps its clock. */
-static bool receiver_check(struct guard *g, const struct track_settings *s,
+static bool receiver_check(struct guard *g, const struct pg_settings *s,
 			   const struct pg_answer *local, double *down_for)
 {
 	double gap = (double)(3 * s->interval_ms + s->timeout_ms + s->connect_timeout_ms) / 1000.0;
@@ -152,7 +152,7 @@ static int64_t own_position_at(const struct guard *g, double t)
 }
 
 /* Is peer i ahead of this standby in the ranking? */
-static bool ranks_ahead(const struct guard *g, const struct track_settings *s,
+static bool ranks_ahead(const struct guard *g, const struct pg_settings *s,
 			const struct guard_peer *peer, int64_t theirs)
 {
 	int64_t mine = own_position_at(g, peer->answer->at);
@@ -165,7 +165,7 @@ static bool ranks_ahead(const struct guard *g, const struct track_settings *s,
 	return !s->node[0] || strcmp(peer->name, s->node) < 0;
 }
 
-static void rank_standby(struct guard *g, const struct track_settings *s,
+static void rank_standby(struct guard *g, const struct pg_settings *s,
 			 const struct pg_answer *local, const struct guard_peer *peers, int n_peers)
 {
 	g->rank = -1;
@@ -208,15 +208,47 @@ static void rank_standby(struct guard *g, const struct track_settings *s,
 	}
 }
 
-static enum pgtrackd_state judge_standby(struct guard *g, const struct track_settings *s,
+/*
+ * The standby's figures against the primary among the peers (g->behind_*):
+ * the primary's answer the bytes are counted from, or NULL when they are
+ * counted from what the standby received.
+ */
+static const struct pg_answer *measure_lag(struct guard *g, const struct pg_answer *local,
+					   const struct guard_peer *peers,
+					   int64_t *received_behind)
+{
+	const struct pg_answer *primary = NULL;
+
+	*received_behind = -1;
+	g->behind_bytes = local->lag_bytes;
+	g->behind_received = -1;
+	g->behind_seconds = -1.0;
+	if (g->primary_peer < 0 || local->lsn < 0)
+		return NULL;
+	primary = peers[g->primary_peer].answer;
+	g->behind_bytes = behind(primary->lsn, local->lsn);
+	if (local->receive_lsn >= 0) {
+		*received_behind = behind(primary->lsn, local->receive_lsn);
+		g->behind_received = *received_behind;
+		/* Received past the primary's (older) sample: count from there. */
+		if (local->receive_lsn > primary->lsn) {
+			g->behind_bytes = behind(local->receive_lsn, local->lsn);
+			primary = NULL;
+		}
+	}
+	g->behind_seconds = history_age(g, g->primary_peer, peers[g->primary_peer].answer, local);
+	return primary;
+}
+
+static enum pgtrackd_state judge_standby(struct guard *g, const struct pg_settings *s,
 				 const struct pg_answer *local, const struct guard_peer *peers,
 				 int n_peers, char *reason, size_t size)
 {
-	const struct pg_answer *primary = NULL;
-	const char *primary_name = NULL;
+	const struct pg_answer *primary;
+	const char *primary_name;
 	double down_for = 0.0;
 	bool receiver_late;
-	int64_t received_behind = -1;
+	int64_t received_behind;
 
 	g->stale = false;
 	g->conflict = false;
@@ -225,25 +257,8 @@ static enum pgtrackd_state judge_standby(struct guard *g, const struct track_set
 	receiver_late = receiver_check(g, s, local, &down_for);
 	g->primary_peer = find_primary(g, local, peers, n_peers);
 	rank_standby(g, s, local, peers, n_peers);
-	g->behind_bytes = local->lag_bytes;
-	g->behind_received = -1;
-	g->behind_seconds = -1.0;
-	if (g->primary_peer >= 0 && local->lsn >= 0) {
-		primary = peers[g->primary_peer].answer;
-		primary_name = peers[g->primary_peer].name;
-		g->behind_bytes = behind(primary->lsn, local->lsn);
-		if (local->receive_lsn >= 0) {
-			received_behind = behind(primary->lsn, local->receive_lsn);
-			g->behind_received = received_behind;
-			/* Received past the primary's (older) sample: count from there. */
-			if (local->receive_lsn > primary->lsn) {
-				g->behind_bytes = behind(local->receive_lsn, local->lsn);
-				primary = NULL;
-			}
-		}
-		g->behind_seconds = history_age(g, g->primary_peer, peers[g->primary_peer].answer,
-						local);
-	}
+	primary = measure_lag(g, local, peers, &received_behind);
+	primary_name = primary ? peers[g->primary_peer].name : NULL;
 
 	if (local->replay_paused) {
 		snprintf(reason, size, "in recovery, replay paused");
@@ -297,7 +312,7 @@ static enum pgtrackd_state judge_standby(struct guard *g, const struct track_set
 	return PGTRACKD_STATE_STANDBY;
 }
 
-enum pgtrackd_state guard_judge(struct guard *g, const struct track_settings *s,
+enum pgtrackd_state guard_judge(struct guard *g, const struct pg_settings *s,
 			const struct pg_answer *local, const struct guard_peer *peers, int n_peers,
 			char *reason, size_t size)
 {
