@@ -63,6 +63,7 @@ struct track_settings {
 struct global_settings {
 	int64_t file_check_interval_ms;
 	int64_t reminder_interval_ms;
+	int64_t ready_timeout_ms; /* systemd READY=1 at the latest this long after start */
 	char syslog_facility[CONF_STR_SIZE];
 };
 
