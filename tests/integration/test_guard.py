@@ -21,7 +21,9 @@ import time
 import pytest
 
 from conftest import ServerFactory
-from pgcluster import PgServer, PortReservation, SilentListener, run_binary
+from kit.pgserver import PgServer
+from kit.ports import PortReservation, SilentListener
+from kit.trackd import FileWatch, change_re, changes, check, run_binary
 
 PRIMARY = 54          # value_primary default (254 on base_priority 200)
 STANDBY = 53          # value_standby default: the most advanced standby (rank 0)
@@ -51,15 +53,6 @@ def node_track(me, peers, **over):
     return opts
 
 
-def change_re(name, old, new, value, reason=None, reason_rx=None):
-    """The state change line: track "NAME": OLD -> NEW, value V written to PATH (REASON)."""
-    r = r'pgtrackd: info: track "%s": %s -> %s, value %d written to \S+ \(' % (
-        re.escape(name), old, new, value)
-    if reason_rx is not None:
-        return r + reason_rx + r"\)$"
-    return r + (re.escape(reason) + r"\)$" if reason is not None else r".*\)$")
-
-
 def rank_changes(t, name, start=0):
     """[(old rank, new rank, value, reason)] of the rank change lines of one track."""
     rx = re.compile(r'pgtrackd: info: track "%s": standby rank (\d+) -> (\d+), value (-?\d+) '
@@ -72,18 +65,6 @@ def rank_changes(t, name, start=0):
     return out
 
 
-def changes(t, name, start=0):
-    """[(old, new, value, reason)] of the state change lines of one track."""
-    rx = re.compile(r'pgtrackd: info: track "%s": (\w+) -> (\w+), value (-?\d+) written to \S+ \((.*)\)$'
-                    % re.escape(name))
-    out = []
-    for line in t.log()[start:].splitlines():
-        m = rx.search(line)
-        if m:
-            out.append((m.group(1), m.group(2), int(m.group(3)), m.group(4)))
-    return out
-
-
 def lines_since(t, start, needle):
     return [l for l in t.log()[start:].splitlines() if needle in l]
 
@@ -93,56 +74,6 @@ def wait_standby(t, name, value, timeout=10):
     t.wait_for_log(r'pgtrackd: info: track "%s": \w+ -> standby, value \d+ written to ' % re.escape(name),
                    timeout)
     t.wait_for_value(name, value, 5)
-
-
-def as_int(raw):
-    return None if raw is None else int(raw.strip() or "0")
-
-
-class FileWatch:
-    """Polls track files every 10 ms in a thread; keeps every change with its time."""
-
-    def __init__(self, t, names, period=0.01):
-        self.t = t
-        self.names = names
-        self.period = period
-        self.seen = {n: [] for n in names}     # name -> [(monotonic, raw)]
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True)
-        self._thread.start()
-
-    def _run(self):
-        while not self._stop.is_set():
-            now = time.monotonic()
-            for n in self.names:
-                v = self.t.read(n)
-                s = self.seen[n]
-                if not s or s[-1][1] != v:
-                    s.append((now, v))
-            time.sleep(self.period)
-
-    def values(self, name):
-        return [as_int(v) for _, v in self.seen[name]]
-
-    def first_time(self, name, value, after=0.0):
-        for ts, v in self.seen[name]:
-            if ts >= after and as_int(v) == value:
-                return ts
-        return None
-
-    def values_after(self, name, since):
-        """Values held at or after `since` (including the one current at since)."""
-        out = []
-        for ts, v in self.seen[name]:
-            if ts <= since:
-                out = [as_int(v)]
-            else:
-                out.append(as_int(v))
-        return out
-
-    def stop(self):
-        self._stop.set()
-        self._thread.join(5)
 
 
 def wait_caught_up(primary, *replicas):
@@ -757,12 +688,6 @@ def test_two_primaries_same_timeline_conflict_sticky(servers, trackd):
 # 7. configuration errors
 
 
-def _check(binary, conf):
-    r = run_binary(binary, "-t", "-f", conf)
-    errs = [l for l in r.stderr.splitlines() if l.startswith(conf + ":")]
-    return r, errs
-
-
 HEAD = "[track a]\nfile = /nonexistent/a\n"          # lines 1-2
 NINE = "".join("peer.p%d = 127.0.0.1 %d\n" % (i, 5400 + i) for i in range(1, 10))   # lines 3-11
 
@@ -812,13 +737,13 @@ def test_bad_guard_config_exact_message(pgtrackd_bin, workdir, case):
     conf = os.path.join(workdir, case + ".conf")
     with open(conf, "w") as f:
         f.write(text)
-    r, errs = _check(pgtrackd_bin, conf)
+    r, errs = check(pgtrackd_bin, conf)
     assert r.returncode == 1, (r.returncode, r.stdout, r.stderr)
     assert "configuration OK" not in r.stdout
     assert errs == ["%s:%d: %s" % (conf, n, m) for n, m in expected], r.stderr
 
 
-def test_good_guard_config_passes_check(pgtrackd_bin, workdir):
+def test_good_guard_config_passescheck(pgtrackd_bin, workdir):
     conf = os.path.join(workdir, "ok.conf")
     with open(conf, "w") as f:
         f.write(HEAD +

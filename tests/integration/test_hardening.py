@@ -12,38 +12,14 @@ import re
 import shutil
 import signal
 import subprocess
-import threading
 import time
 
-import pgcluster
 import pytest
 
-from pgcluster import PG_USER, wait_pid_gone
-from test_trackd import _wait_backend, change_re, changes
-
-
-class FileWatch:
-    """Samples one track file every 10 ms in a thread: every value it held."""
-
-    def __init__(self, t, name):
-        self.t, self.name = t, name
-        self.seen = []
-        self._stop = False
-        self._thread = threading.Thread(target=self._run, daemon=True)
-        self._thread.start()
-
-    def _run(self):
-        deadline = time.monotonic() + 120           # bounded, whatever the test does
-        while not self._stop and time.monotonic() < deadline:
-            raw = self.t.read(self.name)
-            if raw is not None and (not self.seen or self.seen[-1] != raw):
-                self.seen.append(raw)
-            time.sleep(0.01)
-
-    def stop(self):
-        self._stop = True
-        self._thread.join(5)
-        return [int(v) for v in self.seen if v.strip()]
+from kit.postgres import PG_USER, pg_ids
+from kit.procs import wait_pid_gone
+from kit.trackd import FileWatch, changes
+from test_trackd import _wait_backend, change_re
 
 
 # --------------------------------------------------------------------------
@@ -190,7 +166,8 @@ def test_too_many_connections_keeps_the_primary(servers, trackd):
     finally:
         for c in clients:
             c.close()
-        values = watch.stop()
+        watch.stop()
+        values = watch.ints("p")
     assert values == [100], "the track left the primary value during the storm: %r\n%s" % (
         values, t.log()[start:])
     assert [c[:2] for c in changes(t, "p")] == [("unknown", "primary")]
@@ -234,7 +211,8 @@ def test_too_many_connections_for_the_session_holds_the_state(servers, trackd):
     _wait_backend(pg, "pgtrackd-it-storm", not_in=[backend], timeout=5)
     t.wait_for_log(r'track "p": session open again after too many connections', 5, start)
     time.sleep(0.6)
-    values = watch.stop()
+    watch.stop()
+    values = watch.ints("p")
     assert values == [100], "the track left the primary value: %r\n%s" % (values, t.log()[start:])
     warnings = [l for l in t.log()[start:].splitlines() if "cannot open a session" in l]
     assert len(warnings) == 1, "one warning per episode, got:\n" + "\n".join(warnings)
@@ -338,7 +316,7 @@ def test_crowded_out_after_an_unseen_restart_is_a_failure(servers, trackd):
         pg.stop("fast")
         with open(os.path.join(pg.datadir, "standby.signal"), "w"):
             pass
-        os.chown(os.path.join(pg.datadir, "standby.signal"), *pgcluster._pg_ids())
+        os.chown(os.path.join(pg.datadir, "standby.signal"), *pg_ids())
         pg.start()
         assert pg.in_recovery()
         hog = pg.connect(user="pgtrackd_plain4")

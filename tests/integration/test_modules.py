@@ -34,13 +34,13 @@ import shutil
 import signal
 import subprocess
 import tempfile
-import threading
 import time
 
 import pytest
 
 from conftest import ServerFactory
-from pgcluster import Trackd, clean_env, run_binary
+from kit.pgserver import backend_pids, wait_backends
+from kit.trackd import FileWatch, Trackd, change_re, changes, check, run_binary
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
@@ -146,25 +146,6 @@ def drain_track(module, flag, **over):
     return opts
 
 
-def change_re(name, old, new, value, reason=None):
-    """The state change line: track "NAME": OLD -> NEW, value V written to PATH (REASON)."""
-    r = r'pgtrackd: info: track "%s": %s -> %s, value %d written to \S+ \(' % (
-        re.escape(name), old, new, value)
-    return r + (re.escape(reason) + r"\)$" if reason is not None else r".*\)$")
-
-
-def changes(t, name, start=0):
-    """[(old, new, value, reason)] of the state change lines of one track."""
-    rx = re.compile(r'pgtrackd: info: track "%s": (\w+) -> (\w+), value (-?\d+) written to \S+ \((.*)\)$'
-                    % re.escape(name))
-    out = []
-    for line in t.log()[start:].splitlines():
-        m = rx.search(line)
-        if m:
-            out.append((m.group(1), m.group(2), int(m.group(3)), m.group(4)))
-    return out
-
-
 def touch(path):
     with open(path, "w"):
         pass
@@ -185,57 +166,12 @@ def wait_unmapped(pid, path, timeout=5.0):
         time.sleep(0.05)
 
 
-def backend_pids(pg, appname):
-    rows = pg.sql("SELECT pid FROM pg_stat_activity WHERE application_name = %s", (appname,))
-    return sorted(r[0] for r in rows)
-
-
-def wait_backend(pg, appname, timeout=5.0):
-    t0 = time.monotonic()
-    while True:
-        pids = backend_pids(pg, appname)
-        if pids:
-            return pids
-        if time.monotonic() - t0 > timeout:
-            raise AssertionError("no backend with application_name %s" % appname)
-        time.sleep(0.05)
-
-
 def line_of(text, needle):
     """1-based number of the first line of text that starts with needle."""
     for n, line in enumerate(text.splitlines(), 1):
         if line.startswith(needle):
             return n
     raise AssertionError("%r not in\n%s" % (needle, text))
-
-
-class FileWatch:
-    """Polls one track file every 10 ms in a thread; keeps every distinct value."""
-
-    def __init__(self, t, name):
-        self.t, self.name = t, name
-        self.seen = [t.read(name)]
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True)
-        self._thread.start()
-
-    def _run(self):
-        while not self._stop.is_set():
-            v = self.t.read(self.name)
-            if v != self.seen[-1]:
-                self.seen.append(v)
-            time.sleep(0.01)
-
-    def stop(self):
-        self._stop.set()
-        self._thread.join(5)
-        return self.seen
-
-
-def check(binary, conf):
-    """pgtrackd -t: (result, [the PATH:LINE lines of stderr])."""
-    r = run_binary(binary, "-t", "-f", conf)
-    return r, [l for l in r.stderr.splitlines() if l.startswith(conf + ":")]
 
 
 def write(path, text):
@@ -294,7 +230,8 @@ def test_maintenance_module_drives_track_file(primary, trackd, moddir, maintenan
             time.sleep(0.5)
             assert t.read("drain") == "%d\n" % OK
     finally:
-        seen = watch.stop()
+        watch.stop()
+        seen = watch.raw("p")
     assert seen == ["100\n"], "the PostgreSQL track moved while the module worked: %r" % seen
     assert [c[:2] for c in changes(t, "p")] == [("unknown", "primary")]
     assert [c[:3] for c in changes(t, "drain")] == [
@@ -567,7 +504,7 @@ def test_reload_module_settings_and_removal(primary, trackd, moddir, maintenance
     t.start()
     t.wait_for_value("p", 100, 10)
     t.wait_for_log(change_re("drain", "unknown", "ok", OK), 5)
-    session = wait_backend(primary, "pgtrackd-it-mod")
+    session = wait_backends(primary, "pgtrackd-it-mod")
     assert len(session) == 1, session
     touch(flag)
     t.wait_for_value("drain", MAINTENANCE, 5)
@@ -631,7 +568,8 @@ def test_reload_module_settings_and_removal(primary, trackd, moddir, maintenance
     time.sleep(1.0)
     assert t.read("drain") == "-200\n"
 
-    seen = watch.stop()
+    watch.stop()
+    seen = watch.raw("p")
     assert seen == ["100\n"], "the PostgreSQL track moved during the reloads: %r" % seen
     assert backend_pids(primary, "pgtrackd-it-mod") == session, "the PostgreSQL track reconnected"
     assert [c[:2] for c in changes(t, "p")] == [("unknown", "primary")]
@@ -694,7 +632,7 @@ def test_reload_replacing_postgres_probe_by_module(primary, trackd, moddir, main
     t.wait_for_log(change_re("x", "maintenance", "primary", 100), 10, start)
     t.wait_for_value("x", 100, 2)
     wait_unmapped(t.pid, so)
-    wait_backend(primary, "pgtrackd-it-switch")
+    wait_backends(primary, "pgtrackd-it-switch")
     assert t.stop() == 0
 
 
@@ -706,16 +644,10 @@ class ValgrindTrackd(Trackd):
     """pgtrackd under valgrind, its report in base/valgrind.log."""
 
     def start(self, *extra):
-        assert self.proc is None
         self.vglog = os.path.join(self.base, "valgrind.log")
-        argv = ["valgrind", "--leak-check=full", "--errors-for-leak-kinds=definite",
-                "--error-exitcode=99", "--log-file=" + self.vglog,
-                self.binary, "-f", self.conf, "-n", "-l", "-v"] + list(extra)
-        self._err = open(self.logpath, "ab")
-        self._out = open(self.outpath, "ab")
-        self.proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=self._out,
-                                     stderr=self._err, env=clean_env(self.base), cwd=self.base)
-        return self.proc
+        self.wrapper = ["valgrind", "--leak-check=full", "--errors-for-leak-kinds=definite",
+                        "--error-exitcode=99", "--log-file=" + self.vglog]
+        return super().start(*extra)
 
 
 def test_load_reload_unload_under_valgrind(primary, pgtrackd_bin, moddir, maintenance_so):

@@ -23,10 +23,14 @@ import time
 
 import pytest
 
-from bouncer import (APPDB, Bouncer, Fifo, Notify, NOTIFY_LOG_RE, _pg_ids, databases_ini, default_notify_binary, group,
-                     inst, kill_pid_if, run_notify, wait_until, write_file)
+from kit.fifo import Fifo, group, inst
+from kit.files import write_file
+from kit.notify import default_notify_binary, Notify, NOTIFY_LOG_RE, run_notify
+from kit.pgbouncer import APPDB, Bouncer, databases_ini
+from kit.postgres import pg_ids
+from kit.procs import kill_pid_if, wait_pid_gone
+from kit.waiting import wait_until
 from conftest import ServerFactory
-from pgcluster import wait_pid_gone
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 VI = "VI_PG"
@@ -243,7 +247,7 @@ def test_master_serves_and_rewrites_databases_file(rig):
     # pgbouncer read the rewritten file (RELOAD), i.e. it could read it
     assert (row["database"], row["pool_size"]) == ("appdb", 7), row
     st = os.stat(b.databases_file)
-    assert st.st_mode & 0o004 or st.st_uid == _pg_ids()[0], "pgbouncer (postgres) cannot read %o" % st.st_mode
+    assert st.st_mode & 0o004 or st.st_uid == pg_ids()[0], "pgbouncer (postgres) cannot read %o" % st.st_mode
     log = n.log()
     n.wait_for_log(r'info: VRRP instance "VI_PG": \S+ -> MASTER \(priority 150\)')
     n.wait_for_log(r"info: pgbouncer: serving databases appdb \(this node is MASTER\)")
@@ -802,7 +806,7 @@ def _fifo_case(rig, case):
         rig.make_fifo(0o620)
     elif case in ("owned_by_postgres", "owned_by_postgres_allowed"):
         rig.make_fifo()
-        os.chown(p, *_pg_ids())
+        os.chown(p, *pg_ids())
     elif case == "regular_file":
         write_file(p, "", 0o600)
     elif case == "symlink":

@@ -15,7 +15,10 @@ import time
 import pytest
 
 from conftest import PW_BAD, PW_GOOD, PW_ROLE
-from pgcluster import FAST_TRACK, LOG_LINE_RE, PortReservation, run_binary
+from kit.ports import PortReservation
+from kit import trackd
+from kit.pgserver import wait_backends
+from kit.trackd import FAST_TRACK, LOG_LINE_RE, changes, check, run_binary
 
 # pgtrackd's default values (base_priority 200): primary 254, standby 253.
 PRIMARY = 54
@@ -30,32 +33,10 @@ DOWN_REASONS = ("connection refused", "server starting up or shutting down",
 
 
 def change_re(name, old, new, value, path, reason=None, reason_rx=None):
-    """Regex for the spec's state change line:
-    track "NAME": OLD -> NEW, value VALUE written to PATH (REASON)
-
-    REASON may carry a detail after a colon ("connection refused: ..."),
-    as the accept probe's "not accepting new connections: <reason>" does."""
-    r = r'pgtrackd: info: track "%s": %s -> %s, value %d written to %s \(' % (
-        re.escape(name), old, new, value, re.escape(path))
-    if reason is not None:
-        r += re.escape(reason) + r"(: .*)?\)$"
-    elif reason_rx is not None:
-        r += reason_rx + r"\)$"
-    else:
-        r += r".*\)$"
-    return r
-
-
-def changes(t, name):
-    """[(old, new, value, reason)] of the state change lines of one track."""
-    rx = re.compile(r'pgtrackd: info: track "%s": (\w+) -> (\w+), value (-?\d+) written to (\S+) \((.*)\)$'
-                    % re.escape(name))
-    out = []
-    for line in t.log_lines():
-        m = rx.search(line)
-        if m:
-            out.append((m.group(1), m.group(2), int(m.group(3)), m.group(5)))
-    return out
+    """The state change line written to exactly path; REASON may carry a
+    detail after a colon ("connection refused: ..."), as the accept probe's
+    "not accepting new connections: <reason>" does."""
+    return trackd.change_re(name, old, new, value, reason, reason_rx, path=path, detail=True)
 
 
 def wait_standby(t, name, timeout=10):
@@ -182,19 +163,8 @@ def test_sigstop_postmaster_accept_probe(servers, trackd):
     t.wait_for_log(change_re("p", "down", "primary", PRIMARY, t.path("p")), 2, start)
 
 
-def _backend_pids(pg, appname):
-    rows = pg.sql("SELECT pid FROM pg_stat_activity WHERE application_name = %s", (appname,))
-    return sorted(r[0] for r in rows)
-
-
 def _wait_backend(pg, appname, not_in=(), timeout=5.0):
-    t0 = time.monotonic()
-    while time.monotonic() - t0 < timeout:
-        pids = [p for p in _backend_pids(pg, appname) if p not in not_in]
-        if pids:
-            return pids[0]
-        time.sleep(0.05)
-    raise AssertionError("no backend with application_name %s" % appname)
+    return wait_backends(pg, appname, not_in, timeout)[0]
 
 
 def test_terminated_backend_counts_one_failure(cluster, trackd):
@@ -470,7 +440,7 @@ def example_configs():
     return sorted(glob.glob(os.path.join(REPO, "examples", "pgtrackd*.conf")))
 
 
-def test_examples_pass_check(pgtrackd_bin):
+def test_examples_passcheck(pgtrackd_bin):
     confs = example_configs()
     assert confs, "no examples/pgtrackd*.conf in the repository"
     for conf in confs:
@@ -498,7 +468,7 @@ def test_check_warns_when_keepalived_would_clamp(pgtrackd_bin, workdir):
     assert (r.returncode, r.stdout.strip(), r.stderr) == (0, "configuration OK", "")
 
 
-def test_generated_config_passes_check(pgtrackd_bin, workdir):
+def test_generated_config_passescheck(pgtrackd_bin, workdir):
     conf = os.path.join(workdir, "ok.conf")
     with open(conf, "w") as f:
         f.write("; a comment\n"
@@ -581,19 +551,13 @@ SINGLE_ERRORS = {
 }
 
 
-def _check(binary, conf):
-    r = run_binary(binary, "-t", "-f", conf)
-    errs = [l for l in r.stderr.splitlines() if l.startswith(conf + ":")]
-    return r, errs
-
-
 @pytest.mark.parametrize("case", sorted(SINGLE_ERRORS))
 def test_bad_config_exact_message(pgtrackd_bin, workdir, case):
     text, expected = SINGLE_ERRORS[case]
     conf = os.path.join(workdir, case + ".conf")
     with open(conf, "w") as f:
         f.write(text)
-    r, errs = _check(pgtrackd_bin, conf)
+    r, errs = check(pgtrackd_bin, conf)
     assert r.returncode == 1, (r.returncode, r.stdout, r.stderr)
     assert "configuration OK" not in r.stdout
     assert errs == ["%s:%d: %s" % (conf, n, m) for n, m in expected], r.stderr
@@ -610,7 +574,7 @@ def test_bad_config_duplicate_track_and_file(pgtrackd_bin, workdir):
                 "\n"                      # 6
                 "[track b]\n"             # 7
                 "file = /tmp/t/a\n")      # 8  same file as track a
-    r, errs = _check(pgtrackd_bin, conf)
+    r, errs = check(pgtrackd_bin, conf)
     assert r.returncode == 1, r.stderr
     assert len(errs) == 2, r.stderr
     # the second [track a] header; the message names the track
@@ -642,7 +606,7 @@ def test_bad_config_all_errors_in_one_run(pgtrackd_bin, workdir):
     ]
     with open(conf, "w") as f:
         f.write("\n".join(lines) + "\n")
-    r, errs = _check(pgtrackd_bin, conf)
+    r, errs = check(pgtrackd_bin, conf)
     assert r.returncode == 1, r.stderr
     assert "configuration OK" not in r.stdout
     exact = {
