@@ -11,7 +11,7 @@ import time
 from kit import KitError
 from kit.files import user_ids
 from kit.ports import free_port
-from kit.procs import CLK_TCK, children_of, cpu_ns, pid_alive, proc_stat
+from kit.procs import children_cpu_ns, children_of, cpu_ns, pid_alive, proc_stat
 from kit.subreaper import POPEN_PIDS, reap, reap_strays
 from kit.waiting import wait_until
 
@@ -189,6 +189,4 @@ class Postgres:
 
     def server_cpu_ns(self):
         """(postmaster's own CPU [exact], CPU of its reaped children [ticks])."""
-        st = proc_stat(self.pid)
-        children = None if st is None else (st["cutime"] + st["cstime"]) * 1_000_000_000 // CLK_TCK
-        return cpu_ns(self.pid), children
+        return cpu_ns(self.pid), children_cpu_ns(self.pid)

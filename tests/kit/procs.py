@@ -99,6 +99,14 @@ def cpu_ns(pid):
         return (st["utime"] + st["stime"]) * 1_000_000_000 // CLK_TCK
 
 
+def children_cpu_ns(pid):
+    """cutime+cstime of pid (its reaped children), in ns (tick resolution)."""
+    st = proc_stat(pid)
+    if st is None:
+        return None
+    return (st["cutime"] + st["cstime"]) * 1_000_000_000 // CLK_TCK
+
+
 def status_kb(pid, keys):
     """{key: kB} of the /proc/PID/status lines named in keys."""
     out = {}

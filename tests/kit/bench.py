@@ -1,0 +1,97 @@
+"""What the benchmarks (bench/run, bench/notify) share: the log to stderr,
+a strict wait, figures, and a run's setup and teardown (root, signals as
+Ctrl-C, child subreaper, the temporary directory)."""
+
+import json
+import os
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+from kit import KitError
+from kit.subreaper import become_subreaper
+from kit.waiting import wait_until as _wait_until
+
+BenchError = KitError
+T0 = time.monotonic()
+LOG_PREFIX = ["bench"]
+
+
+def log(msg):
+    sys.stderr.write("[%s %6.1fs] %s\n" % (LOG_PREFIX[0], time.monotonic() - T0, msg))
+    sys.stderr.flush()
+
+
+def wait_until(pred, timeout, step=0.01, what="condition"):
+    """Poll pred() until true; bounded by timeout. Returns pred's value or
+    raises BenchError; an exception of pred's goes out at once."""
+    return _wait_until(pred, timeout, step, what=what, error=BenchError, tolerate=())
+
+
+def stats_of(xs):
+    xs = [x for x in xs if x is not None]
+    if not xs:
+        return {"n": 0, "median": None, "max": None, "min": None, "mean": None}
+    return {"n": len(xs), "median": statistics.median(xs), "max": max(xs),
+            "min": min(xs), "mean": statistics.fmean(xs)}
+
+
+def fmt_ms(v):
+    return "missed" if v is None else ("%.1f ms" % v)
+
+
+def ratio(a, b):
+    return None if (a is None or b is None or b == 0) else a / b
+
+
+def f(v, fmt="%.1f"):
+    return "-" if v is None else fmt % v
+
+
+def start(name, tag, prefix, needs):
+    """The log lines of the run begin with [tag. Refuse to run unless root and every (path, message) of needs is
+    executable; SIGTERM and SIGHUP become Ctrl-C (an orderly teardown); we
+    become the child subreaper of what we start (orphans are reaped at once,
+    as systemd would). Returns a new temporary directory postgres can reach."""
+    LOG_PREFIX[0] = tag
+    if os.geteuid() != 0:
+        sys.exit("%s must run as root (PostgreSQL runs as 'postgres' via runuser): sudo %s" % (name, name))
+    for path, message in needs:
+        if not os.access(path, os.X_OK):
+            sys.exit(message % path)
+
+    def on_signal(signum, frame):
+        raise KeyboardInterrupt("signal %d" % signum)
+    for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+        signal.signal(sig, on_signal)
+    become_subreaper()
+    base = tempfile.mkdtemp(prefix=prefix)
+    os.chmod(base, 0o711)          # postgres must reach its directories below
+    return base
+
+
+def teardown(steps, keep, paths):
+    """Run each (what, fn) of steps whatever the others do; then remove
+    paths, or say they are kept."""
+    for what, fn in steps:
+        try:
+            fn()
+        except Exception as e:     # keep tearing down the rest
+            log("teardown of %s: %s" % (what, e))
+    if keep:
+        log("kept %s" % " and ".join(paths))
+    else:
+        subprocess.run(["rm", "-rf", "--one-file-system"] + list(paths), timeout=60)
+
+
+def emit(result, as_json, print_table):
+    if result is None:
+        return
+    if as_json:
+        json.dump(result, sys.stdout, indent=2, default=str)
+        print()
+    else:
+        print_table(result)
