@@ -73,6 +73,28 @@ def start(name, tag, prefix, needs):
     return base
 
 
+def run(measure, teardown, keep):
+    """result = measure(); then teardown(keep), whatever happened (the
+    directories are kept on an error, or if keep). Returns (result or
+    None, exit code: 0, 1 on a BenchError, 130 on Ctrl-C or a signal)."""
+    result = None
+    rc = 1
+    try:
+        result = measure()
+        rc = 0
+    except KeyboardInterrupt as e:
+        log("interrupted (%s): tearing down" % (e or "Ctrl-C"))
+        rc = 130
+    except BenchError as e:
+        log("ERROR: %s" % e)
+        rc = 1
+    finally:
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        teardown(keep or rc not in (0, 130))
+    return result, rc
+
+
 def teardown(steps, keep, paths):
     """Run each (what, fn) of steps whatever the others do; then remove
     paths, or say they are kept."""

@@ -71,15 +71,19 @@ def kill_started(procs):
         signal_pid(pid, signal.SIGKILL, start)
 
 
+def cmdline(pid):
+    """The command line of a process, arguments joined by spaces, or ""."""
+    try:
+        with open("/proc/%d/cmdline" % pid, "rb") as f:
+            return f.read().replace(b"\0", b" ").decode(errors="replace")
+    except OSError:
+        return ""
+
+
 def kill_pid_if(pid, cmd_substring):
     """SIGKILL a leftover process by PID, only if its command line still
     contains cmd_substring (not a reused PID)."""
-    try:
-        with open("/proc/%d/cmdline" % pid, "rb") as f:
-            cmd = f.read().replace(b"\0", b" ").decode(errors="replace")
-    except OSError:
-        return
-    if cmd_substring in cmd:
+    if cmd_substring in cmdline(pid):
         try:
             os.kill(pid, signal.SIGKILL)
         except ProcessLookupError:
