@@ -743,7 +743,7 @@ def test_bad_guard_config_exact_message(pgtrackd_bin, workdir, case):
     assert errs == ["%s:%d: %s" % (conf, n, m) for n, m in expected], r.stderr
 
 
-def test_good_guard_config_passescheck(pgtrackd_bin, workdir):
+def test_good_guard_config_passes_check(pgtrackd_bin, workdir):
     conf = os.path.join(workdir, "ok.conf")
     with open(conf, "w") as f:
         f.write(HEAD +

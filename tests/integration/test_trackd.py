@@ -440,7 +440,7 @@ def example_configs():
     return sorted(glob.glob(os.path.join(REPO, "examples", "pgtrackd*.conf")))
 
 
-def test_examples_passcheck(pgtrackd_bin):
+def test_examples_pass_check(pgtrackd_bin):
     confs = example_configs()
     assert confs, "no examples/pgtrackd*.conf in the repository"
     for conf in confs:
@@ -468,7 +468,7 @@ def test_check_warns_when_keepalived_would_clamp(pgtrackd_bin, workdir):
     assert (r.returncode, r.stdout.strip(), r.stderr) == (0, "configuration OK", "")
 
 
-def test_generated_config_passescheck(pgtrackd_bin, workdir):
+def test_generated_config_passes_check(pgtrackd_bin, workdir):
     conf = os.path.join(workdir, "ok.conf")
     with open(conf, "w") as f:
         f.write("; a comment\n"

@@ -3,7 +3,10 @@
 import ctypes
 import os
 import signal
+import subprocess
 import time
+
+from kit import KitError
 
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 
@@ -129,6 +132,20 @@ def set_pdeathsig():
     """preexec_fn: the child gets SIGTERM if its parent dies."""
     libc = ctypes.CDLL(None, use_errno=True)
     libc.prctl(1, signal.SIGTERM, 0, 0, 0)
+
+
+def run_command(argv, timeout=60, check=True, input=None, error=KitError):
+    """Run a command, capture its output (text). Raises error if it times
+    out or (with check) fails."""
+    try:
+        p = subprocess.run([str(a) for a in argv], input=input, capture_output=True, text=True,
+                           timeout=timeout, stdin=None if input is not None else subprocess.DEVNULL)
+    except subprocess.TimeoutExpired:
+        raise error("timed out after %ss: %s" % (timeout, " ".join(map(str, argv))))
+    if check and p.returncode != 0:
+        raise error("%s failed (exit %d): %s" % (" ".join(map(str, argv)), p.returncode,
+                                                  (p.stderr or p.stdout).strip()[-2000:]))
+    return p
 
 
 def clean_env(home):

@@ -27,3 +27,12 @@ def wait_until(pred, timeout, interval=0.05, describe=None, what="condition",
                 msg += "\n" + describe()
             raise error(msg)
         time.sleep(interval)
+
+
+def poll(pred, timeout, interval=0.1):
+    """pred()'s first true value within timeout seconds, else None
+    (exceptions count as false)."""
+    try:
+        return wait_until(pred, timeout, interval)
+    except AssertionError:
+        return None
