@@ -7,12 +7,12 @@ import signal
 import subprocess
 import time
 
-from kit.bench import BenchError, wait_until
+from kit.bench import BenchError, BenchProcess, wait_until
 from kit.files import write_file
 from kit.ports import free_port
 from kit.postgres import PG_USER, RUNUSER, pg_ids
-from kit.procs import cmdline, pid_alive, proc_stat, set_pdeathsig
-from kit.subreaper import POPEN_PIDS, SCRIPT_EXITS, SCRIPTS_RUNNING, reap
+from kit.procs import cmdline, pid_alive, proc_stat
+from kit.subreaper import SCRIPT_EXITS, SCRIPTS_RUNNING, reap
 
 
 DEFAULT_PGBOUNCER = "/usr/sbin/pgbouncer"
@@ -168,18 +168,15 @@ databases_template = {template}
 """
 
 
-class PgtrackNotify:
+class PgtrackNotify(BenchProcess):
     def __init__(self, binary, base, bouncer, pg):
-        self.binary = binary
+        super().__init__(binary, os.path.join(base, "pgtrack-notify.log"))
         self.base = base
         self.bouncer = bouncer
         self.conf = os.path.join(base, "pgtrack-notify.conf")
-        self.logpath = os.path.join(base, "pgtrack-notify.log")
         self.fifo_path = os.path.join(base, "notify.fifo")
         self.template = os.path.join(base, "pgtrack-notify-databases.ini")
-        self.proc = None
         self.fifo_fd = None
-        self.exit_code = None
         write_file(self.template, databases_ini(pg, "template of pgtrack-notify (written on MASTER)"))
         write_file(self.conf, NOTIFY_CONF.format(
             fifo=self.fifo_path, instance=INSTANCE, dir=bouncer.dir, port=bouncer.port,
@@ -187,10 +184,7 @@ class PgtrackNotify:
             0o600)
 
     def check(self):
-        p = subprocess.run([self.binary, "-t", "-f", self.conf], stdout=subprocess.PIPE,
-                           stderr=subprocess.STDOUT, text=True, timeout=10)
-        if p.returncode != 0:
-            raise BenchError("pgtrack-notify -t rejected the bench config:\n" + p.stdout)
+        self.check_config(self.conf, "pgtrack-notify")
 
     def version(self):
         p = subprocess.run([self.binary, "-V"], stdout=subprocess.PIPE, text=True, timeout=10)
@@ -200,13 +194,8 @@ class PgtrackNotify:
         # the FIFO as keepalived holds it: mkfifo 0600 (root), O_RDWR|O_NONBLOCK
         os.mkfifo(self.fifo_path, 0o600)
         self.fifo_fd = os.open(self.fifo_path, os.O_RDWR | os.O_NONBLOCK | os.O_CLOEXEC)
-        self.logf = open(self.logpath, "ab")
-        env = {"PATH": "/usr/bin:/bin", "LC_ALL": "C", "HOME": self.base}
-        self.proc = subprocess.Popen([self.binary, "-f", self.conf, "-l"],
-                                     stdin=subprocess.DEVNULL, stdout=self.logf,
-                                     stderr=subprocess.STDOUT, preexec_fn=set_pdeathsig,
-                                     cwd="/", env=env)
-        POPEN_PIDS.add(self.proc.pid)
+        self.spawn([self.binary, "-f", self.conf, "-l"],
+                   env={"PATH": "/usr/bin:/bin", "LC_ALL": "C", "HOME": self.base})
         ino = os.stat(self.fifo_path).st_ino
 
         def holds_fifo():
@@ -232,16 +221,6 @@ class PgtrackNotify:
             raise BenchError("short write to the FIFO (%d of %d bytes)" % (n, len(line)))
         return t
 
-    def alive(self):
-        return self.proc is not None and self.proc.poll() is None
-
-    def log_text(self):
-        try:
-            with open(self.logpath, errors="replace") as f:
-                return f.read()
-        except OSError:
-            return ""
-
     def count(self, needle):
         return self.log_text().count(needle)
 
@@ -256,22 +235,11 @@ class PgtrackNotify:
                    % (needle, "\n".join(self.log_text().splitlines()[-20:])))
 
     def stop(self, timeout=5.0):
-        if self.proc is None:
-            return None
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.exit_code = self.proc.wait(timeout)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(5)
-                self.exit_code = "killed after SIGTERM timeout"
-        elif self.exit_code is None:
-            self.exit_code = self.proc.returncode
+        code = super().stop(timeout)
         if self.fifo_fd is not None:
             os.close(self.fifo_fd)
             self.fifo_fd = None
-        return self.exit_code
+        return code
 
 
 SERVE_LINE = "pgbouncer: serving databases %s (this node is MASTER)" % APPDB

@@ -11,11 +11,12 @@ import subprocess
 import sys
 import time
 
-from kit.bench import BenchError, wait_until
+from kit.bench import BenchError, BenchProcess, wait_until
 from kit.files import read_int
 from kit.postgres import PG_USER
-from kit.procs import children_cpu_ns, pid_alive, set_pdeathsig
+from kit.procs import children_cpu_ns, pid_alive
 from kit.subreaper import POPEN_PIDS
+
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 
@@ -193,48 +194,23 @@ exit $rc
 """
 
 
-class Pgtrackd:
+class Pgtrackd(BenchProcess):
     def __init__(self, binary, workdir, pg, trackdir):
-        self.binary = binary
+        super().__init__(binary, os.path.join(workdir, "pgtrackd.log"))
         self.conf = os.path.join(workdir, "pgtrackd.conf")
-        self.logpath = os.path.join(workdir, "pgtrackd.log")
         self.file = os.path.join(trackdir, PGTRACKD_FILE)
         self.pg = pg
-        self.proc = None
-        self.exit_code = None
 
     def write_conf(self, interval, tcp=False):
         where = "hostaddr = 127.0.0.1" if tcp else "host = %s" % self.pg.sockdir
         with open(self.conf, "w") as f:
             f.write(PGTRACKD_CONF.format(file=self.file, where=where,
                                          port=self.pg.port, interval=interval))
-        p = subprocess.run([self.binary, "-t", "-f", self.conf], stdout=subprocess.PIPE,
-                           stderr=subprocess.STDOUT, text=True, timeout=10)
-        if p.returncode != 0:
-            raise BenchError("pgtrackd -t rejected the bench config:\n" + p.stdout)
+        self.check_config(self.conf, "pgtrackd")
 
     def start(self):
-        self.logf = open(self.logpath, "ab")
         verbose = ["-v"] if os.environ.get("BENCH_TRACKD_VERBOSE") else []   # with --keep
-        self.proc = subprocess.Popen([self.binary, "-f", self.conf, "-n", "-l"] + verbose,
-                                     stdin=subprocess.DEVNULL, stdout=self.logf,
-                                     stderr=subprocess.STDOUT, preexec_fn=set_pdeathsig,
-                                     cwd="/")
-        POPEN_PIDS.add(self.proc.pid)
-
-    @property
-    def pid(self):
-        return self.proc.pid
-
-    def alive(self):
-        return self.proc is not None and self.proc.poll() is None
-
-    def log_text(self):
-        try:
-            with open(self.logpath, errors="replace") as f:
-                return f.read()
-        except OSError:
-            return ""
+        self.spawn([self.binary, "-f", self.conf, "-n", "-l"] + verbose)
 
     def reload(self, interval, tcp=False):
         before = self.log_text().count("configuration reloaded")
@@ -242,20 +218,6 @@ class Pgtrackd:
         os.kill(self.pid, signal.SIGHUP)
         wait_until(lambda: self.log_text().count("configuration reloaded") > before, 10.0,
                    what="pgtrackd to log 'configuration reloaded'")
-
-    def stop(self, timeout=5.0):
-        if not self.alive():
-            if self.proc is not None and self.exit_code is None:
-                self.exit_code = self.proc.poll()
-            return self.exit_code
-        self.proc.send_signal(signal.SIGTERM)
-        try:
-            self.exit_code = self.proc.wait(timeout)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait(5)
-            self.exit_code = "killed after SIGTERM timeout"
-        return self.exit_code
 
 
 class ShellChecks:

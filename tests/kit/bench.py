@@ -12,7 +12,9 @@ import tempfile
 import time
 
 from kit import KitError
-from kit.subreaper import become_subreaper
+from kit.files import read_text
+from kit.procs import set_pdeathsig
+from kit.subreaper import POPEN_PIDS, become_subreaper
 from kit.waiting import wait_until as _wait_until
 
 BenchError = KitError
@@ -117,3 +119,55 @@ def emit(result, as_json, print_table):
         print()
     else:
         print_table(result)
+
+
+class BenchProcess:
+    """A program under measurement: stdout and stderr to its log file, cwd
+    /, SIGTERM if the bench dies, reaped by subprocess (POPEN_PIDS)."""
+
+    def __init__(self, binary, logpath):
+        self.binary = binary
+        self.logpath = logpath
+        self.proc = None
+        self.exit_code = None
+        self.logf = None
+
+    def check_config(self, conf, what):
+        """PROGRAM -t -f conf must accept it."""
+        p = subprocess.run([self.binary, "-t", "-f", conf], stdout=subprocess.PIPE,
+                           stderr=subprocess.STDOUT, text=True, timeout=10)
+        if p.returncode != 0:
+            raise BenchError("%s -t rejected the bench config:\n%s" % (what, p.stdout))
+
+    def spawn(self, argv, env=None):
+        self.logf = open(self.logpath, "ab")
+        self.proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=self.logf,
+                                     stderr=subprocess.STDOUT, preexec_fn=set_pdeathsig,
+                                     cwd="/", env=env)
+        POPEN_PIDS.add(self.proc.pid)
+
+    @property
+    def pid(self):
+        return self.proc.pid
+
+    def alive(self):
+        return self.proc is not None and self.proc.poll() is None
+
+    def log_text(self):
+        return read_text(self.logpath)
+
+    def stop(self, timeout=5.0):
+        """SIGTERM, then SIGKILL after timeout. The exit code, or a text."""
+        if self.proc is None:
+            return None
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.exit_code = self.proc.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(5)
+                self.exit_code = "killed after SIGTERM timeout"
+        elif self.exit_code is None:
+            self.exit_code = self.proc.returncode
+        return self.exit_code
