@@ -12,6 +12,7 @@ from kit.files import write_file
 from kit.ports import free_port
 from kit.postgres import PG_USER, RUNUSER, pg_ids
 from kit.procs import cmdline, pid_alive, proc_stat
+from kit.shell import with_running
 from kit.subreaper import SCRIPT_EXITS, SCRIPTS_RUNNING, reap
 
 
@@ -266,19 +267,11 @@ CONF={dir}/pgbouncer.ini
 DBFILE={dir}/databases.ini
 TEMPLATE={template}
 
-# running PID: a process that exists and is not a zombie
-running() {{
-    local line st
-    {{ read -r line < "/proc/$1/stat"; }} 2>/dev/null || return 1
-    st=${{line##*) }}
-    [ "${{st%% *}}" != Z ]
-}}
+@SH_RUNNING@
 
 stop_pgbouncer() {{
     local pid i
-    [ -r "$PIDFILE" ] || return 0
-    read -r pid < "$PIDFILE" || return 0
-    running "$pid" || return 0
+    pgbouncer_pid || return 0
     kill -INT "$pid" 2>/dev/null || return 0
     # like systemd: wait for the exit (TimeoutStopSec=90s), then SIGKILL
     for ((i = 0; i < 9000; i++)); do
@@ -312,8 +305,9 @@ class Classic:
         self.template = os.path.join(base, "classic-databases.ini")
         self.outpath = os.path.join(base, "notify_pgbouncer.out")
         write_file(self.template, databases_ini(pg, "template of the classic script (copied on MASTER)"))
-        write_file(self.path, CLASSIC_SH.format(instance=INSTANCE, path=self.path, dir=bouncer.dir,
-                                                template=self.template, pgbouncer=pgbouncer), 0o755)
+        write_file(self.path, with_running(CLASSIC_SH.format(
+            instance=INSTANCE, path=self.path, dir=bouncer.dir, template=self.template,
+            pgbouncer=pgbouncer)), 0o755)
         self.outfd = os.open(self.outpath, os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC, 0o644)
         self.pid = None
 

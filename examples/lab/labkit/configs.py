@@ -2,6 +2,7 @@
 pg_hba.conf, pgbouncer, pgtrack-notify, pgtrackd, repmgr, keepalived (with
 pgtrackd, or classic: vrrp_scripts and notify scripts)."""
 
+from kit.shell import with_running
 from labkit.layout import (ADMIN_USER, APPDB, BASE_PRIORITY, BOUNCER_PORT, CLASSIC_INTERVAL,
                            CLASSIC_WEIGHT_ISREADY, CLASSIC_WEIGHT_ROLE, INSTANCE, LIFELINE_IF, PG_BIN,
                            PG_PORT, PG_USER, PGBOUNCER, PREFIXLEN, SUBNET, VIP, VRID)
@@ -254,7 +255,7 @@ r=$(%(bindir)s/psql -X -h %(sock)s -p %(port)d -U %(user)s -d postgres -tAc 'SEL
 
 
 def classic_notify_script(node):
-    return """#!/bin/bash
+    return with_running("""#!/bin/bash
 # labkit, mode classic: keepalived notify script for pgbouncer, the classic way.
 #   notify_master "$0 MASTER": install the databases file, restart pgbouncer
 #   notify_backup "$0 BACKUP": stop pgbouncer
@@ -273,19 +274,11 @@ log() {
     echo "$(date +%%s.%%N) classic-notify: $STATE: $*" >> "$LOG"
 }
 
-# running PID: a process that exists and is not a zombie
-running() {
-    local line st
-    { read -r line < "/proc/$1/stat"; } 2>/dev/null || return 1
-    st=${line##*) }
-    [ "${st%%%% *}" != Z ]
-}
+@SH_RUNNING@
 
 stop_pgbouncer() {
     local pid i
-    [ -r "$PIDFILE" ] || return 0
-    read -r pid < "$PIDFILE" || return 0
-    running "$pid" || return 0
+    pgbouncer_pid || return 0
     kill -INT "$pid" 2>/dev/null || return 0
     for ((i = 0; i < 9000; i++)); do
         if ! running "$pid"; then
@@ -318,4 +311,4 @@ case "$STATE" in
         stop_pgbouncer
         ;;
 esac
-""" % dict(bdir=node.bouncer_dir, dir=node.dir, user=PG_USER, pgbouncer=PGBOUNCER)
+""" % dict(bdir=node.bouncer_dir, dir=node.dir, user=PG_USER, pgbouncer=PGBOUNCER))
