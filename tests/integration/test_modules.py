@@ -39,6 +39,7 @@ import time
 import pytest
 
 from conftest import ServerFactory
+from kit import project_version
 from kit.pgserver import backend_pids, wait_backends
 from kit.trackd import FileWatch, Trackd, change_re, changes, check, run_binary
 
@@ -711,11 +712,6 @@ def test_load_reload_unload_under_valgrind(primary, pgtrackd_bin, moddir, mainte
 # 6. out-of-tree build against the installed header and pkg-config file
 
 
-def _project_version():
-    with open(os.path.join(REPO, "meson.build")) as f:
-        return re.search(r"version:\s*'([^']+)'", f.read()).group(1)
-
-
 def test_out_of_tree_build_of_example_module(pgtrackd_bin, build_dir, trackd, moddir):
     for tool in ("meson", "pkg-config", "cc"):
         if not shutil.which(tool):
@@ -747,7 +743,7 @@ def test_out_of_tree_build_of_example_module(pgtrackd_bin, build_dir, trackd, mo
             assert r.returncode == 0, r.stderr
             return r.stdout.strip()
 
-        assert pkgconfig("--modversion") == _project_version()
+        assert pkgconfig("--modversion") == project_version()
         assert pkgconfig("--variable=abi_version") == "1"
         cflags = pkgconfig("--cflags")
         assert cflags == "-I" + dest + prefix + "/include", cflags

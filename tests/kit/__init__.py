@@ -32,3 +32,10 @@ class KitError(Exception):
 
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+
+def project_version():
+    """The version meson.build gives the project."""
+    import re
+    with open(os.path.join(REPO, "meson.build")) as f:
+        return re.search(r"version:\s*'([^']+)'", f.read()).group(1)
