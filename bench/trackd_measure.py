@@ -14,6 +14,14 @@ from trackd_rig import (ACCEPT_FULL_EVERY, DOWN, PGTRACKD_FILE, SH_ISREADY_FILE,
                         find_pgtrackd_backend, wait_all_up)
 
 
+def watched_files(trackd, shell):
+    """({file name: label}, {file name: path}) of the three track files."""
+    names = {PGTRACKD_FILE: "pgtrackd", SH_ISREADY_FILE: "sh_isready", SH_ROLE_FILE: "sh_role"}
+    paths = {PGTRACKD_FILE: trackd.file, SH_ISREADY_FILE: shell.isready_file,
+             SH_ROLE_FILE: shell.role_file}
+    return names, paths
+
+
 def kill_and_watch(args, pg, ino, names, paths, backend):
     """kill -9 the postmaster; until every file says -254 (or a deadline),
     the ms from the kill to each file's -254 (seen) and to each exit."""
@@ -88,9 +96,7 @@ def restart_and_wait(args, pg, paths, rng):
 
 def crash_runs(args, pg, trackd, shell, trackdir, rng):
     ino = Inotify(trackdir)
-    names = {PGTRACKD_FILE: "pgtrackd", SH_ISREADY_FILE: "sh_isready", SH_ROLE_FILE: "sh_role"}
-    paths = {PGTRACKD_FILE: trackd.file, SH_ISREADY_FILE: shell.isready_file,
-             SH_ROLE_FILE: shell.role_file}
+    names, paths = watched_files(trackd, shell)
     runs = []
     try:
         for i in range(args.runs):
@@ -139,9 +145,7 @@ def hang_runs(args, pg, trackd, shell, trackdir, rng):
     """SIGSTOP of the postmaster at a random phase: when does each file say
     -254?  The open sessions keep answering; only new connections hang."""
     ino = Inotify(trackdir)
-    names = {PGTRACKD_FILE: "pgtrackd", SH_ISREADY_FILE: "sh_isready", SH_ROLE_FILE: "sh_role"}
-    paths = {PGTRACKD_FILE: trackd.file, SH_ISREADY_FILE: shell.isready_file,
-             SH_ROLE_FILE: shell.role_file}
+    names, paths = watched_files(trackd, shell)
     runs = []
     try:
         for i in range(args.hang_runs):

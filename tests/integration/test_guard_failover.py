@@ -11,7 +11,7 @@ from guard_rig import (PRIMARY, STANDBY, RANK_STEP, STALE, CONFLICT, DOWN, CONFL
                        rank_changes, lines_since, wait_standby, wait_caught_up, Abc, three_nodes,
                        abc_tracks, WriteLoop, break_replication, wait_receiver)
 from kit.ports import PortReservation
-from kit.trackd import FileWatch, change_re, changes, check, run_binary
+from kit.trackd import FileWatch, assert_check_errors, change_re, changes, run_binary
 from guard_rig import abc  # noqa: F401  (fixtures)
 
 
@@ -222,13 +222,7 @@ PEER_ERRORS = {
 @pytest.mark.parametrize("case", sorted(PEER_ERRORS))
 def test_bad_guard_config_exact_message(pgtrackd_bin, workdir, case):
     text, expected = PEER_ERRORS[case]
-    conf = os.path.join(workdir, case + ".conf")
-    with open(conf, "w") as f:
-        f.write(text)
-    r, errs = check(pgtrackd_bin, conf)
-    assert r.returncode == 1, (r.returncode, r.stdout, r.stderr)
-    assert "configuration OK" not in r.stdout
-    assert errs == ["%s:%d: %s" % (conf, n, m) for n, m in expected], r.stderr
+    assert_check_errors(pgtrackd_bin, workdir, case, text, expected)
 
 
 def test_good_guard_config_passes_check(pgtrackd_bin, workdir):

@@ -8,7 +8,7 @@ import re
 import pytest
 
 from kit import REPO, project_version
-from kit.trackd import check, run_binary
+from kit.trackd import assert_check_errors, check, run_binary
 
 
 # --------------------------------------------------------------------------
@@ -133,13 +133,7 @@ SINGLE_ERRORS = {
 @pytest.mark.parametrize("case", sorted(SINGLE_ERRORS))
 def test_bad_config_exact_message(pgtrackd_bin, workdir, case):
     text, expected = SINGLE_ERRORS[case]
-    conf = os.path.join(workdir, case + ".conf")
-    with open(conf, "w") as f:
-        f.write(text)
-    r, errs = check(pgtrackd_bin, conf)
-    assert r.returncode == 1, (r.returncode, r.stdout, r.stderr)
-    assert "configuration OK" not in r.stdout
-    assert errs == ["%s:%d: %s" % (conf, n, m) for n, m in expected], r.stderr
+    assert_check_errors(pgtrackd_bin, workdir, case, text, expected)
 
 
 def test_bad_config_duplicate_track_and_file(pgtrackd_bin, workdir):

@@ -57,6 +57,18 @@ def check(binary, conf):
     return r, [l for l in r.stderr.splitlines() if l.startswith(conf + ":")]
 
 
+def assert_check_errors(binary, workdir, name, text, expected):
+    """pgtrackd -t on text (as workdir/NAME.conf) fails with exactly the
+    PATH:LINE: MESSAGE errors of expected [(line, message)]."""
+    conf = os.path.join(workdir, name + ".conf")
+    with open(conf, "w") as f:
+        f.write(text)
+    r, errs = check(binary, conf)
+    assert r.returncode == 1, (r.returncode, r.stdout, r.stderr)
+    assert "configuration OK" not in r.stdout
+    assert errs == ["%s:%d: %s" % (conf, n, m) for n, m in expected], r.stderr
+
+
 def change_re(name, old, new, value, reason=None, reason_rx=None, path=None, detail=False):
     """Regex for the state change line:
     track "NAME": OLD -> NEW, value VALUE written to PATH (REASON)

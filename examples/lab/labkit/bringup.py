@@ -162,20 +162,8 @@ class LabBringUp(LabNetwork):
             else:
                 wait_for(lambda: lowest <= (n.track_value() or -999) <= VALUE_STANDBY, 20, 0.05,
                          "%s: track file = a standby rank, %d..%d" % (n.name, lowest, VALUE_STANDBY))
-        self.monitors = [AddrMonitor(n, self.events) for n in self.nodes]
-        self.log("daemons: keepalived on every node (unicast VRRP, %s, VIP %s)" % (INSTANCE, VIP))
-        for n in self.nodes:
-            n.start_keepalived()
-        p = self.primary
-        wait_for(lambda: self.vip_holders() == [p], 30, 0.1, "VIP on %s" % p.name)
-        wait_for(lambda: p.bouncer_serving() is True and
-                 all(n.bouncer_serving() is False for n in p.peers()),
-                 30, 0.1, "pgbouncer serving on %s only" % p.name)
-        r = wait_for(lambda: self.client_sql("SELECT current_setting('cluster_name')"), 20, 0.2,
-                     "a query through %s:%d" % (VIP, BOUNCER_PORT))
-        if r[0][0] != p.name:
-            raise LabError("the VIP reached %s, expected %s" % (r[0][0], p.name))
-        self.save_state()
+        self._keepalived_up("daemons: keepalived on every node (unicast VRRP, %s, VIP %s)"
+                            % (INSTANCE, VIP), False, "pgbouncer serving on %s only")
 
     def _daemons_classic(self):
         """Mode classic: keepalived with the shell checks and the notify
@@ -190,16 +178,23 @@ class LabBringUp(LabNetwork):
             write_file(n.dir / "keepalived.conf", classic_keepalived_conf(n))
             (n.dir / "notify-classic.log").touch()
             self.tailer.watch(n.dir / "notify-classic.log", parse_classic, n.name)
+        self._keepalived_up("daemons: keepalived on every node, classic configuration (vrrp_scripts "
+                            "every %d s, notify scripts restarting pgbouncer; VIP %s)" % (CLASSIC_INTERVAL, VIP),
+                            None, "pgbouncer running on %s only")
+
+    def _keepalived_up(self, what, others, bouncers_what):
+        """keepalived on every node; then the VIP on the primary, its
+        pgbouncer serving, the others' bouncer_serving() == others (fenced:
+        False; stopped: None), and a query through the VIP reaching it."""
         self.monitors = [AddrMonitor(n, self.events) for n in self.nodes]
-        self.log("daemons: keepalived on every node, classic configuration (vrrp_scripts every %d s, "
-                 "notify scripts restarting pgbouncer; VIP %s)" % (CLASSIC_INTERVAL, VIP))
+        self.log(what)
         for n in self.nodes:
             n.start_keepalived()
         p = self.primary
         wait_for(lambda: self.vip_holders() == [p], 30, 0.1, "VIP on %s" % p.name)
         wait_for(lambda: p.bouncer_serving() is True and
-                 all(n.bouncer_serving() is None for n in p.peers()),
-                 30, 0.1, "pgbouncer running on %s only" % p.name)
+                 all(n.bouncer_serving() is others for n in p.peers()),
+                 30, 0.1, bouncers_what % p.name)
         r = wait_for(lambda: self.client_sql("SELECT current_setting('cluster_name')"), 20, 0.2,
                      "a query through %s:%d" % (VIP, BOUNCER_PORT))
         if r[0][0] != p.name:

@@ -147,8 +147,27 @@ repmgrd_pid_file='%(dir)s/repmgr/repmgrd.pid'
            dir=node.dir)
 
 
-def keepalived_conf(node):
+def vrrp_instance(node, priority, tracking):
+    """The lab's one vrrp_instance: unicast to the other nodes, the VIP;
+    priority and tracking (lines) are the configuration's own."""
     peers = "".join("        %s\n" % p.ip for p in node.peers())
+    return """vrrp_instance %(inst)s {
+    state BACKUP
+    interface eth0
+    virtual_router_id %(vrid)d
+%(priority)s    advert_int 1
+    unicast_src_ip %(ip)s
+    unicast_peer {
+%(peers)s    }
+    virtual_ipaddress {
+        %(vip)s/%(plen)d dev eth0
+    }
+%(tracking)s}
+""" % dict(inst=INSTANCE, vrid=VRID, priority=priority, ip=node.ip, peers=peers, vip=VIP, plen=PREFIXLEN,
+           tracking=tracking)
+
+
+def keepalived_conf(node):
     return """# labkit: keepalived for %(name)s (lab %(id)s)
 global_defs {
     # script_user first: see examples/keepalived-notify.conf
@@ -174,33 +193,15 @@ track_file pgtrackd_main {
 # the kernel deletes the moment pgtrackd dies: same effect, dead tracker =
 # FAULT, nothing forked.
 
-vrrp_instance %(inst)s {
-    state BACKUP
-    interface eth0
-    virtual_router_id %(vrid)d
-    # pgtrackd's layout: primary 254, standbys 253 down (pgtrackd(8))
-    priority %(base)d
-    advert_int 1
-    unicast_src_ip %(ip)s
-    unicast_peer {
-%(peers)s    }
-    virtual_ipaddress {
-        %(vip)s/%(plen)d dev eth0
-    }
-    track_file {
-        pgtrackd_main
-    }
-    track_interface {
-        %(lifeline)s
-    }
-}
 """ % dict(name=node.name, id=node.lab.id, fifo=node.fifo, ns=node.ns, track=node.track_file,
-           lifeline=LIFELINE_IF, inst=INSTANCE, vrid=VRID, ip=node.ip, peers=peers, vip=VIP,
-           plen=PREFIXLEN, base=BASE_PRIORITY)
+           lifeline=LIFELINE_IF) + vrrp_instance(
+        node, "    # pgtrackd's layout: primary 254, standbys 253 down (pgtrackd(8))\n"
+              "    priority %d\n" % BASE_PRIORITY,
+        "    track_file {\n        pgtrackd_main\n    }\n"
+        "    track_interface {\n        %s\n    }\n" % LIFELINE_IF)
 
 
 def classic_keepalived_conf(node):
-    peers = "".join("        %s\n" % p.ip for p in node.peers())
     return """# labkit: keepalived for %(name)s (lab %(id)s), the CLASSIC configuration:
 # shell checks every %(iv)d s and notify scripts, no pgtrackd, no pgtrack-notify
 global_defs {
@@ -222,28 +223,12 @@ vrrp_script chk_pg_primary {
     weight %(w2)d
 }
 
-vrrp_instance %(inst)s {
-    state BACKUP
-    interface eth0
-    virtual_router_id %(vrid)d
-    priority 100
-    advert_int 1
-    unicast_src_ip %(ip)s
-    unicast_peer {
-%(peers)s    }
-    virtual_ipaddress {
-        %(vip)s/%(plen)d dev eth0
-    }
-    track_script {
-        chk_pg_isready
-        chk_pg_primary
-    }
-    notify_master "%(dir)s/notify_pgbouncer.sh MASTER"
-    notify_backup "%(dir)s/notify_pgbouncer.sh BACKUP"
-}
 """ % dict(name=node.name, id=node.lab.id, ns=node.ns, iv=CLASSIC_INTERVAL, bindir=PG_BIN, sock=node.sock,
-           port=PG_PORT, user=PG_USER, w1=CLASSIC_WEIGHT_ISREADY, w2=CLASSIC_WEIGHT_ROLE, dir=node.dir,
-           inst=INSTANCE, vrid=VRID, ip=node.ip, peers=peers, vip=VIP, plen=PREFIXLEN)
+           port=PG_PORT, user=PG_USER, w1=CLASSIC_WEIGHT_ISREADY, w2=CLASSIC_WEIGHT_ROLE, dir=node.dir) + vrrp_instance(
+        node, "    priority 100\n",
+        "    track_script {\n        chk_pg_isready\n        chk_pg_primary\n    }\n"
+        "    notify_master \"%(dir)s/notify_pgbouncer.sh MASTER\"\n"
+        "    notify_backup \"%(dir)s/notify_pgbouncer.sh BACKUP\"\n" % dict(dir=node.dir))
 
 
 def classic_role_check(node):
