@@ -11,8 +11,6 @@ import subprocess
 import tempfile
 import time
 
-import psycopg
-
 from kit.files import read_text, write_file
 from kit.ports import PortReservation
 from kit.postgres import PG_USER, pg_ids
@@ -160,6 +158,7 @@ class Bouncer:
     # -- admin console (simple query protocol only) --------------------------
 
     def admin_connect(self, sockdir=None):
+        import psycopg              # Debian's python3-psycopg; only where it is used
         return psycopg.connect(host=sockdir or self.base, port=self.port, dbname="pgbouncer",
                                user=ADMIN_USER, autocommit=True, connect_timeout=5)
 
@@ -189,6 +188,7 @@ class Bouncer:
     # -- clients through pgbouncer -------------------------------------------
 
     def client(self, connect_timeout=5, dbname=APPDB):
+        import psycopg
         return psycopg.connect(host="127.0.0.1", port=self.port, dbname=dbname, user=CLIENT_USER,
                                autocommit=True, connect_timeout=connect_timeout)
 
@@ -201,6 +201,7 @@ class Bouncer:
     def client_refused(self, dbname=APPDB):
         """The error text if a new connection is refused at once, else None
         (connected, or only timed out: a paused but enabled database)."""
+        import psycopg
         t0 = time.monotonic()
         try:
             conn = self.client(connect_timeout=4, dbname=dbname)

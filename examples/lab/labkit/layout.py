@@ -7,15 +7,15 @@ import sys
 import time
 from pathlib import Path
 
-from kit import KitError, files
+from kit import KitError, files, pgbouncer, postgres
 from kit.procs import run_command
 from kit.waiting import wait_until
 
 
 HERE = Path(__file__).resolve().parent.parent      # examples/lab
 REPO = HERE.parent.parent
-PG_BIN = Path(os.environ.get("PG_BIN", "/usr/lib/postgresql/15/bin"))
-PGBOUNCER = os.environ.get("PGBOUNCER", "/usr/sbin/pgbouncer")
+PG_BIN = Path(postgres.PG_BIN)
+PGBOUNCER = pgbouncer.PGBOUNCER
 KEEPALIVED = os.environ.get("KEEPALIVED", "/usr/sbin/keepalived")
 PYTHON = "/usr/bin/python3"
 STATE_DIR = Path(os.environ.get("PGTRACKD_LAB_STATE", "/run/pgtrackd-lab"))
@@ -35,7 +35,7 @@ LIFELINE_IF = "pgtrackd0"
 PG_PORT = 5432
 BOUNCER_PORT = 6432
 APPDB = "appdb"
-PG_USER = "postgres"
+PG_USER = postgres.PG_USER
 ADMIN_USER = "pgtrack_notify"
 VALUE_DOWN = -254
 VALUE_PRIMARY = 54       # pgtrackd's defaults on BASE_PRIORITY: 254

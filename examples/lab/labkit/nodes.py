@@ -9,6 +9,7 @@ from pathlib import Path
 
 from kit.files import write_file
 from kit.netns import netns_pids
+from kit.postgres import read_postmaster_pid
 from kit.procs import pid_alive, proc_stat, signal_pid
 from labkit.events import parse_keepalived, parse_notify, parse_pglog, parse_repmgrd, parse_trackd
 from labkit.layout import (ADMIN_USER, APPDB, BOUNCER_PORT, HERE, KEEPALIVED, LabError, LIFELINE_IF,
@@ -106,7 +107,7 @@ class Node(NodeLinks):
 
     def postmaster_pid(self):
         try:
-            return int((self.data / "postmaster.pid").read_text().split("\n", 1)[0])
+            return read_postmaster_pid(self.data)
         except (OSError, ValueError):
             return None
 

@@ -10,6 +10,7 @@ import time
 from pathlib import Path
 
 from kit.netns import netns_list, netns_pids
+from kit.postgres import read_postmaster_pid
 from kit.procs import pid_alive, proc_stat, signal_pid
 from labkit.layout import BASE_DIR, DIR_PREFIX, LabError, NS_RE, run, STATE_DIR, stderr_log
 
@@ -66,7 +67,7 @@ def teardown(state, log=stderr_log, popens=None):
     # a postmaster started behind our back (repmgr standby follow): immediate shutdown
     for name, n in state.get("nodes", {}).items():
         try:
-            pid = int((Path(n["dir"]) / "data" / "postmaster.pid").read_text().split("\n", 1)[0])
+            pid = read_postmaster_pid(Path(n["dir"]) / "data")
         except (OSError, ValueError, KeyError):
             continue
         st = proc_stat(pid)
