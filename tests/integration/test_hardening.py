@@ -18,8 +18,8 @@ import pytest
 
 from kit.postgres import PG_USER, pg_ids
 from kit.procs import wait_pid_gone
-from kit.trackd import FileWatch, changes
-from test_trackd import _wait_backend, change_re
+from kit.pgserver import wait_backends
+from kit.trackd import FileWatch, change_re, changes
 
 
 # --------------------------------------------------------------------------
@@ -35,7 +35,7 @@ def assert_hang_is_seen(t, pg):
     pg.sigstop()
     try:
         t.wait_for_value("p", -254, 10)
-        line = t.wait_for_log(change_re("p", "primary", "down", -254, t.path("p")), 2, start)
+        line = t.wait_for_log(change_re("p", "primary", "down", -254, path=t.path("p")), 2, start)
         assert "not accepting new connections" in line, line
     finally:
         pg.sigcont()
@@ -51,7 +51,7 @@ def test_accept_probe_survives_session_loss_while_in_flight(servers, trackd):
     t = trackd.start({"p": pg.track_options(application_name="pgtrackd-it-acc", interval="200ms",
                                             accept_interval="500ms", connect_timeout="3s")})
     t.wait_for_value("p", 100, 10)
-    backend = _wait_backend(pg, "pgtrackd-it-acc")
+    backend = wait_backends(pg, "pgtrackd-it-acc")[0]
 
     pg.sigstop()
     try:
@@ -71,7 +71,7 @@ def test_accept_probe_survives_query_timeout_while_in_flight(servers, trackd):
                                             timeout="600ms", accept_interval="300ms",
                                             connect_timeout="3s", fall="1")})
     t.wait_for_value("p", 100, 10)
-    backend = _wait_backend(pg, "pgtrackd-it-acc2")
+    backend = wait_backends(pg, "pgtrackd-it-acc2")[0]
     pg.sigstop()
     os.kill(backend, signal.SIGSTOP)
     try:
@@ -119,7 +119,7 @@ def test_smart_shutdown_is_not_held_up(servers, trackd):
         r = pg.pg_ctl("-W", "-m", "smart", "stop", check=False)
         assert r.returncode == 0, r.stdout
         t.wait_for_value("p", -254, 5)
-        line = t.wait_for_log(change_re("p", "primary", "down", -254, t.path("p")), 2, start)
+        line = t.wait_for_log(change_re("p", "primary", "down", -254, path=t.path("p")), 2, start)
         assert "shutting down" in line, line
         assert client.execute("SELECT 1").fetchall() == [(1,)]   # still serving it
     finally:
@@ -189,7 +189,7 @@ def test_too_many_connections_for_the_session_holds_the_state(servers, trackd):
                                             accept_interval="300ms",
                                             application_name="pgtrackd-it-storm")})
     t.wait_for_value("p", 100, 10)
-    backend = _wait_backend(pg, "pgtrackd-it-storm")
+    backend = wait_backends(pg, "pgtrackd-it-storm")[0]
     start = t.log_size()
     watch = FileWatch(t, "p")
     hog = None
@@ -208,7 +208,7 @@ def test_too_many_connections_for_the_session_holds_the_state(servers, trackd):
     finally:
         if hog:
             hog.close()
-    _wait_backend(pg, "pgtrackd-it-storm", not_in=[backend], timeout=5)
+    wait_backends(pg, "pgtrackd-it-storm", not_in=[backend], timeout=5)[0]
     t.wait_for_log(r'track "p": session open again after too many connections', 5, start)
     time.sleep(0.6)
     watch.stop()
@@ -277,7 +277,7 @@ def test_crowded_out_primary_still_turns_stale(servers, trackd):
     opts["peer.r"] = "%s %d" % (rep.sockdir, rep.port)
     t = trackd.start({"p": opts})
     t.wait_for_value("p", 100, 10)
-    backend = _wait_backend(pg, "pgtrackd-it-stale")
+    backend = wait_backends(pg, "pgtrackd-it-stale")[0]
     start = t.log_size()
     hog = None
     t.send_signal(signal.SIGSTOP)
@@ -396,7 +396,7 @@ def test_hung_postmaster_is_seen_at_default_timings(servers, trackd, via):
         try:
             t.wait_for_value("p", -254, 10)
             took.append(time.monotonic() - t0)
-            line = t.wait_for_log(change_re("p", "primary", "down", -254, t.path("p")), 2, start)
+            line = t.wait_for_log(change_re("p", "primary", "down", -254, path=t.path("p")), 2, start)
             assert "(not accepting new connections: %s)" % reason in line, line
         finally:
             pg.sigcont()
