@@ -27,8 +27,11 @@ import time
 
 import pytest
 
-from bouncer import Fifo, Notify, default_notify_binary, inst, wait_until
-from pgcluster import PG_BIN, PG_USER, LOG_LINE_RE, PgServer, Trackd
+from kit.fifo import Fifo, inst
+from kit.notify import default_notify_binary, Notify
+from kit.waiting import wait_until
+from kit.pgserver import PgServer
+from kit.trackd import LOG_LINE_RE, Trackd
 
 BLACKHOLE_NS = "10.213.9.53"         # the name server nobody answers for
 HOSTS_NAME = "pgtrackd-db.test"      # only in the namespace's /etc/hosts
@@ -98,57 +101,15 @@ def netns():
         ns.cleanup()
 
 
-class NetnsPgServer(PgServer):
-    """A PostgreSQL whose postmaster runs inside the namespace."""
-
-    netns = None
-
-    def pg_ctl(self, *args, timeout=60, check=True):
-        argv = self.netns.prefix() + ["runuser", "-u", PG_USER, "--",
-                                      os.path.join(PG_BIN, "pg_ctl"), "-D", self.datadir,
-                                      "-l", self.logfile] + list(args)
-        env = {k: v for k, v in os.environ.items() if not k.startswith("PG")}
-        env["LC_ALL"] = "C"
-        proc = subprocess.run(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                              stdin=subprocess.DEVNULL, timeout=timeout, env=env, cwd="/",
-                              text=True)
-        if check and proc.returncode != 0:
-            raise RuntimeError("%s failed (%d):\n%s" % (" ".join(argv), proc.returncode, proc.stdout))
-        return proc
-
-
 @pytest.fixture
 def ns_pg(netns, pg_template):
-    srv = NetnsPgServer.primary_from_template(pg_template, "dnspg")
-    srv.netns = netns
+    srv = PgServer.primary_from_template(pg_template, "dnspg")
+    srv.wrapper = netns.prefix()          # the postmaster runs inside the namespace
     try:
         srv.start()
         yield srv
     finally:
         srv.destroy()
-
-
-class NetnsTrackd(Trackd):
-    """pgtrackd started with `ip netns exec`, which execs it: same PID."""
-
-    def __init__(self, binary, base, netns):
-        super().__init__(binary, base)
-        self.netns = netns
-
-    def start(self, *extra):
-        saved = self.binary
-        try:
-            self.binary = None
-            argv = self.netns.prefix() + [saved, "-f", self.conf, "-n", "-l", "-v"] + list(extra)
-            self._err = open(self.logpath, "ab")
-            self._out = open(self.outpath, "ab")
-            env = {k: v for k, v in os.environ.items() if not k.startswith("PG")}
-            env.update(HOME=self.base, LC_ALL="C")
-            self.proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=self._out,
-                                         stderr=self._err, env=env, cwd=self.base)
-        finally:
-            self.binary = saved
-        return self.proc
 
 
 @pytest.fixture
@@ -157,7 +118,8 @@ def ns_trackd(pgtrackd_bin, netns):
 
     def start(tracks):
         base = tempfile.mkdtemp(prefix="pgtrackd-it-dns-")
-        t = NetnsTrackd(pgtrackd_bin, base, netns)
+        t = Trackd(pgtrackd_bin, base)
+        t.wrapper = netns.prefix()        # ip netns exec execs pgtrackd: same PID
         made.append(t)
         t.write_config(tracks)
         t.start()
@@ -321,13 +283,8 @@ def ns_notify(netns):
 
 
 def start_notify_in(netns, n):
-    argv = netns.prefix() + [n.binary, "-f", n.conf, "-l", "-v"]
-    n._err = open(n.logpath, "ab")
-    n._out = open(n.outpath, "ab")
-    env = {k: v for k, v in os.environ.items() if not k.startswith("PG")}
-    env.update(HOME=n.base, LC_ALL="C")
-    n.proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=n._out, stderr=n._err,
-                              env=env, cwd=n.base)
+    n.wrapper = netns.prefix()
+    n.start()
 
 
 def test_notify_bouncer_dns_name_does_not_stall(netns, ns_notify):

@@ -12,38 +12,14 @@ import re
 import shutil
 import signal
 import subprocess
-import threading
 import time
 
-import pgcluster
 import pytest
 
-from pgcluster import PG_USER, wait_pid_gone
-from test_trackd import _wait_backend, change_re, changes
-
-
-class FileWatch:
-    """Samples one track file every 10 ms in a thread: every value it held."""
-
-    def __init__(self, t, name):
-        self.t, self.name = t, name
-        self.seen = []
-        self._stop = False
-        self._thread = threading.Thread(target=self._run, daemon=True)
-        self._thread.start()
-
-    def _run(self):
-        deadline = time.monotonic() + 120           # bounded, whatever the test does
-        while not self._stop and time.monotonic() < deadline:
-            raw = self.t.read(self.name)
-            if raw is not None and (not self.seen or self.seen[-1] != raw):
-                self.seen.append(raw)
-            time.sleep(0.01)
-
-    def stop(self):
-        self._stop = True
-        self._thread.join(5)
-        return [int(v) for v in self.seen if v.strip()]
+from kit.postgres import PG_USER, pg_ids
+from kit.procs import wait_pid_gone
+from kit.pgserver import wait_backends
+from kit.trackd import FileWatch, change_re, changes
 
 
 # --------------------------------------------------------------------------
@@ -59,7 +35,7 @@ def assert_hang_is_seen(t, pg):
     pg.sigstop()
     try:
         t.wait_for_value("p", -254, 10)
-        line = t.wait_for_log(change_re("p", "primary", "down", -254, t.path("p")), 2, start)
+        line = t.wait_for_log(change_re("p", "primary", "down", -254, path=t.path("p")), 2, start)
         assert "not accepting new connections" in line, line
     finally:
         pg.sigcont()
@@ -75,7 +51,7 @@ def test_accept_probe_survives_session_loss_while_in_flight(servers, trackd):
     t = trackd.start({"p": pg.track_options(application_name="pgtrackd-it-acc", interval="200ms",
                                             accept_interval="500ms", connect_timeout="3s")})
     t.wait_for_value("p", 100, 10)
-    backend = _wait_backend(pg, "pgtrackd-it-acc")
+    backend = wait_backends(pg, "pgtrackd-it-acc")[0]
 
     pg.sigstop()
     try:
@@ -95,7 +71,7 @@ def test_accept_probe_survives_query_timeout_while_in_flight(servers, trackd):
                                             timeout="600ms", accept_interval="300ms",
                                             connect_timeout="3s", fall="1")})
     t.wait_for_value("p", 100, 10)
-    backend = _wait_backend(pg, "pgtrackd-it-acc2")
+    backend = wait_backends(pg, "pgtrackd-it-acc2")[0]
     pg.sigstop()
     os.kill(backend, signal.SIGSTOP)
     try:
@@ -143,7 +119,7 @@ def test_smart_shutdown_is_not_held_up(servers, trackd):
         r = pg.pg_ctl("-W", "-m", "smart", "stop", check=False)
         assert r.returncode == 0, r.stdout
         t.wait_for_value("p", -254, 5)
-        line = t.wait_for_log(change_re("p", "primary", "down", -254, t.path("p")), 2, start)
+        line = t.wait_for_log(change_re("p", "primary", "down", -254, path=t.path("p")), 2, start)
         assert "shutting down" in line, line
         assert client.execute("SELECT 1").fetchall() == [(1,)]   # still serving it
     finally:
@@ -190,7 +166,8 @@ def test_too_many_connections_keeps_the_primary(servers, trackd):
     finally:
         for c in clients:
             c.close()
-        values = watch.stop()
+        watch.stop()
+        values = watch.ints("p")
     assert values == [100], "the track left the primary value during the storm: %r\n%s" % (
         values, t.log()[start:])
     assert [c[:2] for c in changes(t, "p")] == [("unknown", "primary")]
@@ -212,7 +189,7 @@ def test_too_many_connections_for_the_session_holds_the_state(servers, trackd):
                                             accept_interval="300ms",
                                             application_name="pgtrackd-it-storm")})
     t.wait_for_value("p", 100, 10)
-    backend = _wait_backend(pg, "pgtrackd-it-storm")
+    backend = wait_backends(pg, "pgtrackd-it-storm")[0]
     start = t.log_size()
     watch = FileWatch(t, "p")
     hog = None
@@ -231,10 +208,11 @@ def test_too_many_connections_for_the_session_holds_the_state(servers, trackd):
     finally:
         if hog:
             hog.close()
-    _wait_backend(pg, "pgtrackd-it-storm", not_in=[backend], timeout=5)
+    wait_backends(pg, "pgtrackd-it-storm", not_in=[backend], timeout=5)[0]
     t.wait_for_log(r'track "p": session open again after too many connections', 5, start)
     time.sleep(0.6)
-    values = watch.stop()
+    watch.stop()
+    values = watch.ints("p")
     assert values == [100], "the track left the primary value: %r\n%s" % (values, t.log()[start:])
     warnings = [l for l in t.log()[start:].splitlines() if "cannot open a session" in l]
     assert len(warnings) == 1, "one warning per episode, got:\n" + "\n".join(warnings)
@@ -299,7 +277,7 @@ def test_crowded_out_primary_still_turns_stale(servers, trackd):
     opts["peer.r"] = "%s %d" % (rep.sockdir, rep.port)
     t = trackd.start({"p": opts})
     t.wait_for_value("p", 100, 10)
-    backend = _wait_backend(pg, "pgtrackd-it-stale")
+    backend = wait_backends(pg, "pgtrackd-it-stale")[0]
     start = t.log_size()
     hog = None
     t.send_signal(signal.SIGSTOP)
@@ -338,7 +316,7 @@ def test_crowded_out_after_an_unseen_restart_is_a_failure(servers, trackd):
         pg.stop("fast")
         with open(os.path.join(pg.datadir, "standby.signal"), "w"):
             pass
-        os.chown(os.path.join(pg.datadir, "standby.signal"), *pgcluster._pg_ids())
+        os.chown(os.path.join(pg.datadir, "standby.signal"), *pg_ids())
         pg.start()
         assert pg.in_recovery()
         hog = pg.connect(user="pgtrackd_plain4")
@@ -418,7 +396,7 @@ def test_hung_postmaster_is_seen_at_default_timings(servers, trackd, via):
         try:
             t.wait_for_value("p", -254, 10)
             took.append(time.monotonic() - t0)
-            line = t.wait_for_log(change_re("p", "primary", "down", -254, t.path("p")), 2, start)
+            line = t.wait_for_log(change_re("p", "primary", "down", -254, path=t.path("p")), 2, start)
             assert "(not accepting new connections: %s)" % reason in line, line
         finally:
             pg.sigcont()

@@ -1,6 +1,6 @@
 """Failover that clients do not notice (issue 10), end to end in the lab.
 
-A three-node lab of its own (examples/lab/labkit.py), promotion by the lab
+A three-node lab of its own (examples/lab/labkit/), promotion by the lab
 2 s after the crash, a client writing through VIP:6432 every 100 ms with a
 10 s connect timeout:
 
@@ -28,7 +28,8 @@ REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)
 sys.path.insert(0, os.path.join(REPO, "examples", "lab"))
 
 import labkit  # noqa: E402
-from test_lab import netns_unavailable, poll  # noqa: E402
+from kit.netns import netns_unavailable  # noqa: E402
+from kit.waiting import poll  # noqa: E402
 
 PROMOTE_DELAY = 2.0
 CLIENT_TIMEOUT = 10

@@ -17,7 +17,8 @@ import time
 
 import pytest
 
-from pgcluster import SilentListener, render_config, run_binary
+from kit.ports import SilentListener
+from kit.trackd import check as check_conf, render_config
 
 NOBODY = pwd.getpwnam("nobody")
 
@@ -60,8 +61,7 @@ def check(binary, workdir, text, name="c.conf"):
     conf = os.path.join(workdir, name)
     with open(conf, "w") as f:
         f.write(text)
-    r = run_binary(binary, "-t", "-f", conf)
-    errs = [l for l in r.stderr.splitlines() if l.startswith(conf + ":")]
+    r, errs = check_conf(binary, conf)
     return conf, r, errs
 
 
@@ -315,7 +315,7 @@ def test_different_files_pass_check(pgtrackd_bin, workdir):
 
 
 def test_notify_template_is_databases_file_spelled_differently(workdir):
-    from bouncer import default_notify_binary, run_notify
+    from kit.notify import default_notify_binary, run_notify
     binary = default_notify_binary()
     if not os.access(binary, os.X_OK):
         pytest.fail("pgtrack-notify binary not found at %s" % binary, pytrace=False)

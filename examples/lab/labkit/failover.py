@@ -1,0 +1,139 @@
+"""The lab's failover: promoting the best standby, standbys following it, rebuilding."""
+
+import shutil
+import time
+
+from labkit.layout import LabError, PG_BIN, PG_PORT, PG_USER, VALUE_DOWN, VALUE_PRIMARY
+from labkit.writer import quote_literal
+
+
+class LabFailover:
+    """The lab's own failover (its promoter and follower threads) and what a test does to nodes after one."""
+
+    def _promote_loop(self):
+        handled = set()
+        while not self._stop.is_set():
+            p = self.primary
+            try:
+                # mode classic has no track file: the postmaster alone
+                if p is not None and (p.name, p.postmaster_pid()) not in handled \
+                        and (self.classic or p.track_value() == VALUE_DOWN) and not p.postmaster_alive():
+                    key = (p.name, p.postmaster_pid())
+                    handled.add(key)
+                    t = time.time()
+                    self.event(p, "detect", "the lab sees %s down (%sno postmaster)"
+                               % (p.name, "" if self.classic else "track file %d, " % VALUE_DOWN), t=t)
+                    crash = self.crash_times.get(p.name)
+                    base = crash if crash is not None and t - crash < 10 else t
+                    if self._stop.wait(max(0.0, base + self.promote_delay - time.time())):
+                        return
+                    if self.auto_promote and self.primary is p:
+                        try:
+                            self.promote_best(old=p)
+                        except Exception as e:
+                            self.event(None, "promote_failed", "promotion failed: %s" % e)
+                            self.log("lab: promotion failed: %s" % e)
+            except Exception as e:  # keep watching
+                self.log("lab: promoter: %s" % e)
+            self._stop.wait(0.01)
+
+    def _follow_loop(self):
+        """repmgr mode: repmgrd promotes; the lab only notices which node
+        became the primary (its pgtrackd writes VALUE_PRIMARY and it is not in
+        recovery) once the one it knew is down."""
+        while not self._stop.is_set():
+            try:
+                p = self.primary
+                if p is not None and p.track_value() == VALUE_DOWN and not p.postmaster_alive():
+                    for n in self.nodes:
+                        if n is not p and n.track_value() == VALUE_PRIMARY and n.postmaster_alive() \
+                                and not n.in_recovery():
+                            self.primary = n
+                            self.event(n, "new_primary", "the lab sees %s as the new primary" % n.name)
+                            self.save_state()
+                            break
+            except Exception as e:  # keep watching
+                self.log("lab: follower: %s" % e)
+            self._stop.wait(0.05)
+
+    def candidates(self, old=None):
+        """Running standbys with their WAL positions, best first: highest
+        received (or replayed) LSN, then the VIP holder, then lowest node."""
+        holder = None
+        try:
+            holder = self.vip_holder()
+        except LabError:
+            pass
+        out = []
+        for n in self.nodes:
+            if n is old or not n.postmaster_alive():
+                continue
+            try:
+                rec, recv, replay = n.pg("SELECT pg_is_in_recovery(), "
+                                         "pg_wal_lsn_diff(pg_last_wal_receive_lsn(), '0/0')::bigint, "
+                                         "pg_wal_lsn_diff(pg_last_wal_replay_lsn(), '0/0')::bigint")[0]
+            except Exception:
+                continue
+            if rec:
+                out.append({"node": n, "receive": recv, "replay": replay,
+                            "lsn": max(recv or 0, replay or 0), "vip": n is holder})
+        out.sort(key=lambda c: (-c["lsn"], not c["vip"], c["node"].k))
+        return out
+
+    def promote_best(self, old=None):
+        cands = self.candidates(old)
+        if not cands:
+            raise LabError("no running standby to promote")
+        return self.promote(cands[0]["node"], cands)
+
+    def promote(self, node, cands=None):
+        """pg_promote() on node, then point every other running standby at it."""
+        node = self.node(node)
+        detail = ", ".join("%s lsn %d%s" % (c["node"].name, c["lsn"], " (VIP)" if c["vip"] else "")
+                           for c in cands) if cands else ""
+        self.event(node, "promote_start", "pg_promote() on %s%s" % (node.name, " [%s]" % detail if detail else ""))
+        ok = node.pg("SELECT pg_promote(true, 30)", timeout=35)[0][0]
+        if not ok:
+            raise LabError("pg_promote() on %s returned false" % node.name)
+        self.event(node, "promote_done", "%s promoted" % node.name)
+        old, self.primary = self.primary, node
+        for n in self.nodes:
+            if n is node or n is old or not n.postmaster_alive():
+                continue
+            try:
+                if not n.in_recovery():
+                    continue
+                conninfo = "host=%s port=%d user=%s application_name=%s" % (node.ip, PG_PORT, PG_USER, n.name)
+                n.pg("ALTER SYSTEM SET primary_conninfo = %s" % quote_literal(conninfo))
+                n.pg("SELECT pg_reload_conf()")
+                self.event(n, "repoint", "%s now follows %s" % (n.name, node.name))
+            except Exception as e:
+                self.event(n, "repoint_failed", "could not re-point %s: %s" % (n.name, e))
+        self.save_state()
+        return node
+
+    def restart_as_primary(self, node):
+        """Start a node's PostgreSQL as it is: a dead old primary comes back
+        as a primary on its old timeline (the stale-primary case)."""
+        node = self.node(node)
+        if (node.data / "standby.signal").exists():
+            raise LabError("%s has standby.signal: it would start as a standby" % node.name)
+        self.event(node, "restart_primary", "%s restarted as a primary" % node.name)
+        node.start_postgres()
+
+    def rebuild_standby(self, node):
+        """Throw away node's data directory and clone it again from the
+        current primary (pg_basebackup -R over the lab network)."""
+        node = self.node(node)
+        if node is self.primary:
+            raise LabError("%s is the primary" % node.name)
+        if node.postmaster_alive():
+            node.stop_postgres("immediate")
+        shutil.rmtree(node.data)
+        node.data.mkdir(mode=0o700)
+        shutil.chown(node.data, PG_USER, PG_USER)
+        node.run([PG_BIN / "pg_basebackup", "-h", self.primary.ip, "-p", PG_PORT, "-U", PG_USER,
+                  "-D", node.data, "-R", "-X", "stream", "-c", "fast", "-N"], user=PG_USER, timeout=300)
+        node.write_node_conf()
+        node.start_postgres()
+        self.event(node, "rebuilt", "%s rebuilt as a standby of %s" % (node.name, self.primary.name))

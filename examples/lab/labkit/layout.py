@@ -1,0 +1,76 @@
+"""The lab's layout: programs, paths, names, addresses, ports, the values
+pgtrackd writes; its error, and the small helpers every part uses."""
+
+import os
+import re
+import sys
+import time
+from pathlib import Path
+
+from kit import KitError, files, pgbouncer, postgres
+from kit.procs import run_command
+from kit.waiting import wait_until
+
+
+HERE = Path(__file__).resolve().parent.parent      # examples/lab
+REPO = HERE.parent.parent
+PG_BIN = Path(postgres.PG_BIN)
+PGBOUNCER = pgbouncer.PGBOUNCER
+KEEPALIVED = os.environ.get("KEEPALIVED", "/usr/sbin/keepalived")
+PYTHON = "/usr/bin/python3"
+STATE_DIR = Path(os.environ.get("PGTRACKD_LAB_STATE", "/run/pgtrackd-lab"))
+BASE_DIR = Path("/tmp")
+DIR_PREFIX = "pgtrack-lab-"
+NS_PREFIX = "pgtl-"
+NS_RE = re.compile(r"^pgtl-([0-9a-f]{6})-(br|cl|n\d+)$")
+SUBNET = "10.213.0"
+PREFIXLEN = 24
+VIP = SUBNET + ".100"
+CLIENT_IP = SUBNET + ".200"
+VRID = 51
+# keepalived base priority of the pgtrackd configuration, and pgtrackd's base_priority
+BASE_PRIORITY = 200
+INSTANCE = "VI_PG"
+LIFELINE_IF = "pgtrackd0"
+PG_PORT = 5432
+BOUNCER_PORT = 6432
+APPDB = "appdb"
+PG_USER = postgres.PG_USER
+ADMIN_USER = "pgtrack_notify"
+VALUE_DOWN = -254
+VALUE_PRIMARY = 54       # pgtrackd's defaults on BASE_PRIORITY: 254
+VALUE_STANDBY = 53       # the most advanced standby (253); RANK_STEP less per rank
+RANK_STEP = 10           # pgtrackd's rank_step default
+MAX_NODES = 9
+MODES = ("pgtrackd", "classic")
+CLASSIC_INTERVAL = 5            # vrrp_script interval of the classic configuration, seconds
+CLASSIC_WEIGHT_ISREADY = -75
+CLASSIC_WEIGHT_ROLE = -50
+
+
+class LabError(KitError):
+    pass
+
+
+def default_build():
+    return Path(os.environ.get("PGTRACKD_BUILD", REPO / "build"))
+
+
+def run(argv, timeout=60, check=True, input=None):
+    """Run a command, capture its output (text). Raises LabError on failure."""
+    return run_command(argv, timeout, check, input, error=LabError)
+
+
+def wait_for(pred, timeout, interval=0.05, what="condition"):
+    """Poll pred() until true (returns its value) or raise LabError."""
+    return wait_until(pred, timeout, interval, what=what, error=LabError)
+
+
+def stderr_log(msg):
+    sys.stderr.write("%s  %s\n" % (time.strftime("%H:%M:%S"), msg))
+    sys.stderr.flush()
+
+
+def read_int(path):
+    """The integer a file holds (any notation int() reads with base 0), or None."""
+    return files.read_int(path, 0)

@@ -1,0 +1,80 @@
+"""A client writing through the VIP (lab_client.py in the client
+namespace), and what it saw acknowledged."""
+
+import json
+import subprocess
+import threading
+
+from labkit.layout import BOUNCER_PORT, LabError, VIP
+
+
+def quote_literal(s):
+    return "'" + s.replace("'", "''") + "'"
+
+
+class Writer:
+    """lab_client.py write in the client namespace; attempts are collected
+    as dicts: seq, t0, t1, ok, node or err."""
+
+    def __init__(self, lab, interval, start_seq, connect_timeout=2):
+        self.lab = lab
+        self.attempts = []
+        self.end = None
+        self._lock = threading.Lock()
+        self.started = threading.Event()
+        self.proc = subprocess.Popen(lab.client_argv("write", "--host", VIP, "--port", BOUNCER_PORT,
+                                                     "--interval", interval, "--start-seq", start_seq,
+                                                     "--connect-timeout", connect_timeout,
+                                                     # every attempt held for a whole connect_timeout
+                                                     # still fits: none is skipped by the client itself
+                                                     "--max-inflight",
+                                                     int(connect_timeout / interval) + 20),
+                                     stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                     text=True, start_new_session=True)
+        self.thread = threading.Thread(target=self._read, daemon=True, name="lab-writer")
+        self.thread.start()
+        if not self.started.wait(10):
+            self.stop()
+            raise LabError("the client did not start: %s" % self.proc.stderr.read()[-500:])
+
+    def _read(self):
+        for line in self.proc.stdout:
+            try:
+                r = json.loads(line)
+            except ValueError:
+                continue
+            if r.get("ev") == "start":
+                self.started.set()
+            elif r.get("ev") == "attempt":
+                with self._lock:
+                    self.attempts.append(r)
+            elif r.get("ev") == "end":
+                self.end = r
+
+    def stop(self, timeout=15):
+        if self.proc.poll() is None:
+            try:
+                self.proc.stdin.close()
+            except OSError:
+                pass
+            try:
+                self.proc.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(5)
+        self.thread.join(5)
+
+    def snapshot(self):
+        with self._lock:
+            return sorted(self.attempts, key=lambda a: a["seq"])
+
+    def acked(self):
+        return [a["seq"] for a in self.snapshot() if a["ok"]]
+
+    def first_ok_after(self, t):
+        """The first acknowledged attempt started at or after t."""
+        oks = [a for a in self.snapshot() if a["ok"] and a["t0"] >= t]
+        return min(oks, key=lambda a: a["t1"]) if oks else None
+
+    def failed_between(self, t_from, t_to):
+        return [a for a in self.snapshot() if not a["ok"] and t_from <= a["t0"] <= t_to]

@@ -1,0 +1,204 @@
+"""Hold, don't refuse (issue 10 part 3): the VIP arrives before the
+promotion; pgbouncer in front of a standby that [postgres] names."""
+
+import re
+import time
+
+import pytest
+
+from kit.fifo import inst
+from kit.notify import Notify
+from kit.waiting import wait_until
+from notify_rig import VI, HeldClient, admin_cmds
+from notify_rig import notify_bin, pg, rig, standby_rig  # noqa: F401  (fixtures)
+
+
+def test_hold_until_promotion_then_serve_within_100ms_cold_pool(standby_rig):
+    """MASTER while the local PostgreSQL is still a standby: clients wait in
+    pgbouncer (no error, no read-only server) and their writes go through
+    within 100 ms of the promotion, although the pool is cold: a client
+    logged in while the database was paused, which makes pgbouncer 1.18
+    wait server_login_retry (0.05 here, as in examples/pgbouncer.ini)
+    before its next server login."""
+    rig = standby_rig
+    b = rig.start_bouncer(server_login_retry="0.05")
+    rig.make_fifo()
+    n = rig.start(postgres=rig.postgres_section())
+    rig.apply("BACKUP", False)
+    off = n.log_size()
+    rig.fifo.write(inst(VI, "MASTER"))
+    rig.wait_flags(1, 0)                 # held: enabled, paused
+    n.wait_for_log(r"holding clients in pgbouncer until it is primary", start=off)
+    n.wait_for_log(r"pgbouncer: holding \(paused, clients wait\) databases appdb", start=off)
+    early = HeldClient(b, "held_early")
+    time.sleep(1.0)
+    assert early.done is None, "a client was not held: %r" % early.error
+    assert b.flags() == (1, 0)
+    wait_until(lambda: "closing because: pause mode" in b.log(), 5,
+               describe=lambda: "the cold-pool trap was not set:\n" + b.log()[-2000:])
+    late = HeldClient(b, "held_late")
+    time.sleep(0.01)
+    # when the promotion really happened: pg_promote(wait => true) polls every
+    # 100 ms, so a direct session asks pg_is_in_recovery() every 2 ms too
+    import threading
+    seen = {}
+
+    def watch_promotion():
+        with rig.pg.connect() as conn:
+            deadline = time.monotonic() + 30
+            while time.monotonic() < deadline:
+                if not conn.execute("SELECT pg_is_in_recovery()").fetchone()[0]:
+                    seen["at"] = time.monotonic()
+                    return
+                time.sleep(0.002)
+    watcher = threading.Thread(target=watch_promotion, daemon=True)
+    watcher.start()
+    rig.pg.promote()                     # pg_promote(wait => true)
+    returned = time.monotonic()
+    watcher.join(30)
+    assert "at" in seen
+    assert early.join(10) and late.join(10), rig.describe("held clients still waiting 10 s after the promotion")
+    assert early.error is None and late.error is None, (early.error, late.error)
+    ms = {c.name: round((c.done - returned) * 1000) for c in (early, late)}
+    real = {c.name: round((c.done - seen["at"]) * 1000) for c in (early, late)}
+    print("writes acknowledged, ms after pg_promote returned: %r; after the promotion: %r" % (ms, real))
+    assert max(ms.values()) <= 100, rig.describe("acknowledged %r ms after pg_promote returned" % ms)
+    # from the promotion itself: hold_poll (20 ms), RESUME, then pgbouncer
+    # opens one server connection at a time (a backend start each)
+    assert max(real.values()) <= 250, rig.describe("acknowledged %r ms after the promotion" % real)
+    assert b.flags() == (0, 0)
+    n.wait_for_log(r"is primary: serving, ending the hold", start=off)
+    lines = n.lines_since(off)
+    assert not [l for l in lines if " RELOAD" in l], "RELOAD on the MASTER path:\n" + "\n".join(lines)
+    # losing the VIP fences at once, as without a hold
+    rig.apply("BACKUP", False)
+
+
+def test_hold_timeout_fences_then_serves_on_promotion(standby_rig):
+    """hold_timeout passes with the local PostgreSQL still a standby: logged
+    as an error, pgbouncer fenced (held clients disconnected, new ones
+    refused at once), and served as soon as the promotion comes. pgbouncer's
+    default-like server_login_retry gets a warning."""
+    import psycopg
+    rig = standby_rig
+    b = rig.start_bouncer(server_login_retry="15")
+    rig.make_fifo()
+    n = rig.start(postgres=rig.postgres_section(hold_timeout="2s"))
+    rig.apply("BACKUP", False)
+    n.wait_for_log(r"warning: pgbouncer at \S+ has server_login_retry = 15 s")
+    off = n.log_size()
+    t0 = time.monotonic()
+    rig.fifo.write(inst(VI, "MASTER"))
+    rig.wait_flags(1, 0)
+    held = HeldClient(b, "held_timeout")
+    time.sleep(0.5)
+    assert held.done is None, held.error
+    n.wait_for_log(r"error: local PostgreSQL at \S+ is still a standby 2\.0s \(hold_timeout\) after "
+                   r"this node became MASTER: fencing", start=off, timeout=5)
+    took = time.monotonic() - t0
+    assert 1.9 <= took <= 3.5, took
+    rig.wait_fenced(timeout=3)
+    assert held.join(5) and held.error is not None, "the held client was not let go: %r" % held.error
+    assert "read-only" not in held.error, held.error
+    with pytest.raises(psycopg.OperationalError):
+        b.client().execute("SELECT 1")
+    rig.pg.promote()
+    assert rig.wait_serving(timeout=5) == "appdb"
+    assert not rig.pg.in_recovery()
+    n.wait_for_log(r"is primary: serving \(after the hold timed out\)", start=off)
+
+
+def test_master_with_primary_serves_at_once_no_hold(rig):
+    """[postgres] set, the local PostgreSQL already primary: MASTER serves
+    without a hold."""
+    n = rig.start(postgres=rig.postgres_section())
+    rig.apply("BACKUP", False)
+    off = n.log_size()
+    t0 = time.monotonic()
+    rig.fifo.write(inst(VI, "MASTER"))
+    assert rig.wait_serving(timeout=5) == "appdb"
+    assert time.monotonic() - t0 < 1.0
+    assert not [l for l in n.lines_since(off) if "holding" in l]
+
+
+def test_restart_on_master_does_not_kill_clients(rig):
+    """pgtrack-notify restarted on a MASTER (VIP here) with [postgres]: the
+    clients of the primary are left alone while the probe connects."""
+    n = rig.start(notify={"vip": "127.0.0.1"}, postgres=rig.postgres_section())
+    n.wait_for_log(r"pgbouncer: serving databases appdb \(this node is MASTER \(VIP here\)\)")
+    assert rig.wait_serving() == "appdb"
+    conn = rig.bouncer.client()
+    conn.execute("SELECT 1")
+    assert rig.notify.stop() == 0
+    rig.notify = Notify(rig.binary, rig.dir)
+    rig.start(notify={"vip": "127.0.0.1"}, postgres=rig.postgres_section())
+    rig.notify.wait_for_log(r"taking it as MASTER")
+    time.sleep(1.0)
+    assert conn.execute("SELECT 1").fetchone() == (1,)
+    conn.close()
+    assert rig.bouncer.flags() == (0, 0)
+    assert not admin_cmds(rig.notify.lines_since(0), "KILL"), rig.notify.describe()
+
+
+def test_losing_the_vip_during_a_hold_fences_at_once(standby_rig):
+    """BACKUP while clients are held: they are disconnected at once (KILL of
+    the paused database) so that they reconnect through the VIP, and new
+    ones are refused."""
+    rig = standby_rig
+    b = rig.start_bouncer(server_login_retry="0.05")
+    rig.make_fifo()
+    n = rig.start(postgres=rig.postgres_section())
+    rig.apply("BACKUP", False)
+    rig.fifo.write(inst(VI, "MASTER"))
+    rig.wait_flags(1, 0)
+    held = HeldClient(b, "held_lost")
+    time.sleep(0.5)
+    assert held.done is None, held.error
+    off = n.log_size()
+    t0 = time.monotonic()
+    rig.fifo.write(inst(VI, "BACKUP"))
+    assert held.join(3), rig.describe("the held client still waits after BACKUP")
+    assert held.done - t0 < 1.0 and held.error is not None, (held.done - t0, held.error)
+    assert "read-only" not in held.error, held.error
+    rig.wait_fenced(timeout=2)
+    assert admin_cmds(n.lines_since(off), "KILL"), n.describe()
+
+
+def test_promoted_while_backup_serves_without_a_hold(standby_rig):
+    """The promotion came first, while BACKUP (the session idles and last
+    saw a standby): MASTER asks again and serves, with no hold logged."""
+    rig = standby_rig
+    rig.start_bouncer(server_login_retry="0.05")
+    rig.make_fifo()
+    n = rig.start(postgres=rig.postgres_section())
+    rig.apply("BACKUP", False)
+    n.wait_for_log(r"local PostgreSQL at \S+: standby")
+    rig.pg.promote()
+    time.sleep(0.3)
+    off = n.log_size()
+    t0 = time.monotonic()
+    rig.fifo.write(inst(VI, "MASTER"))
+    assert rig.wait_serving(timeout=5) == "appdb"
+    assert time.monotonic() - t0 < 1.0
+    # pgbouncer may hold for the millisecond the session takes to answer,
+    # but nothing says the server is a standby
+    lines = n.lines_since(off)
+    assert not [l for l in lines if re.search(r"holding clients|not primary yet|still a standby|ending the hold", l)], \
+        "\n".join(lines)
+
+
+def test_postgres_section_that_cannot_log_in_serves_without_hold(rig):
+    """[postgres] names a role that does not exist: no answer will ever come,
+    so MASTER serves as without the section, with an error, instead of
+    holding (and then fencing) a healthy primary; and the server is not
+    asked at every hold_poll."""
+    n = rig.start(postgres=rig.postgres_section(user="pgtrack_no_such_role"))
+    rig.apply("BACKUP", False)
+    rig.fifo.write(inst(VI, "MASTER"))
+    assert rig.wait_serving(timeout=5) == "appdb"
+    n.wait_for_log(r"error: cannot ask the local PostgreSQL at \S+ whether it is primary \(.*"
+                   r"pgtrack_no_such_role.*\): serving on MASTER without the hold")
+    before = open(rig.pg.logfile, errors="replace").read().count('role "pgtrack_no_such_role" does not exist')
+    time.sleep(2)
+    after = open(rig.pg.logfile, errors="replace").read().count('role "pgtrack_no_such_role" does not exist')
+    assert after - before <= 5, "%d refused logins in 2 s (backoff from 250 ms)" % (after - before)
