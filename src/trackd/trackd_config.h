@@ -36,6 +36,7 @@ struct probe_key {
  */
 struct track_settings {
 	char name[TRACK_NAME_MAX + 1];
+	char origin[256]; /* the file of the section (the main file or conf.d/...) */
 	int line; /* of the section header, for messages */
 	char file[CONF_STR_SIZE];
 
@@ -69,6 +70,7 @@ struct global_settings {
 
 struct trackd_config {
 	char *path;
+	char *conf_d; /* PATH's directory/conf.d: NAME.conf files read after PATH */
 	struct global_settings global;
 	struct track_settings *tracks;
 	size_t n_tracks;
