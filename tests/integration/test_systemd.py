@@ -213,3 +213,48 @@ def test_notify_ready_status_reload_stop(rig, manager):
     rig.notify.stop()
     manager.drain(0.3)
     assert any("STOPPING" in f for _, f, _ in manager.got[mark:]), manager.got[mark:]
+
+
+def test_conf_d_tracks_are_read_at_start_and_reload(cluster, trackd):
+    """conf.d/NAME.conf next to the main file: a track dropped there is
+    started by a reload, a broken one refuses the reload with its own
+    path:line, and moving a track there does not restart its probe."""
+    p_opts = cluster.primary.track_options(legacy_values=False, application_name="pgtrackd-p",
+                                           accept_interval="0")
+    t = trackd.new()
+    t.write_config({"p": p_opts})
+    conf_d = os.path.join(os.path.dirname(t.conf), "conf.d")
+    os.mkdir(conf_d)
+    t.start()
+    t.wait_for_value("p", PRIMARY)
+    session = "SELECT pid FROM pg_stat_activity WHERE application_name = 'pgtrackd-p'"
+    before = cluster.primary.sql(session)
+
+    r_opts = dict(cluster.replica.track_options(legacy_values=False), file=t.path("r"))
+    with open(os.path.join(conf_d, "20-r.conf"), "w") as f:
+        f.write("[track r]\n" + "".join("%s = %s\n" % kv for kv in r_opts.items()))
+    t.send_signal(signal.SIGHUP)
+    t.wait_for_value("r", 53)
+
+    bad = os.path.join(conf_d, "30-bad.conf")
+    with open(bad, "w") as f:
+        f.write("[track x]\nfile = %s\nnot_a_key = 1\n" % t.path("x"))
+    off = t.log_size()
+    t.send_signal(signal.SIGHUP)
+    t.wait_for_log(r"error: %s:3: unknown key \"not_a_key\" in section \[track x\]"
+                   % re.escape(bad), 5, start=off)
+    t.wait_for_log(r"configuration reload failed, keeping the running configuration", 5, start=off)
+    os.unlink(bad)
+
+    # p moves from the main file into conf.d: the same track, the same session
+    with open(os.path.join(conf_d, "10-p.conf"), "w") as f:
+        f.write("[track p]\nfile = %s\n" % t.path("p")
+                + "".join("%s = %s\n" % kv for kv in p_opts.items()))
+    with open(t.conf, "w") as f:
+        f.write("[global]\nfile_check_interval = 200ms\n")
+    off = t.log_size()
+    t.send_signal(signal.SIGHUP)
+    t.wait_for_log(r"configuration reloaded: 2 track\(s\)", 5, start=off)
+    assert "settings changed" not in t.log_since(off)
+    assert cluster.primary.sql(session) == before
+    assert t.read("p") == "%d\n" % PRIMARY
