@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "log.h"
 #include "config_probe.h"
@@ -179,6 +180,10 @@ static void check_file(struct conf_parser *p, const struct track_settings *t)
 
 	if (r == -EISDIR)
 		config_track_error(p, t, "file %s names a directory, not a file", t->file);
+	else if (r == -EPERM && geteuid() == 0 && strstr(why, "neither root nor"))
+		/* root checking a directory made for the daemon's user (the unit's tmpfiles). */
+		config_track_error(p, t, "file %s: %s; check as the user pgtrackd runs as "
+				   "(runuser -u USER -- pgtrackd -t)", t->file, why);
 	else if (r == -ELOOP || r == -ENOTDIR || r == -EPERM)
 		config_track_error(p, t, "file %s: %s", t->file, why);
 	else if (r < 0 && r != -ENOENT)

@@ -134,19 +134,19 @@ void trackd_service_start(struct trackd_service *s, struct ev_loop *loop,
 	sdnotify_watchdog_start(&s->watchdog, loop, probes_alive, s);
 }
 
+/* Before READY=1 systemd is still starting us: a SIGHUP then is no reload to it. */
 void trackd_service_reloading(struct trackd_service *s)
 {
-	sdnotify_reloading();
+	if (s->ready)
+		sdnotify_reloading();
 }
 
 void trackd_service_reloaded(struct trackd_service *s)
 {
-	char missing[512];
-
-	if (s->ready || all_have_verdicts(s, missing, sizeof(missing)))
-		become_ready(s);
+	if (s->ready)
+		send_status(s, "READY=1\n");
 	else
-		send_status(s, "");
+		trackd_service_changed(s);
 }
 
 void trackd_service_stopping(struct trackd_service *s)
