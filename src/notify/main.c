@@ -251,7 +251,7 @@ static void note_decision(struct notifier *n, unsigned notes)
 
 /* Asks follow what pgbouncer should do now, and does it. */
 /* systemd's STATUS=: the followed state and what pgbouncer is told, when it changes. */
-static void report_status(struct notifier *n)
+static void report_status_with(struct notifier *n, const char *prefix)
 {
 	char status[sizeof(n->status)];
 
@@ -259,10 +259,15 @@ static void report_status(struct notifier *n)
 		 followed_name(n->config),
 		 n->follow.state_known ? vrrp_state_name(n->follow.state) : "not reported yet",
 		 bouncer_mode_name(n->bouncer.mode));
-	if (strcmp(status, n->status) == 0)
+	if (!prefix[0] && strcmp(status, n->status) == 0)
 		return;
 	memcpy(n->status, status, sizeof(status));
-	sdnotify_send("STATUS=%s", status);
+	sdnotify_send("%sSTATUS=%s", prefix, status);
+}
+
+static void report_status(struct notifier *n)
+{
+	report_status_with(n, "");
 }
 
 static void decide(struct notifier *n)
@@ -446,7 +451,7 @@ static void signal_cb(struct ev_loop *loop, ev_signal *w, int revents)
 	if (w->signum == SIGHUP) {
 		sdnotify_reloading();
 		reload(n);
-		sdnotify_send("READY=1");
+		report_status_with(n, "READY=1\n");
 		return;
 	}
 	if (n->stopping)
@@ -503,8 +508,7 @@ static void start(struct notifier *n)
 	localpg_start(&n->local);
 	infer_state(n);
 	bouncer_start(&n->bouncer);
-	report_status(n);
-	sdnotify_send("READY=1");
+	report_status_with(n, "READY=1\n");
 	sdnotify_watchdog_start(&n->watchdog, n->loop, loop_alive, n);
 }
 

@@ -13,6 +13,8 @@ import time
 import pytest
 
 from kit.fifo import inst
+from kit.ports import SilentListener
+from kit.trackd import FAST_TRACK
 from kit.waiting import wait_until
 from modules_rig import built
 from modules_rig import build_dir  # noqa: F401  (fixture)
@@ -40,6 +42,7 @@ class Manager:
         return e
 
     def drain(self, seconds):
+        """Reads for this long; a datagram's time is when it was read."""
         end = time.monotonic() + seconds
         while time.monotonic() < end:
             try:
@@ -55,10 +58,10 @@ class Manager:
             self.drain(0.05)
             for i, (_, f, _) in enumerate(self.got[after:], after):
                 if key in f and (value is None or f[key] == value):
-                    return i
+                    return [i]
             return None
         return wait_until(find, timeout, what="%s=%s" % (key, value or "*"),
-                          describe=lambda: "datagrams so far: %r" % [g[2] for g in self.got])
+                          describe=lambda: "datagrams so far: %r" % [g[2] for g in self.got])[0]
 
     def count(self, key, since, until):
         return sum(1 for t, f, _ in self.got if key in f and since <= t <= until)
@@ -121,14 +124,17 @@ def test_pgtrackd_ready_status_watchdog_reload_stop(cluster, trackd, manager):
 def test_pgtrackd_ready_at_ready_timeout_names_the_track(trackd, manager, workdir):
     """A track whose verdict takes longer than ready_timeout: READY=1 all the
     same, with the track named in STATUS= and a warning."""
-    t = trackd.new()
-    # refused at every probe, and fall = 20 at 200 ms: no verdict for 4 s
-    t.write_config({"slow": {"hostaddr": "127.0.0.1", "port": "1", "interval": "200ms",
-                             "fall": "20", "user": "postgres", "dbname": "postgres"}},
-                   {"ready_timeout": "500ms"})
-    t.extra_env = manager.env(watchdog=False)
-    t.start()
-    i = manager.wait_for("READY", "1", 5)
+    silent = SilentListener()      # accepts, never answers: each probe times out after 1 s
+    try:
+        t = trackd.new()
+        t.write_config({"slow": dict(FAST_TRACK, hostaddr="127.0.0.1", port=str(silent.port),
+                                     fall="20", user="postgres", dbname="postgres")},
+                       {"ready_timeout": "500ms"})
+        t.extra_env = manager.env(watchdog=False)
+        t.start()
+        i = manager.wait_for("READY", "1", 5)
+    finally:
+        silent.close()
     status = manager.got[i][1]["STATUS"]
     assert status.startswith("no verdict yet for slow;"), status
     t.wait_for_log(r"warning: telling systemd pgtrackd is ready although no verdict is written "
@@ -149,6 +155,7 @@ def test_pgtrackd_watchdog_withheld_while_a_probe_is_silent(trackd, manager, bui
     line = t.wait_for_log(r'error: not petting systemd\'s watchdog: track "quiet" has not '
                           r'reported for \d+\.\ds \(interval 0\.2s\)', 20)
     assert line
+    manager.drain(0.3)      # what was sent before, still queued on the socket
     mark = time.monotonic()
     manager.drain(1.0)
     assert manager.count("WATCHDOG", mark, time.monotonic()) == 0
