@@ -16,7 +16,9 @@
  *     rm /etc/pgtrackd/maintenance        # back in service
  *
  * The flag is watched with libev's ev_stat, which uses inotify: a change
- * is seen at once, with a slow stat() as a fallback (check_interval).
+ * is seen at once, with a slow stat() as a fallback (check_interval).  The
+ * state is also reported once per track interval, changed or not: a probe
+ * that stops reporting is a hung one to pgtrackd's watchdog.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -29,6 +31,7 @@ struct maintenance {
 	const struct pgtrackd_host *host;
 	char *flag;
 	ev_stat watch;
+	ev_timer every;  /* the report of each interval */
 	int reported; /* -1 nothing yet, 0 ok, 1 maintenance */
 };
 
@@ -82,6 +85,11 @@ static void changed(struct ev_loop *loop, ev_stat *w, int revents)
 	report(w->data);
 }
 
+static void interval_cb(struct ev_loop *loop, ev_timer *w, int revents)
+{
+	report(w->data);
+}
+
 static int init(const struct pgtrackd_host *host, const struct pgtrackd_dict *config,
 		void **state)
 {
@@ -99,6 +107,9 @@ static int init(const struct pgtrackd_host *host, const struct pgtrackd_dict *co
 	}
 	ev_stat_init(&m->watch, changed, m->flag, interval ? strtod(interval, NULL) : 1.0);
 	m->watch.data = m;
+	ev_timer_init(&m->every, interval_cb, (double)host->interval_ms / 1000.0,
+		      (double)host->interval_ms / 1000.0);
+	m->every.data = m;
 	*state = m;
 	return 0;
 }
@@ -108,6 +119,7 @@ static int start(void *state)
 	struct maintenance *m = state;
 
 	ev_stat_start(m->host->loop, &m->watch);
+	ev_timer_start(m->host->loop, &m->every);
 	/* ev_stat_start has filled in the current attributes. */
 	report(m);
 	return 0;
@@ -118,6 +130,7 @@ static void stop(void *state)
 	struct maintenance *m = state;
 
 	ev_stat_stop(m->host->loop, &m->watch);
+	ev_timer_stop(m->host->loop, &m->every);
 }
 
 static void destroy(void *state)

@@ -113,7 +113,9 @@ struct pgtrackd_host {
 
 	/*
 	 * Reports the probe's current state.  Report on every check, not only
-	 * on changes: failures are counted.  reason (may be NULL) ends up in
+	 * on changes, and at least once per interval_ms: failures are
+	 * counted, and under systemd's watchdog a probe silent for five
+	 * intervals (at least 10 s) counts as hung.  reason (may be NULL) ends up in
 	 * the log line of a state change.
 	 */
 	void (*report)(const struct pgtrackd_host *host, enum pgtrackd_state state,

@@ -17,6 +17,7 @@ int cli_parse(struct cli *cli, int argc, char **argv)
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "version", no_argument, NULL, 'V' },
 		{ "help", no_argument, NULL, 'h' },
+		{ "write-stopped", no_argument, NULL, 'W' },
 		{ 0 },
 	};
 	int opt;
@@ -44,6 +45,15 @@ int cli_parse(struct cli *cli, int argc, char **argv)
 		case 'h':
 			cli->usage(stdout);
 			return 0;
+		case 'W':
+			if (!cli->allow_write_stopped) {
+				fprintf(stderr, "%s: unrecognized option '--write-stopped'\n",
+					cli->program);
+				cli->usage(stderr);
+				return 2;
+			}
+			cli->write_stopped = true;
+			break;
 		default:
 			cli->usage(stderr);
 			return 2;

@@ -16,6 +16,8 @@ struct cli {
 	bool check;          /* -t */
 	bool console;        /* -l */
 	bool verbose;        /* -v */
+	bool allow_write_stopped; /* the program takes --write-stopped */
+	bool write_stopped;  /* --write-stopped */
 	int max_args;        /* operands allowed after the options */
 	char **args;         /* the operands */
 	int n_args;

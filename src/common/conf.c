@@ -1,11 +1,13 @@
 #include "conf.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <ini.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "duration.h"
 
@@ -72,13 +74,29 @@ int conf_line(const struct conf_parser *p)
 	return p->line;
 }
 
-PRINTF_LIKE(3, 0)
-static void error_at(struct conf_parser *p, int line, const char *fmt, va_list ap)
+PRINTF_LIKE(4, 0)
+static void error_in(struct conf_parser *p, const char *file, int line, const char *fmt,
+		     va_list ap)
 {
 	char msg[512];
 
 	vsnprintf(msg, sizeof(msg), fmt, ap);
-	conf_errors_add(p->errs, "%s:%d: %s", p->path, line, msg);
+	conf_errors_add(p->errs, "%s:%d: %s", file, line, msg);
+}
+
+PRINTF_LIKE(3, 0)
+static void error_at(struct conf_parser *p, int line, const char *fmt, va_list ap)
+{
+	error_in(p, p->path, line, fmt, ap);
+}
+
+void conf_error_in(struct conf_parser *p, const char *file, int line, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	error_in(p, file, line, fmt, ap);
+	va_end(ap);
 }
 
 void conf_error(struct conf_parser *p, const char *fmt, ...)
@@ -179,33 +197,104 @@ static int handler(void *user, const char *section, const char *name, const char
 	return 1;
 }
 
-bool conf_parse_file(const char *path, const struct conf_callbacks *cb, void *user,
-		     struct conf_errors *errs)
+/* One file of the tree: its lines and sections start afresh.  false if it cannot be opened. */
+static bool parse_one(struct conf_parser *p, const char *path)
 {
-	struct conf_parser p = {
-		.path = path, .cb = cb, .user = user, .errs = errs,
-	};
 	int r;
 
-	p.file = fopen(path, "re");
-	if (!p.file) {
-		conf_errors_add(errs, "%s: cannot open: %s", path, strerror(errno));
+	p->path = path;
+	p->line = 0;
+	p->section[0] = '\0';
+	p->file = fopen(path, "re");
+	if (!p->file) {
+		conf_errors_add(p->errs, "%s: cannot open: %s", path, strerror(errno));
 		return false;
 	}
-	r = ini_parse_stream(reader, &p, handler, &p);
+	r = ini_parse_stream(reader, p, handler, p);
 	if (r > 0)
-		conf_error_at(&p, r, "syntax error");
+		conf_error_at(p, r, "syntax error");
 	else if (r < 0)
-		conf_errors_add(errs, "%s: out of memory while parsing", path);
-	if (ferror(p.file))
-		conf_errors_add(errs, "%s: read error: %s", path, strerror(errno));
+		conf_errors_add(p->errs, "%s: out of memory while parsing", path);
+	if (ferror(p->file))
+		conf_errors_add(p->errs, "%s: read error: %s", path, strerror(errno));
+	if (p->cb->file_end)
+		p->cb->file_end(p, p->user);
+	fclose(p->file);
+	p->file = NULL;
+	return true;
+}
+
+static int conf_d_entry(const struct dirent *d)
+{
+	size_t len = strlen(d->d_name);
+
+	return d->d_name[0] != '.' && len > 5 && strcmp(d->d_name + len - 5, ".conf") == 0;
+}
+
+static int by_name(const struct dirent **a, const struct dirent **b)
+{
+	return strcmp((*a)->d_name, (*b)->d_name);
+}
+
+/* Every NAME.conf of dir, in name order; a missing dir has none. */
+static void parse_dir(struct conf_parser *p, const char *dir)
+{
+	struct dirent **names;
+	int n = scandir(dir, &names, conf_d_entry, by_name);
+
+	if (n < 0) {
+		if (errno != ENOENT)
+			conf_errors_add(p->errs, "%s: cannot read the directory: %s", dir,
+					strerror(errno));
+		return;
+	}
+	for (int i = 0; i < n; i++) {
+		char *path = NULL;
+		struct stat st;
+
+		if (asprintf(&path, "%s/%s", dir, names[i]->d_name) < 0) {
+			p->errs->oom = true;
+			path = NULL;
+		} else if (stat(path, &st) < 0) {
+			conf_errors_add(p->errs, "%s: cannot open: %s", path, strerror(errno));
+		} else if (!S_ISREG(st.st_mode)) {
+			conf_errors_add(p->errs, "%s: not a regular file", path);
+		} else {
+			parse_one(p, path);
+		}
+		free(path);
+		free(names[i]);
+	}
+	free(names);
+}
+
+bool conf_parse_tree(const char *path, const char *dir, const struct conf_callbacks *cb,
+		     void *user, struct conf_errors *errs)
+{
+	struct conf_parser p = {
+		.cb = cb, .user = user, .errs = errs,
+	};
+
+	if (!parse_one(&p, path)) {
+		free(p.buf);
+		return false;
+	}
+	if (dir)
+		parse_dir(&p, dir);
+	p.path = path;
+	p.line = 0;
 	if (cb->end)
 		cb->end(&p, user);
-	fclose(p.file);
 	free(p.buf);
 	if (errs->oom)
 		return false;
 	return errs->count == 0;
+}
+
+bool conf_parse_file(const char *path, const struct conf_callbacks *cb, void *user,
+		     struct conf_errors *errs)
+{
+	return conf_parse_tree(path, NULL, cb, user, errs);
 }
 
 static void *field(void *target, const struct conf_key *k)

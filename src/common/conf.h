@@ -37,6 +37,8 @@ struct conf_callbacks {
 	/* A key in the current section ("" before any section header). */
 	void (*key)(struct conf_parser *p, const char *section, const char *key,
 		    const char *value, void *user);
+	/* After the last line of each file (optional): a section ends with its file. */
+	void (*file_end)(struct conf_parser *p, void *user);
 	/* After the last line, while errors can still be recorded. */
 	void (*end)(struct conf_parser *p, void *user);
 };
@@ -45,12 +47,23 @@ struct conf_callbacks {
 bool conf_parse_file(const char *path, const struct conf_callbacks *cb, void *user,
 		     struct conf_errors *errs);
 
+/*
+ * Parses path, then every DIR/NAME.conf (regular files, NAME not starting
+ * with '.') in byte order of their names, as if they followed path; dir
+ * may be missing.  conf_path() names the file being read.
+ */
+bool conf_parse_tree(const char *path, const char *dir, const struct conf_callbacks *cb,
+		     void *user, struct conf_errors *errs);
+
 const char *conf_path(const struct conf_parser *p);
 int conf_line(const struct conf_parser *p);
 /* Records "path:line: message" for the current line. */
 void conf_error(struct conf_parser *p, const char *fmt, ...) PRINTF_LIKE(2, 3);
 /* Records "path:line: message" for another line (e.g. a section header). */
 void conf_error_at(struct conf_parser *p, int line, const char *fmt, ...) PRINTF_LIKE(3, 4);
+/* Records "file:line: message" for a line of another file of the tree. */
+void conf_error_in(struct conf_parser *p, const char *file, int line, const char *fmt, ...)
+	PRINTF_LIKE(4, 5);
 
 enum conf_type {
 	CONF_STRING,   /* char[CONF_STR_SIZE] */

@@ -6,19 +6,43 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/stat.h>
 #include <syslog.h>
 #include <time.h>
+#include <unistd.h>
 
 static const char *log_ident = "pgtrack";
 static bool log_console = true;
+static bool log_journal;
 static bool log_verbose;
+
+/* $JOURNAL_STREAM is "DEVICE:INODE" of the stream systemd connected to stderr. */
+static bool stderr_is_journal(void)
+{
+	const char *stream = getenv("JOURNAL_STREAM");
+	unsigned long long dev, ino;
+	struct stat st;
+	char tail;
+
+	if (!stream || sscanf(stream, "%llu:%llu%c", &dev, &ino, &tail) != 2)
+		return false;
+	if (fstat(STDERR_FILENO, &st) < 0)
+		return false;
+	return (unsigned long long)st.st_dev == dev && (unsigned long long)st.st_ino == ino;
+}
 
 void log_init(const char *ident, bool console, int facility)
 {
 	log_ident = ident;
-	log_console = console;
-	if (!console)
+	log_journal = stderr_is_journal();
+	log_console = console || log_journal;
+	if (!log_console)
 		openlog(ident, LOG_PID | LOG_NDELAY, facility);
+}
+
+bool log_to_journal(void)
+{
+	return log_journal;
 }
 
 void log_set_facility(int facility)
@@ -63,6 +87,14 @@ static void vlog(int priority, const char *errstr, const char *fmt, va_list ap)
 			syslog(priority, "%s: %s", msg, errstr);
 		else
 			syslog(priority, "%s", msg);
+		return;
+	}
+
+	if (log_journal) {
+		/* journald reads the priority from the "<N>" prefix and stamps the line itself. */
+		fprintf(stderr, "<%d>%s: %s%s%s\n", priority, level_name(priority), msg,
+			errstr ? ": " : "", errstr ? errstr : "");
+		fflush(stderr);
 		return;
 	}
 

@@ -1,9 +1,10 @@
 /*
  * log: the one place where pgtrackd's programs say what happened.
  *
- * Lines go to syslog (with the facility chosen at log_init) or, on the
+ * Lines go to the journal when systemd connected stderr to it, else to
+ * syslog (with the facility chosen at log_init) or, on the
  * console, to stderr with a timestamp.  Every call preserves errno.
- * fatalx() exits; use them only before the event loop runs.
+ * fatalx() exits; use it only before the event loop runs.
  */
 #ifndef PGTRACK_LOG_H
 #define PGTRACK_LOG_H
@@ -15,6 +16,12 @@
 void log_init(const char *ident, bool console, int facility);
 void log_set_verbose(bool verbose);
 void log_set_facility(int facility);
+/*
+ * Whether log_init found stderr connected to the journal ($JOURNAL_STREAM):
+ * lines then go there, "<N>" priority first, whatever -l says, so that
+ * journalctl -p filters them.
+ */
+bool log_to_journal(void);
 
 /* log_warn appends ": strerror(errno)"; the x variants do not. */
 void log_error(const char *fmt, ...) PRINTF_LIKE(1, 2);

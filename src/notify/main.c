@@ -29,6 +29,7 @@
 #include "monotime.h"
 #include "notify_config.h"
 #include "ratelimit.h"
+#include "sdnotify.h"
 #include "util.h"
 #include "vrrp_event.h"
 
@@ -53,6 +54,8 @@ struct notifier {
 	bool stopping;
 	struct mainloop_signals signals;
 	ev_timer grace;
+	struct sdnotify_watchdog watchdog;
+	char status[256]; /* the STATUS= systemd has */
 };
 
 static void usage(FILE *out)
@@ -247,6 +250,26 @@ static void note_decision(struct notifier *n, unsigned notes)
 }
 
 /* Asks follow what pgbouncer should do now, and does it. */
+/* systemd's STATUS=: the followed state and what pgbouncer is told, when it changes. */
+static void report_status_with(struct notifier *n, const char *prefix)
+{
+	char status[sizeof(n->status)];
+
+	snprintf(status, sizeof(status), "%s %s: %s; pgbouncer: %s", followed_kind(n->config),
+		 followed_name(n->config),
+		 n->follow.state_known ? vrrp_state_name(n->follow.state) : "not reported yet",
+		 bouncer_mode_name(n->bouncer.mode));
+	if (!prefix[0] && strcmp(status, n->status) == 0)
+		return;
+	memcpy(n->status, status, sizeof(status));
+	sdnotify_send("%sSTATUS=%s", prefix, status);
+}
+
+static void report_status(struct notifier *n)
+{
+	report_status_with(n, "");
+}
+
 static void decide(struct notifier *n)
 {
 	struct localpg *lp = &n->local;
@@ -273,17 +296,18 @@ static void decide(struct notifier *n)
 	note_decision(n, d.notes);
 	switch (d.mode) {
 	case FOLLOW_LEAVE:
-		return;
+		break;
 	case FOLLOW_SERVE:
 		bouncer_set_mode(&n->bouncer, BOUNCER_SERVE, d.reason);
-		return;
+		break;
 	case FOLLOW_FENCE:
 		bouncer_set_mode(&n->bouncer, BOUNCER_FENCE, d.reason);
-		return;
+		break;
 	case FOLLOW_HOLD:
 		bouncer_set_mode(&n->bouncer, BOUNCER_HOLD, d.reason);
-		return;
+		break;
 	}
+	report_status(n);
 }
 
 static void hold_timeout_cb(struct ev_loop *loop, ev_timer *w, int revents)
@@ -390,6 +414,7 @@ static void reload(struct notifier *n)
 	config = notify_config_load(old->path, n->fifo_arg, &errs);
 	if (!cli_config_reloaded(config != NULL, &errs))
 		return;
+	n->status[0] = '\0'; /* a renamed instance or group shows at once */
 
 	if ((strcmp(config->notify.fifo, old->notify.fifo) != 0 || config->fifo_uid != old->fifo_uid) &&
 	    !swap_fifo(n, config, why, sizeof(why))) {
@@ -424,12 +449,15 @@ static void signal_cb(struct ev_loop *loop, ev_signal *w, int revents)
 	struct notifier *n = w->data;
 
 	if (w->signum == SIGHUP) {
+		sdnotify_reloading();
 		reload(n);
+		report_status_with(n, "READY=1\n");
 		return;
 	}
 	if (n->stopping)
 		return;
 	n->stopping = true;
+	sdnotify_send("STOPPING=1");
 	if (n->fifo_arg && n->config->notify.stop_grace_ms > 0) {
 		log_info("received %s: reading keepalived's STOP lines for %.1fs, then exiting",
 			 strsignal(w->signum), (double)n->config->notify.stop_grace_ms / 1000.0);
@@ -440,6 +468,21 @@ static void signal_cb(struct ev_loop *loop, ev_signal *w, int revents)
 	}
 	log_info("received %s, exiting; pgbouncer is left as it is", strsignal(w->signum));
 	ev_break(loop, EVBREAK_ALL);
+}
+
+/*
+ * The watchdog's timer firing proves the loop turns; the bouncer's
+ * reconcile timer must be live too, or pgbouncer would drift unwatched.
+ */
+static bool loop_alive(void *ctx, char *why, size_t size)
+{
+	struct notifier *n = ctx;
+
+	if (!ev_is_active(&n->bouncer.reconcile)) {
+		snprintf(why, size, "the pgbouncer reconcile timer is not running");
+		return false;
+	}
+	return true;
 }
 
 /* Everything but the FIFO and the signals: the state at start, pgbouncer's first run. */
@@ -465,6 +508,8 @@ static void start(struct notifier *n)
 	localpg_start(&n->local);
 	infer_state(n);
 	bouncer_start(&n->bouncer);
+	report_status_with(n, "READY=1\n");
+	sdnotify_watchdog_start(&n->watchdog, n->loop, loop_alive, n);
 }
 
 int main(int argc, char **argv)
@@ -486,6 +531,9 @@ int main(int argc, char **argv)
 
 	log_init("pgtrack-notify", cli.console || cli.check, LOG_DAEMON);
 	log_set_verbose(cli.verbose);
+	r = sdnotify_init();
+	if (r < 0)
+		log_error("cannot talk to systemd ($NOTIFY_SOCKET): %s; not notifying it", strerror(-r));
 
 	n.config = notify_config_load(cli.config, n.fifo_arg, &errs);
 	r = cli_config_loaded(&cli, n.config != NULL, &errs);
@@ -517,6 +565,7 @@ int main(int argc, char **argv)
 
 	ev_run(n.loop, 0);
 
+	sdnotify_watchdog_stop(&n.watchdog, n.loop);
 	hooks_finish(&n.hooks);
 	ev_timer_stop(n.loop, &n.hold_timer);
 	ev_timer_stop(n.loop, &n.unseen_timer);

@@ -31,7 +31,7 @@ static void pg_problem(void *ctx, int item, bool section, const char *message)
 	for (int i = 0; it && i < pc->t->n_probe_keys; i++)
 		if (pc->t->probe_keys[i].key == it->key)
 			line = pc->t->probe_keys[i].line;
-	conf_error_at(pc->p, line, "%s", message);
+	conf_error_in(pc->p, pc->t->origin, line, "%s", message);
 }
 
 /* The built-in probe's keys of t; pc (may be NULL) says which problems to report. */
@@ -92,9 +92,9 @@ void config_track_say(struct conf_parser *p, const struct track_settings *t, boo
 	vsnprintf(message, sizeof(message), fmt, ap);
 	va_end(ap);
 	if (error)
-		conf_error_at(p, t->line, "track \"%s\": %s", t->name, message);
+		conf_error_in(p, t->origin, t->line, "track \"%s\": %s", t->name, message);
 	else
-		log_warnx("%s:%d: track \"%s\": %s", conf_path(p), t->line, t->name, message);
+		log_warnx("%s:%d: track \"%s\": %s", t->origin, t->line, t->name, message);
 }
 
 const char *track_probe_key(const struct track_settings *s, const char *key)
@@ -144,7 +144,7 @@ static struct loaded_module *load_module(struct conf_parser *p, struct trackd_co
 	modules = realloc(c->modules, (c->n_modules + 1) * sizeof(*modules));
 	if (!modules) {
 		module_unload(m);
-		conf_error_at(p, t->line, "out of memory");
+		conf_error_in(p, t->origin, t->line, "out of memory");
 		return NULL;
 	}
 	modules[c->n_modules++] = m;
@@ -192,10 +192,10 @@ static void ask_module(struct conf_parser *p, const struct loaded_module *m,
 		if (m && m->ops->check_key)
 			r = m->ops->check_key(k->key, k->value, why, sizeof(why));
 		if (r == -ENOENT)
-			conf_error_at(p, k->line, "unknown key \"%s\" in section [track %s]", k->key,
-				      t->name);
+			conf_error_in(p, t->origin, k->line,
+				      "unknown key \"%s\" in section [track %s]", k->key, t->name);
 		else if (r < 0)
-			conf_error_at(p, k->line, "invalid value \"%s\" for %s: %s", k->value, k->key,
+			conf_error_in(p, t->origin, k->line, "invalid value \"%s\" for %s: %s", k->value, k->key,
 				      why[0] ? why : "refused by the module");
 	}
 	if (m && m->ops->check_section) {

@@ -18,18 +18,20 @@
 #include "cli.h"
 #include "log.h"
 #include "mainloop.h"
+#include "sdnotify.h"
 #include "track.h"
+#include "track_file.h"
 #include "trackd_config.h"
+#include "trackd_service.h"
 
 #define DEFAULT_CONFIG PGTRACKD_SYSCONFDIR "/pgtrackd/pgtrackd.conf"
-
-LIST_HEAD(track_list, track);
 
 struct daemon {
 	struct ev_loop *loop;
 	struct trackd_config *config;
 	struct track_list tracks;
 	struct mainloop_signals signals;
+	struct trackd_service service;
 };
 
 static void usage(FILE *out)
@@ -46,6 +48,9 @@ static void usage(FILE *out)
 		"                      accepted for compatibility with init scripts)\n"
 		"  -l, --log-console   log to standard error instead of syslog\n"
 		"  -v, --verbose       log every probe, not only state changes\n"
+		"      --write-stopped write every track's value_stopped into its file and\n"
+		"                      exit: 0 if every file was written, 1 otherwise (for\n"
+		"                      ExecStopPost=, after pgtrackd died in any way)\n"
 		"  -V, --version       print the version and exit\n"
 		"  -h, --help          print this help and exit\n"
 		"\n"
@@ -135,6 +140,7 @@ static int apply_config(struct daemon *d, struct trackd_config *config)
 			continue;
 		}
 		LIST_INSERT_HEAD(&d->tracks, t, link);
+		track_set_observer(t, trackd_service_changed, &d->service);
 		log_started(s);
 	}
 	config_destroy(d->config);
@@ -160,9 +166,12 @@ static void signal_cb(struct ev_loop *loop, ev_signal *w, int revents)
 	struct daemon *d = w->data;
 
 	if (w->signum == SIGHUP) {
+		trackd_service_reloading(&d->service);
 		reload(d);
+		trackd_service_reloaded(&d->service);
 		return;
 	}
+	trackd_service_stopping(&d->service);
 	log_info("received %s, writing stopped values and exiting",
 		 w->signum == SIGTERM ? "SIGTERM" : "SIGINT");
 	ev_break(loop, EVBREAK_ALL);
@@ -179,10 +188,39 @@ static void shutdown_tracks(struct daemon *d)
 	}
 }
 
+/*
+ * --write-stopped: what pgtrackd writes when it stops, for whatever ended
+ * it without that (SIGKILL, a crash, systemd's watchdog).
+ */
+static int write_stopped(const struct trackd_config *config)
+{
+	int failures = 0;
+
+	for (size_t i = 0; i < config->n_tracks; i++) {
+		const struct track_settings *s = &config->tracks[i];
+		int value = s->values[TRACK_STOPPED];
+		char why[CONF_STR_SIZE + 160];
+		int r = track_file_write_once(s->file, value, why, sizeof(why));
+
+		if (r < 0) {
+			track_log_named(s->name, PGTRACKD_LOG_ERROR, "cannot write the stopped "
+					"value %d to %s: %s", value, s->file, why);
+			failures++;
+			continue;
+		}
+		if (r > 0)
+			track_log_named(s->name, PGTRACKD_LOG_WARNING, "%s", why);
+		track_log_named(s->name, PGTRACKD_LOG_INFO, "stopped value %d written to %s "
+				"(--write-stopped)", value, s->file);
+	}
+	return failures ? 1 : 0;
+}
+
 int main(int argc, char **argv)
 {
 	struct cli cli = {
 		.program = "pgtrackd", .config = DEFAULT_CONFIG, .max_args = 0, .usage = usage,
+		.allow_write_stopped = true,
 	};
 	struct conf_errors errs = { 0 };
 	struct daemon d = { 0 };
@@ -193,7 +231,7 @@ int main(int argc, char **argv)
 		return r;
 
 	/* -t reports on the terminal, whatever -l says. */
-	log_init("pgtrackd", cli.console || cli.check, LOG_DAEMON);
+	log_init("pgtrackd", cli.console || cli.check || cli.write_stopped, LOG_DAEMON);
 	log_set_verbose(cli.verbose);
 
 	d.config = config_load(cli.config, &errs);
@@ -202,6 +240,14 @@ int main(int argc, char **argv)
 		config_destroy(d.config);
 		return r;
 	}
+	if (cli.write_stopped) {
+		r = write_stopped(d.config);
+		config_destroy(d.config);
+		return r;
+	}
+	r = sdnotify_init();
+	if (r < 0)
+		log_error("cannot talk to systemd ($NOTIFY_SOCKET): %s; not notifying it", strerror(-r));
 
 	d.loop = mainloop_new();
 	if (!d.loop)
@@ -215,9 +261,11 @@ int main(int argc, char **argv)
 	log_info("pgtrackd %s starting with %s", PGTRACKD_VERSION, config->path);
 	if (apply_config(&d, config) < 0)
 		fatalx("cannot start every track");
+	trackd_service_start(&d.service, d.loop, &d.tracks, d.config->global.ready_timeout_ms);
 
 	ev_run(d.loop, 0);
 
+	trackd_service_finish(&d.service);
 	shutdown_tracks(&d);
 	config_destroy(d.config);
 	ev_loop_destroy(d.loop);

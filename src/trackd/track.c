@@ -33,6 +33,18 @@ static int value_of(const struct track *t, enum track_state state)
 	return track_value(&t->settings, state, t->rank, t->rank_step);
 }
 
+static void notify_changed(struct track *t)
+{
+	if (t->changed)
+		t->changed(t->changed_ctx);
+}
+
+void track_set_observer(struct track *t, void (*changed)(void *ctx), void *ctx)
+{
+	t->changed = changed;
+	t->changed_ctx = ctx;
+}
+
 static void publish(struct track *t, enum track_state old, const char *why)
 {
 	int value = value_of(t, t->verdict.state);
@@ -41,6 +53,9 @@ static void publish(struct track *t, enum track_state old, const char *why)
 	track_log(t, PGTRACKD_LOG_INFO, "%s -> %s, value %d %s %s (%s)", track_state_name(old),
 		  track_state_name(t->verdict.state), value,
 		  r == 0 ? "written to" : "NOT YET written to", t->file.path, why);
+	if (r == 0 && t->verdict.state != TRACK_UNKNOWN)
+		t->verdict_written = true;
+	notify_changed(t);
 }
 
 /* A standby that changed places among the standbys: one line per change. */
@@ -51,6 +66,7 @@ static void publish_rank(struct track *t, int old, const char *why)
 
 	track_log(t, PGTRACKD_LOG_INFO, "standby rank %d -> %d, value %d %s %s (%s)", old, t->rank,
 		  value, r == 0 ? "written to" : "NOT YET written to", t->file.path, why);
+	notify_changed(t);
 }
 
 static struct track *of_host(const struct pgtrackd_host *host)
@@ -82,6 +98,8 @@ static void report(const struct pgtrackd_host *host, enum pgtrackd_state sample,
 	struct track *t = of_host(host);
 	enum track_state old = t->verdict.state;
 	const struct verdict *v = &t->verdict;
+
+	t->last_report = ev_now(host->loop);
 
 	if (sample == PGTRACKD_STATE_FAIL)
 		track_log(t, PGTRACKD_LOG_DEBUG, "probe failed (%d of %d): %s",
@@ -162,6 +180,7 @@ struct track *track_create(struct ev_loop *loop, const struct track_settings *se
 	memcpy(&t->settings, settings, sizeof(t->settings));
 	set_host(t, loop, settings);
 	verdict_init(&t->verdict, settings->rise, settings->fall);
+	t->last_report = ev_now(loop);
 	track_file_init(&t->file, loop, t->settings.name, t->settings.file, check_interval_ms);
 	track_file_set_reminder(&t->file, t->settings.reminder_interval_ms);
 	if (track_file_write(&t->file, value_of(t, TRACK_UNKNOWN)) == 0)

@@ -32,8 +32,14 @@ struct track {
 	int rank_next; /* the rank the probe's next report goes with */
 	int rank_step; /* what a rank costs, as the probe says */
 	struct track_file file;
+	double last_report;     /* ev_now of the probe's last report (or of the start) */
+	bool verdict_written;   /* a first verdict (not unknown) is in the file */
+	void (*changed)(void *ctx); /* after every value written: the daemon's status */
+	void *changed_ctx;
 	LIST_ENTRY(track) link;
 };
+
+LIST_HEAD(track_list, track);
 
 /*
  * Creates and starts a track; its file gets the unknown value at once.
@@ -48,6 +54,9 @@ struct track *track_create(struct ev_loop *loop, const struct track_settings *se
  */
 int track_reconfigure(struct track *t, const struct track_settings *settings,
 		      struct loaded_module *module, int64_t check_interval_ms);
+/* changed(ctx) runs after each value the track writes. */
+void track_set_observer(struct track *t, void (*changed)(void *ctx), void *ctx);
+
 /* Stops probing and writes the stopped value. */
 void track_stop(struct track *t, const char *why);
 void track_destroy(struct track *t);

@@ -151,8 +151,17 @@ static void check_cb(struct ev_loop *loop, ev_timer *w, int revents)
 
 void track_file_set_reminder(struct track_file *f, int64_t reminder_ms)
 {
-	f->restore_log.interval = (double)reminder_ms / 1000.0;
-	f->dir_log.interval = (double)reminder_ms / 1000.0;
+	f->restore_log.interval = duration_seconds(reminder_ms);
+	f->dir_log.interval = duration_seconds(reminder_ms);
+}
+
+int track_file_write_once(const char *path, int value, char *why, size_t size)
+{
+	char text[16];
+
+	snprintf(text, sizeof(text), "%d\n", value);
+	return atomic_file_write(path, text, strlen(text), TRACK_FILE_MODE, TRACK_DIR_CHECKS_RUNTIME,
+				 why, size);
 }
 
 int track_file_check_path(const char *path, char *why, size_t size)

@@ -51,6 +51,14 @@ void track_file_set_reminder(struct track_file *f, int64_t reminder_ms);
 int track_file_write(struct track_file *f, int value);
 
 /*
+ * Writes value to path once, with the writer's checks (a directory that
+ * fails them is written all the same, with the finding in why and 1
+ * returned); 0, 1 or -errno with why.  For --write-stopped: no loop, no
+ * retries.
+ */
+int track_file_write_once(const char *path, int value, char *why, size_t size);
+
+/*
  * What the writer will think of path's directory, for the configuration
  * check: 0, or -errno with a phrase in why.  The writer follows no symlink
  * anywhere in the path; the check also refuses (-EPERM) a directory that

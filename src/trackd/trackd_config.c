@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "log.h"
 #include "config_probe.h"
@@ -21,6 +22,9 @@ const struct conf_key config_global_keys[] = {
 	  .min = DURATION_MS(100), .max = DURATION_SEC(10), .default_value = "500ms" },
 	{ .name = "reminder_interval", .type = CONF_DURATION, .offset = G(reminder_interval_ms),
 	  .min = DURATION_SEC(1), .max = DURATION_SEC(86400), .default_value = "1m" },
+	{ .name = "ready_timeout", .type = CONF_DURATION, .offset = G(ready_timeout_ms),
+	  .min = DURATION_MS(100), .max = DURATION_SEC(300), .default_value = "10s",
+	  .flags = CONF_ZERO_OK },
 	{ .name = "syslog_facility", .type = CONF_CHOICE, .offset = G(syslog_facility),
 	  .default_value = "daemon",
 	  .choices = log_facility_names },
@@ -108,12 +112,18 @@ static void on_section(struct conf_parser *p, const char *name, void *user)
 		return;
 	}
 	for (size_t i = 0; i < l->config->n_tracks; i++) {
-		if (strcmp(l->config->tracks[i].name, track) == 0) {
+		const struct track_settings *first = &l->config->tracks[i];
+
+		if (strcmp(first->name, track) != 0)
+			continue;
+		if (strcmp(first->origin, conf_path(p)) == 0)
 			conf_error(p, "duplicate track \"%s\" (first defined at line %d)", track,
-				   l->config->tracks[i].line);
-			l->kind = SECTION_BAD;
-			return;
-		}
+				   first->line);
+		else
+			conf_error(p, "duplicate track \"%s\" (first defined at %s:%d)", track,
+				   first->origin, first->line);
+		l->kind = SECTION_BAD;
+		return;
 	}
 	if (l->config->n_tracks == l->alloc) {
 		size_t alloc = l->alloc ? l->alloc * 2 : 4;
@@ -135,6 +145,7 @@ static void on_section(struct conf_parser *p, const char *name, void *user)
 	memset(t, 0, sizeof(*t));
 	conf_defaults(config_track_keys, t);
 	snprintf(t->name, sizeof(t->name), "%s", track);
+	snprintf(t->origin, sizeof(t->origin), "%s", conf_path(p));
 	t->line = conf_line(p);
 	l->kind = SECTION_TRACK;
 }
@@ -169,10 +180,24 @@ static void check_file(struct conf_parser *p, const struct track_settings *t)
 
 	if (r == -EISDIR)
 		config_track_error(p, t, "file %s names a directory, not a file", t->file);
+	else if (r == -EPERM && geteuid() == 0 && strstr(why, "neither root nor"))
+		/* root checking a directory made for the daemon's user (the unit's tmpfiles). */
+		config_track_error(p, t, "file %s: %s; check as the user pgtrackd runs as "
+				   "(runuser -u USER -- pgtrackd -t)", t->file, why);
 	else if (r == -ELOOP || r == -ENOTDIR || r == -EPERM)
 		config_track_error(p, t, "file %s: %s", t->file, why);
 	else if (r < 0 && r != -ENOENT)
 		config_track_warn(p, t, "cannot check the directory of %s: %s", t->file, why);
+}
+
+/* A section ends with its file: a file of conf.d starts outside of any section. */
+static void on_file_end(struct conf_parser *p, void *user)
+{
+	struct loader *l = user;
+
+	finish_track(p, l);
+	l->kind = SECTION_NONE;
+	l->seen = 0;
 }
 
 static void on_end(struct conf_parser *p, void *user)
@@ -180,7 +205,6 @@ static void on_end(struct conf_parser *p, void *user)
 	struct loader *l = user;
 	struct trackd_config *c = l->config;
 
-	finish_track(p, l);
 	if (l->oom)
 		conf_errors_add(l->errs, "%s: out of memory", conf_path(p));
 	for (size_t i = 0; i < c->n_tracks; i++) {
@@ -199,21 +223,36 @@ static void on_end(struct conf_parser *p, void *user)
 		conf_errors_add(l->errs, "%s: no [track NAME] section: nothing to do", conf_path(p));
 }
 
+/* DIR/conf.d next to the main file. */
+static char *conf_d_of(const char *path)
+{
+	const char *slash = strrchr(path, '/');
+	char *dir = NULL;
+
+	if (!slash)
+		return strdup("conf.d");
+	if (asprintf(&dir, "%.*s/conf.d", (int)(slash - path), path) < 0)
+		return NULL;
+	return dir;
+}
+
 struct trackd_config *config_load(const char *path, struct conf_errors *errs)
 {
 	static const struct conf_callbacks callbacks = {
-		.section = on_section, .key = on_key, .end = on_end,
+		.section = on_section, .key = on_key, .file_end = on_file_end, .end = on_end,
 	};
 	struct trackd_config *config = calloc(1, sizeof(*config));
 	struct loader l = { .config = config, .errs = errs };
 
-	if (!config || !(config->path = strdup(path))) {
+	if (!config || !(config->path = strdup(path)) || !(config->conf_d = conf_d_of(path))) {
+		if (config)
+			free(config->path);
 		free(config);
 		conf_errors_add(errs, "%s: out of memory", path);
 		return NULL;
 	}
 	conf_defaults(config_global_keys, &config->global);
-	if (!conf_parse_file(path, &callbacks, &l, errs)) {
+	if (!conf_parse_tree(path, config->conf_d, &callbacks, &l, errs)) {
 		config_destroy(config);
 		return NULL;
 	}
@@ -224,6 +263,7 @@ void config_destroy(struct trackd_config *config)
 {
 	if (!config)
 		return;
+	free(config->conf_d);
 	for (size_t i = 0; i < config->n_modules; i++)
 		module_unload(config->modules[i]);
 	free(config->modules);
@@ -240,6 +280,8 @@ bool track_settings_equal(const struct track_settings *a, const struct track_set
 	memcpy(&x, a, sizeof(x));
 	memcpy(&y, b, sizeof(y));
 	x.line = y.line = 0;
+	memset(x.origin, 0, sizeof(x.origin)); /* moved to conf.d: the same track */
+	memset(y.origin, 0, sizeof(y.origin));
 	/* The probe's keys are compared by what they mean (config_probe.c). */
 	memset(x.probe_keys, 0, sizeof(x.probe_keys));
 	memset(y.probe_keys, 0, sizeof(y.probe_keys));

@@ -36,6 +36,7 @@ struct probe_key {
  */
 struct track_settings {
 	char name[TRACK_NAME_MAX + 1];
+	char origin[256]; /* the file of the section (the main file or conf.d/...) */
 	int line; /* of the section header, for messages */
 	char file[CONF_STR_SIZE];
 
@@ -63,11 +64,13 @@ struct track_settings {
 struct global_settings {
 	int64_t file_check_interval_ms;
 	int64_t reminder_interval_ms;
+	int64_t ready_timeout_ms; /* systemd READY=1 at the latest this long after start */
 	char syslog_facility[CONF_STR_SIZE];
 };
 
 struct trackd_config {
 	char *path;
+	char *conf_d; /* PATH's directory/conf.d: NAME.conf files read after PATH */
 	struct global_settings global;
 	struct track_settings *tracks;
 	size_t n_tracks;

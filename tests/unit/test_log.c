@@ -2,7 +2,9 @@
 #include <errno.h>
 #include <regex.h>
 #include <stdlib.h>
+#include <sys/stat.h>
 #include <syslog.h>
+#include <unistd.h>
 
 #include "check.h"
 #include "log.h"
@@ -130,6 +132,54 @@ static void test_facilities(void)
 	CHECK_INT_EQ(log_facility_from_name(""), -1);
 }
 
+/* Under systemd, stderr is the journal: "<N>" priorities, no timestamp. */
+static void test_journal_lines(void)
+{
+	struct capture cap;
+	struct stat st;
+	char stream[64];
+	char *out;
+
+	capture_begin(&cap, dir);
+	CHECK(fstat(STDERR_FILENO, &st) == 0);
+	snprintf(stream, sizeof(stream), "%llu:%llu", (unsigned long long)st.st_dev,
+		 (unsigned long long)st.st_ino);
+	setenv("JOURNAL_STREAM", stream, 1);
+	log_init("pgtrackd", false, LOG_DAEMON);
+	CHECK(log_to_journal());
+	log_set_verbose(true);
+	log_error("e %d", 1);
+	log_warnx("w");
+	log_notice("n");
+	log_info("i");
+	log_debug("d");
+	errno = ENOENT;
+	log_warn("open %s", "/nope");
+	out = capture_end(&cap);
+	CHECK(matches(out, "^<3>error: e 1$"));
+	CHECK(matches(out, "^<4>warning: w$"));
+	CHECK(matches(out, "^<5>notice: n$"));
+	CHECK(matches(out, "^<6>info: i$"));
+	CHECK(matches(out, "^<7>debug: d$"));
+	CHECK(matches(out, "^<4>warning: open /nope: No such file or directory$"));
+	free(out);
+
+	/* Another stream (stderr redirected since systemd started us): the console format. */
+	setenv("JOURNAL_STREAM", "1:1", 1);
+	capture_begin(&cap, dir);
+	log_init("pgtrackd", true, LOG_DAEMON);
+	CHECK(!log_to_journal());
+	log_warnx("plain");
+	out = capture_end(&cap);
+	CHECK(matches(out, "^[0-9T:.-]{23} pgtrackd: warning: plain$"));
+	free(out);
+	setenv("JOURNAL_STREAM", "garbage", 1);
+	log_init("pgtrackd", true, LOG_DAEMON);
+	CHECK(!log_to_journal());
+	unsetenv("JOURNAL_STREAM");
+	log_set_verbose(false);
+}
+
 int main(void)
 {
 	scratch_create(dir, sizeof(dir));
@@ -137,6 +187,7 @@ int main(void)
 	test_errno_preserved();
 	test_long_message_truncated();
 	test_facilities();
+	test_journal_lines();
 	scratch_remove(dir);
 	CHECK_DONE();
 }
