@@ -7,6 +7,8 @@ import re
 import sys
 import time
 
+import labkit  # bench/failover puts examples/lab on sys.path first
+
 PRE_CRASH_WRITES = 10
 
 
@@ -19,7 +21,7 @@ CLIENT_TIMEOUT_S = 2            # lab_client.py's connect_timeout (--client-time
 MODES = ("pgtrackd", "classic")
 
 
-ERROR_KINDS = ("refused", "read_only", "reset", "timeout", "other")
+ERROR_KINDS = labkit.ERROR_KINDS
 
 
 # keepalived's push-back: a BACKUP whose effective priority changes while its
@@ -93,22 +95,6 @@ def other_labs(own_prefix):
         if m and not ns.startswith(own_prefix + "-"):
             ids.add(m.group(1))
     return sorted(ids)
-
-
-def classify(err):
-    """The kind of a client error (lab_client.py's first line of the
-    exception). Timeouts first: "could not connect ... timeout expired" is a
-    timeout, not a refusal."""
-    e = (err or "").lower()
-    if "read-only" in e or "read only" in e:
-        return "read_only"
-    if "timeout" in e or "timed out" in e:
-        return "timeout"
-    if "server closed the connection" in e or "reset" in e or "terminating" in e:
-        return "reset"
-    if "refused" in e or "could not connect" in e or re.search(r"database .*disabled|is disabled", e):
-        return "refused"
-    return "other"
 
 
 class Series:
@@ -326,7 +312,7 @@ def client_figures(lab, w, new, t_crash):
     kinds = {kd: 0 for kd in ERROR_KINDS}
     other_texts = set()
     for x in errs:
-        kd = classify(x.get("err"))
+        kd = labkit.error_kind(x.get("err"))
         kinds[kd] += 1
         if kd == "other":
             other_texts.add((x.get("err") or "")[:160])

@@ -35,19 +35,6 @@ PROMOTE_DELAY = 2.0
 CLIENT_TIMEOUT = 10
 
 
-def error_kind(err):
-    e = err.lower()
-    if "read-only" in e:
-        return "read_only"
-    if "timeout" in e or "timed out" in e:
-        return "timeout"
-    if "closed the connection" in e or "reset" in e or "terminating" in e:
-        return "reset"
-    if "refused" in e or "disabled" in e or "does not allow connections" in e or "no such database" in e:
-        return "refused"
-    return "other"
-
-
 @pytest.fixture(scope="module")
 def lab():
     reason = netns_unavailable()
@@ -101,7 +88,7 @@ def test_vip_to_the_most_advanced_standby_and_clients_held(lab):
     failed = [a for a in attempts if not a["ok"] and a["t1"] >= t_crash]
     kinds = {}
     for a in failed:
-        kinds.setdefault(error_kind(a["err"]), []).append(a["err"][:120])
+        kinds.setdefault(labkit.error_kind(a["err"]), []).append(a["err"][:120])
     assert "read_only" not in kinds and "refused" not in kinds, \
         "clients through the VIP saw errors after the crash: %r" % kinds
     # only the attempts that reached the old node may fail: in flight at the

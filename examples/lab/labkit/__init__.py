@@ -54,4 +54,5 @@ if _TESTS not in sys.path:
 from kit.netns import netns_list  # noqa: E402,F401
 from labkit.layout import *  # noqa: E402,F401,F403
 from labkit.lab import Lab  # noqa: E402,F401
+from labkit.writer import ERROR_KINDS, error_kind  # noqa: E402,F401
 from labkit.teardown import cleanup, down_by_id, install_signal_handlers, load_states, owner_alive  # noqa: E402,F401

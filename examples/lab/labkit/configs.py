@@ -90,8 +90,8 @@ port = %(pgport)d
 user = %(pguser)s
 dbname = postgres
 hold_poll = 20ms
-hold_timeout = 30s
-""" % dict(name=node.name, fifo=node.fifo, inst=INSTANCE, vip=VIP, sock=node.sock, bport=BOUNCER_PORT,
+hold_timeout = %(hold_timeout)s
+""" % dict(name=node.name, hold_timeout=node.lab.hold_timeout, fifo=node.fifo, inst=INSTANCE, vip=VIP, sock=node.sock, bport=BOUNCER_PORT,
            admin=ADMIN_USER, db=APPDB, bdir=node.bouncer_dir, dir=node.dir, pgport=PG_PORT,
            pguser=PG_USER)
 

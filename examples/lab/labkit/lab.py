@@ -26,7 +26,7 @@ class Lab(LabBringUp, LabFailover):
     docstring. Use as a context manager, or call up() and down()."""
 
     def __init__(self, nodes=3, promote="manual", promote_delay=1.0, build=None, sync=None,
-                 interval_ms=200, log=None, keep=False, mode="pgtrackd"):
+                 interval_ms=200, log=None, keep=False, mode="pgtrackd", hold_timeout="30s"):
         if not 2 <= nodes <= MAX_NODES:
             raise LabError("nodes must be between 2 and %d" % MAX_NODES)
         if promote not in ("manual", "repmgr", "none"):
@@ -42,6 +42,7 @@ class Lab(LabBringUp, LabFailover):
         self.promote_delay = float(promote_delay)
         self.sync = nodes >= 3 if sync is None else bool(sync)
         self.interval_ms = int(interval_ms)
+        self.hold_timeout = hold_timeout    # pgtrack-notify's [postgres] hold_timeout
         self.log = log or stderr_log
         self.keep = keep
         build = Path(build) if build else default_build()

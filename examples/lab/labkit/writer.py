@@ -2,10 +2,29 @@
 namespace), and what it saw acknowledged."""
 
 import json
+import re
 import subprocess
 import threading
 
 from labkit.layout import BOUNCER_PORT, LabError, VIP
+
+ERROR_KINDS = ("refused", "read_only", "reset", "timeout", "other")
+
+
+def error_kind(err):
+    """The kind of a client error (lab_client.py's first line of the
+    exception). Timeouts first: "could not connect ... timeout expired" is a
+    timeout, not a refusal."""
+    e = (err or "").lower()
+    if "read-only" in e or "read only" in e:
+        return "read_only"
+    if "timeout" in e or "timed out" in e:
+        return "timeout"
+    if "server closed the connection" in e or "reset" in e or "terminating" in e:
+        return "reset"
+    if "refused" in e or "could not connect" in e or re.search(r"database .*disabled|is disabled", e):
+        return "refused"
+    return "other"
 
 
 def quote_literal(s):
