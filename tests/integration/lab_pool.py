@@ -33,6 +33,21 @@ REFUSED = ('database "appdb" is disabled', "does not allow connections")   # pgb
 
 
 
+def own_lab(**kw):
+    """A lab of the test module's own (not from the pool), up for the
+    module and torn down after it: `yield from own_lab(...)` in a fixture."""
+    reason = netns_unavailable()
+    if reason:
+        pytest.skip(reason)
+    lab = labkit.Lab(log=lambda msg: sys.stderr.write("%s  %s\n" % (time.strftime("%H:%M:%S"), msg)),
+                     **kw)
+    try:
+        lab.up()
+        yield lab
+    finally:
+        lab.down()
+
+
 def names(nodes):
     return [n.name for n in nodes]
 

@@ -28,7 +28,7 @@ REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)
 sys.path.insert(0, os.path.join(REPO, "examples", "lab"))
 
 import labkit  # noqa: E402
-from kit.netns import netns_unavailable  # noqa: E402
+from lab_pool import own_lab  # noqa: E402
 from kit.waiting import poll  # noqa: E402
 
 PROMOTE_DELAY = 2.0
@@ -37,16 +37,7 @@ CLIENT_TIMEOUT = 10
 
 @pytest.fixture(scope="module")
 def lab():
-    reason = netns_unavailable()
-    if reason:
-        pytest.skip(reason)
-    lab = labkit.Lab(nodes=3, promote="manual", promote_delay=PROMOTE_DELAY,
-                     log=lambda msg: sys.stderr.write("%s  %s\n" % (time.strftime("%H:%M:%S"), msg)))
-    try:
-        lab.up()
-        yield lab
-    finally:
-        lab.down()
+    yield from own_lab(nodes=3, promote="manual", promote_delay=PROMOTE_DELAY)
 
 
 def test_vip_to_the_most_advanced_standby_and_clients_held(lab):

@@ -27,7 +27,7 @@ REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)
 sys.path.insert(0, os.path.join(REPO, "examples", "lab"))
 
 import labkit  # noqa: E402
-from kit.netns import netns_unavailable  # noqa: E402
+from lab_pool import own_lab  # noqa: E402
 
 PROMOTE_DELAY = 7.0
 HOLD_TIMEOUT = "2s"
@@ -36,17 +36,8 @@ CLIENT_TIMEOUT = 10
 
 @pytest.fixture(scope="module")
 def lab():
-    reason = netns_unavailable()
-    if reason:
-        pytest.skip(reason)
-    lab = labkit.Lab(nodes=2, promote="manual", promote_delay=PROMOTE_DELAY,
-                     hold_timeout=HOLD_TIMEOUT,
-                     log=lambda msg: sys.stderr.write("%s  %s\n" % (time.strftime("%H:%M:%S"), msg)))
-    try:
-        lab.up()
-        yield lab
-    finally:
-        lab.down()
+    yield from own_lab(nodes=2, promote="manual", promote_delay=PROMOTE_DELAY,
+                          hold_timeout=HOLD_TIMEOUT)
 
 
 def first(evs, pred, what):
