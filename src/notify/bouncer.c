@@ -97,6 +97,8 @@ static void finish_run(struct bouncer *b, bool ok)
 {
 	b->phase = BOUNCER_IDLE;
 	if (ok) {
+		if (b->run_cuts)
+			b->cut_held = false;
 		b->hold_applied = b->run_mode == BOUNCER_HOLD;
 		if (b->run_mode != BOUNCER_HOLD)
 			b->held = false;
@@ -194,8 +196,9 @@ static void prepare(struct bouncer *b)
 	/* From the first ENABLE of a hold, clients may wait in a paused database. */
 	if (b->run_mode == BOUNCER_HOLD)
 		b->held = true;
-	/* Paused, but with held clients: fencing must KILL them too. */
-	b->kill_paused = b->run_mode == BOUNCER_FENCE && b->held;
+	/* Paused, but with held clients: fencing, or holding after MASTER, must KILL them too. */
+	b->run_cuts = b->cut_held && b->run_mode != BOUNCER_SERVE;
+	b->kill_paused = (b->run_mode == BOUNCER_FENCE || b->run_cuts) && b->held;
 	b->resumed_globally = false;
 	/*
 	 * The file first: fencing, no database is then created from the
@@ -524,10 +527,17 @@ void bouncer_set_config(struct bouncer *b, const struct notify_config *config)
 	run(b, false);
 }
 
+void bouncer_cut_held(struct bouncer *b)
+{
+	b->cut_held = true;
+}
+
 void bouncer_set_mode(struct bouncer *b, enum bouncer_mode mode, const char *reason)
 {
 	snprintf(b->reason, sizeof(b->reason), "%s", reason);
-	if (mode == b->mode)
+	if (mode == BOUNCER_SERVE)
+		b->cut_held = false; /* back to MASTER before the cut: nothing to cut */
+	if (mode == b->mode && !b->cut_held)
 		return;
 	if (mode != BOUNCER_SERVE)
 		ev_timer_stop(b->loop, &b->poke);

@@ -81,6 +81,8 @@ struct bouncer {
 	bool held;        /* a hold began and no serve or fence succeeded since */
 	bool hold_applied; /* the last run that succeeded held the databases */
 	bool kill_paused; /* this run's plan: KILL paused databases too */
+	bool cut_held;    /* leaving MASTER: the next hold KILLs held clients too */
+	bool run_cuts;    /* this run's plan applies cut_held */
 
 	/*
 	 * pgbouncer's server_login_retry in seconds (-1 unknown).  A client
@@ -114,6 +116,12 @@ void bouncer_start(struct bouncer *b);
 void bouncer_set_config(struct bouncer *b, const struct notify_config *config);
 /* What keepalived says this node is; applied at once (or when pgbouncer is back). */
 void bouncer_set_mode(struct bouncer *b, enum bouncer_mode mode, const char *reason);
+/*
+ * The node left MASTER: clients held there (paused databases) are cut
+ * by the next run even if it holds again (a BACKUP's hold), so they
+ * reconnect through the VIP to the new MASTER.
+ */
+void bouncer_cut_held(struct bouncer *b);
 
 const char *bouncer_mode_name(enum bouncer_mode mode);
 

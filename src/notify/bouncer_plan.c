@@ -92,7 +92,7 @@ static void plan_db(struct bouncer *b, const char *db, bool paused, bool disable
 		 * KILL (which pauses) before ENABLE: the clients of a server
 		 * that is not primary are cut, new ones wait for RESUME.
 		 */
-		if (!paused)
+		if (!paused || b->kill_paused)
 			bouncer_queue(b, "KILL", db);
 		if (disabled)
 			bouncer_queue(b, "ENABLE", db);

@@ -138,7 +138,9 @@ static void decide_hold(struct follow *f, const struct follow_pg *pg, bool fresh
 }
 
 /*
- * Fence unless MASTER; on MASTER, with [postgres], serve once the local
+ * BACKUP holds (clients wait: the VIP may be arriving) or, with
+ * backup_clients = refuse, fences; FAULT and STOP fence.  Leaving MASTER
+ * cuts the clients a hold kept.  On MASTER, with [postgres], serve once the local
  * PostgreSQL has said primary, hold (paused, clients waiting) until then,
  * fence when hold_timeout passes.
  */
@@ -148,12 +150,17 @@ void follow_decide(struct follow *f, const struct follow_pg *pg, struct follow_d
 	if (!f->state_known)
 		return;
 	if (f->state != VRRP_MASTER) {
+		bool wait = f->state == VRRP_BACKUP && f->settings.backup_waits;
+
 		d->hold_timer = d->watch = FOLLOW_OFF;
+		d->cut = f->decided_master;
+		f->decided_master = false;
 		f->hold_started = f->hold_expired = f->served = false;
-		set_mode(d, FOLLOW_FENCE,
+		set_mode(d, wait ? FOLLOW_HOLD : FOLLOW_FENCE,
 			 f->inferred ? "BACKUP (VIP elsewhere)" : vrrp_state_name(f->state));
 		return;
 	}
+	f->decided_master = true;
 	if (!f->settings.hold) {
 		set_mode(d, FOLLOW_SERVE, master_reason(f));
 		return;

@@ -25,6 +25,7 @@ struct follow_settings {
 	enum vrrp_kind kind;
 	char name[VRRP_NAME_MAX + 1];
 	bool hold;               /* [postgres]: hold on MASTER until it is primary */
+	bool backup_waits;       /* [pgbouncer] backup_clients = wait: BACKUP holds, not fences */
 	int64_t hold_timeout_ms; /* only compared: a change resets the hold */
 };
 
@@ -70,6 +71,7 @@ struct follow_decision {
 	char reason[96];             /* for pgbouncer's log lines */
 	enum follow_switch hold_timer;
 	enum follow_switch watch;    /* the local PostgreSQL */
+	bool cut;                    /* leaving MASTER: disconnect clients a hold kept waiting */
 	unsigned notes;
 };
 
@@ -93,6 +95,7 @@ struct follow {
 	bool hold_logged;
 	bool refused_logged;   /* the "cannot ask" error of this MASTER spell */
 	bool served;           /* this MASTER spell has seen the local primary */
+	bool decided_master;   /* the last decision was about a MASTER */
 
 	/* Names keepalived reported while never naming the followed one. */
 	bool followed_seen;

@@ -101,6 +101,7 @@ static void follow_settings_of(const struct notify_config *c, struct follow_sett
 	*s = (struct follow_settings){
 		.kind = c->notify.instance[0] ? VRRP_INSTANCE : VRRP_GROUP,
 		.hold = c->hold,
+		.backup_waits = c->backup_waits,
 		.hold_timeout_ms = c->local.hold_timeout_ms,
 	};
 	/* Names are at most VRRP_NAME_MAX long (notify_config checks). */
@@ -294,6 +295,8 @@ static void decide(struct notifier *n)
 	if (d.watch != FOLLOW_KEEP)
 		localpg_watch(lp, d.watch == FOLLOW_ON);
 	note_decision(n, d.notes);
+	if (d.cut)
+		bouncer_cut_held(&n->bouncer);
 	switch (d.mode) {
 	case FOLLOW_LEAVE:
 		break;

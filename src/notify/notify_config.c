@@ -34,6 +34,8 @@ static const struct conf_key notify_keys[] = {
 };
 #undef N
 
+static const char *const backup_clients_names[] = { "wait", "refuse", NULL };
+
 #define B(field) offsetof(struct bouncer_settings, field)
 static const struct conf_key bouncer_keys[] = {
 	{ .name = "host", .type = CONF_STRING, .offset = B(host) },
@@ -50,6 +52,8 @@ static const struct conf_key bouncer_keys[] = {
 	{ .name = "databases_template", .type = CONF_PATH, .offset = B(databases_template) },
 	{ .name = "retry_max", .type = CONF_DURATION, .offset = B(retry_max_ms),
 	  .min = DURATION_MS(250), .max = DURATION_SEC(600), .default_value = "5s" },
+	{ .name = "backup_clients", .type = CONF_CHOICE, .offset = B(backup_clients),
+	  .default_value = "wait", .choices = backup_clients_names },
 	{ 0 },
 };
 #undef B
@@ -434,6 +438,7 @@ static void on_end(struct conf_parser *p, void *user)
 	}
 	split_hooks(p, l);
 	c->hold = l->line[SECTION_LOCAL] != 0;
+	c->backup_waits = strcmp(c->bouncer.backup_clients, "wait") == 0;
 	if (c->local.host[0] && !resolver_valid_host_list(c->local.host))
 		conf_error_at(p, l->line[SECTION_LOCAL] ? l->line[SECTION_LOCAL] : 1,
 			      "[postgres] host: \"%s\" is not a socket directory, a numeric address "

@@ -38,6 +38,7 @@ struct bouncer_settings {
 	char databases_file[CONF_STR_SIZE];
 	char databases_template[CONF_STR_SIZE];
 	int64_t retry_max_ms;
+	char backup_clients[CONF_STR_SIZE]; /* "wait" or "refuse" */
 };
 
 /* [postgres]: the local PostgreSQL, whose promotion ends a hold. */
@@ -78,6 +79,7 @@ struct notify_config {
 	struct hook_settings hooks;
 	struct local_settings local;
 	bool hold; /* [postgres] is present: hold on MASTER until it is primary */
+	bool backup_waits; /* backup_clients = wait: BACKUP holds clients instead of refusing */
 
 	/* Derived while loading. */
 	uid_t fifo_uid;

@@ -67,6 +67,7 @@ class Rig:
         self.template_text = databases_ini(pg, "appdb", 7, comment="template, rewritten on MASTER") + "; end"
         write_file(self.template, self.template_text, 0o644)
         self.leftover_pids = []
+        self.backup_waits = True                 # backup_clients = wait, the default
 
     def start_bouncer(self, **kw):
         self.bouncer = Bouncer(self.pg, **kw)
@@ -106,6 +107,7 @@ class Rig:
         }
         b.update(pgbouncer or {})
         b = {k: v for k, v in b.items() if v is not None}
+        self.backup_waits = b.get("backup_clients", "wait") == "wait"
         s = {"notify": n, "pgbouncer": b}
         if hooks:
             s["hooks"] = hooks
@@ -170,9 +172,22 @@ class Rig:
             "fenced, but a new client was not refused at once: %r" % (msg,))
         return msg
 
+    def wait_held(self, timeout=10):
+        """Enabled and paused, and a new client waits: neither served nor refused."""
+        self.wait_flags(1, 0, timeout)
+        got = self.bouncer.client_waits()
+        assert got is None, self.describe("held, but a new client did not wait: %r" % (got,))
+
+    def wait_off(self, state, timeout=10):
+        """Not serving, as state asks: a BACKUP holds its clients (backup_clients
+        = wait, the default), FAULT and STOP refuse them."""
+        if state == "BACKUP" and self.backup_waits:
+            return self.wait_held(timeout)
+        return self.wait_fenced(timeout)
+
     def apply(self, state, serving):
         self.fifo.write(inst(VI, state))
-        return self.wait_serving() if serving else self.wait_fenced()
+        return self.wait_serving() if serving else self.wait_off(state)
 
     def close(self):
         try:

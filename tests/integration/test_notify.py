@@ -72,30 +72,45 @@ def test_master_serves_and_rewrites_databases_file(rig):
 
 
 # --------------------------------------------------------------------------
-# 2. BACKUP / FAULT / STOP fence
+# 2. BACKUP holds (or, with backup_clients = refuse, fences); FAULT / STOP fence
 
 
-def test_backup_fault_stop_fence_then_master_serves(rig):
+@pytest.mark.parametrize("backup_clients", ["wait", "refuse"])
+def test_backup_holds_fault_stop_fence_then_master_serves(rig, backup_clients):
+    """Leaving MASTER cuts the clients at once.  On BACKUP new clients wait
+    in the paused database (the VIP may be arriving here: keepalived adds it
+    before it writes MASTER to the FIFO) or, with backup_clients = refuse,
+    are refused; FAULT and STOP refuse them, cutting those that waited."""
     b = rig.bouncer
-    n = rig.start()
+    n = rig.start(pgbouncer={"backup_clients": backup_clients})
     rig.apply("MASTER", True)
-    held = b.client()
-    assert held.execute("SELECT 1").fetchone() == (1,)
+    served = b.client()
+    assert served.execute("SELECT 1").fetchone() == (1,)
     off = n.log_size()
-    rig.fifo.write(inst(VI, "BACKUP", 100))
-    msg = rig.wait_fenced()
+    rig.apply("BACKUP", False)
     import psycopg
     with pytest.raises(psycopg.OperationalError):
-        held.execute("SELECT 1")
-    held.close()
+        served.execute("SELECT 1")
+    served.close()
     lines = n.lines_since(off)
-    assert admin_cmds(lines, "DISABLE") and admin_cmds(lines, "KILL"), "\n".join(lines)
-    n.wait_for_log(r"info: pgbouncer: fenced databases appdb \(this node is BACKUP\)", start=off)
+    assert admin_cmds(lines, "KILL"), "\n".join(lines)
+    if backup_clients == "wait":
+        assert not admin_cmds(lines, "DISABLE"), "\n".join(lines)
+        n.wait_for_log(r"info: pgbouncer: holding \(paused, clients wait\) databases appdb "
+                       r"\(this node is BACKUP\)", start=off)
+        # FAULT refuses new clients and cuts the one that waited
+        off = n.log_size()
+        rig.apply("FAULT", False)
+        lines = n.lines_since(off)
+        assert admin_cmds(lines, "DISABLE") and admin_cmds(lines, "KILL"), "\n".join(lines)
+    else:
+        assert admin_cmds(lines, "DISABLE"), "\n".join(lines)
+        n.wait_for_log(r"info: pgbouncer: fenced databases appdb \(this node is BACKUP\)", start=off)
+        rig.fifo.write(inst(VI, "FAULT", 100))
+        n.wait_for_log(transition_re(VI, "FAULT"), start=off)
 
-    # already fenced: FAULT and STOP send no DISABLE/KILL again
+    # already fenced: STOP sends no DISABLE/KILL again
     off = n.log_size()
-    rig.fifo.write(inst(VI, "FAULT", 100))
-    n.wait_for_log(transition_re(VI, "FAULT"), start=off)
     rig.fifo.write(inst(VI, "STOP", 100))
     n.wait_for_log(transition_re(VI, "STOP"), start=off)
     time.sleep(0.5)
@@ -109,6 +124,23 @@ def test_backup_fault_stop_fence_then_master_serves(rig):
     assert rig.wait_serving() == "appdb"
 
 
+def test_client_waiting_on_backup_is_served_when_master(rig):
+    """The takeover race: a client that reaches this node while it is still
+    BACKUP (keepalived has added the VIP, the MASTER line is not read yet)
+    waits, and is served once MASTER arrives: not refused, not cut."""
+    from notify_rig import HeldClient
+    b = rig.bouncer
+    rig.start()
+    rig.apply("BACKUP", False)
+    early = HeldClient(b, "waited_on_backup")
+    time.sleep(0.5)
+    assert early.done is None, "a client on BACKUP was not held: %r" % early.error
+    rig.fifo.write(inst(VI, "MASTER", 100))
+    assert early.join(10), rig.describe("the client that waited on BACKUP still waits on MASTER")
+    assert early.error is None, rig.describe("the client that waited on BACKUP failed: %s" % early.error)
+    assert b.flags() == (0, 0)
+
+
 # --------------------------------------------------------------------------
 # 3. FIFO recreated (keepalived reload)
 
@@ -118,7 +150,7 @@ def test_fifo_recreated_new_inode_is_followed(rig):
     rig.apply("MASTER", True)
     old = rig.fifo.replace()
     rig.fifo.write(inst(VI, "BACKUP", 100))
-    rig.wait_fenced(timeout=10)
+    rig.wait_held(timeout=10)
     # it reads the new FIFO and no longer holds the old one
     wait_until(lambda: rig.fifo_fds() == {os.stat(rig.fifo_path).st_ino}, 5,
                describe=lambda: "FIFO fds %r, old inode %d" % (rig.fifo_fds(), old))
@@ -246,7 +278,7 @@ def test_pgbouncer_outage_pending_state_applied_once_back(rig):
     b = rig.bouncer
     n = rig.start()
     rig.apply("BACKUP", False)
-    # the template is installed on BACKUP too, fenced (no RELOAD on MASTER)
+    # the template is installed on BACKUP too, held (no RELOAD on MASTER)
     assert b.db()["database"] == "appdb"
     off = n.log_size()
     b.stop()
@@ -285,7 +317,7 @@ def test_reconcile_repairs_manual_enable_resume(rig):
     b.admin("ENABLE appdb", "RESUME appdb")
     t0 = time.monotonic()
     assert b.flags() == (0, 0)
-    rig.wait_fenced(timeout=5)
+    rig.wait_held(timeout=5)
     took = time.monotonic() - t0
     line = n.wait_for_log(r"warning: .*repairing", start=off, timeout=2)
     assert "appdb" in line and "BACKUP" in line, line
@@ -358,11 +390,11 @@ def test_flood_of_garbage(rig):
     t0 = time.monotonic()
     rig.fifo.write(data, timeout=60)
     wait_until(lambda: rig.fifo.pending() == 0, 30, describe=n.describe)
-    rig.wait_fenced(timeout=15)
+    rig.wait_held(timeout=15)
     took = time.monotonic() - t0
     time.sleep(0.5)
     assert n.alive(), n.describe()
-    assert b.flags() == (1, 1)
+    assert b.flags() == (1, 0)
     rss1 = n.rss_kb()
     assert rss1 - rss0 <= 1024, "VmRSS grew from %d kB to %d kB during the flood" % (rss0, rss1)
     lines = n.lines_since(off)

@@ -27,10 +27,10 @@ def test_group_follower(rig):
     time.sleep(1.5)
     assert b.flags() == (0, 0), rig.describe("an INSTANCE line named like the group was acted on")
     rig.fifo.write(group("G1", "BACKUP"))
-    rig.wait_fenced()
+    rig.wait_held()
     rig.fifo.write(inst("G1", "MASTER", 100))
     time.sleep(1.5)
-    assert b.flags() == (1, 1), rig.describe("an INSTANCE line named like the group was acted on")
+    assert b.flags() == (1, 0), rig.describe("an INSTANCE line named like the group was acted on")
     rig.fifo.write(group("G1", "MASTER"))
     rig.wait_serving()
     assert not [l for l in n.lines_since(off) if 'instance "G1"' in l and "->" in l]
@@ -144,7 +144,7 @@ def test_hooks(rig):
 
     off = n.log_size()
     rig.fifo.write(inst(VI, "BACKUP"))
-    rig.wait_fenced()
+    rig.wait_held()
     n.wait_for_log(r"(on_backup|/bin/false).*\b(status|code|exit(ed)?)\b\D{0,20}\b1\b", start=off)
 
     off = n.log_size()
@@ -161,18 +161,18 @@ def test_hooks(rig):
     assert n.alive()
 
 
-def test_template_installed_fenced_at_start_on_backup(rig):
+def test_template_installed_held_at_start_on_backup(rig):
     """vip elsewhere at start: the databases file is the template and its
-    databases are known to pgbouncer but fenced, before keepalived said
-    anything; MASTER then needs no RELOAD."""
+    databases are known to pgbouncer but held (paused, clients wait), before
+    keepalived said anything; MASTER then needs no RELOAD."""
     b = rig.bouncer
     assert b.db()["database"] == "postgres"
     n = rig.start(notify={"vip": "192.0.2.77"})
-    rig.wait_flags(1, 1)
+    rig.wait_flags(1, 0)
     assert b.db()["database"] == "appdb" and b.db()["pool_size"] == 7
     with open(b.databases_file) as f:
         assert f.read() == rig.template_text
-    rig.wait_fenced()
+    rig.wait_held()
     off = n.log_size()
     rig.fifo.write(inst(VI, "MASTER"))
     assert rig.wait_serving() == "appdb"
@@ -184,7 +184,9 @@ def test_wildcard_fences_and_serves_auto_databases(rig):
     text = ("; wildcard template\n[databases]\nappdb = host=127.0.0.1 port=%d dbname=appdb\n"
             "* = host=127.0.0.1 port=%d\n" % (rig.pg.port, rig.pg.port))
     write_file(rig.template, text, 0o644)
-    n = rig.start(pgbouncer={"databases": "*"})
+    # Auto-created databases cannot wait on a BACKUP (pgbouncer creates them
+    # from the fenced fallback, unpaused): this is the refusing fence.
+    n = rig.start(pgbouncer={"databases": "*", "backup_clients": "refuse"})
     rig.apply("BACKUP", False)
     with open(b.databases_file) as f:
         fenced_file = f.read()
@@ -244,6 +246,6 @@ def test_no_warning_when_followed_instance_is_reported(rig):
     rig.fifo.write(inst("VI_OTHER", "BACKUP"))
     time.sleep(1)
     rig.fifo.write(inst(VI, "BACKUP"))
-    rig.wait_fenced()
+    rig.wait_held()
     time.sleep(5)
     assert "keepalived has reported" not in n.log()

@@ -198,6 +198,26 @@ class Bouncer:
             assert conn.execute("SELECT 1").fetchone() == (1,)
             return conn.execute("SELECT current_database()").fetchone()[0]
 
+    def client_waits(self, seconds=0.7, dbname=APPDB):
+        """None if a new client's SELECT 1 neither completes nor fails
+        within seconds (it waits in a paused database), else what it got.
+        The waiting client is left in a daemon thread: pgbouncer's KILL,
+        RESUME or exit ends it."""
+        import threading
+        got = []
+
+        def run():
+            try:
+                with self.client(connect_timeout=60, dbname=dbname) as conn:
+                    conn.execute("SELECT 1")
+                    got.append("served")
+            except Exception as e:           # noqa: BLE001 (reported, not hidden)
+                got.append("%s: %s" % (type(e).__name__, e))
+        t = threading.Thread(target=run, daemon=True)
+        t.start()
+        t.join(seconds)
+        return got[0] if got else None
+
     def client_refused(self, dbname=APPDB):
         """The error text if a new connection is refused at once, else None
         (connected, or only timed out: a paused but enabled database)."""

@@ -447,6 +447,56 @@ static void test_unseen_warning(void)
 	CHECK(!follow_note_other(&f, &(struct vrrp_event){ .kind = VRRP_INSTANCE, .name = "VI_1" }));
 }
 
+/* backup_clients = wait: a BACKUP holds its clients; FAULT and STOP still refuse. */
+static void test_backup_waits(void)
+{
+	struct follow f;
+	struct follow_decision d;
+	struct follow_settings s = { .kind = VRRP_INSTANCE, .hold = true, .backup_waits = true,
+				     .hold_timeout_ms = 30000 };
+	struct follow_pg pg = { .role = FOLLOW_PG_STANDBY, .answered = true };
+
+	snprintf(s.name, sizeof(s.name), "VI_PG");
+	follow_init(&f, &s);
+	line(&f, "INSTANCE \"VI_PG\" BACKUP 100");
+	CHECK(drained(&f, &pg, &d));
+	check_hold(&d, FOLLOW_HOLD, "BACKUP", FOLLOW_OFF, FOLLOW_OFF, 0);
+	CHECK(!d.cut);
+	line(&f, "INSTANCE \"VI_PG\" FAULT 100");
+	CHECK(drained(&f, &pg, &d));
+	check_hold(&d, FOLLOW_FENCE, "FAULT", FOLLOW_OFF, FOLLOW_OFF, 0);
+	CHECK(!d.cut);
+	line(&f, "INSTANCE \"VI_PG\" BACKUP 100");
+	CHECK(drained(&f, &pg, &d));
+	CHECK_INT_EQ(d.mode, FOLLOW_HOLD);
+	/* MASTER while a standby: the MASTER's hold; the clients that waited on BACKUP stay. */
+	line(&f, "INSTANCE \"VI_PG\" MASTER 100");
+	CHECK(drained(&f, &pg, &d));
+	CHECK_INT_EQ(d.mode, FOLLOW_HOLD);
+	CHECK(!d.cut);
+	/* Losing the VIP during that hold: still a hold, but its clients are cut. */
+	line(&f, "INSTANCE \"VI_PG\" BACKUP 100");
+	CHECK(drained(&f, &pg, &d));
+	check_hold(&d, FOLLOW_HOLD, "BACKUP", FOLLOW_OFF, FOLLOW_OFF, 0);
+	CHECK(d.cut);
+	follow_decide(&f, &pg, &d); /* decided again (a reload, the watch): no second cut */
+	CHECK(!d.cut);
+	/* Serving, then STOP: fenced and cut. */
+	pg.role = FOLLOW_PG_PRIMARY;
+	line(&f, "INSTANCE \"VI_PG\" MASTER 100");
+	CHECK(drained(&f, &pg, &d));
+	CHECK_INT_EQ(d.mode, FOLLOW_SERVE);
+	line(&f, "INSTANCE \"VI_PG\" STOP 100");
+	CHECK(drained(&f, &pg, &d));
+	CHECK_INT_EQ(d.mode, FOLLOW_FENCE);
+	CHECK(d.cut);
+	/* At start, the VIP elsewhere: a BACKUP, which waits. */
+	follow_init(&f, &s);
+	follow_infer(&f, false);
+	follow_decide(&f, &pg, &d);
+	check_hold(&d, FOLLOW_HOLD, "BACKUP (VIP elsewhere)", FOLLOW_OFF, FOLLOW_OFF, 0);
+}
+
 int main(void)
 {
 	test_unknown_until_reported();
@@ -464,5 +514,6 @@ int main(void)
 	test_hold_unreachable_and_refused();
 	test_primary_before_master();
 	test_unseen_warning();
+	test_backup_waits();
 	CHECK_DONE();
 }
