@@ -166,6 +166,9 @@ command_timeout = 5s
 databases = {appdb}
 databases_file = {dbfile}
 databases_template = {template}
+# the classic script stops pgbouncer on BACKUP: compare with the fence that
+# refuses (the default, wait, holds new clients: KILL is its first command too)
+backup_clients = refuse
 """
 
 
