@@ -298,6 +298,76 @@ int pg_ping_postmaster_pid(int fd)
 	return cred.pid > 0 ? (int)cred.pid : 0;
 }
 
+/* Reads /proc/PID/NAME into buf (NUL-terminated, NULs inside made spaces); its length or -errno. */
+static ssize_t read_proc(int pid, const char *name, char *buf, size_t size)
+{
+	char path[48];
+	ssize_t n;
+	int fd, err;
+
+	snprintf(path, sizeof(path), "/proc/%d/%s", pid, name);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	n = read(fd, buf, size - 1);
+	err = errno;
+	close(fd);
+	if (n < 0)
+		return -err;
+	for (ssize_t i = 0; i < n; i++)
+		if (buf[i] == '\0')
+			buf[i] = ' ';
+	buf[n] = '\0';
+	return n;
+}
+
+/* "PID (COMM) S PPID ...": the parent's PID, or 0. */
+static int parent_pid(int pid)
+{
+	char buf[512];
+	const char *p;
+	int ppid = 0;
+
+	if (read_proc(pid, "stat", buf, sizeof(buf)) < 0)
+		return 0;
+	p = strrchr(buf, ')'); /* COMM may hold anything, ')' included */
+	if (!p || sscanf(p + 1, " %*c %d", &ppid) != 1)
+		return 0;
+	return ppid > 1 ? ppid : 0;
+}
+
+int pg_ping_postmaster_of_backend(int fd, int backend_pid)
+{
+	struct sockaddr_storage ss;
+	socklen_t len = sizeof(ss);
+	char host[INET6_ADDRSTRLEN], want[INET6_ADDRSTRLEN + 16], title[1024];
+	int port;
+
+	if (fd < 0 || backend_pid <= 1 || getsockname(fd, (struct sockaddr *)&ss, &len) < 0)
+		return 0;
+	if (ss.ss_family == AF_INET) {
+		const struct sockaddr_in *in = (const struct sockaddr_in *)&ss;
+
+		inet_ntop(AF_INET, &in->sin_addr, host, sizeof(host));
+		port = ntohs(in->sin_port);
+	} else if (ss.ss_family == AF_INET6) {
+		const struct sockaddr_in6 *in6 = (const struct sockaddr_in6 *)&ss;
+
+		inet_ntop(AF_INET6, &in6->sin6_addr, host, sizeof(host));
+		port = ntohs(in6->sin6_port);
+	} else {
+		return 0;
+	}
+	/* The backend's title ends its client with "ADDRESS(PORT)", the client's side of fd. */
+	snprintf(want, sizeof(want), " %s(%d) ", host, port);
+	if (read_proc(backend_pid, "cmdline", title, sizeof(title) - 1) <= 0)
+		return 0;
+	strcat(title, " ");
+	if (!strstr(title, want))
+		return 0;
+	return parent_pid(backend_pid);
+}
+
 int pg_ping_process_stopped(int pid, bool *stopped)
 {
 	char path[32], buf[512];

@@ -85,6 +85,15 @@ static inline bool pg_ping_running(const struct pg_ping *ping)
 int pg_ping_postmaster_pid(int fd);
 
 /*
+ * The postmaster's PID for a TCP connection to a PostgreSQL server on this
+ * host: the parent of backend_pid (PQbackendPID), if that process is ours:
+ * its process title ("postgres: ... 127.0.0.1(54321) idle") names the
+ * local address and port of fd.  0 when it cannot tell: another host or
+ * PID namespace, update_process_title off, hidepid.  procfs reads only.
+ */
+int pg_ping_postmaster_of_backend(int fd, int backend_pid);
+
+/*
  * Whether process pid is stopped (state T or t in /proc/PID/stat: SIGSTOP,
  * a job-control stop, a tracer).  0 and *stopped, or -errno when it cannot
  * be read (gone, hidepid).  A procfs read: it does not block.

@@ -155,10 +155,7 @@ void peer_init(struct peer *p, const struct pgtrackd_host *host,
 static double peer_session_max(const struct pg_settings *track)
 {
 	/* As often as the local server gets a full connection: pings do not reach peers. */
-	int64_t ms = track->accept_interval_ms > 0 ?
-		track->accept_interval_ms * PG_ACCEPT_FULL_EVERY : PEER_SESSION_MAX_MS;
-
-	return (double)ms / 1000.0;
+	return (double)track->accept_full_interval_ms / 1000.0;
 }
 
 void peer_poll(struct peer *p)
@@ -169,8 +166,8 @@ void peer_poll(struct peer *p)
 	/*
 	 * A session held for good would hold up a smart shutdown of the peer
 	 * forever (it waits for every session to end, and an idle session
-	 * cannot tell): every PG_ACCEPT_FULL_EVERY accept_intervals (5 s
-	 * if that is 0) a successor is opened, and replaces the session once
+	 * cannot tell): every accept_full_interval a successor is opened, and
+	 * replaces the session once
 	 * it is up.  A peer that is shutting down turns it away (57P03), and
 	 * then the old session goes.
 	 */

@@ -23,13 +23,6 @@
 #define PG_PEER_NAME_MAX 32
 #define PG_MAX_PEERS 8
 
-/*
- * Every how many accept probes (a ping each) a full connection is made
- * instead: the pace at which a server shutting down is seen, and at
- * which peer sessions are opened anew.
- */
-#define PG_ACCEPT_FULL_EVERY 5
-
 /* Another node of the cluster, asked for its role by the stale-primary guard. */
 struct pg_peer_settings {
 	char name[PG_PEER_NAME_MAX + 1];
@@ -51,6 +44,12 @@ struct pg_settings {
 	int64_t connect_timeout_ms;
 	int64_t timeout_ms;
 	int64_t accept_interval_ms; /* unset: the track's interval */
+	/*
+	 * How often an accept probe is a full connection instead of a light
+	 * one: the pace at which a server shutting down is seen, and at which
+	 * peer sessions are opened anew.
+	 */
+	int64_t accept_full_interval_ms;
 
 	/* Lag of a standby: above either, it is "lagging" (0 disables). */
 	int64_t max_lag_bytes;

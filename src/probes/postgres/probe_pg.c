@@ -77,11 +77,19 @@ static void remember_ping_target(struct pg_probe *p)
 	strcpy(p->ping_port, port);
 }
 
-/* A local postmaster, seen through the session's unix socket: its state is a /proc read away. */
+/*
+ * A local postmaster, seen through the session's unix socket or, over TCP,
+ * as the parent of the session's own backend: its state is a /proc read
+ * away, and the light accept probe costs the server nothing.
+ */
 static void remember_postmaster(struct pg_probe *p)
 {
-	int pid = pg_ping_postmaster_pid(PQsocket(p->session.conn));
+	int fd = PQsocket(p->session.conn);
+	int pid = pg_ping_postmaster_pid(fd);
 	bool stopped;
+
+	if (pid <= 0)
+		pid = pg_ping_postmaster_of_backend(fd, PQbackendPID(p->session.conn));
 
 	if (pid > 0 && pg_ping_process_stopped(pid, &stopped) < 0)
 		pid = 0;

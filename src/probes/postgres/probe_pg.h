@@ -9,7 +9,8 @@
  * answering while a stopped postmaster lets no one in.  Most accept probes
  * are a ping (pg_ping.c: the postmaster forks a child that answers one
  * byte; no backend start, no log line) to the server the session is
- * connected to; every PG_ACCEPT_FULL_EVERY-th is a full connection, which
+ * connected to, or a look at a local postmaster's state in /proc; every
+ * accept_full_interval one is a full connection, which
  * alone sees a server that is shutting down (57P03: the session is let go
  * so that a smart shutdown is not held up) or out of slots (53300: alive).
  *
@@ -51,7 +52,7 @@ struct pg_probe {
 	char ping_host[256];
 	char ping_port[8];
 	int postmaster_pid;     /* as the kernel tells it through a unix socket; 0: unknown */
-	unsigned accept_count;  /* accept probes since the start: picks ping or full connection */
+	double last_full;       /* monotonic: the last full accept connection began (0: none yet) */
 	/*
 	 * Both timers repeat from start to stop, whatever happens to the
 	 * connections: nothing on a failure path has to remember to re-arm

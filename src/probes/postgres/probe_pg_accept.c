@@ -175,13 +175,15 @@ static void accept_failed(struct pgconn *c, const struct pgconn_failure *f)
 }
 
 /*
- * A full connection every PG_ACCEPT_FULL_EVERY-th probe, and every probe
- * while a full connection's failure lasts (so that its end is seen) or
- * when there is nowhere to ping.
+ * A full connection every accept_full_interval (the first probe is one),
+ * and every probe while a full connection's failure lasts (so that its end
+ * is seen) or when there is nowhere to ping.
  */
 static bool accept_full_due(const struct pg_probe *p)
 {
-	return !p->ping_host[0] || p->accept_count % PG_ACCEPT_FULL_EVERY == 0 ||
+	return !p->ping_host[0] || p->last_full == 0.0 ||
+	       monotime_now() - p->last_full >= duration_seconds(p->settings.accept_full_interval_ms) -
+			0.005 ||
 	       (p->accept_failing && !p->ping_failing);
 }
 
@@ -215,7 +217,6 @@ void pg_probe_accept_tick_cb(struct ev_loop *loop, ev_timer *w, int revents)
 	/* A full connection in flight (its deadline decides) does not hold up the light probe. */
 	bool full = accept_full_due(p) && p->accept.state == PGCONN_CLOSED;
 
-	p->accept_count++;
 	/*
 	 * The state check costs nothing: it runs at every tick, the full
 	 * connection's too (a hang must not wait for the next light tick).
@@ -233,6 +234,7 @@ void pg_probe_accept_tick_cb(struct ev_loop *loop, ev_timer *w, int revents)
 	if (p->accept.state != PGCONN_CLOSED)
 		return; /* never restarted: its deadline decides */
 	pg_log(p->host, DEBUG, "accept probe: full connection");
+	p->last_full = monotime_now();
 	pgconn_connect(&p->accept, p->params.keywords, p->params.values, p->settings.connect_timeout_ms);
 }
 

@@ -99,7 +99,7 @@ static int pg_start(void *state)
 	p->running = true;
 	p->accept_failing = false;
 	p->ping_failing = false;
-	p->accept_count = 0;
+	p->last_full = 0.0;
 	p->last_quick_reconnect = -1e18;
 	ev_timer_again(p->host->loop, &p->tick);
 	if (p->settings.accept_interval_ms > 0) {
