@@ -16,6 +16,7 @@ FAST_TRACK = {
     "rise": "2",
     "fall": "2",
     "accept_interval": "1s",
+    "accept_full_interval": "1s",
 }
 FAST_GLOBAL = {"file_check_interval": "200ms"}
 # The values the tests outside test_trackd.py and test_guard.py were written
