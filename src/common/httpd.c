@@ -2,6 +2,7 @@
 
 #include <arpa/inet.h>
 #include <errno.h>
+#include <math.h>
 #include <netinet/in.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -18,6 +19,18 @@
 #define DEFAULT_TIMEOUT_S 10
 #define DEFAULT_MEMORY_LIMIT (16 * 1024)
 #define LISTEN_BACKLOG 64
+
+/*
+ * A client connection's whole-request deadline.  MHD's own timeout is an
+ * idle one: a client that sends a byte a second would be kept for ever.
+ * Each request must arrive and be answered within timeout_s of the
+ * connection's start or of the previous answer, or the connection is shut.
+ */
+struct conn {
+	struct listener *l;		/* NULL: the slot is free */
+	struct MHD_Connection *mc;
+	double deadline;		/* ev_now() time; INFINITY once shut */
+};
 
 struct listener {
 	struct httpd *h;
@@ -37,6 +50,8 @@ struct httpd {
 	size_t n_routes;
 	unsigned int max_connections;
 	unsigned int connections;
+	double timeout;
+	struct conn *conns;		/* max_connections slots */
 	char mhd_msg[160];	/* libmicrohttpd's last complaint */
 };
 
@@ -207,15 +222,66 @@ static enum MHD_Result on_accept(void *cls, const struct sockaddr *addr, socklen
 	return MHD_YES;
 }
 
-static void on_notify(void *cls, struct MHD_Connection *conn, void **socket_context,
+static struct conn *conn_take(struct listener *l, struct MHD_Connection *mc)
+{
+	struct httpd *h = l->h;
+
+	for (unsigned int i = 0; i < h->max_connections; i++) {
+		struct conn *c = &h->conns[i];
+
+		if (c->l)
+			continue;
+		c->l = l;
+		c->mc = mc;
+		c->deadline = ev_now(h->loop) + h->timeout;
+		return c;
+	}
+	return NULL;
+}
+
+/* Shuts the socket: MHD sees the end of it and closes the connection itself. */
+static void conn_shut(struct MHD_Connection *mc)
+{
+	const union MHD_ConnectionInfo *info =
+		MHD_get_connection_info(mc, MHD_CONNECTION_INFO_CONNECTION_FD);
+
+	if (info)
+		shutdown(info->connect_fd, SHUT_RDWR);
+}
+
+static void on_notify(void *cls, struct MHD_Connection *mc, void **socket_context,
 		      enum MHD_ConnectionNotificationCode code)
 {
-	struct httpd *h = cls;
+	struct listener *l = cls;
+	struct httpd *h = l->h;
+	struct conn *c = *socket_context;
 
-	if (code == MHD_CONNECTION_NOTIFY_STARTED)
+	if (code == MHD_CONNECTION_NOTIFY_STARTED) {
 		h->connections++;
-	else if (code == MHD_CONNECTION_NOTIFY_CLOSED && h->connections > 0)
-		h->connections--;
+		*socket_context = c = conn_take(l, mc);
+		/* on_accept keeps to max_connections: no slot is a bug, but never a leak. */
+		if (!c)
+			conn_shut(mc);
+	} else if (code == MHD_CONNECTION_NOTIFY_CLOSED) {
+		if (h->connections > 0)
+			h->connections--;
+		if (c)
+			c->l = NULL;
+		*socket_context = NULL;
+	}
+}
+
+/* An answer is sent: the connection's next request has timeout_s from now. */
+static void on_completed(void *cls, struct MHD_Connection *mc, void **con_cls,
+			 enum MHD_RequestTerminationCode toe)
+{
+	struct httpd *h = cls;
+	const union MHD_ConnectionInfo *info =
+		MHD_get_connection_info(mc, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+	struct conn *c = info ? info->socket_context : NULL;
+
+	if (c && isfinite(c->deadline))
+		c->deadline = ev_now(h->loop) + h->timeout;
 }
 
 static void on_mhd_log(void *cls, const char *fmt, va_list ap)
@@ -367,15 +433,42 @@ int httpd_reply_text(struct httpd_reply *reply, unsigned int status, const char 
 	return 0;
 }
 
-/* Runs MHD and arms the timer for its next deadline. */
+/* Shuts l's connections past their deadline; the next deadline, or INFINITY. */
+static double expire(struct listener *l, double now)
+{
+	struct httpd *h = l->h;
+	double next = INFINITY;
+
+	for (unsigned int i = 0; i < h->max_connections; i++) {
+		struct conn *c = &h->conns[i];
+
+		if (c->l != l || !isfinite(c->deadline))
+			continue;
+		if (c->deadline <= now) {
+			conn_shut(c->mc);
+			c->deadline = INFINITY;
+		} else if (c->deadline < next) {
+			next = c->deadline;
+		}
+	}
+	return next;
+}
+
+/* Runs MHD and arms the timer for the next deadline, MHD's or ours. */
 static void drive(struct listener *l)
 {
 	MHD_UNSIGNED_LONG_LONG ms;
+	double now = ev_now(l->h->loop), wait;
 
+	expire(l, now);
 	MHD_run(l->daemon);
+	/* Connections MHD accepted just now get their deadline from now. */
+	wait = expire(l, now) - now;
 	ev_timer_stop(l->h->loop, &l->timer);
-	if (MHD_get_timeout(l->daemon, &ms) == MHD_YES) {
-		ev_timer_set(&l->timer, (double)ms / 1000.0, 0.);
+	if (MHD_get_timeout(l->daemon, &ms) == MHD_YES && (double)ms / 1000.0 < wait)
+		wait = (double)ms / 1000.0;
+	if (isfinite(wait)) {
+		ev_timer_set(&l->timer, wait > 0 ? wait : 0., 0.);
 		ev_timer_start(l->h->loop, &l->timer);
 	}
 }
@@ -416,9 +509,10 @@ fail:
 	return -err;
 }
 
-static struct MHD_Daemon *start_daemon(struct httpd *h, int fd, bool v6,
+static struct MHD_Daemon *start_daemon(struct listener *l, int fd, bool v6,
 				       const struct httpd_config *cfg)
 {
+	struct httpd *h = l->h;
 	unsigned int flags = MHD_USE_EPOLL | MHD_USE_ERROR_LOG | (v6 ? MHD_USE_IPv6 : 0);
 
 	/*
@@ -430,11 +524,11 @@ static struct MHD_Daemon *start_daemon(struct httpd *h, int fd, bool v6,
 		MHD_OPTION_LISTEN_SOCKET, fd,
 		MHD_OPTION_CONNECTION_LIMIT, h->max_connections + 1,
 		MHD_OPTION_PER_IP_CONNECTION_LIMIT, cfg->max_per_ip,
-		MHD_OPTION_CONNECTION_TIMEOUT,
-		cfg->timeout_s ? cfg->timeout_s : DEFAULT_TIMEOUT_S,
+		MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int)h->timeout,
 		MHD_OPTION_CONNECTION_MEMORY_LIMIT,
 		cfg->memory_limit ? cfg->memory_limit : (size_t)DEFAULT_MEMORY_LIMIT,
-		MHD_OPTION_NOTIFY_CONNECTION, on_notify, h,
+		MHD_OPTION_NOTIFY_CONNECTION, on_notify, l,
+		MHD_OPTION_NOTIFY_COMPLETED, on_completed, h,
 		MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, h,
 		MHD_OPTION_END);
 }
@@ -458,7 +552,8 @@ static int listener_open(struct httpd *h, struct listener *l, const char *text,
 		return fd;
 	}
 	h->mhd_msg[0] = '\0';
-	l->daemon = start_daemon(h, fd, ss.ss_family == AF_INET6, cfg);
+	l->h = h;
+	l->daemon = start_daemon(l, fd, ss.ss_family == AF_INET6, cfg);
 	info = l->daemon ? MHD_get_daemon_info(l->daemon, MHD_DAEMON_INFO_EPOLL_FD) : NULL;
 	if (!info) {
 		snprintf(err, errlen, "%s: libmicrohttpd did not start: %s", text,
@@ -470,7 +565,6 @@ static int listener_open(struct httpd *h, struct listener *l, const char *text,
 		l->daemon = NULL;
 		return -EIO;
 	}
-	l->h = h;
 	ev_io_init(&l->io, on_io, info->epoll_fd, EV_READ);
 	ev_io_start(h->loop, &l->io);
 	ev_timer_init(&l->timer, on_timer, 0., 0.);
@@ -503,6 +597,10 @@ static int copy_config(struct httpd *h, const struct httpd_config *cfg)
 	h->n_routes = cfg->n_routes;
 	h->max_connections = cfg->max_connections ? cfg->max_connections
 						  : DEFAULT_MAX_CONNECTIONS;
+	h->timeout = cfg->timeout_s ? cfg->timeout_s : DEFAULT_TIMEOUT_S;
+	h->conns = calloc(h->max_connections, sizeof(*h->conns));
+	if (!h->conns)
+		return -ENOMEM;
 	return 0;
 }
 
@@ -545,6 +643,7 @@ void httpd_destroy(struct httpd *h)
 	free(h->listeners);
 	free(h->allow);
 	free(h->routes);
+	free(h->conns);
 	free(h);
 }
 
