@@ -72,6 +72,13 @@ struct httpd_config {
 	 */
 	unsigned int timeout_s;
 	size_t memory_limit;		/* per connection, bounds the headers; 0: 16 KiB */
+	/*
+	 * A running httpd this one replaces (a reload), or NULL: a listen
+	 * address it also has (as the same text) shares its socket instead of
+	 * binding again, so the new httpd can start before the old one is
+	 * destroyed, and a failure leaves the old one serving.
+	 */
+	const struct httpd *inherit;
 };
 
 /*
