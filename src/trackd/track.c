@@ -233,6 +233,7 @@ struct track *track_create(struct ev_loop *loop, const struct track_settings *se
 	verdict_init(&t->verdict, settings->rise, settings->fall);
 	t->last_report = ev_now(loop);
 	t->stats.since = t->last_report;
+	t->stats.created = t->last_report;
 	track_file_init(&t->file, loop, t->settings.name, t->settings.file, check_interval_ms);
 	track_file_set_reminder(&t->file, t->settings.reminder_interval_ms);
 	if (track_file_write(&t->file, value_of(t, TRACK_UNKNOWN)) == 0)
@@ -252,11 +253,14 @@ struct track *track_create(struct ev_loop *loop, const struct track_settings *se
 /* The file moved: the old one is left at the stopped value. */
 static void move_file(struct track *t, const char *file, int64_t check_interval_ms)
 {
+	uint64_t rewrites = t->file.rewrites;
+
 	track_file_write(&t->file, t->settings.values[TRACK_STOPPED]);
 	track_log(t, PGTRACKD_LOG_INFO, "moved from %s (left at the stopped value %d) to %s",
 		  t->settings.file, t->settings.values[TRACK_STOPPED], file);
 	track_file_finish(&t->file);
 	track_file_init(&t->file, t->host.loop, t->settings.name, file, check_interval_ms);
+	t->file.rewrites = rewrites; /* the track's count, whatever its file */
 }
 
 int track_reconfigure(struct track *t, const struct track_settings *settings,

@@ -25,6 +25,7 @@
 
 /* What the host counts and remembers of a track, for /status and /metrics. */
 struct track_stats {
+	double created;         /* ev_now when the track was created */
 	double since;           /* ev_now when the current state began */
 	double first_verdict;   /* ev_now of the first verdict (not unknown); 0: none yet */
 	uint64_t state_changes; /* since the track was created (a reload keeps them) */

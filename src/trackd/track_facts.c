@@ -6,6 +6,7 @@
 
 #include "jsonutil.h"
 #include "module_loader.h"
+#include "promtext.h"
 #include "track.h"
 #include "trackd_expose.h"
 
@@ -39,6 +40,14 @@ static void put(const struct pgtrackd_facts *f, const char *key, struct json_obj
 	}
 }
 
+struct json_object *track_facts_double(double v)
+{
+	char text[32];
+
+	promtext_format_double(v, text, sizeof(text));
+	return json_object_new_double_s(v, text);
+}
+
 static void put_int(const struct pgtrackd_facts *f, const char *key, int64_t value)
 {
 	put(f, key, json_object_new_int64(value));
@@ -48,7 +57,7 @@ static void put_double(const struct pgtrackd_facts *f, const char *key, double v
 {
 	/* JSON has no NaN or infinity: such a figure is not known */
 	if (isfinite(value))
-		put(f, key, json_object_new_double(value));
+		put(f, key, track_facts_double(value));
 }
 
 static void put_text(const struct pgtrackd_facts *f, const char *key, const char *value)

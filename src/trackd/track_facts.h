@@ -34,6 +34,12 @@ void track_facts_forget(struct track_facts *f);
 void track_facts_finish(struct track_facts *f);
 
 /*
+ * A JSON number of a finite v, written in its shortest exact form (0.0025,
+ * not json-c's 0.0025000000000000001); NULL on ENOMEM.
+ */
+struct json_object *track_facts_double(double v);
+
+/*
  * Calls describe(state, ...) and returns what it put as a new object
  * (NULL on ENOMEM).  For track_facts_get, and for tests of a probe's
  * describe.
