@@ -186,7 +186,7 @@ static void print_row(const char *name, struct json_object *t)
 	since_cell(t, since, sizeof(since));
 	cell(t, reason, why, sizeof(why));
 	cell(t, lag, l, sizeof(l));
-	printf("%-16s %-12s %6s  %-19s  %12s  %s\n", name, s, v, since, l, why);
+	printf("%-16s %-12s %6s  %-24s  %12s  %s\n", name, s, v, since, l, why);
 }
 
 /* The table; false if doc has no tracks. */
@@ -196,7 +196,7 @@ static bool print_table(struct json_object *doc)
 
 	if (!json_object_object_get_ex(doc, "tracks", &tracks))
 		return false;
-	printf("%-16s %-12s %6s  %-19s  %12s  %s\n", "TRACK", "STATE", "VALUE", "SINCE",
+	printf("%-16s %-12s %6s  %-24s  %12s  %s\n", "TRACK", "STATE", "VALUE", "SINCE",
 	       "LAG (bytes)", "REASON");
 	if (json_object_is_type(tracks, json_type_array)) {
 		for (size_t i = 0; i < json_object_array_length(tracks); i++) {
