@@ -21,10 +21,13 @@
 #include "sdnotify.h"
 #include "track.h"
 #include "track_file.h"
+#include "status_cmd.h"
 #include "trackd_config.h"
+#include "trackd_http.h"
 #include "trackd_service.h"
 
 #define DEFAULT_CONFIG PGTRACKD_SYSCONFDIR "/pgtrackd/pgtrackd.conf"
+#define STATUS_TIMEOUT 5.0 /* seconds --status waits for the daemon */
 
 struct daemon {
 	struct ev_loop *loop;
@@ -32,6 +35,7 @@ struct daemon {
 	struct track_list tracks;
 	struct mainloop_signals signals;
 	struct trackd_service service;
+	struct trackd_http http;
 };
 
 static void usage(FILE *out)
@@ -51,6 +55,11 @@ static void usage(FILE *out)
 		"      --write-stopped write every track's value_stopped into its file and\n"
 		"                      exit: 0 if every file was written, 1 otherwise (for\n"
 		"                      ExecStopPost=, after pgtrackd died in any way)\n"
+		"      --status        ask the running pgtrackd (its [http] listener) for its\n"
+		"                      tracks' status and print it as a table; exit 0 if it\n"
+		"                      answered, 3 if [http] listen is not set, 4 if it did\n"
+		"                      not answer\n"
+		"      --json          with --status: print the JSON document as it came\n"
 		"  -V, --version       print the version and exit\n"
 		"  -h, --help          print this help and exit\n"
 		"\n"
@@ -148,6 +157,34 @@ static int apply_config(struct daemon *d, struct trackd_config *config)
 	return failures ? -ENOMEM : 0;
 }
 
+/*
+ * The listener to match [http]: at start a failure is fatal (the caller
+ * exits before any track file is written); on reload it is logged and
+ * the running listener kept.
+ */
+static int apply_http(struct daemon *d, const struct http_settings *s, bool starting)
+{
+	bool was_on = d->http.httpd != NULL;
+	bool changed = !config_http_listener_equal(&d->http.settings, s);
+	char err[512], where[HTTP_MAX_LISTEN * HTTP_ADDR_MAX];
+	int r = trackd_http_apply(&d->http, s, err, sizeof(err));
+
+	if (r < 0) {
+		if (starting)
+			log_error("cannot start the HTTP listener ([http] listen): %s", err);
+		else
+			log_error("cannot start the new HTTP listener ([http] changed): %s; the "
+				  "running one is kept%s", err, was_on ? "" : " (none)");
+		return r;
+	}
+	trackd_http_describe(&d->http, where, sizeof(where));
+	if (d->http.httpd && (starting || changed))
+		log_info("HTTP listener on %s (default track %s)", where, d->http.default_track);
+	else if (!d->http.httpd && was_on)
+		log_info("HTTP listener stopped ([http] listen removed)");
+	return 0;
+}
+
 static void reload(struct daemon *d)
 {
 	struct conf_errors errs = { 0 };
@@ -158,6 +195,7 @@ static void reload(struct daemon *d)
 	if (!cli_config_reloaded(config != NULL, &errs))
 		return;
 	apply_config(d, config);
+	apply_http(d, &config->http, false);
 	log_info("configuration reloaded: %zu track(s)", config->n_tracks);
 }
 
@@ -220,7 +258,7 @@ int main(int argc, char **argv)
 {
 	struct cli cli = {
 		.program = "pgtrackd", .config = DEFAULT_CONFIG, .max_args = 0, .usage = usage,
-		.allow_write_stopped = true,
+		.allow_write_stopped = true, .allow_status = true,
 	};
 	struct conf_errors errs = { 0 };
 	struct daemon d = { 0 };
@@ -231,10 +269,20 @@ int main(int argc, char **argv)
 		return r;
 
 	/* -t reports on the terminal, whatever -l says. */
-	log_init("pgtrackd", cli.console || cli.check || cli.write_stopped, LOG_DAEMON);
+	log_init("pgtrackd", cli.console || cli.check || cli.write_stopped || cli.status,
+		 LOG_DAEMON);
 	log_set_verbose(cli.verbose);
 
 	d.config = config_load(cli.config, &errs);
+	if (cli.status && !d.config)
+		fprintf(stderr, "pgtrackd: cannot read %s to find the HTTP listener:\n",
+			cli.config);
+	if (cli.status && d.config) {
+		conf_errors_finish(&errs);
+		r = status_cmd_run(d.config, cli.json, STATUS_TIMEOUT);
+		config_destroy(d.config);
+		return r;
+	}
 	r = cli_config_loaded(&cli, d.config != NULL, &errs);
 	if (r >= 0) {
 		config_destroy(d.config);
@@ -253,18 +301,22 @@ int main(int argc, char **argv)
 	if (!d.loop)
 		fatalx("cannot initialise the event loop");
 	LIST_INIT(&d.tracks);
+	trackd_http_init(&d.http, d.loop, &d.tracks);
 	mainloop_watch_signals(d.loop, &d.signals, signal_cb, &d);
 
 	struct trackd_config *config = d.config;
 
 	d.config = NULL;
 	log_info("pgtrackd %s starting with %s", PGTRACKD_VERSION, config->path);
+	if (apply_http(&d, &config->http, true) < 0)
+		fatalx("cannot serve HTTP as configured; exiting");
 	if (apply_config(&d, config) < 0)
 		fatalx("cannot start every track");
 	trackd_service_start(&d.service, d.loop, &d.tracks, d.config->global.ready_timeout_ms);
 
 	ev_run(d.loop, 0);
 
+	trackd_http_finish(&d.http);
 	trackd_service_finish(&d.service);
 	shutdown_tracks(&d);
 	config_destroy(d.config);

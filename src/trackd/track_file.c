@@ -146,7 +146,8 @@ static void check_cb(struct ev_loop *loop, ev_timer *w, int revents)
 					"%s was changed behind our back; restoring %d%s", f->path,
 					f->value, more);
 	}
-	write_now(f);
+	if (write_now(f) == 0)
+		f->rewrites++;
 }
 
 void track_file_set_reminder(struct track_file *f, int64_t reminder_ms)

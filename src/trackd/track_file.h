@@ -37,6 +37,7 @@ struct track_file {
 	struct ratelimit restore_log; /* a few warnings per reminder period */
 	bool dir_warned;        /* written into a directory that fails the checks */
 	struct ratelimit dir_log; /* one warning about it per reminder period */
+	uint64_t rewrites;      /* our value put back after something else changed the file */
 	ev_timer check;
 };
 

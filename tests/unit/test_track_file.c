@@ -108,6 +108,7 @@ static void test_write(void)
 	CHECK_INT_EQ(track_file_write(&f, 0), 0);
 	CHECK(file_is(path, "0\n"));
 	CHECK_INT_EQ(count_entries(dir), 1);
+	CHECK_INT_EQ(f.rewrites, 0);
 
 	track_file_set_check_interval(&f, 1000);
 	CHECK(f.check.repeat == 1.0);
@@ -188,6 +189,8 @@ static void test_restore(void)
 	CHECK_INT_EQ(count_substr(out, expected), 1);
 	CHECK_INT_EQ(count_substr(out, "\n"), 4);
 	free(out);
+	/* each restore counted (pgtrackd_track_file_rewrites_total); our own writes are not */
+	CHECK_INT_EQ(f.rewrites, 4);
 
 	/* Only our file: no temp files left behind. */
 	CHECK_INT_EQ(count_entries(dir), 1);
