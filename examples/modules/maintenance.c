@@ -18,7 +18,8 @@
  * The flag is watched with libev's ev_stat, which uses inotify: a change
  * is seen at once, with a slow stat() as a fallback (check_interval).  The
  * state is also reported once per track interval, changed or not: a probe
- * that stops reporting is a hung one to pgtrackd's watchdog.
+ * that stops reporting is a hung one to pgtrackd's watchdog.  /status
+ * shows the flag's path and whether it is present (describe).
  */
 #include <errno.h>
 #include <stdio.h>
@@ -144,6 +145,20 @@ static void destroy(void *state)
 	free(m);
 }
 
+/*
+ * What /status shows of the track besides its state (module ABI 3): the
+ * flag's path and whether it was there at the last check.  Called only
+ * when someone asks, never per check.
+ */
+static void describe(void *state, const struct pgtrackd_facts *out)
+{
+	const struct maintenance *m = state;
+
+	out->put_text(out, "flag", m->flag);
+	if (m->reported >= 0)
+		out->put_int(out, "flag_present", m->reported);
+}
+
 static const struct pgtrackd_module module = {
 	.abi_version = PGTRACKD_MODULE_ABI_VERSION,
 	.name = "maintenance",
@@ -153,6 +168,7 @@ static const struct pgtrackd_module module = {
 	.start = start,
 	.stop = stop,
 	.destroy = destroy,
+	.describe = describe,
 };
 
 PGTRACKD_MODULE_EXPORT const struct pgtrackd_module *pgtrackd_module_entry(void)

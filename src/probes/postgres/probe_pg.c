@@ -71,10 +71,13 @@ void pg_probe_connect_session(struct pg_probe *p)
 static void send_probe(struct pg_probe *p)
 {
 	const char *sql = p->local.system_identifier[0] ? PG_QUERY : PG_QUERY_FIRST;
+	double now = monotime_now();
 
-	p->query_started = monotime_now();
+	/* The one in flight keeps its start: the latency is its round trip. */
 	if (pgconn_query(&p->session, sql, p->settings.timeout_ms) < 0)
 		pg_log(p->host, DEBUG, "previous probe still running, skipping one");
+	else
+		p->query_started = now;
 }
 
 /*
