@@ -20,7 +20,7 @@ from kit.notify import run_notify
 from kit.ports import PortReservation
 from kit.waiting import wait_until
 from notify_rig import VI
-from notify_rig import notify_bin, pg, rig  # noqa: F401  (fixtures)
+from notify_rig import notify_bin, pg, rig, standby_rig  # noqa: F401  (fixtures)
 
 PROMTOOL = shutil.which("promtool") or "/usr/bin/promtool"
 
@@ -224,6 +224,35 @@ def test_bouncer_down_shows_in_status_and_metrics(rig, http):
     rig.bouncer.start()
     wait_status(http.port, lambda s: s["pgbouncer"]["reachable"] is True,
                 "pgbouncer reachable again in /status")
+
+
+def test_hold_shows_in_status_and_metrics(standby_rig, http):
+    """MASTER while the local PostgreSQL is a standby: the hold, since when,
+    its timeout, appdb paused; after the promotion no hold, appdb serving."""
+    rig = standby_rig
+    rig.start_bouncer(server_login_retry="0.05")
+    rig.make_fifo()
+    start_with_http(rig, http.section(), postgres=rig.postgres_section(hold_timeout="30s"))
+    st = status(http.port)
+    assert st["hold"]["configured"] and not st["hold"]["active"], st
+    assert st["hold"]["since"] is None and st["hold"]["timeout_seconds"] == 30.0, st
+    rig.fifo.write(inst(VI, "MASTER"))
+    rig.wait_flags(1, 0)                 # held: enabled, paused
+    st = wait_status(http.port, lambda s: db_mode(s) == "paused", "appdb paused in /status")
+    h = st["hold"]
+    assert h["active"] and not h["expired"] and h["since"], h
+    assert h["local_role"] == "standby" and h["local_postgres"], h
+    assert st["pgbouncer"]["mode"] == "hold", st
+    m = metrics(http.port)
+    assert sample(m, "pgtrack_notify_hold_seconds") > 0, m
+    assert sample(m, 'pgtrack_notify_bouncer_mode{mode="hold"}') == 1, m
+    assert sample(m, 'pgtrack_notify_database_mode{database="appdb",mode="paused"}') == 1, m
+    rig.pg.promote()
+    rig.wait_serving()
+    st = wait_status(http.port, lambda s: db_mode(s) == "serving", "appdb serving in /status")
+    assert not st["hold"]["active"] and st["hold"]["since"] is None, st
+    assert st["hold"]["local_role"] == "primary", st
+    assert sample(metrics(http.port), "pgtrack_notify_hold_seconds") == 0
 
 
 # --------------------------------------------------------------------------
