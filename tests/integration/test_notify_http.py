@@ -365,6 +365,40 @@ def test_reload_moves_keeps_or_stops_the_listener(rig, http):
         busy.release()
 
 
+def test_requests_and_reloads_under_valgrind(rig, http):
+    """No invalid access and no definite leak through requests of every kind,
+    a reload that moves the listener, one that fails, and the exit."""
+    if not shutil.which("valgrind"):
+        pytest.fail("valgrind is not installed (tests/install-deps installs it)", pytrace=False)
+    vglog = os.path.join(rig.dir, "valgrind.log")
+    rig.notify.wrapper = ["valgrind", "--leak-check=full", "--errors-for-leak-kinds=definite",
+                          "--error-exitcode=99", "--log-file=" + vglog]
+    other = PortReservation()
+    blocker = socket.socket()
+    try:
+        start_with_http(rig, http.section())
+        wait_until(lambda: request(http.port)[0] == 200, 30, tolerate=(OSError,))
+        rig.fifo.write("junk\n" + inst(VI, "BACKUP"))
+        wait_status(http.port, lambda s: db_mode(s) == "fenced", "appdb fenced", timeout=30)
+        for method, path in (("GET", "/metrics"), ("HEAD", "/status"), ("OPTIONS", "/status"),
+                             ("POST", "/status"), ("GET", "/nothing")):
+            assert request(http.port, method, path, timeout=30)[0] is not None
+        request(http.port, raw=b"GET\r\n\r\n", timeout=30)
+        reload(rig, http.section(listen="127.0.0.1:%d" % other.port))
+        wait_until(lambda: request(other.port)[0] == 200, 30, tolerate=(OSError,))
+        blocker.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        blocker.bind(("127.0.0.1", http.port))
+        blocker.listen(1)
+        off = reload(rig, http.section())
+        rig.notify.wait_for_log(r"Address already in use; keeping the listener", 30, start=off)
+        assert metrics(other.port)
+        rc = rig.notify.stop(signal.SIGTERM, 60)
+        assert rc == 0, "valgrind exit %r:\n%s" % (rc, open(vglog).read()[-4000:])
+    finally:
+        blocker.close()
+        other.release()
+
+
 def test_check_reports_http_errors_with_lines(rig, http):
     sections = rig.sections()
     sections["http"] = {"listen": "localhost:9188, 127.0.0.1:99999", "allow": "10.1.2.3/8",
