@@ -421,7 +421,7 @@ static void reload(struct notifier *n)
 		ev_timer_stop(n->loop, &n->hold_timer);
 	log_set_facility(log_facility_from_name(config->notify.syslog_facility));
 	n->config = config;
-	notify_http_reconfigure(&n->http, &config->http, false, why, sizeof(why));
+	notify_http_reconfigure(&n->http, &config->http, NOTIFY_HTTP_AT_RELOAD, why, sizeof(why));
 	hooks_set_config(&n->hooks, config);
 	bouncer_set_config(&n->bouncer, config);
 	localpg_set_config(&n->local, config);
@@ -449,6 +449,8 @@ static void signal_cb(struct ev_loop *loop, ev_signal *w, int revents)
 		return;
 	n->stopping = true;
 	sdnotify_send("STOPPING=1");
+	/* The port goes now: keepalived may already be starting our successor. */
+	notify_http_finish(&n->http);
 	if (n->fifo_arg && n->config->notify.stop_grace_ms > 0) {
 		log_info("received %s: reading keepalived's STOP lines for %.1fs, then exiting",
 			 strsignal(w->signum), (double)n->config->notify.stop_grace_ms / 1000.0);
@@ -555,7 +557,8 @@ int main(int argc, char **argv)
 	}
 	notifier_routes(&n, routes);
 	notify_http_init(&n.http, n.loop, routes);
-	if (!notify_http_reconfigure(&n.http, &n.config->http, true, why, sizeof(why))) {
+	if (!notify_http_reconfigure(&n.http, &n.config->http, n.fifo_arg ? NOTIFY_HTTP_AT_START_SCRIPT
+				     : NOTIFY_HTTP_AT_START, why, sizeof(why))) {
 		if (!cli.console)
 			fprintf(stderr, "pgtrack-notify: HTTP listener ([http]): %s\n", why);
 		fifo_reader_destroy(n.fifo);

@@ -6,12 +6,20 @@
 #include <string.h>
 
 #include "log.h"
+#include "util.h"
+
+/* How often and how long script mode tries an address still in use. */
+#define RETRY_EVERY 0.1
+#define RETRIES 50
+
+static void retry_cb(struct ev_loop *loop, ev_timer *w, int revents);
 
 void notify_http_init(struct notify_http *h, struct ev_loop *loop,
 		      const struct httpd_route routes[NOTIFY_HTTP_ROUTES])
 {
 	*h = (struct notify_http){ .loop = loop };
 	memcpy(h->routes, routes, sizeof(h->routes));
+	ev_init(&h->retry, retry_cb);
 }
 
 static int create(struct notify_http *h, const struct notify_http_config *c, struct httpd **out,
@@ -97,6 +105,7 @@ int notify_http_apply(struct notify_http *h, const struct notify_http_config *c,
 
 void notify_http_finish(struct notify_http *h)
 {
+	ev_timer_stop(h->loop, &h->retry);
 	httpd_destroy(h->httpd);
 	h->httpd = NULL;
 	h->running.enabled = false;
@@ -137,22 +146,23 @@ static void describe_allow(const struct notify_http_config *c, char *out, size_t
 	}
 }
 
-bool notify_http_reconfigure(struct notify_http *h, const struct notify_http_config *c,
-			     bool at_start, char *err, size_t errlen)
+/* Logs what notify_http_apply returned (r, with err). */
+static void log_outcome(struct notify_http *h, int r, enum notify_http_when when,
+			const char *err)
 {
 	char where[512], allow[512];
-	int r = notify_http_apply(h, c, err, errlen);
 
 	notify_http_describe(h, where, sizeof(where));
 	describe_allow(&h->running, allow, sizeof(allow));
-	if (r < 0 && at_start)
+	if (r < 0 && when == NOTIFY_HTTP_AT_START)
 		log_error("HTTP listener for /status and /metrics: %s; exiting (fix [http] listen, "
 			  "or remove [http] to run without the listener)", err);
 	else if (r < 0 && notify_http_active(h))
 		log_error("HTTP listener: [http] changed, but %s; keeping the listener on %s "
 			  "as it was (reload again to retry)", err, where);
 	else if (r < 0)
-		log_error("HTTP listener: %s; running without it (reload again to retry)", err);
+		log_error("HTTP listener for /status and /metrics: %s; running without it (reload "
+			  "to retry)", err);
 	else if (r == NOTIFY_HTTP_STARTED)
 		log_info("HTTP listener on %s: /status and /metrics, for clients from %s", where,
 			 allow);
@@ -161,5 +171,38 @@ bool notify_http_reconfigure(struct notify_http *h, const struct notify_http_con
 			 allow);
 	else if (r == NOTIFY_HTTP_STOPPED)
 		log_info("HTTP listener stopped: [http] was removed");
+}
+
+/* Script mode: the copy of pgtrack-notify that keepalived replaces may still hold the port. */
+static void retry_cb(struct ev_loop *loop, ev_timer *w, int revents)
+{
+	struct notify_http *h = container_of(w, struct notify_http, retry);
+	char err[512];
+	int r = notify_http_apply(h, &h->wanted, err, sizeof(err));
+
+	if (r == -EADDRINUSE && --h->retries_left > 0)
+		return;
+	ev_timer_stop(loop, w);
+	log_outcome(h, r, NOTIFY_HTTP_AT_RELOAD, err);
+}
+
+bool notify_http_reconfigure(struct notify_http *h, const struct notify_http_config *c,
+			     enum notify_http_when when, char *err, size_t errlen)
+{
+	int r;
+
+	ev_timer_stop(h->loop, &h->retry); /* a reload supersedes the retries */
+	r = notify_http_apply(h, c, err, errlen);
+	if (r == -EADDRINUSE && when == NOTIFY_HTTP_AT_START_SCRIPT) {
+		log_warnx("HTTP listener for /status and /metrics: %s; retrying every %.1fs for "
+			  "%.0fs (keepalived runs the notify_fifo_script it replaces for up to 1s "
+			  "more)", err, RETRY_EVERY, RETRY_EVERY * RETRIES);
+		h->wanted = *c;
+		h->retries_left = RETRIES;
+		ev_timer_set(&h->retry, RETRY_EVERY, RETRY_EVERY);
+		ev_timer_start(h->loop, &h->retry);
+		return true;
+	}
+	log_outcome(h, r, when, err);
 	return r >= 0;
 }

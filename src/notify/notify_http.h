@@ -23,6 +23,9 @@ struct notify_http {
 	struct httpd *httpd;		/* NULL: no listener */
 	struct notify_http_config running; /* what httpd was made from */
 	struct httpd_route routes[NOTIFY_HTTP_ROUTES];
+	ev_timer retry;			/* script mode: an address still in use */
+	struct notify_http_config wanted; /* what retry tries */
+	int retries_left;
 };
 
 /* What notify_http_apply did. */
@@ -45,13 +48,25 @@ void notify_http_init(struct notify_http *h, struct ev_loop *loop,
  */
 int notify_http_apply(struct notify_http *h, const struct notify_http_config *c, char *err,
 		      size_t errlen);
+enum notify_http_when {
+	NOTIFY_HTTP_AT_START,
+	/*
+	 * At the start of a notify_fifo_script: keepalived's reload starts the
+	 * new copy while the old one runs on for up to a second, so an address
+	 * in use is tried again every 0.1 s for 5 s instead of failing.
+	 */
+	NOTIFY_HTTP_AT_START_SCRIPT,
+	NOTIFY_HTTP_AT_RELOAD,
+};
+
 /*
  * notify_http_apply, logged for the operator: false when the listener c
  * describes could not be made (at start the caller exits; on a reload
  * the running listener, if any, goes on); err gets why.
  */
 bool notify_http_reconfigure(struct notify_http *h, const struct notify_http_config *c,
-			     bool at_start, char *err, size_t errlen);
+			     enum notify_http_when when, char *err, size_t errlen);
+/* Closes the listener (and stops the retries); again at the exit is harmless. */
 void notify_http_finish(struct notify_http *h);
 bool notify_http_active(const struct notify_http *h);
 /* "127.0.0.1:9188, [::1]:9188" with the ports actually bound. */

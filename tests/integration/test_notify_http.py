@@ -16,7 +16,7 @@ import subprocess
 import pytest
 
 from kit.fifo import inst
-from kit.notify import run_notify
+from kit.notify import Notify, run_notify
 from kit.ports import PortReservation
 from kit.waiting import wait_until
 from notify_rig import VI
@@ -307,6 +307,42 @@ def test_bind_failure_at_start_exits_with_the_reason(rig, http):
                 "exiting" % http.port) in log, log
     finally:
         blocker.close()
+
+
+def test_script_mode_copies_overlapping_on_keepalived_reload(rig, http):
+    """keepalived's reload SIGTERMs its notify_fifo_script and starts a new
+    copy; the two overlap for up to a second, the old one reading STOP lines
+    for stop_grace.  The new copy must not exit because the old one still
+    holds the port (keepalived would not restart it, and pgbouncer would be
+    left unmanaged): it retries, and the old one lets the port go at
+    SIGTERM, not at its exit."""
+    sections = rig.sections(fifo=False, notify={"stop_grace": "3s"})
+    sections["http"] = http.section()
+    old = rig.notify
+    old.write_config(sections)
+    old.start(rig.fifo_path)
+    rig.wait_fifo_open()
+    wait_until(lambda: request(http.port)[0] == 200, 10, tolerate=(OSError,))
+    rig.apply("MASTER", True)
+    base = os.path.join(rig.dir, "second")
+    os.mkdir(base, 0o700)
+    new = Notify(rig.binary, base)
+    try:
+        new.write_config(sections)
+        new.start(rig.fifo_path)          # the new copy first: the harder order
+        new.wait_for_log(r"warning: HTTP listener for /status and /metrics: 127\.0\.0\.1:%d: "
+                         r"Address already in use; retrying" % http.port)
+        assert new.alive(), new.describe("the new copy exited")
+        os.kill(old.pid, signal.SIGTERM)
+        new.wait_for_log(r"info: HTTP listener on 127\.0\.0\.1:%d" % http.port, 5)
+        assert old.alive(), "the old copy let the port go only at its exit"
+        assert request(http.port)[0] == 200
+        assert old.proc.wait(10) == 0
+        rig.fifo.write(inst(VI, "MASTER", 120))    # the new copy alone reads the FIFO now
+        assert new.alive(), new.describe("the new copy exited")
+        wait_status(http.port, lambda s: s["vrrp"]["priority"] == 120, "the new copy answers")
+    finally:
+        new.close()
 
 
 def start_notify_expecting_exit(rig, http_section):
