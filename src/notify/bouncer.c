@@ -62,6 +62,20 @@ void bouncer_log(const struct bouncer *b, int priority, const char *fmt, ...)
 	}
 }
 
+void bouncer_count(struct bouncer *b, enum notify_action action, const char *what,
+		   const char *error)
+{
+	notify_stats_action(&b->stats, notify_when_now(), action, what, !error, error);
+}
+
+/* The command in flight, counted with its result. */
+static void count_command(struct bouncer *b, const char *error)
+{
+	const char *cmd = b->commands[b->next_command];
+
+	bouncer_count(b, notify_action_of(cmd), cmd, error);
+}
+
 const char *bouncer_mode_name(enum bouncer_mode mode)
 {
 	switch (mode) {
@@ -149,6 +163,13 @@ static void schedule_retry(struct bouncer *b)
 /* pgbouncer could not be reached or the run failed: try again later. */
 static void fail_run(struct bouncer *b, const char *what, const struct pgconn_failure *f)
 {
+	char error[sizeof(f->message) + 64];
+
+	snprintf(error, sizeof(error), "%s: %s", pgconn_error_str(f->kind), f->message);
+	if ((b->phase == BOUNCER_PREPARE || b->phase == BOUNCER_APPLY) &&
+	    b->next_command < b->n_commands)
+		count_command(b, error);
+	notify_stats_reach(&b->stats, notify_when_now(), error);
 	if (!b->outage)
 		bouncer_log(b, LOG_ERR, " %s: %s: %s; retrying every %.1fs at most, the %s state "
 			    "will be applied when it is back", what, pgconn_error_str(f->kind),
@@ -270,6 +291,9 @@ static void show_result(struct bouncer *b, const PGresult *res)
 			finish_run(b, false);
 			return;
 		}
+		/* The mode was applied already: something undid it. */
+		if (n > 0 && !b->announce)
+			b->stats.repairs++;
 		b->phase = BOUNCER_APPLY;
 		send_next(b); /* with nothing to send: done */
 		return;
@@ -298,6 +322,7 @@ static void on_connected(struct pgconn *c)
 	else
 		log_debug("pgbouncer: connected to the admin console at %s", b->target);
 	b->outage = false;
+	notify_stats_reach(&b->stats, notify_when_now(), NULL);
 	if (pgconn_dropped(c)[0] && !b->dropped_warned) {
 		b->dropped_warned = true;
 		bouncer_log(b, LOG_WARNING, ": host lists more than %d addresses; connecting without %s",
@@ -348,6 +373,7 @@ static void on_result(struct pgconn *c, const PGresult *res)
 	case BOUNCER_PREPARE:
 	case BOUNCER_APPLY:
 		log_info("pgbouncer: %s", b->commands[b->next_command]);
+		count_command(b, NULL);
 		b->next_command++;
 		send_next(b);
 		return;
@@ -378,6 +404,7 @@ static void command_failed(struct bouncer *b, const struct pgconn_failure *f)
 		schedule_retry(b);
 		return;
 	}
+	count_command(b, is_benign(f->message) ? NULL : f->message);
 	if (is_benign(f->message)) {
 		log_debug("pgbouncer: %s: %s (fine)", cmd, f->message);
 	} else if (strncmp(cmd, "KILL ", 5) == 0 && strstr(f->message, "already suspended/paused") &&

@@ -16,6 +16,7 @@
 #include <stdint.h>
 
 #include "notify_config.h"
+#include "notify_stats.h"
 #include "pgconn.h"
 #include "ratelimit.h"
 
@@ -106,6 +107,7 @@ struct bouncer {
 	bool dropped_warned; /* host entries beyond pgconn's limit: said once */
 	ev_timer reconcile;
 	struct ratelimit repeat_log[BOUNCER_LOG_KINDS];
+	struct notify_bouncer_stats stats; /* for /status and /metrics */
 };
 
 void bouncer_init(struct bouncer *b, struct ev_loop *loop, const struct notify_config *config);

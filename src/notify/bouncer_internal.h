@@ -21,6 +21,10 @@ bool bouncer_may_log(struct bouncer *b, enum bouncer_repeat kind, char *more, si
 /* Logs "pgbouncer at TARGET" followed by fmt; priority as syslog's (LOG_ERR ...). */
 void bouncer_log(const struct bouncer *b, int priority, const char *fmt, ...) PRINTF_LIKE(3, 4);
 
+/* Counts the command in flight (or the file rewrite, what = its path) and its result. */
+void bouncer_count(struct bouncer *b, enum notify_action action, const char *what,
+		   const char *error);
+
 /* Queues "COMMAND" or "COMMAND db" (db double-quoted unless a plain word). */
 void bouncer_queue(struct bouncer *b, const char *command, const char *db);
 /*

@@ -53,6 +53,7 @@ void bouncer_queue_file(struct bouncer *b)
 	 * business: whoever may write there can edit the file anyway.
 	 */
 	r = atomic_file_write(path, text, len, 0644, 0, why, sizeof(why));
+	bouncer_count(b, NOTIFY_ACTION_REWRITE, path, r < 0 ? why : NULL);
 	if (r < 0) {
 		char more[64];
 
@@ -129,6 +130,7 @@ int bouncer_plan(struct bouncer *b, const PGresult *res, bool log_drift)
 	}
 	b->n_commands = 0;
 	b->next_command = 0;
+	notify_stats_dbs_begin(&b->stats, notify_when_now());
 	if (b->config->all_databases) {
 		/* Every database pgbouncer lists, auto-created ones included, but its console. */
 		for (int r = 0; r < PQntuples(res); r++) {
@@ -136,6 +138,9 @@ int bouncer_plan(struct bouncer *b, const PGresult *res, bool log_drift)
 
 			if (strcmp(db, "pgbouncer") == 0 || strchr(db, '"') || !db[0])
 				continue;
+			notify_stats_db(&b->stats, db, notify_db_mode_of(
+				atoi(PQgetvalue(res, r, paused_col)) != 0,
+				atoi(PQgetvalue(res, r, disabled_col)) != 0));
 			plan_db(b, db, atoi(PQgetvalue(res, r, paused_col)) != 0,
 				atoi(PQgetvalue(res, r, disabled_col)) != 0, log_drift);
 		}
@@ -155,6 +160,7 @@ int bouncer_plan(struct bouncer *b, const PGresult *res, bool log_drift)
 			/* A database pgbouncer does not know is fenced by nature. */
 			char more[64];
 
+			notify_stats_db(&b->stats, db, NOTIFY_DB_MISSING);
 			if (b->run_mode != BOUNCER_FENCE &&
 			    bouncer_may_log(b, BOUNCER_LOG_MISSING_DB, more, sizeof(more)))
 				bouncer_log(b, LOG_ERR, " has no database \"%s\": check its "
@@ -163,6 +169,9 @@ int bouncer_plan(struct bouncer *b, const PGresult *res, bool log_drift)
 					    more);
 			continue;
 		}
+		notify_stats_db(&b->stats, db, notify_db_mode_of(
+			atoi(PQgetvalue(res, row, paused_col)) != 0,
+			atoi(PQgetvalue(res, row, disabled_col)) != 0));
 		plan_db(b, db, atoi(PQgetvalue(res, row, paused_col)) != 0,
 			atoi(PQgetvalue(res, row, disabled_col)) != 0, log_drift);
 	}

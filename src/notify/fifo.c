@@ -230,3 +230,8 @@ const char *fifo_reader_path(const struct fifo_reader *f)
 {
 	return f->path;
 }
+
+bool fifo_reader_present(const struct fifo_reader *f)
+{
+	return !f->missing_logged;
+}

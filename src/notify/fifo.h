@@ -39,5 +39,7 @@ void fifo_reader_drain(struct fifo_reader *f);
 /* Stops reading and closes the FIFO; accepts NULL. */
 void fifo_reader_destroy(struct fifo_reader *f);
 const char *fifo_reader_path(const struct fifo_reader *f);
+/* False while the path names no file (keepalived removed the FIFO we still read). */
+bool fifo_reader_present(const struct fifo_reader *f);
 
 #endif

@@ -27,36 +27,16 @@
 #include "log.h"
 #include "mainloop.h"
 #include "monotime.h"
+#include "notifier.h"
 #include "notify_config.h"
+#include "notify_http.h"
+#include "notify_stats.h"
 #include "ratelimit.h"
 #include "sdnotify.h"
 #include "util.h"
 #include "vrrp_event.h"
 
 #define DEFAULT_CONFIG PGTRACKD_SYSCONFDIR "/pgtrack-notify/pgtrack-notify.conf"
-
-struct notifier {
-	struct ev_loop *loop;
-	struct notify_config *config;
-	const char *fifo_arg; /* script mode: the FIFO keepalived appended */
-	struct fifo_reader *fifo;
-	struct bouncer bouncer;
-	struct hooks hooks;
-	struct localpg local;
-	struct follow follow;
-	ev_timer hold_timer;
-	ev_timer unseen_timer;
-
-	struct ratelimit bad_lines;
-	struct ratelimit two_masters;
-	unsigned long lines_seen;
-
-	bool stopping;
-	struct mainloop_signals signals;
-	ev_timer grace;
-	struct sdnotify_watchdog watchdog;
-	char status[256]; /* the STATUS= systemd has */
-};
 
 static void usage(FILE *out)
 {
@@ -175,23 +155,29 @@ static void on_line(void *user, const char *line, size_t len, bool overlong)
 	bool was_known = n->follow.state_known;
 	enum vrrp_state was = n->follow.state;
 	struct vrrp_event ev;
+	enum follow_line r;
 	const char *why;
 
 	n->lines_seen++;
 	if (overlong) {
+		n->lines[NOTIFY_LINE_MALFORMED]++;
 		bad_line(n, "longer than 512 bytes", line, len);
 		return;
 	}
 	switch (vrrp_event_parse(line, len, &ev, &why)) {
 	case VRRP_PARSE_IGNORED:
+		n->lines[NOTIFY_LINE_IGNORED]++;
 		return;
 	case VRRP_PARSE_ERROR:
+		n->lines[NOTIFY_LINE_MALFORMED]++;
 		bad_line(n, why, line, len);
 		return;
 	case VRRP_PARSE_OK:
 		break;
 	}
-	switch (follow_line(&n->follow, &ev)) {
+	r = follow_line(&n->follow, &ev);
+	n->lines[r == FOLLOW_LINE_OTHER ? NOTIFY_LINE_OTHER : NOTIFY_LINE_APPLIED]++;
+	switch (r) {
 	case FOLLOW_LINE_OTHER:
 		if (follow_note_other(&n->follow, &ev) && !ev_is_active(&n->unseen_timer)) {
 			ev_timer_set(&n->unseen_timer, UNSEEN_AFTER, 0.0);
@@ -201,6 +187,8 @@ static void on_line(void *user, const char *line, size_t len, bool overlong)
 			  vrrp_state_name(ev.state), ev.priority);
 		return;
 	case FOLLOW_LINE_CHANGED:
+		n->state_changes++;
+		n->state_since = notify_when_now();
 		log_info("VRRP %s \"%s\": %s -> %s (priority %d)", followed_kind(n->config),
 			 ev.name, was_known ? vrrp_state_name(was) : "unknown",
 			 vrrp_state_name(ev.state), ev.priority);
@@ -289,6 +277,7 @@ static void decide(struct notifier *n)
 	if (d.hold_timer != FOLLOW_KEEP)
 		ev_timer_stop(n->loop, &n->hold_timer);
 	if (d.hold_timer == FOLLOW_ON) {
+		n->hold_since = notify_when_now();
 		ev_timer_set(&n->hold_timer, duration_seconds(n->config->local.hold_timeout_ms), 0.0);
 		ev_timer_start(n->loop, &n->hold_timer);
 	}
@@ -380,6 +369,7 @@ static void infer_state(struct notifier *n)
 		 followed_kind(n->config), followed_name(n->config), vip,
 		 r ? "here" : "not here", r ? "MASTER" : "BACKUP");
 	follow_infer(&n->follow, r > 0);
+	n->state_since = notify_when_now();
 	decide(n);
 }
 
@@ -434,6 +424,7 @@ static void reload(struct notifier *n)
 		ev_timer_stop(n->loop, &n->hold_timer);
 	log_set_facility(log_facility_from_name(config->notify.syslog_facility));
 	n->config = config;
+	notify_http_reconfigure(&n->http, &config->http, NOTIFY_HTTP_AT_RELOAD, why, sizeof(why));
 	hooks_set_config(&n->hooks, config);
 	bouncer_set_config(&n->bouncer, config);
 	localpg_set_config(&n->local, config);
@@ -461,6 +452,8 @@ static void signal_cb(struct ev_loop *loop, ev_signal *w, int revents)
 		return;
 	n->stopping = true;
 	sdnotify_send("STOPPING=1");
+	/* The port goes now: keepalived may already be starting our successor. */
+	notify_http_finish(&n->http);
 	if (n->fifo_arg && n->config->notify.stop_grace_ms > 0) {
 		log_info("received %s: reading keepalived's STOP lines for %.1fs, then exiting",
 			 strsignal(w->signum), (double)n->config->notify.stop_grace_ms / 1000.0);
@@ -522,10 +515,12 @@ int main(int argc, char **argv)
 	};
 	struct conf_errors errs = { 0 };
 	struct notifier n = { 0 };
+	struct httpd_route routes[NOTIFY_HTTP_ROUTES];
 	struct follow_settings settings;
 	char why[512];
 	int r;
 
+	n.started = notify_when_now();
 	r = cli_parse(&cli, argc, argv);
 	if (r >= 0)
 		return r;
@@ -563,12 +558,23 @@ int main(int argc, char **argv)
 		notify_config_destroy(n.config);
 		return 1;
 	}
+	notifier_routes(&n, routes);
+	notify_http_init(&n.http, n.loop, routes);
+	if (!notify_http_reconfigure(&n.http, &n.config->http, n.fifo_arg ? NOTIFY_HTTP_AT_START_SCRIPT
+				     : NOTIFY_HTTP_AT_START, why, sizeof(why))) {
+		if (!cli.console)
+			fprintf(stderr, "pgtrack-notify: HTTP listener ([http]): %s\n", why);
+		fifo_reader_destroy(n.fifo);
+		notify_config_destroy(n.config);
+		return 1;
+	}
 	mainloop_watch_signals(n.loop, &n.signals, signal_cb, &n);
 	start(&n);
 
 	ev_run(n.loop, 0);
 
 	sdnotify_watchdog_stop(&n.watchdog, n.loop);
+	notify_http_finish(&n.http);
 	hooks_finish(&n.hooks);
 	ev_timer_stop(n.loop, &n.hold_timer);
 	ev_timer_stop(n.loop, &n.unseen_timer);

@@ -101,6 +101,7 @@ enum section {
 	SECTION_BOUNCER,
 	SECTION_HOOKS,
 	SECTION_LOCAL,
+	SECTION_HTTP,
 	SECTION_BAD,
 };
 
@@ -124,6 +125,8 @@ static const struct conf_key *table_of(enum section s)
 		return hook_keys;
 	case SECTION_LOCAL:
 		return local_keys;
+	case SECTION_HTTP:
+		return notify_http_keys;
 	default:
 		return NULL;
 	}
@@ -140,6 +143,8 @@ static void *target_of(struct loader *l, enum section s)
 		return &l->config->hooks;
 	case SECTION_LOCAL:
 		return &l->config->local;
+	case SECTION_HTTP:
+		return &l->config->http_keys;
 	default:
 		return NULL;
 	}
@@ -155,6 +160,7 @@ static void on_section(struct conf_parser *p, const char *name, void *user)
 		{ "pgbouncer", SECTION_BOUNCER },
 		{ "hooks", SECTION_HOOKS },
 		{ "postgres", SECTION_LOCAL },
+		{ "http", SECTION_HTTP },
 	};
 	struct loader *l = user;
 
@@ -189,6 +195,8 @@ static void on_key(struct conf_parser *p, const char *section, const char *key,
 	if (!conf_set(p, table_of(l->section), target_of(l, l->section), &l->seen[l->section],
 		      key, value))
 		conf_error(p, "unknown key \"%s\" in section [%s]", key, section);
+	else if (l->section == SECTION_HTTP)
+		notify_http_check_key(p, l->config, key);
 }
 
 static void split_databases(struct conf_parser *p, struct loader *l)
@@ -437,6 +445,7 @@ static void on_end(struct conf_parser *p, void *user)
 		load_template(p, l);
 	}
 	split_hooks(p, l);
+	notify_http_check_end(p, c, l->seen[SECTION_HTTP], l->line[SECTION_HTTP]);
 	c->hold = l->line[SECTION_LOCAL] != 0;
 	c->backup_waits = strcmp(c->bouncer.backup_clients, "wait") == 0;
 	if (c->local.host[0] && !resolver_valid_host_list(c->local.host))
@@ -468,6 +477,7 @@ struct notify_config *notify_config_load(const char *path, const char *fifo_over
 	conf_defaults(bouncer_keys, &config->bouncer);
 	conf_defaults(hook_keys, &config->hooks);
 	conf_defaults(local_keys, &config->local);
+	conf_defaults(notify_http_keys, &config->http_keys);
 	if (!conf_parse_file(path, &callbacks, &l, errs)) {
 		notify_config_destroy(config);
 		return NULL;

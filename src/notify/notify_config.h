@@ -10,6 +10,7 @@
 #include <sys/types.h>
 
 #include "conf.h"
+#include "httpd.h"
 
 #define NOTIFY_MAX_DATABASES 32
 #define NOTIFY_DBNAME_MAX 63
@@ -53,6 +54,29 @@ struct local_settings {
 	int64_t hold_timeout_ms;
 };
 
+/* [http]: the optional listener for /status and /metrics (notify_config_http.c). */
+#define NOTIFY_HTTP_MAX_LISTEN 8
+#define NOTIFY_HTTP_MAX_ALLOW 16
+#define NOTIFY_HTTP_ADDR_SIZE 48 /* "[ffff:...:ffff]:65535" */
+
+struct http_settings {
+	char listen[CONF_STR_SIZE];
+	char allow[CONF_STR_SIZE];
+	int max_connections;
+	int64_t timeout_ms;
+};
+
+/* [http] as the listener takes it; compared whole on reload. */
+struct notify_http_config {
+	bool enabled; /* the section is there */
+	int n_listen;
+	char listen[NOTIFY_HTTP_MAX_LISTEN][NOTIFY_HTTP_ADDR_SIZE];
+	int n_allow;
+	struct httpd_net allow[NOTIFY_HTTP_MAX_ALLOW]; /* loopback only when allow is unset */
+	unsigned int max_connections;
+	unsigned int timeout_s;
+};
+
 enum hook_event {
 	HOOK_MASTER,
 	HOOK_BACKUP,
@@ -78,6 +102,7 @@ struct notify_config {
 	struct bouncer_settings bouncer;
 	struct hook_settings hooks;
 	struct local_settings local;
+	struct http_settings http_keys;
 	bool hold; /* [postgres] is present: hold on MASTER until it is primary */
 	bool backup_waits; /* backup_clients = wait: BACKUP holds clients instead of refusing */
 
@@ -91,6 +116,7 @@ struct notify_config {
 	char *fenced_text;   /* the template, its fallback "*" sent nowhere */
 	size_t fenced_len;
 	struct hook_argv hook[HOOK_EVENTS];
+	struct notify_http_config http;
 };
 
 /*
@@ -100,6 +126,17 @@ struct notify_config {
 struct notify_config *notify_config_load(const char *path, const char *fifo_override,
 					 struct conf_errors *errs);
 void notify_config_destroy(struct notify_config *config);
+
+/* [http] (notify_config_http.c), for notify_config.c's loader. */
+extern const struct conf_key notify_http_keys[];
+/* Checks listen and allow on their own line, as they are set. */
+void notify_http_check_key(struct conf_parser *p, struct notify_config *c, const char *key);
+/* At the end: required keys, the default allow-list; line is [http]'s, 0 if absent. */
+void notify_http_check_end(struct conf_parser *p, struct notify_config *c, uint64_t seen,
+			   int line);
+/* Whether two [http] configurations make the same listener. */
+bool notify_http_config_same(const struct notify_http_config *a,
+			     const struct notify_http_config *b);
 
 /* Splits a hook command on blanks, double quotes grouping; false if unbalanced. */
 bool hook_argv_split(const char *command, struct hook_argv *out);
