@@ -2,6 +2,8 @@
 
 #include <arpa/inet.h>
 #include <errno.h>
+#include <fcntl.h>
+#include <math.h>
 #include <netinet/in.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -19,12 +21,26 @@
 #define DEFAULT_MEMORY_LIMIT (16 * 1024)
 #define LISTEN_BACKLOG 64
 
+/*
+ * A client connection's whole-request deadline.  MHD's own timeout is an
+ * idle one: a client that sends a byte a second would be kept for ever.
+ * Each request must arrive and be answered within timeout_s of the
+ * connection's start or of the previous answer, or the connection is shut.
+ */
+struct conn {
+	struct listener *l;		/* NULL: the slot is free */
+	struct MHD_Connection *mc;
+	double deadline;		/* ev_now() time; INFINITY once shut */
+};
+
 struct listener {
 	struct httpd *h;
 	struct MHD_Daemon *daemon;
 	ev_io io;		/* MHD's epoll fd */
 	ev_timer timer;		/* MHD_get_timeout */
 	int port;
+	int fd;			/* the listening socket (MHD's) */
+	char text[64];		/* the address as configured */
 };
 
 struct httpd {
@@ -37,6 +53,8 @@ struct httpd {
 	size_t n_routes;
 	unsigned int max_connections;
 	unsigned int connections;
+	double timeout;
+	struct conn *conns;		/* max_connections slots */
 	char mhd_msg[160];	/* libmicrohttpd's last complaint */
 };
 
@@ -58,143 +76,6 @@ static enum method method_of(const char *m)
 	return METHOD_OTHER;
 }
 
-static int parse_port(const char *s)
-{
-	char *end;
-	long v;
-
-	if (*s < '0' || *s > '9')
-		return -EINVAL;
-	errno = 0;
-	v = strtol(s, &end, 10);
-	if (errno || *end || v > 65535)
-		return -EINVAL;
-	return (int)v;
-}
-
-int httpd_parse_listen(const char *text, struct sockaddr_storage *ss, socklen_t *len)
-{
-	char host[INET6_ADDRSTRLEN + 2];
-	const char *colon;
-	size_t hlen;
-	int port;
-
-	memset(ss, 0, sizeof(*ss));
-	colon = strrchr(text, ':');
-	if (!colon)
-		return -EINVAL;
-	hlen = (size_t)(colon - text);
-	port = parse_port(colon + 1);
-	if (hlen == 0 || hlen >= sizeof(host) || port < 0)
-		return -EINVAL;
-	memcpy(host, text, hlen);
-	host[hlen] = '\0';
-	if (host[0] == '[') {
-		struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)ss;
-
-		if (hlen < 3 || host[hlen - 1] != ']')
-			return -EINVAL;
-		host[hlen - 1] = '\0';
-		if (inet_pton(AF_INET6, host + 1, &s6->sin6_addr) != 1)
-			return -EINVAL;
-		s6->sin6_family = AF_INET6;
-		s6->sin6_port = htons((uint16_t)port);
-		*len = sizeof(*s6);
-	} else {
-		struct sockaddr_in *s4 = (struct sockaddr_in *)ss;
-
-		if (inet_pton(AF_INET, host, &s4->sin_addr) != 1)
-			return -EINVAL;
-		s4->sin_family = AF_INET;
-		s4->sin_port = htons((uint16_t)port);
-		*len = sizeof(*s4);
-	}
-	return 0;
-}
-
-/* Whether the bits of addr after the first `bits` are all zero. */
-static bool host_bits_clear(const uint8_t *addr, unsigned int bits, size_t size)
-{
-	for (size_t i = bits / 8; i < size; i++) {
-		unsigned int keep = i == bits / 8 ? bits % 8 : 0;
-		uint8_t mask = (uint8_t)(0xffu >> keep);
-
-		if (addr[i] & mask)
-			return false;
-	}
-	return true;
-}
-
-int httpd_parse_net(const char *text, struct httpd_net *net)
-{
-	char host[INET6_ADDRSTRLEN];
-	const char *slash = strchr(text, '/');
-	size_t hlen = slash ? (size_t)(slash - text) : strlen(text);
-	size_t size;
-	long bits;
-
-	memset(net, 0, sizeof(*net));
-	if (hlen == 0 || hlen >= sizeof(host))
-		return -EINVAL;
-	memcpy(host, text, hlen);
-	host[hlen] = '\0';
-	if (inet_pton(AF_INET, host, net->addr) == 1)
-		net->family = AF_INET;
-	else if (inet_pton(AF_INET6, host, net->addr) == 1)
-		net->family = AF_INET6;
-	else
-		return -EINVAL;
-	size = net->family == AF_INET ? 4 : 16;
-	bits = (long)size * 8;
-	if (slash) {
-		char *end;
-
-		if (slash[1] < '0' || slash[1] > '9')
-			return -EINVAL;
-		errno = 0;
-		bits = strtol(slash + 1, &end, 10);
-		if (errno || *end || bits > (long)size * 8)
-			return -EINVAL;
-	}
-	net->bits = (unsigned int)bits;
-	/* "10.1.2.3/8" is more likely a typo than a network. */
-	if (!host_bits_clear(net->addr, net->bits, size))
-		return -EINVAL;
-	return 0;
-}
-
-bool httpd_net_contains(const struct httpd_net *net, const struct sockaddr *sa)
-{
-	const uint8_t *a;
-	unsigned int full = net->bits / 8, rest = net->bits % 8;
-
-	if (sa->sa_family == AF_INET) {
-		a = (const uint8_t *)&((const struct sockaddr_in *)(const void *)sa)->sin_addr;
-	} else if (sa->sa_family == AF_INET6) {
-		const struct in6_addr *a6 = &((const struct sockaddr_in6 *)(const void *)sa)->sin6_addr;
-
-		a = a6->s6_addr;
-		/* A dual-stack socket shows IPv4 clients as ::ffff:a.b.c.d. */
-		if (net->family == AF_INET && IN6_IS_ADDR_V4MAPPED(a6))
-			a += 12;
-		else if (net->family != AF_INET6)
-			return false;
-	} else {
-		return false;
-	}
-	if (sa->sa_family == AF_INET && net->family != AF_INET)
-		return false;
-	if (memcmp(a, net->addr, full) != 0)
-		return false;
-	if (rest) {
-		uint8_t mask = (uint8_t)(0xffu << (8 - rest));
-
-		if ((a[full] & mask) != (net->addr[full] & mask))
-			return false;
-	}
-	return true;
-}
-
 static enum MHD_Result on_accept(void *cls, const struct sockaddr *addr, socklen_t addrlen)
 {
 	struct httpd *h = cls;
@@ -207,15 +88,66 @@ static enum MHD_Result on_accept(void *cls, const struct sockaddr *addr, socklen
 	return MHD_YES;
 }
 
-static void on_notify(void *cls, struct MHD_Connection *conn, void **socket_context,
+static struct conn *conn_take(struct listener *l, struct MHD_Connection *mc)
+{
+	struct httpd *h = l->h;
+
+	for (unsigned int i = 0; i < h->max_connections; i++) {
+		struct conn *c = &h->conns[i];
+
+		if (c->l)
+			continue;
+		c->l = l;
+		c->mc = mc;
+		c->deadline = ev_now(h->loop) + h->timeout;
+		return c;
+	}
+	return NULL;
+}
+
+/* Shuts the socket: MHD sees the end of it and closes the connection itself. */
+static void conn_shut(struct MHD_Connection *mc)
+{
+	const union MHD_ConnectionInfo *info =
+		MHD_get_connection_info(mc, MHD_CONNECTION_INFO_CONNECTION_FD);
+
+	if (info)
+		shutdown(info->connect_fd, SHUT_RDWR);
+}
+
+static void on_notify(void *cls, struct MHD_Connection *mc, void **socket_context,
 		      enum MHD_ConnectionNotificationCode code)
 {
-	struct httpd *h = cls;
+	struct listener *l = cls;
+	struct httpd *h = l->h;
+	struct conn *c = *socket_context;
 
-	if (code == MHD_CONNECTION_NOTIFY_STARTED)
+	if (code == MHD_CONNECTION_NOTIFY_STARTED) {
 		h->connections++;
-	else if (code == MHD_CONNECTION_NOTIFY_CLOSED && h->connections > 0)
-		h->connections--;
+		*socket_context = c = conn_take(l, mc);
+		/* on_accept keeps to max_connections: no slot is a bug, but never a leak. */
+		if (!c)
+			conn_shut(mc);
+	} else if (code == MHD_CONNECTION_NOTIFY_CLOSED) {
+		if (h->connections > 0)
+			h->connections--;
+		if (c)
+			c->l = NULL;
+		*socket_context = NULL;
+	}
+}
+
+/* An answer is sent: the connection's next request has timeout_s from now. */
+static void on_completed(void *cls, struct MHD_Connection *mc, void **con_cls,
+			 enum MHD_RequestTerminationCode toe)
+{
+	struct httpd *h = cls;
+	const union MHD_ConnectionInfo *info =
+		MHD_get_connection_info(mc, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+	struct conn *c = info ? info->socket_context : NULL;
+
+	if (c && isfinite(c->deadline))
+		c->deadline = ev_now(h->loop) + h->timeout;
 }
 
 static void on_mhd_log(void *cls, const char *fmt, va_list ap)
@@ -367,15 +299,42 @@ int httpd_reply_text(struct httpd_reply *reply, unsigned int status, const char 
 	return 0;
 }
 
-/* Runs MHD and arms the timer for its next deadline. */
+/* Shuts l's connections past their deadline; the next deadline, or INFINITY. */
+static double expire(struct listener *l, double now)
+{
+	struct httpd *h = l->h;
+	double next = INFINITY;
+
+	for (unsigned int i = 0; i < h->max_connections; i++) {
+		struct conn *c = &h->conns[i];
+
+		if (c->l != l || !isfinite(c->deadline))
+			continue;
+		if (c->deadline <= now) {
+			conn_shut(c->mc);
+			c->deadline = INFINITY;
+		} else if (c->deadline < next) {
+			next = c->deadline;
+		}
+	}
+	return next;
+}
+
+/* Runs MHD and arms the timer for the next deadline, MHD's or ours. */
 static void drive(struct listener *l)
 {
 	MHD_UNSIGNED_LONG_LONG ms;
+	double now = ev_now(l->h->loop), wait;
 
+	expire(l, now);
 	MHD_run(l->daemon);
+	/* Connections MHD accepted just now get their deadline from now. */
+	wait = expire(l, now) - now;
 	ev_timer_stop(l->h->loop, &l->timer);
-	if (MHD_get_timeout(l->daemon, &ms) == MHD_YES) {
-		ev_timer_set(&l->timer, (double)ms / 1000.0, 0.);
+	if (MHD_get_timeout(l->daemon, &ms) == MHD_YES && (double)ms / 1000.0 < wait)
+		wait = (double)ms / 1000.0;
+	if (isfinite(wait)) {
+		ev_timer_set(&l->timer, wait > 0 ? wait : 0., 0.);
 		ev_timer_start(l->h->loop, &l->timer);
 	}
 }
@@ -416,9 +375,10 @@ fail:
 	return -err;
 }
 
-static struct MHD_Daemon *start_daemon(struct httpd *h, int fd, bool v6,
+static struct MHD_Daemon *start_daemon(struct listener *l, int fd, bool v6,
 				       const struct httpd_config *cfg)
 {
+	struct httpd *h = l->h;
 	unsigned int flags = MHD_USE_EPOLL | MHD_USE_ERROR_LOG | (v6 ? MHD_USE_IPv6 : 0);
 
 	/*
@@ -430,13 +390,31 @@ static struct MHD_Daemon *start_daemon(struct httpd *h, int fd, bool v6,
 		MHD_OPTION_LISTEN_SOCKET, fd,
 		MHD_OPTION_CONNECTION_LIMIT, h->max_connections + 1,
 		MHD_OPTION_PER_IP_CONNECTION_LIMIT, cfg->max_per_ip,
-		MHD_OPTION_CONNECTION_TIMEOUT,
-		cfg->timeout_s ? cfg->timeout_s : DEFAULT_TIMEOUT_S,
+		MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int)h->timeout,
 		MHD_OPTION_CONNECTION_MEMORY_LIMIT,
 		cfg->memory_limit ? cfg->memory_limit : (size_t)DEFAULT_MEMORY_LIMIT,
-		MHD_OPTION_NOTIFY_CONNECTION, on_notify, h,
+		MHD_OPTION_NOTIFY_CONNECTION, on_notify, l,
+		MHD_OPTION_NOTIFY_COMPLETED, on_completed, h,
 		MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, h,
 		MHD_OPTION_END);
+}
+
+/* A dup of the socket inherit listens on for text, or -ENOENT. */
+static int inherited_socket(const struct httpd *inherit, const char *text, int *port)
+{
+	for (size_t i = 0; inherit && i < inherit->n_listeners; i++) {
+		const struct listener *o = &inherit->listeners[i];
+		int fd;
+
+		if (strcmp(o->text, text) != 0)
+			continue;
+		fd = fcntl(o->fd, F_DUPFD_CLOEXEC, 0);
+		if (fd < 0)
+			return -errno;
+		*port = o->port;
+		return fd;
+	}
+	return -ENOENT;
 }
 
 static int listener_open(struct httpd *h, struct listener *l, const char *text,
@@ -447,18 +425,23 @@ static int listener_open(struct httpd *h, struct listener *l, const char *text,
 	socklen_t len;
 	int fd;
 
-	if (httpd_parse_listen(text, &ss, &len) < 0) {
+	if (httpd_parse_listen(text, &ss, &len) < 0 || strlen(text) >= sizeof(l->text)) {
 		snprintf(err, errlen, "%s: not a numeric address:port "
 			 "(such as 127.0.0.1:8008 or [::1]:8008)", text);
 		return -EINVAL;
 	}
-	fd = open_socket(&ss, len, &l->port);
+	fd = inherited_socket(cfg->inherit, text, &l->port);
+	if (fd == -ENOENT)
+		fd = open_socket(&ss, len, &l->port);
 	if (fd < 0) {
 		snprintf(err, errlen, "%s: %s", text, strerror(-fd));
 		return fd;
 	}
 	h->mhd_msg[0] = '\0';
-	l->daemon = start_daemon(h, fd, ss.ss_family == AF_INET6, cfg);
+	l->h = h;
+	l->fd = fd;
+	snprintf(l->text, sizeof(l->text), "%s", text);
+	l->daemon = start_daemon(l, fd, ss.ss_family == AF_INET6, cfg);
 	info = l->daemon ? MHD_get_daemon_info(l->daemon, MHD_DAEMON_INFO_EPOLL_FD) : NULL;
 	if (!info) {
 		snprintf(err, errlen, "%s: libmicrohttpd did not start: %s", text,
@@ -470,7 +453,6 @@ static int listener_open(struct httpd *h, struct listener *l, const char *text,
 		l->daemon = NULL;
 		return -EIO;
 	}
-	l->h = h;
 	ev_io_init(&l->io, on_io, info->epoll_fd, EV_READ);
 	ev_io_start(h->loop, &l->io);
 	ev_timer_init(&l->timer, on_timer, 0., 0.);
@@ -503,6 +485,10 @@ static int copy_config(struct httpd *h, const struct httpd_config *cfg)
 	h->n_routes = cfg->n_routes;
 	h->max_connections = cfg->max_connections ? cfg->max_connections
 						  : DEFAULT_MAX_CONNECTIONS;
+	h->timeout = cfg->timeout_s ? cfg->timeout_s : DEFAULT_TIMEOUT_S;
+	h->conns = calloc(h->max_connections, sizeof(*h->conns));
+	if (!h->conns)
+		return -ENOMEM;
 	return 0;
 }
 
@@ -545,6 +531,7 @@ void httpd_destroy(struct httpd *h)
 	free(h->listeners);
 	free(h->allow);
 	free(h->routes);
+	free(h->conns);
 	free(h);
 }
 

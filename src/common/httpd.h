@@ -64,8 +64,21 @@ struct httpd_config {
 	size_t n_routes;
 	unsigned int max_connections;	/* all listeners together; 0: 64 */
 	unsigned int max_per_ip;	/* per listen address; 0: no cap */
-	unsigned int timeout_s;		/* idle connection; 0: 10 */
+	/*
+	 * 0: 10.  An idle connection is closed after timeout_s, and each
+	 * request must arrive whole and be answered within timeout_s of the
+	 * connection's start or of its previous answer (a client trickling a
+	 * byte a second is cut there, not kept for ever).
+	 */
+	unsigned int timeout_s;
 	size_t memory_limit;		/* per connection, bounds the headers; 0: 16 KiB */
+	/*
+	 * A running httpd this one replaces (a reload), or NULL: a listen
+	 * address it also has (as the same text) shares its socket instead of
+	 * binding again, so the new httpd can start before the old one is
+	 * destroyed, and a failure leaves the old one serving.
+	 */
+	const struct httpd *inherit;
 };
 
 /*

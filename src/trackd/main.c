@@ -22,6 +22,7 @@
 #include "track.h"
 #include "track_file.h"
 #include "trackd_config.h"
+#include "trackd_http.h"
 #include "trackd_service.h"
 
 #define DEFAULT_CONFIG PGTRACKD_SYSCONFDIR "/pgtrackd/pgtrackd.conf"
@@ -32,6 +33,7 @@ struct daemon {
 	struct track_list tracks;
 	struct mainloop_signals signals;
 	struct trackd_service service;
+	struct trackd_http http;
 };
 
 static void usage(FILE *out)
@@ -148,6 +150,34 @@ static int apply_config(struct daemon *d, struct trackd_config *config)
 	return failures ? -ENOMEM : 0;
 }
 
+/*
+ * The listener to match [http]: at start a failure is fatal (the caller
+ * exits before any track file is written); on reload it is logged and
+ * the running listener kept.
+ */
+static int apply_http(struct daemon *d, const struct http_settings *s, bool starting)
+{
+	bool was_on = d->http.httpd != NULL;
+	bool changed = !config_http_listener_equal(&d->http.settings, s);
+	char err[512], where[HTTP_MAX_LISTEN * HTTP_ADDR_MAX];
+	int r = trackd_http_apply(&d->http, s, err, sizeof(err));
+
+	if (r < 0) {
+		if (starting)
+			log_error("cannot start the HTTP listener ([http] listen): %s", err);
+		else
+			log_error("cannot start the new HTTP listener ([http] changed): %s; the "
+				  "running one is kept%s", err, was_on ? "" : " (none)");
+		return r;
+	}
+	trackd_http_describe(&d->http, where, sizeof(where));
+	if (d->http.httpd && (starting || changed))
+		log_info("HTTP listener on %s (default track %s)", where, d->http.default_track);
+	else if (!d->http.httpd && was_on)
+		log_info("HTTP listener stopped ([http] listen removed)");
+	return 0;
+}
+
 static void reload(struct daemon *d)
 {
 	struct conf_errors errs = { 0 };
@@ -158,6 +188,7 @@ static void reload(struct daemon *d)
 	if (!cli_config_reloaded(config != NULL, &errs))
 		return;
 	apply_config(d, config);
+	apply_http(d, &config->http, false);
 	log_info("configuration reloaded: %zu track(s)", config->n_tracks);
 }
 
@@ -253,18 +284,22 @@ int main(int argc, char **argv)
 	if (!d.loop)
 		fatalx("cannot initialise the event loop");
 	LIST_INIT(&d.tracks);
+	trackd_http_init(&d.http, d.loop, &d.tracks);
 	mainloop_watch_signals(d.loop, &d.signals, signal_cb, &d);
 
 	struct trackd_config *config = d.config;
 
 	d.config = NULL;
 	log_info("pgtrackd %s starting with %s", PGTRACKD_VERSION, config->path);
+	if (apply_http(&d, &config->http, true) < 0)
+		fatalx("cannot serve HTTP as configured; exiting");
 	if (apply_config(&d, config) < 0)
 		fatalx("cannot start every track");
 	trackd_service_start(&d.service, d.loop, &d.tracks, d.config->global.ready_timeout_ms);
 
 	ev_run(d.loop, 0);
 
+	trackd_http_finish(&d.http);
 	trackd_service_finish(&d.service);
 	shutdown_tracks(&d);
 	config_destroy(d.config);

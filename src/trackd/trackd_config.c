@@ -54,7 +54,7 @@ const struct conf_key config_track_keys[] = {
 #undef T
 #undef VALUE_KEY
 
-enum section_kind { SECTION_NONE, SECTION_GLOBAL, SECTION_TRACK, SECTION_BAD };
+enum section_kind { SECTION_NONE, SECTION_GLOBAL, SECTION_HTTP, SECTION_TRACK, SECTION_BAD };
 
 struct loader {
 	struct trackd_config *config;
@@ -95,6 +95,10 @@ static void on_section(struct conf_parser *p, const char *name, void *user)
 			conf_error(p, "duplicate section [global]");
 		l->global_started = true;
 		l->kind = SECTION_GLOBAL;
+		return;
+	}
+	if (strcmp(name, "http") == 0) {
+		l->kind = config_http_section(p, &l->config->http) ? SECTION_HTTP : SECTION_BAD;
 		return;
 	}
 	if (strncmp(name, "track ", 6) != 0) {
@@ -165,6 +169,9 @@ static void on_key(struct conf_parser *p, const char *section, const char *key,
 		if (!conf_set(p, config_global_keys, &l->config->global, &l->seen, key, value))
 			conf_error(p, "unknown key \"%s\" in section [%s]", key, section);
 		return;
+	case SECTION_HTTP:
+		config_http_key(p, &l->config->http, key, value);
+		return;
 	case SECTION_TRACK:
 		if (!conf_set(p, config_track_keys, current_track(l), &l->seen, key, value))
 			config_stash_probe_key(p, current_track(l), key, value);
@@ -221,6 +228,8 @@ static void on_end(struct conf_parser *p, void *user)
 	}
 	if (c->n_tracks == 0)
 		conf_errors_add(l->errs, "%s: no [track NAME] section: nothing to do", conf_path(p));
+	else
+		config_http_check(p, c);
 }
 
 /* DIR/conf.d next to the main file. */
@@ -252,6 +261,7 @@ struct trackd_config *config_load(const char *path, struct conf_errors *errs)
 		return NULL;
 	}
 	conf_defaults(config_global_keys, &config->global);
+	config_http_init(&config->http);
 	if (!conf_parse_tree(path, config->conf_d, &callbacks, &l, errs)) {
 		config_destroy(config);
 		return NULL;

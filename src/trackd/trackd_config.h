@@ -9,6 +9,7 @@
 #include <stdint.h>
 
 #include "conf.h"
+#include "config_http.h"
 #include "track_state.h"
 
 #define TRACK_NAME_MAX 64
@@ -72,6 +73,7 @@ struct trackd_config {
 	char *path;
 	char *conf_d; /* PATH's directory/conf.d: NAME.conf files read after PATH */
 	struct global_settings global;
+	struct http_settings http;
 	struct track_settings *tracks;
 	size_t n_tracks;
 	/* Each module file named, loaded once to check its keys and then run by its tracks. */

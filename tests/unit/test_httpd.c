@@ -363,6 +363,37 @@ static void test_allow_list(void)
 	httpd_destroy(h);
 }
 
+/*
+ * A reload replaces an httpd on the same address: binding it again would
+ * fail while the old one runs (EADDRINUSE), so the new one inherits the
+ * socket; once the old one is destroyed, the new one answers on that port.
+ */
+static void test_inherit(void)
+{
+	static const char *const v4[] = { "127.0.0.1:0" };
+	struct httpd_config cfg = { .listen = v4, .n_listen = 1 };
+	struct httpd *old = start(&cfg), *h = NULL;
+	struct rawclient c;
+	char addr[64], err[256] = "";
+	const char *again[] = { addr };
+	int port = httpd_port(old, 0);
+
+	snprintf(addr, sizeof(addr), "127.0.0.1:%d", port);
+	cfg.listen = again;
+	CHECK_INT_EQ(httpd_create(loop, &cfg, &h, err, sizeof(err)), -EADDRINUSE);
+	printf("without inherit: %s\n", err);
+	cfg.listen = v4;
+	cfg.inherit = old;
+	CHECK_INT_EQ(httpd_create(loop, &cfg, &h, err, sizeof(err)), 0);
+	if (!h)
+		return;
+	CHECK_INT_EQ(httpd_port(h, 0), port);
+	httpd_destroy(old);
+	CHECK_INT_EQ(ask(&c, h, 0, REQ("GET", "/")), 200);
+	CHECK_INT_EQ(ask(&c, h, 0, REQ("GET", "/")), 200);
+	httpd_destroy(h);
+}
+
 int main(void)
 {
 	loop = ev_default_loop(EVFLAG_AUTO);
@@ -372,5 +403,6 @@ int main(void)
 	test_query();
 	test_start_errors();
 	test_allow_list();
+	test_inherit();
 	CHECK_DONE();
 }
