@@ -34,14 +34,13 @@ class LabRouter:
         self.spawn(cl, "haproxy", [HAPROXY, "-db", "-f", self.haproxy.conf], log)
         self.tailer.watch(log, parse_haproxy, None)
         p = self.primary
-        standbys = sorted(n.name for n in self.nodes if n is not p)
-        self.wait_routes([p.name], standbys, 30)
+        self.wait_routes([p.name], None, 30)
         r = wait_for(lambda: self.client_sql("SELECT current_setting('cluster_name')",
                                              host=CLIENT_IP, port=ROUTER_WRITE_PORT), 20, 0.2,
                      "a query through HAProxy %s:%d" % (CLIENT_IP, ROUTER_WRITE_PORT))
         if r[0][0] != p.name:
             raise LabError("HAProxy's write port reached %s, expected %s" % (r[0][0], p.name))
-        self.event(None, "router_up", "HAProxy routes writes to %s, reads to %s" % (p.name, ", ".join(standbys)))
+        self.event(None, "router_up", "HAProxy routes writes to %s" % p.name)
         self.save_state()
 
     def router_routes(self):
@@ -49,7 +48,7 @@ class LabRouter:
         settled after a check (kit.haproxy.HAProxy.settled), else None."""
         w = self.haproxy.settled(WRITE_BACKEND)
         r = self.haproxy.settled(READ_BACKEND)
-        return None if w is None or r is None else (w[0], r[0])
+        return (None if w is None else w[0], None if r is None else r[0])
 
     def router_servers(self):
         """{backend: {server: status}}, unsettled states included."""
@@ -57,12 +56,13 @@ class LabRouter:
 
     def wait_routes(self, writes, reads, timeout):
         """Until HAProxy sends writes to exactly the nodes named writes and
-        reads to exactly reads (lists of names)."""
-        want = (sorted(writes), sorted(reads))
+        reads to exactly reads (lists of names; None: whichever)."""
+        want = (sorted(writes), None if reads is None else sorted(reads))
 
         def done():
             proc = self.procs.get("cl/haproxy")
             if proc is not None and not proc.alive():
                 raise LabError("HAProxy exited:\n%s" % self.haproxy.log()[-2000:])
-            return self.router_routes() == want
+            w, r = self.router_routes()
+            return w == want[0] and (want[1] is None or r == want[1])
         return wait_for(done, timeout, 0.1, "HAProxy routing writes to %s, reads to %s" % want)
