@@ -44,8 +44,15 @@ extern "C" {
  * 2: a probe gets its keys as a dictionary (init, check_section) instead
  * of host->config; the host tells the track's interval and
  * reminder_interval and takes a standby's rank (set_rank).
+ * 3: a probe may describe what it knows (describe, struct pgtrackd_facts)
+ * for pgtrackd's /status, /metrics and health endpoints, and say which
+ * class of failure it saw (host->report_failure).  Only members were
+ * added at the ends of the structs: pgtrackd loads modules built for 2
+ * as before (they describe nothing, and their failures are "other").
  */
-#define PGTRACKD_MODULE_ABI_VERSION 2
+#define PGTRACKD_MODULE_ABI_VERSION 3
+/* The oldest version this header's host still loads. */
+#define PGTRACKD_MODULE_ABI_VERSION_MIN 2
 
 /* The name of the one symbol a module exports. */
 #define PGTRACKD_MODULE_ENTRY_NAME "pgtrackd_module_entry"
@@ -68,6 +75,25 @@ enum pgtrackd_state {
 	PGTRACKD_STATE_CONFLICT,    /* two primaries on one timeline: default -254 */
 	PGTRACKD_STATE_LAGGING,     /* a standby too far behind: default -100 */
 	PGTRACKD_STATE_MAINTENANCE, /* drained on purpose: default -254 */
+};
+
+/*
+ * The class of a failure (ABI 3, host->report_failure): a small fixed set,
+ * so that pgtrackd can count failures by class (the metric
+ * pgtrackd_probe_failures_total{reason=...} has one series per class).
+ * The label of each is in the comment.  A FAIL given to report() is OTHER.
+ */
+enum pgtrackd_failure {
+	PGTRACKD_FAILURE_OTHER = 0,     /* "other": anything below does not fit */
+	PGTRACKD_FAILURE_REFUSED,       /* "refused": nothing listens, no route, no socket */
+	PGTRACKD_FAILURE_TIMEOUT,       /* "timeout": no answer within the probe's deadline */
+	PGTRACKD_FAILURE_AUTH,          /* "auth": authentication or authorisation refused */
+	PGTRACKD_FAILURE_STARTING,      /* "starting": starting up or shutting down (57P03) */
+	PGTRACKD_FAILURE_TOO_MANY,      /* "too_many_connections": no slot (53300) */
+	PGTRACKD_FAILURE_QUERY,         /* "query": the check's query failed or answered nonsense */
+	PGTRACKD_FAILURE_LOST,          /* "lost": an open connection closed */
+	PGTRACKD_FAILURE_NOT_ACCEPTING, /* "not_accepting": a session answers, new clients are not let in */
+	PGTRACKD_FAILURE_N              /* not a class: how many there are */
 };
 
 enum pgtrackd_log_level {
@@ -102,6 +128,29 @@ static inline const char *pgtrackd_dict_get(const struct pgtrackd_dict *dict, co
 	return NULL;
 }
 
+/*
+ * Where a probe describes what it knows (ABI 3): its describe callback
+ * gets one, valid for that call only.  Each put adds a fact to the object
+ * or list open at the moment: at first the probe's top-level object.
+ * Keys are short snake_case names; in a list the key is ignored (pass
+ * NULL); a key given twice keeps its last value.  Text is copied, and
+ * need not be valid UTF-8 (bytes that are not become U+FFFD); NULL text
+ * is skipped.  begin_object and begin_list open a nested object or list
+ * under key (nested at most 4 deep), end closes the innermost one; the
+ * host closes what the probe left open.  A fact the probe does not know
+ * is left out, never made up (no -1 for "unknown").  Nothing here fails
+ * in a way the probe must handle: out of memory, the host drops facts.
+ */
+struct pgtrackd_facts {
+	void *ctx; /* the host's; a probe never touches it */
+	void (*put_int)(const struct pgtrackd_facts *f, const char *key, int64_t value);
+	void (*put_double)(const struct pgtrackd_facts *f, const char *key, double value);
+	void (*put_text)(const struct pgtrackd_facts *f, const char *key, const char *value);
+	void (*begin_object)(const struct pgtrackd_facts *f, const char *key);
+	void (*begin_list)(const struct pgtrackd_facts *f, const char *key);
+	void (*end)(const struct pgtrackd_facts *f);
+};
+
 /* What pgtrackd offers a module; valid from init to destroy. */
 struct pgtrackd_host {
 	unsigned abi_version;   /* the host's PGTRACKD_MODULE_ABI_VERSION */
@@ -134,6 +183,14 @@ struct pgtrackd_host {
 	 * of state.  Probes that do not rank never call it.
 	 */
 	void (*set_rank)(const struct pgtrackd_host *host, int rank, int step);
+
+	/*
+	 * ABI 3: report(host, PGTRACKD_STATE_FAIL, reason) with the class of
+	 * the failure, which pgtrackd counts (report's FAIL counts as OTHER).
+	 * Only in a host whose abi_version is 3 or more.
+	 */
+	void (*report_failure)(const struct pgtrackd_host *host, enum pgtrackd_failure failure,
+			       const char *reason);
 };
 
 /* A module: the const struct its entry point returns. */
@@ -176,6 +233,35 @@ struct pgtrackd_module {
 	 * initialised but not started.
 	 */
 	void (*migrate)(void *old_state, void *new_state);
+
+	/*
+	 * ABI 3, optional (NULL, and never read in a module built for 2):
+	 * describes what the probe knows now, through out (see struct
+	 * pgtrackd_facts).  pgtrackd calls it when someone asks (an HTTP
+	 * request for /status, /metrics or a health endpoint: at most once per
+	 * loop iteration), never per check, so a probe keeps its figures as it
+	 * goes and only writes them out here.  It runs on the loop between
+	 * start and stop or destroy (also while stopped): quick, no I/O, no
+	 * report().  Facts pgtrackd itself reads (all optional):
+	 *
+	 *   probe_latency_seconds (double)  the last check's round trip
+	 *   in_recovery (int 0/1)           a PostgreSQL standby (1) or primary (0)
+	 *   timeline (int)                  the server's timeline
+	 *   lag_bytes (int)                 a standby's replay behind the newest
+	 *                                   primary position it knows
+	 *   receive_lag_bytes (int)         a standby's received WAL behind the primary
+	 *   lag_seconds (double)            a standby's replay lag in time
+	 *   replication_state (text)        "streaming", or what else the WAL
+	 *                                   receiver does, "none" without one
+	 *   accept_failures (int)           failures of an accept probe so far
+	 *   peers (list of objects)         each with name (text), answer (text:
+	 *                                   primary, standby, failed or pending),
+	 *                                   age_seconds (double) and reachable (int 0/1)
+	 *
+	 * The built-in PostgreSQL probe describes these and more (pgtrackd(8),
+	 * "Facts").
+	 */
+	void (*describe)(void *state, const struct pgtrackd_facts *out);
 };
 
 /* The entry point every module defines (with PGTRACKD_MODULE_EXPORT). */

@@ -18,6 +18,8 @@ int cli_parse(struct cli *cli, int argc, char **argv)
 		{ "version", no_argument, NULL, 'V' },
 		{ "help", no_argument, NULL, 'h' },
 		{ "write-stopped", no_argument, NULL, 'W' },
+		{ "status", no_argument, NULL, 'S' },
+		{ "json", no_argument, NULL, 'J' },
 		{ 0 },
 	};
 	int opt;
@@ -54,10 +56,25 @@ int cli_parse(struct cli *cli, int argc, char **argv)
 			}
 			cli->write_stopped = true;
 			break;
+		case 'S':
+		case 'J':
+			if (!cli->allow_status) {
+				fprintf(stderr, "%s: unrecognized option '%s'\n", cli->program,
+					opt == 'S' ? "--status" : "--json");
+				cli->usage(stderr);
+				return 2;
+			}
+			*(opt == 'S' ? &cli->status : &cli->json) = true;
+			break;
 		default:
 			cli->usage(stderr);
 			return 2;
 		}
+	}
+	if (cli->json && !cli->status) {
+		fprintf(stderr, "%s: --json goes with --status\n", cli->program);
+		cli->usage(stderr);
+		return 2;
 	}
 	if (argc - optind > cli->max_args) {
 		fprintf(stderr, "%s: unexpected argument \"%s\"\n", cli->program,

@@ -18,6 +18,9 @@ struct cli {
 	bool verbose;        /* -v */
 	bool allow_write_stopped; /* the program takes --write-stopped */
 	bool write_stopped;  /* --write-stopped */
+	bool allow_status;   /* the program takes --status and --json */
+	bool status;         /* --status */
+	bool json;           /* --json */
 	int max_args;        /* operands allowed after the options */
 	char **args;         /* the operands */
 	int n_args;

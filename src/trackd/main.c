@@ -21,11 +21,13 @@
 #include "sdnotify.h"
 #include "track.h"
 #include "track_file.h"
+#include "status_cmd.h"
 #include "trackd_config.h"
 #include "trackd_http.h"
 #include "trackd_service.h"
 
 #define DEFAULT_CONFIG PGTRACKD_SYSCONFDIR "/pgtrackd/pgtrackd.conf"
+#define STATUS_TIMEOUT 5.0 /* seconds --status waits for the daemon */
 
 struct daemon {
 	struct ev_loop *loop;
@@ -53,6 +55,11 @@ static void usage(FILE *out)
 		"      --write-stopped write every track's value_stopped into its file and\n"
 		"                      exit: 0 if every file was written, 1 otherwise (for\n"
 		"                      ExecStopPost=, after pgtrackd died in any way)\n"
+		"      --status        ask the running pgtrackd (its [http] listener) for its\n"
+		"                      tracks' status and print it as a table; exit 0 if it\n"
+		"                      answered, 3 if [http] listen is not set, 4 if it did\n"
+		"                      not answer\n"
+		"      --json          with --status: print the JSON document as it came\n"
 		"  -V, --version       print the version and exit\n"
 		"  -h, --help          print this help and exit\n"
 		"\n"
@@ -251,7 +258,7 @@ int main(int argc, char **argv)
 {
 	struct cli cli = {
 		.program = "pgtrackd", .config = DEFAULT_CONFIG, .max_args = 0, .usage = usage,
-		.allow_write_stopped = true,
+		.allow_write_stopped = true, .allow_status = true,
 	};
 	struct conf_errors errs = { 0 };
 	struct daemon d = { 0 };
@@ -262,10 +269,20 @@ int main(int argc, char **argv)
 		return r;
 
 	/* -t reports on the terminal, whatever -l says. */
-	log_init("pgtrackd", cli.console || cli.check || cli.write_stopped, LOG_DAEMON);
+	log_init("pgtrackd", cli.console || cli.check || cli.write_stopped || cli.status,
+		 LOG_DAEMON);
 	log_set_verbose(cli.verbose);
 
 	d.config = config_load(cli.config, &errs);
+	if (cli.status && !d.config)
+		fprintf(stderr, "pgtrackd: cannot read %s to find the HTTP listener:\n",
+			cli.config);
+	if (cli.status && d.config) {
+		conf_errors_finish(&errs);
+		r = status_cmd_run(d.config, cli.json, STATUS_TIMEOUT);
+		config_destroy(d.config);
+		return r;
+	}
 	r = cli_config_loaded(&cli, d.config != NULL, &errs);
 	if (r >= 0) {
 		config_destroy(d.config);

@@ -455,10 +455,13 @@ struct loaded_module *module_load(const char *path, char *why, size_t size)
 			 PGTRACKD_MODULE_ENTRY_NAME);
 		goto release;
 	}
-	if (ops->abi_version != PGTRACKD_MODULE_ABI_VERSION) {
+	/* Versions only ever added members at the end: the older ones still load. */
+	if (ops->abi_version < PGTRACKD_MODULE_ABI_VERSION_MIN ||
+	    ops->abi_version > PGTRACKD_MODULE_ABI_VERSION) {
 		snprintf(why, size, "module %s: built for module ABI version %u, this pgtrackd "
-				    "speaks version %u",
-			 path, ops->abi_version, PGTRACKD_MODULE_ABI_VERSION);
+				    "speaks versions %u to %u",
+			 path, ops->abi_version, PGTRACKD_MODULE_ABI_VERSION_MIN,
+			 PGTRACKD_MODULE_ABI_VERSION);
 		goto release;
 	}
 	if (!ops->init || !ops->start || !ops->stop || !ops->destroy) {

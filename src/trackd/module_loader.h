@@ -16,7 +16,10 @@
  * no other file is ever known to glibc by the same name: one file loaded
  * twice (two tracks, or a track and the configuration check) shares one
  * handle, two files never do.  A file without the entry point, or built
- * for another ABI version, is refused too.
+ * for an ABI version outside PGTRACKD_MODULE_ABI_VERSION_MIN to
+ * PGTRACKD_MODULE_ABI_VERSION, is refused too.  A module built for an
+ * older version keeps its meaning: only members added later are not read
+ * from it (module_describe, track.c).
  */
 #ifndef PGTRACKD_MODULE_LOADER_H
 #define PGTRACKD_MODULE_LOADER_H
@@ -33,6 +36,13 @@ struct loaded_module {
 	unsigned refs; /* the configuration's, and each track's running it */
 	char path[]; /* as configured */
 };
+
+/* Its describe callback if it was built for an ABI that has one (3 and later), else NULL. */
+static inline void (*module_describe(const struct pgtrackd_module *ops))(void *,
+									 const struct pgtrackd_facts *)
+{
+	return ops->abi_version >= 3 ? ops->describe : NULL;
+}
 
 /* NULL with a sentence in why. */
 struct loaded_module *module_load(const char *path, char *why, size_t why_size);

@@ -45,11 +45,26 @@ void track_set_observer(struct track *t, void (*changed)(void *ctx), void *ctx)
 	t->changed_ctx = ctx;
 }
 
+/* The counters of a state change (old to the verdict's state). */
+static void count_change(struct track *t, enum track_state old)
+{
+	double now = ev_now(t->host.loop);
+
+	if (old == t->verdict.state)
+		return;
+	t->stats.state_changes++;
+	t->stats.since = now;
+	if (t->stats.first_verdict == 0.0 && t->verdict.state != TRACK_UNKNOWN &&
+	    t->verdict.state != TRACK_STOPPED)
+		t->stats.first_verdict = now;
+}
+
 static void publish(struct track *t, enum track_state old, const char *why)
 {
 	int value = value_of(t, t->verdict.state);
 	int r = track_file_write(&t->file, value);
 
+	count_change(t, old);
 	track_log(t, PGTRACKD_LOG_INFO, "%s -> %s, value %d %s %s (%s)", track_state_name(old),
 		  track_state_name(t->verdict.state), value,
 		  r == 0 ? "written to" : "NOT YET written to", t->file.path, why);
@@ -92,18 +107,34 @@ static void host_log(const struct pgtrackd_host *host, enum pgtrackd_log_level l
 	va_end(ap);
 }
 
-static void report(const struct pgtrackd_host *host, enum pgtrackd_state sample,
-		   const char *reason)
+/* The reason of a report, kept if it is the current state's; a failure's always. */
+static void keep_reason(struct track *t, enum pgtrackd_state sample, const char *reason)
 {
-	struct track *t = of_host(host);
+	if (!reason)
+		reason = "";
+	if (sample == PGTRACKD_STATE_FAIL) {
+		snprintf(t->stats.last_failure, sizeof(t->stats.last_failure), "%s", reason);
+		t->stats.last_failure_at = t->last_report;
+	}
+	/* FAIL is TRACK_DOWN's number; a failure short of fall is not the state's reason */
+	if ((int)sample == (int)t->verdict.state)
+		snprintf(t->stats.reason, sizeof(t->stats.reason), "%s", reason);
+}
+
+static void feed(struct track *t, enum pgtrackd_state sample, enum pgtrackd_failure failure,
+		 const char *reason)
+{
 	enum track_state old = t->verdict.state;
 	const struct verdict *v = &t->verdict;
 
-	t->last_report = ev_now(host->loop);
+	t->last_report = ev_now(t->host.loop);
 
-	if (sample == PGTRACKD_STATE_FAIL)
+	if (sample == PGTRACKD_STATE_FAIL) {
+		t->stats.failures[(unsigned)failure < PGTRACKD_FAILURE_N ? failure :
+				  PGTRACKD_FAILURE_OTHER]++;
 		track_log(t, PGTRACKD_LOG_DEBUG, "probe failed (%d of %d): %s",
 			  v->failures + 1 > v->fall ? v->fall : v->failures + 1, v->fall, reason);
+	}
 	if (verdict_feed(&t->verdict, sample)) {
 		t->rank = t->rank_next;
 		publish(t, old, reason ? reason : "");
@@ -114,6 +145,19 @@ static void report(const struct pgtrackd_host *host, enum pgtrackd_state sample,
 		t->rank = t->rank_next;
 		publish_rank(t, old_rank, reason ? reason : "");
 	}
+	keep_reason(t, sample, reason);
+}
+
+static void report(const struct pgtrackd_host *host, enum pgtrackd_state sample,
+		   const char *reason)
+{
+	feed(of_host(host), sample, PGTRACKD_FAILURE_OTHER, reason);
+}
+
+static void report_failure(const struct pgtrackd_host *host, enum pgtrackd_failure failure,
+			   const char *reason)
+{
+	feed(of_host(host), PGTRACKD_STATE_FAIL, failure, reason);
 }
 
 /* The host the probe sees: settings' name and timing (t->settings may still be the old ones). */
@@ -128,6 +172,7 @@ static void set_host(struct track *t, struct ev_loop *loop, const struct track_s
 		.report = report,
 		.log = host_log,
 		.set_rank = host_set_rank,
+		.report_failure = report_failure,
 	};
 }
 
@@ -163,6 +208,7 @@ static int start_probe(struct track *t)
 
 static void stop_probe(struct track *t)
 {
+	track_facts_forget(t->facts);
 	if (t->probe)
 		t->probe_ops->destroy(t->probe);
 	t->probe = NULL;
@@ -177,10 +223,16 @@ struct track *track_create(struct ev_loop *loop, const struct track_settings *se
 
 	if (!t)
 		return NULL;
+	t->facts = calloc(1, sizeof(*t->facts));
+	if (!t->facts) {
+		free(t);
+		return NULL;
+	}
 	memcpy(&t->settings, settings, sizeof(t->settings));
 	set_host(t, loop, settings);
 	verdict_init(&t->verdict, settings->rise, settings->fall);
 	t->last_report = ev_now(loop);
+	t->stats.since = t->last_report;
 	track_file_init(&t->file, loop, t->settings.name, t->settings.file, check_interval_ms);
 	track_file_set_reminder(&t->file, t->settings.reminder_interval_ms);
 	if (track_file_write(&t->file, value_of(t, TRACK_UNKNOWN)) == 0)
@@ -189,6 +241,7 @@ struct track *track_create(struct ev_loop *loop, const struct track_settings *se
 	if (init_probe(t, &t->settings, module, &t->probe_ops, &t->probe) < 0 ||
 	    start_probe(t) < 0) {
 		track_file_finish(&t->file);
+		free(t->facts);
 		free(t);
 		return NULL;
 	}
@@ -230,7 +283,7 @@ int track_reconfigure(struct track *t, const struct track_settings *settings,
 	}
 	if (t->probe && ops == t->probe_ops && ops->migrate)
 		ops->migrate(t->probe, probe);
-	stop_probe(t);
+	stop_probe(t); /* forgets the old probe's facts */
 	t->probe = probe;
 	t->probe_ops = ops;
 	t->module = module ? module_ref(module) : NULL;
@@ -263,5 +316,7 @@ void track_destroy(struct track *t)
 		return;
 	stop_probe(t);
 	track_file_finish(&t->file);
+	track_facts_finish(t->facts);
+	free(t->facts);
 	free(t);
 }

@@ -10,16 +10,29 @@
 #define PGTRACKD_TRACK_H
 
 #include <ev.h>
+#include <stdint.h>
 #include <sys/queue.h>
 
 #include <pgtrackd/module.h>
 
 #include "log.h"
 #include "module_loader.h"
+#include "track_facts.h"
 #include "track_file.h"
 #include "track_log.h"
 #include "trackd_config.h"
 #include "verdict.h"
+
+/* What the host counts and remembers of a track, for /status and /metrics. */
+struct track_stats {
+	double since;           /* ev_now when the current state began */
+	double first_verdict;   /* ev_now of the first verdict (not unknown); 0: none yet */
+	uint64_t state_changes; /* since the track was created (a reload keeps them) */
+	uint64_t failures[PGTRACKD_FAILURE_N]; /* failed checks, by class */
+	char reason[400];       /* the current state's reason, as last reported */
+	char last_failure[400]; /* the last failed check's reason ("" none) */
+	double last_failure_at; /* ev_now of it */
+};
 
 struct track {
 	struct track_settings settings;
@@ -34,6 +47,8 @@ struct track {
 	struct track_file file;
 	double last_report;     /* ev_now of the probe's last report (or of the start) */
 	bool verdict_written;   /* a first verdict (not unknown) is in the file */
+	struct track_stats stats;
+	struct track_facts *facts; /* what the probe last described (track_facts.h) */
 	void (*changed)(void *ctx); /* after every value written: the daemon's status */
 	void *changed_ctx;
 	LIST_ENTRY(track) link;

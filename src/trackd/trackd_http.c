@@ -5,7 +5,9 @@
 #include <string.h>
 #include <time.h>
 
+#include "build_config.h"
 #include "jsonutil.h"
+#include "trackd_expose.h"
 #include "trackd_health.h"
 #include "util.h"
 
@@ -26,9 +28,8 @@ static const struct track *find_track(const struct trackd_http *th, const char *
 /* What the probe last described of t (module ABI 3), for ?lag= and ?replication_state=. */
 static void read_facts(const struct track *t, struct health_input *in)
 {
-	(void)t;
-	in->has_lag = false;
-	in->replication_state = NULL;
+	in->has_lag = track_fact_int(t, "lag_bytes", &in->lag_bytes) == 0;
+	in->replication_state = track_fact_text(t, "replication_state");
 }
 
 static int reply_json(struct httpd_reply *reply, unsigned int status, struct json_object *o)
@@ -131,6 +132,61 @@ static int on_track(void *arg, const char *path, const struct httpd_request *req
 	return answer(t, t->settings.name, e, req, reply);
 }
 
+static int by_name(const void *a, const void *b)
+{
+	const struct track *const *x = a, *const *y = b;
+
+	return strcmp((*x)->settings.name, (*y)->settings.name);
+}
+
+typedef int (*expose_fn)(const struct trackd_view *v, double now, char **out, size_t *len);
+
+/* /status or /metrics over every running track, in the list's order. */
+static int expose(const struct trackd_http *th, expose_fn fn, const char *type,
+		  const struct httpd_request *req, struct httpd_reply *reply)
+{
+	struct trackd_view v = {
+		.started = th->started, .started_wall = th->started_wall,
+		.version = PGTRACKD_VERSION,
+	};
+	struct track **tracks;
+	const struct track *t;
+	size_t n = 0;
+	int r;
+
+	reply->status = 200;
+	reply->content_type = type;
+	if (!httpd_wants_body(req))
+		return 0;
+	LIST_FOREACH(t, th->tracks, link)
+		n++;
+	tracks = calloc(n ? n : 1, sizeof(*tracks));
+	if (!tracks)
+		return -ENOMEM;
+	n = 0;
+	LIST_FOREACH(t, th->tracks, link)
+		tracks[n++] = (struct track *)t;
+	qsort(tracks, n, sizeof(*tracks), by_name);
+	v.tracks = tracks;
+	v.n_tracks = n;
+	r = fn(&v, ev_now(th->loop), &reply->body, &reply->len);
+	free(tracks);
+	return r;
+}
+
+static int on_status(void *arg, const char *path, const struct httpd_request *req,
+		     struct httpd_reply *reply)
+{
+	return expose(arg, trackd_status_json, JSON_TYPE, req, reply);
+}
+
+static int on_metrics(void *arg, const char *path, const struct httpd_request *req,
+		      struct httpd_reply *reply)
+{
+	return expose(arg, trackd_metrics_text, "text/plain; version=0.0.4; charset=utf-8", req,
+		      reply);
+}
+
 #define HEALTH_ROUTE(p) { .path = p, .handler = on_health }
 
 static int start(struct trackd_http *th, const struct http_settings *s, struct httpd **out,
@@ -142,6 +198,8 @@ static int start(struct trackd_http *th, const struct http_settings *s, struct h
 		HEALTH_ROUTE("/replica"), HEALTH_ROUTE("/read-only"), HEALTH_ROUTE("/health"),
 		HEALTH_ROUTE("/liveness"), HEALTH_ROUTE("/readiness"),
 		{ .path = TRACK_PREFIX, .prefix = true, .handler = on_track },
+		{ .path = "/status", .handler = on_status },
+		{ .path = "/metrics", .handler = on_metrics },
 	};
 	struct httpd_config cfg = {
 		.listen = listen, .n_listen = s->n_listen,

@@ -161,7 +161,7 @@ def module_conf(workdir, module, name="m", extra=""):
 @pytest.fixture(scope="module")
 def report_so(build_dir):
     return {s: built(build_dir, "tests/modules/test_report_%s.so" % s)
-            for s in ("primary", "standby", "resident")}
+            for s in ("primary", "standby", "resident", "abi2")}
 
 
 def report_track(so, **over):

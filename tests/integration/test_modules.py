@@ -154,8 +154,8 @@ def _refusal_case(case, moddir, maintenance_so, build_dir):
         return so, "module %s: not a regular file" % so
     if case == "other_abi":
         so = moddir.copy(built(build_dir, "tests/modules/test_other_abi.so"))
-        return so, ("module %s: built for module ABI version 3, this pgtrackd speaks version 2"
-                    % so)
+        return so, ("module %s: built for module ABI version 4, this pgtrackd speaks versions 2 "
+                    "to 3" % so)
     raise AssertionError(case)
 
 
@@ -202,8 +202,8 @@ def test_other_abi_refused_at_startup(pgtrackd_bin, workdir, moddir, build_dir):
     conf = module_conf(workdir, so)
     r = run_binary(pgtrackd_bin, "-n", "-l", "-f", conf, timeout=10)
     assert r.returncode == 1, (r.returncode, r.stderr)
-    assert ('%s:1: track "m": module %s: built for module ABI version 3, this pgtrackd speaks '
-            'version 2' % (conf, so)) in r.stderr.splitlines(), r.stderr
+    assert ('%s:1: track "m": module %s: built for module ABI version 4, this pgtrackd speaks '
+            'versions 2 to 3' % (conf, so)) in r.stderr.splitlines(), r.stderr
 
 
 def test_sticky_world_writable_directory_is_accepted(pgtrackd_bin, workdir, moddir, maintenance_so):

@@ -46,6 +46,24 @@ def test_two_tracks_with_two_modules_run_their_own(trackd, moddir, report_so):
     assert t.stop() == 0
 
 
+def test_module_built_for_abi_2_still_runs(trackd, moddir, report_so):
+    """Module ABI 3 only added members at the ends of the structs: a module
+    built for ABI 2 (tests/modules/report.c with REPORT_ABI=2) passes -t,
+    loads and reports, next to one built for ABI 3."""
+    old = moddir.copy(report_so["abi2"], "old.so")
+    new = moddir.copy(report_so["standby"], "new.so")
+    t = trackd.new()
+    t.write_config({"old": report_track(old, abi2_reason="built for 2"),
+                    "new": report_track(new, standby_reason="built for 3")})
+    r, errs = check(t.binary, t.conf)
+    assert (r.returncode, r.stdout.strip(), r.stderr) == (0, "configuration OK", "")
+    t.start()
+    t.wait_for_log(change_re("old", "unknown", "primary", PRIMARY, "built for 2"), 5)
+    t.wait_for_log(change_re("new", "unknown", "standby", STANDBY, "built for 3"), 5)
+    assert t.read("old") == "%d\n" % PRIMARY
+    assert t.stop() == 0
+
+
 def test_same_module_file_for_two_tracks(trackd, moddir, report_so):
     """One file for two tracks (and for the -t check of the configuration
     before them) is loaded once and shared; a copy of it is another file."""

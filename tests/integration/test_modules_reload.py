@@ -266,7 +266,8 @@ def test_out_of_tree_build_of_example_module(pgtrackd_bin, build_dir, trackd, mo
             return r.stdout.strip()
 
         assert pkgconfig("--modversion") == project_version()
-        assert pkgconfig("--variable=abi_version") == "2"
+        assert pkgconfig("--variable=abi_version") == "3"
+        assert pkgconfig("--variable=abi_version_min") == "2"
         cflags = pkgconfig("--cflags")
         assert cflags == "-I" + dest + prefix + "/include", cflags
 

@@ -10,6 +10,11 @@
  * even when the state does not change.  Two different files with different code: a
  * track that runs the other file's code shows it at once.
  *
+ * test_report_abi2.so is the primary one built for module ABI 2 (no
+ * describe, REPORT_ABI=2): pgtrackd still loads and runs it.  The others
+ * (ABI 3) describe two facts: "module" (REPORT_NAME) and "reports" (how
+ * many reports so far).
+ *
  * Its constructor appends "REPORT_NAME\n" to the file named by the
  * environment variable TRACKD_TEST_MODULE_MARKER, if set (not PG...: the
  * tests pass no PG* variable on): a test sees whether the module's code
@@ -26,9 +31,14 @@
 
 #define REPORT_KEY REPORT_NAME "_reason"
 
+#ifndef REPORT_ABI
+#define REPORT_ABI PGTRACKD_MODULE_ABI_VERSION
+#endif
+
 struct report {
 	const struct pgtrackd_host *host;
 	char reason[200];
+	int64_t reports;
 };
 
 __attribute__((constructor)) static void mark(void)
@@ -77,8 +87,19 @@ static int start(void *state)
 
 	r->host->log(r->host, PGTRACKD_LOG_INFO, "module %s started (%s)", REPORT_NAME, reason);
 	r->host->report(r->host, REPORT_STATE, reason);
+	r->reports++;
 	return 0;
 }
+
+#if REPORT_ABI >= 3
+static void describe(void *state, const struct pgtrackd_facts *out)
+{
+	const struct report *r = state;
+
+	out->put_text(out, "module", REPORT_NAME);
+	out->put_int(out, "reports", r->reports);
+}
+#endif
 
 static void stop(void *state)
 {
@@ -91,13 +112,16 @@ static void destroy(void *state)
 }
 
 static const struct pgtrackd_module module = {
-	.abi_version = PGTRACKD_MODULE_ABI_VERSION,
+	.abi_version = REPORT_ABI,
 	.name = "report-" REPORT_NAME,
 	.check_key = check_key,
 	.init = init,
 	.start = start,
 	.stop = stop,
 	.destroy = destroy,
+#if REPORT_ABI >= 3
+	.describe = describe,
+#endif
 };
 
 PGTRACKD_MODULE_EXPORT const struct pgtrackd_module *pgtrackd_module_entry(void)

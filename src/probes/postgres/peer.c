@@ -67,6 +67,7 @@ static void on_connected(struct peer *p, int slot)
 static void on_result(struct peer *p, const PGresult *res)
 {
 	p->heard = true;
+	p->heard_at = monotime_now();
 	if (!pg_answer_parse(res, &p->answer)) {
 		if (!p->bad_answers)
 			pg_log(p->host, WARNING, "peer %s: unexpected answer to the probe query; "
@@ -120,6 +121,7 @@ static void on_failed(struct peer *p, int slot, const struct pgconn_failure *f)
 		return;
 	}
 	p->heard = true;
+	p->heard_at = monotime_now();
 	if (!p->outage)
 		pg_log(p->host, WARNING, "peer %s gives no answer (%s: %s); no verdict from it "
 			  "until it answers again, the local state stands",

@@ -37,6 +37,7 @@ struct peer {
 	bool outage;    /* the last attempt failed: it gives no verdict */
 	bool bad_answers; /* said once until a proper answer */
 	bool heard;     /* answered or failed at least once since it was set up */
+	double heard_at; /* monotonic: its last answer or failure */
 	bool session_has_sysid; /* the session in use has answered with the system identifier */
 	double connected_at; /* monotonic: when the session (or its last renewal attempt) began */
 	bool in_round;  /* the owner waits for this poll */

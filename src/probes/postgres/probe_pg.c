@@ -26,6 +26,30 @@ void pg_probe_format_failure(char *buf, size_t size, const char *what,
 		snprintf(buf, size, "%s%s: %s", what, pgconn_error_str(f->kind), f->message);
 }
 
+enum pgtrackd_failure pg_probe_failure_class(enum pgconn_error kind)
+{
+	switch (kind) {
+	case PGCONN_ERR_REFUSED:
+		return PGTRACKD_FAILURE_REFUSED;
+	case PGCONN_ERR_STARTING:
+		return PGTRACKD_FAILURE_STARTING;
+	case PGCONN_ERR_TOO_MANY:
+		return PGTRACKD_FAILURE_TOO_MANY;
+	case PGCONN_ERR_AUTH:
+		return PGTRACKD_FAILURE_AUTH;
+	case PGCONN_ERR_TIMEOUT:
+		return PGTRACKD_FAILURE_TIMEOUT;
+	case PGCONN_ERR_QUERY:
+		return PGTRACKD_FAILURE_QUERY;
+	case PGCONN_ERR_LOST:
+		return PGTRACKD_FAILURE_LOST;
+	case PGCONN_ERR_FAILED:
+	case PGCONN_ERR_RESOLVE:
+		break;
+	}
+	return PGTRACKD_FAILURE_OTHER;
+}
+
 void pg_probe_cancel_round(struct pg_probe *p);
 
 static void report_failure(struct pg_probe *p, const struct pgconn_failure *f)
@@ -35,7 +59,7 @@ static void report_failure(struct pg_probe *p, const struct pgconn_failure *f)
 	/* A judgement pending on an older answer must not follow this failure. */
 	pg_probe_cancel_round(p);
 	pg_probe_format_failure(reason, sizeof(reason), "", f);
-	p->host->report(p->host, PGTRACKD_STATE_FAIL, reason);
+	p->host->report_failure(p->host, pg_probe_failure_class(f->kind), reason);
 }
 
 void pg_probe_connect_session(struct pg_probe *p)
@@ -308,19 +332,19 @@ static void session_result(struct pgconn *c, const PGresult *res)
 		return;
 	}
 	p->local.at = monotime_now();
+	p->latency = p->local.at - p->query_started;
 	cross_check_hot_standby(p);
 	if (p->local.in_recovery)
 		pg_log(p->host, DEBUG, "in recovery, %" PRId64 " bytes not replayed, %.1fs behind%s, "
 			  "WAL receiver %s, %.1f ms", p->local.lag_bytes,
 			  p->local.lag_seconds, p->local.replay_paused ? ", replay paused" : "",
 			  p->local.receiver_status[0] ? p->local.receiver_status : "not running",
-			  (monotime_now() - p->query_started) * 1000.0);
+			  p->latency * 1000.0);
 	else
 		pg_log(p->host, DEBUG, "not in recovery, timeline %ld, system identifier %s, %.1f ms",
-			  p->local.timeline, p->local.system_identifier,
-			  (monotime_now() - p->query_started) * 1000.0);
+			  p->local.timeline, p->local.system_identifier, p->latency * 1000.0);
 	if (p->accept_failing) {
-		p->host->report(p->host, PGTRACKD_STATE_FAIL, p->accept_reason);
+		p->host->report_failure(p->host, p->accept_class, p->accept_reason);
 		return;
 	}
 	p->round_guard_only = false;

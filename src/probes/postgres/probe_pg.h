@@ -25,6 +25,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include <pgtrackd/module.h>
 
@@ -61,12 +62,15 @@ struct pg_probe {
 	ev_timer tick;
 	ev_timer accept_tick;
 	double query_started;         /* monotonic */
+	double latency;               /* the last probe query's round trip in seconds, -1 none */
 	double last_quick_reconnect;  /* monotonic */
 
 	bool running;
 	bool accept_failing;
 	bool ping_failing;     /* accept_failing came from a ping: only an answer ends it */
 	char accept_reason[512];
+	enum pgtrackd_failure accept_class; /* accept_reason's class */
+	uint64_t accept_failures;  /* failed accept probes since the start (a reload keeps them) */
 	bool accept_crowded;   /* the accept probe was turned away: too many connections */
 	bool session_crowded;  /* so was the session: the last verdict stands */
 	bool dropped_warned;   /* host entries beyond pgconn's limit: said once */
@@ -100,6 +104,11 @@ void pg_probe_peer_done(struct peer *peer, void *owner);
 void pg_probe_cancel_round(struct pg_probe *p);
 void pg_probe_format_failure(char *buf, size_t size, const char *what,
 			     const struct pgconn_failure *f);
+/* The module ABI's class of a connection's failure. */
+enum pgtrackd_failure pg_probe_failure_class(enum pgconn_error kind);
+
+/* probe_pg_facts.c: the module ABI's describe (what /status and /metrics show). */
+void pg_probe_describe(void *state, const struct pgtrackd_facts *out);
 
 /* probe_pg_accept.c: whether the postmaster still lets clients in. */
 extern const struct pgconn_handler pg_probe_accept_handler;

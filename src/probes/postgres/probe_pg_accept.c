@@ -80,10 +80,13 @@ static void light_probe_done(struct pg_probe *p, const struct pgconn_failure *f)
 	}
 	p->accept_failing = true;
 	p->ping_failing = true;
+	p->accept_failures++;
+	/* The postmaster hangs (stopped, or its ping unanswered) while the session answers. */
+	p->accept_class = PGTRACKD_FAILURE_NOT_ACCEPTING;
 	pg_probe_format_failure(p->accept_reason, sizeof(p->accept_reason),
 		       "not accepting new connections: ", f);
 	set_accept_pace(p);
-	p->host->report(p->host, PGTRACKD_STATE_FAIL, p->accept_reason);
+	p->host->report_failure(p->host, p->accept_class, p->accept_reason);
 }
 
 void pg_probe_ping_done(struct pg_ping *ping, const struct pgconn_failure *f)
@@ -166,12 +169,17 @@ static void accept_failed(struct pgconn *c, const struct pgconn_failure *f)
 	p->accept_failing = true;
 	p->ping_failing = false;
 	p->accept_crowded = false;
+	p->accept_failures++;
+	/* A full connection's failure says why (shutting down, authentication, ...). */
+	p->accept_class = pg_probe_failure_class(f->kind);
+	if (p->accept_class == PGTRACKD_FAILURE_OTHER || p->accept_class == PGTRACKD_FAILURE_TIMEOUT)
+		p->accept_class = PGTRACKD_FAILURE_NOT_ACCEPTING;
 	pg_probe_format_failure(p->accept_reason, sizeof(p->accept_reason),
 		       "not accepting new connections: ", f);
 	set_accept_pace(p);
 	if (f->kind == PGCONN_ERR_STARTING)
 		let_go_of_server(p, f);
-	p->host->report(p->host, PGTRACKD_STATE_FAIL, p->accept_reason);
+	p->host->report_failure(p->host, p->accept_class, p->accept_reason);
 }
 
 /*

@@ -66,6 +66,7 @@ static int pg_init(const struct pgtrackd_host *host, const struct pgtrackd_dict 
 	if (!p)
 		return -ENOMEM;
 	p->host = host;
+	p->latency = -1.0;
 	if (pg_settings_parse(&p->settings, config, host->track_name, host->interval_ms,
 			      host->reminder_interval_ms, NULL, NULL) > 0) {
 		free(p);
@@ -190,6 +191,7 @@ static void pg_migrate(void *old_state, void *new_state)
 	struct pg_probe *p = new_state;
 
 	migrate_standby(old, p);
+	p->accept_failures = old->accept_failures;
 	p->guard.stale = old->guard.stale;
 	if (!old->guard.conflict || old->guard.conflict_peer < 0)
 		return;
@@ -216,4 +218,5 @@ const struct pgtrackd_module probe_postgres_module = {
 	.stop = pg_stop,
 	.destroy = pg_destroy,
 	.migrate = pg_migrate,
+	.describe = pg_probe_describe,
 };
