@@ -34,13 +34,14 @@ class LabRouter:
         self.spawn(cl, "haproxy", [HAPROXY, "-db", "-f", self.haproxy.conf], log)
         self.tailer.watch(log, parse_haproxy, None)
         p = self.primary
-        self.wait_routes([p.name], None, 30)
+        standbys = sorted(n.name for n in self.nodes if n is not p)
+        self.wait_routes([p.name], standbys, 30)
         r = wait_for(lambda: self.client_sql("SELECT current_setting('cluster_name')",
                                              host=CLIENT_IP, port=ROUTER_WRITE_PORT), 20, 0.2,
                      "a query through HAProxy %s:%d" % (CLIENT_IP, ROUTER_WRITE_PORT))
         if r[0][0] != p.name:
             raise LabError("HAProxy's write port reached %s, expected %s" % (r[0][0], p.name))
-        self.event(None, "router_up", "HAProxy routes writes to %s" % p.name)
+        self.event(None, "router_up", "HAProxy routes writes to %s, reads to %s" % (p.name, ", ".join(standbys)))
         self.save_state()
 
     def router_routes(self):
