@@ -13,6 +13,8 @@ port bookkeeping and polling, shared by the integration tests
              cluster for the benchmarks
 - pgserver:  PgServer, the integration tests' primaries and replicas
 - pgbouncer: pgbouncer 1.18 in front of a PgServer, its admin console
+- haproxy:   HAProxy 2.6 routing by pgtrackd's health API, its config,
+             which servers are UP (stats socket)
 - daemons:   what pgtrackd and pgtrack-notify processes have in common
 - trackd:    pgtrackd: config rendering, Trackd, its log lines, -t checks,
              a watcher of track files

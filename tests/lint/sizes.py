@@ -14,7 +14,7 @@ import sys
 MAX_FILE = 600
 MAX_FUNCTION = 80
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-PYTHON_SCRIPTS = ("bench/run", "bench/notify", "bench/failover", "examples/lab/lab",
+PYTHON_SCRIPTS = ("bench/run", "bench/notify", "bench/failover", "bench/http", "examples/lab/lab",
                   "examples/lab/demo", "examples/demo")
 
 

@@ -29,6 +29,13 @@ What it builds, as root (see README.md beside this file):
   restarted as a primary would win then, were it not for the stale-primary
   guard putting it in FAULT.
 
+Lab(router="haproxy") also runs HAProxy 2.6 in the client namespace
+(labkit/router.py), configured as examples/haproxy/haproxy.cfg: every
+node's pgtrackd gets an [http] listener on NODE_IP:8008 (allowed from the
+lab subnet only), HAProxy sends CLIENT_IP:5000 to the node whose /primary
+answers 200 and CLIENT_IP:5001 to those whose /replica?lag=16MB does, to
+PostgreSQL itself (port 5432); lab.writer(via="router") writes through it.
+
 Lab(mode="classic") builds the classic configuration instead, for the
 benchmark (bench/failover): no pgtrackd and no pgtrack-notify; keepalived
 runs two vrrp_scripts every 5 s (pg_isready, weight -75; a psql check that

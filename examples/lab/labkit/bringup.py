@@ -12,7 +12,7 @@ from labkit.configs import (classic_keepalived_conf, classic_notify_script, clas
                             databases_template, keepalived_conf, notify_conf, PG_HBA, pgbouncer_ini,
                             postgresql_conf_extra, repmgr_conf, trackd_conf)
 from labkit.events import AddrMonitor, parse_classic
-from labkit.layout import (ADMIN_USER, APPDB, BOUNCER_PORT, CLASSIC_INTERVAL, INSTANCE, KEEPALIVED,
+from labkit.layout import (ADMIN_USER, APPDB, BOUNCER_PORT, CLASSIC_INTERVAL, HAPROXY, INSTANCE, KEEPALIVED,
                            LabError, PG_BIN, PG_PORT, PG_USER, PGBOUNCER, PREFIXLEN, PYTHON, RANK_STEP,
                            run, SUBNET, VALUE_PRIMARY, VALUE_STANDBY, VIP, wait_for)
 from labkit.network import LabNetwork
@@ -37,6 +37,8 @@ class LabBringUp(LabNetwork):
             progs = [self.trackd_bin, self.notify_bin] + progs
         if self.repmgr:
             progs += [PG_BIN / "repmgr", PG_BIN / "repmgrd"]
+        if self.router == "haproxy":
+            progs.append(Path(HAPROXY))
         missing = [str(p) for p in progs if not os.access(p, os.X_OK)]
         if missing:
             raise LabError("missing programs: %s (tests/install-deps; ninja -C build)" % ", ".join(missing))
@@ -63,6 +65,7 @@ class LabBringUp(LabNetwork):
         self._network()
         self._postgres()
         self._daemons()
+        self._router_up()
         self.log("lab %s: up in %.1fs; VIP %s on %s" % (self.id, time.monotonic() - t0, VIP, self.primary.name))
         if self.auto_promote:
             self._promoter = threading.Thread(target=self._promote_loop, daemon=True, name="lab-promoter")

@@ -2,10 +2,12 @@
 pg_hba.conf, pgbouncer, pgtrack-notify, pgtrackd, repmgr, keepalived (with
 pgtrackd, or classic: vrrp_scripts and notify scripts)."""
 
+from kit.haproxy import render_config, Server
 from kit.shell import with_running
 from labkit.layout import (ADMIN_USER, APPDB, BASE_PRIORITY, BOUNCER_PORT, CLASSIC_INTERVAL,
-                           CLASSIC_WEIGHT_ISREADY, CLASSIC_WEIGHT_ROLE, INSTANCE, LIFELINE_IF, PG_BIN,
-                           PG_PORT, PG_USER, PGBOUNCER, PREFIXLEN, SUBNET, VIP, VRID)
+                           CLASSIC_WEIGHT_ISREADY, CLASSIC_WEIGHT_ROLE, CLIENT_IP, HTTP_PORT, INSTANCE,
+                           LIFELINE_IF, PG_BIN, PG_PORT, PG_USER, PGBOUNCER, PREFIXLEN, ROUTER_READ_PORT,
+                           ROUTER_WRITE_PORT, SUBNET, VIP, VRID)
 
 
 def postgresql_conf_extra(repmgr=False):
@@ -119,7 +121,29 @@ rise = 2
 fall = 2
 accept_interval = 1s
 %(peers)s""" % dict(name=node.name, file=node.track_file, sock=node.sock, port=PG_PORT, user=PG_USER,
-                    interval=interval, peers=peers, base=BASE_PRIORITY)
+                    interval=interval, peers=peers, base=BASE_PRIORITY) + (
+        trackd_http(node) if node.lab.router == "haproxy" else "")
+
+
+def trackd_http(node):
+    """pgtrackd's health API on the node's address, for HAProxy's checks
+    from the client namespace (and only from the lab subnet)."""
+    return """
+; the health API HAProxy checks (OPTIONS /primary, /replica?lag=16MB)
+[http]
+listen = %s:%d
+allow = %s.0/%d
+""" % (node.ip, HTTP_PORT, SUBNET, PREFIXLEN)
+
+
+def haproxy_conf(lab, stats_socket):
+    """HAProxy in the client namespace, as examples/haproxy/haproxy.cfg:
+    CLIENT_IP:5000 to the node whose pgtrackd says /primary 200,
+    CLIENT_IP:5001 to those saying /replica?lag=16MB 200; PostgreSQL
+    itself behind them (no pgbouncer: HAProxy is the router here)."""
+    servers = [Server(n.name, n.ip, PG_PORT, HTTP_PORT) for n in lab.nodes]
+    return render_config(servers, "%s:%d" % (CLIENT_IP, ROUTER_WRITE_PORT),
+                         "%s:%d" % (CLIENT_IP, ROUTER_READ_PORT), stats_socket)
 
 
 def repmgr_conf(node):

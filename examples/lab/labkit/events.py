@@ -91,6 +91,9 @@ PG_INTERESTING = ("ready to accept", "received promote request", "selected new t
                   "could not connect to the primary", "fetching timeline history")
 
 
+HAPROXY_RE = re.compile(r"Server (\w+)/(\w+) is (UP|DOWN)\b")
+
+
 ADDR_RE = re.compile(r"^\[(\S+)\] (Deleted )?\d+: \S+\s+inet (\S+)/")
 
 
@@ -111,6 +114,17 @@ def parse_trackd(line, node, now):
     if m.group(2) == "debug":       # every probe with -v: not kept
         return None
     return dict(t=t, node=node, src="pgtrackd", kind=m.group(2), text=m.group(3))
+
+
+def parse_haproxy(line, node, now):
+    """HAProxy's warnings on standard error (-db) carry no time: the
+    tailer's. Only a server going UP or DOWN is kept, as an event of that
+    server's node."""
+    m = HAPROXY_RE.search(line)
+    if not m:
+        return None
+    return dict(t=now, node=m.group(2), src="haproxy", kind="server", backend=m.group(1),
+                state=m.group(3), text="%s: %s %s" % (m.group(1), m.group(2), m.group(3)))
 
 
 def parse_notify(line, node, now):

@@ -14,19 +14,20 @@ from labkit.bringup import LabBringUp
 from labkit.events import EventLog, Tailer
 from labkit.failover import LabFailover
 from labkit.layout import (APPDB, BASE_DIR, BOUNCER_PORT, CLIENT_IP, default_build, DIR_PREFIX, HERE,
-                           LabError, MAX_NODES, MODES, NS_PREFIX, PYTHON, run, STATE_DIR, stderr_log,
-                           VIP, wait_for)
-from labkit.nodes import Node, Proc
+                           LabError, MAX_NODES, MODES, NS_PREFIX, PYTHON, ROUTER_READ_PORT, ROUTER_WRITE_PORT,
+                           ROUTERS, run, STATE_DIR, stderr_log, VIP, wait_for)
+from labkit.nodes import ClientSide, Node, Proc
+from labkit.router import LabRouter
 from labkit.teardown import teardown
 from labkit.writer import Writer
 
 
-class Lab(LabBringUp, LabFailover):
+class Lab(LabBringUp, LabFailover, LabRouter):
     """N nodes, a bridge namespace and a client namespace. See the module
     docstring. Use as a context manager, or call up() and down()."""
 
     def __init__(self, nodes=3, promote="manual", promote_delay=1.0, build=None, sync=None,
-                 interval_ms=200, log=None, keep=False, mode="pgtrackd", hold_timeout="30s"):
+                 interval_ms=200, log=None, keep=False, mode="pgtrackd", hold_timeout="30s", router=None):
         if not 2 <= nodes <= MAX_NODES:
             raise LabError("nodes must be between 2 and %d" % MAX_NODES)
         if promote not in ("manual", "repmgr", "none"):
@@ -35,6 +36,14 @@ class Lab(LabBringUp, LabFailover):
             raise LabError("mode must be one of %s" % ", ".join(MODES))
         if mode == "classic" and promote == "repmgr":
             raise LabError("mode classic supports promote manual or none")
+        if router not in ROUTERS:
+            raise LabError("router must be haproxy or None (the VIP only)")
+        if router and mode == "classic":
+            raise LabError("router haproxy needs pgtrackd's health API: mode pgtrackd")
+        # router "haproxy": HAProxy in the client namespace routes to the
+        # nodes by their pgtrackd's /primary and /replica?lag=16MB, besides
+        # the VIP (keepalived still runs)
+        self.router = router
         self.mode = mode
         self.classic = mode == "classic"
         self.n = nodes
@@ -55,6 +64,8 @@ class Lab(LabBringUp, LabFailover):
         self.br_ns = self.prefix + "-br"
         self.cl_ns = self.prefix + "-cl"
         self.nodes = [Node(self, k) for k in range(1, nodes + 1)]
+        self.client = ClientSide(self)
+        self.haproxy = None             # kit.haproxy.HAProxy of router haproxy (its stats socket)
         self.namespaces = [self.br_ns, self.cl_ns] + [n.ns for n in self.nodes]
         self.procs = {}
         self.events = EventLog()
@@ -114,7 +125,7 @@ class Lab(LabBringUp, LabFailover):
             "dir": str(self.dir), "created": self.created, "keep": self.keep,
             "owner": None if self.keep and self._detached else {"pid": os.getpid(), "start": me["start"] if me else None},
             "nodes": {n.name: {"ns": n.ns, "ip": n.ip, "dir": str(n.dir)} for n in self.nodes},
-            "client": {"ns": self.cl_ns, "ip": CLIENT_IP}, "vip": VIP,
+            "client": {"ns": self.cl_ns, "ip": CLIENT_IP}, "vip": VIP, "router": self.router,
             "primary": self.primary.name if self.primary else None,
             "procs": {k: p.to_json() for k, p in self.procs.items()},
         }
@@ -203,10 +214,20 @@ class Lab(LabBringUp, LabFailover):
                 raise LabError("through the VIP: %s" % r["err"])
         raise LabError("lab_client sql gave no answer (exit %d): %s" % (p.returncode, p.stderr.strip()[-500:]))
 
-    def writer(self, interval=0.1, connect_timeout=2):
-        """Start a client writing through VIP:6432, one INSERT per interval;
-        each attempt waits at most connect_timeout seconds to connect."""
-        w = Writer(self, interval, self._next_seq, connect_timeout)
+    def target(self, via="vip", read=False):
+        """(host, port) a client in the client namespace connects to: the
+        VIP's pgbouncer, or (via "router") HAProxy's write or read port."""
+        if via == "vip":
+            return VIP, BOUNCER_PORT
+        if via != "router" or not self.router:
+            raise LabError("no router %r in this lab (Lab(router='haproxy'))" % via)
+        return CLIENT_IP, ROUTER_READ_PORT if read else ROUTER_WRITE_PORT
+
+    def writer(self, interval=0.1, connect_timeout=2, via="vip"):
+        """Start a client writing through VIP:6432 (or, via "router",
+        HAProxy's write port), one INSERT per interval; each attempt waits
+        at most connect_timeout seconds to connect."""
+        w = Writer(self, interval, self._next_seq, connect_timeout, *self.target(via))
         self._next_seq += 10000000      # a block of its own for each writer
         self.writers.append(w)
         return w

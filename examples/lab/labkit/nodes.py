@@ -48,6 +48,22 @@ class Proc:
         return {"pid": self.pid, "start": self.start}
 
 
+class ClientSide:
+    """The client namespace as a place to run a daemon (HAProxy, router
+    haproxy): what Lab.spawn needs of a node."""
+
+    name = "cl"
+
+    def __init__(self, lab):
+        self.lab = lab
+        self.ns = lab.cl_ns
+        self.dir = lab.dir / "cl"
+
+    def exec_argv(self, argv, user=None):
+        assert user is None
+        return ["ip", "netns", "exec", self.ns] + [str(a) for a in argv]
+
+
 class Node(NodeLinks):
     def __init__(self, lab, k):
         self.lab = lab

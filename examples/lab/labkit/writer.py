@@ -1,4 +1,4 @@
-"""A client writing through the VIP (lab_client.py in the client
+"""A client writing through the VIP or the router (lab_client.py in the client
 namespace), and what it saw acknowledged."""
 
 import json
@@ -35,13 +35,14 @@ class Writer:
     """lab_client.py write in the client namespace; attempts are collected
     as dicts: seq, t0, t1, ok, node or err."""
 
-    def __init__(self, lab, interval, start_seq, connect_timeout=2):
+    def __init__(self, lab, interval, start_seq, connect_timeout=2, host=VIP, port=BOUNCER_PORT):
         self.lab = lab
+        self.target = (host, port)
         self.attempts = []
         self.end = None
         self._lock = threading.Lock()
         self.started = threading.Event()
-        self.proc = subprocess.Popen(lab.client_argv("write", "--host", VIP, "--port", BOUNCER_PORT,
+        self.proc = subprocess.Popen(lab.client_argv("write", "--host", host, "--port", port,
                                                      "--interval", interval, "--start-seq", start_seq,
                                                      "--connect-timeout", connect_timeout,
                                                      # every attempt held for a whole connect_timeout
