@@ -37,8 +37,9 @@ class Bouncer:
     The [databases] section comes from DIR/databases.ini (%include), which
     pgtrack-notify may rewrite."""
 
-    def __init__(self, pg, databases_text=None, server_login_retry="1"):
+    def __init__(self, pg, databases_text=None, server_login_retry="1", settings=None):
         self.pg = pg
+        self.settings = dict(settings or {})   # more [pgbouncer] keys (pool_mode, ...)
         self.server_login_retry = server_login_retry
         self.base = tempfile.mkdtemp(prefix="pgtrack-it-bouncer-")
         os.chmod(self.base, 0o755)
@@ -73,13 +74,16 @@ class Bouncer:
                    "auth_file = %s\n"
                    "admin_users = %s\n"
                    "pidfile = %s\n"
-                   "pool_mode = session\n"
+                   "pool_mode = %s\n"
                    "server_login_retry = %s\n"
                    "max_client_conn = 200\n"
+                   "%s"
                    "\n"
                    "%%include %s\n"
                    % (self.port, sockdir, self.userlist, ADMIN_USER, self.pidfile,
-                      self.server_login_retry, self.databases_file),
+                      self.settings.get("pool_mode", "session"), self.server_login_retry,
+                      "".join("%s = %s\n" % kv for kv in self.settings.items() if kv[0] != "pool_mode"),
+                      self.databases_file),
                    0o644, owner=PG_USER)
 
     def start(self, sockdir=None, timeout=15):

@@ -68,16 +68,32 @@ void pg_probe_connect_session(struct pg_probe *p)
 	pgconn_connect(&p->session, p->params.keywords, p->params.values, p->settings.connect_timeout_ms);
 }
 
+/* The system identifier is asked once per session; the rest is prepared once per session. */
+static const char *probe_sql(const struct pg_probe *p, bool *preparing)
+{
+	bool first = !p->local.system_identifier[0];
+
+	*preparing = !p->prepared && !p->no_prepare;
+	if (*preparing)
+		return first ? PG_PREPARE PG_QUERY_FIRST : PG_PREPARE PG_QUERY;
+	if (first || p->no_prepare)
+		return first ? PG_QUERY_FIRST : PG_QUERY;
+	return PG_EXECUTE;
+}
+
 static void send_probe(struct pg_probe *p)
 {
-	const char *sql = p->local.system_identifier[0] ? PG_QUERY : PG_QUERY_FIRST;
+	bool preparing;
+	const char *sql = probe_sql(p, &preparing);
 	double now = monotime_now();
 
 	/* The one in flight keeps its start: the latency is its round trip. */
-	if (pgconn_query(&p->session, sql, p->settings.timeout_ms) < 0)
+	if (pgconn_query(&p->session, sql, p->settings.timeout_ms) < 0) {
 		pg_log(p->host, DEBUG, "previous probe still running, skipping one");
-	else
+	} else {
 		p->query_started = now;
+		p->preparing = preparing;
+	}
 }
 
 /*
@@ -139,6 +155,7 @@ static void session_connected(struct pgconn *c)
 			  PGCONN_MAX_HOSTS, pgconn_dropped(c));
 	}
 	p->local.system_identifier[0] = '\0';
+	p->prepared = p->preparing = false;
 	remember_ping_target(p);
 	remember_postmaster(p);
 	send_probe(p);
@@ -335,6 +352,9 @@ static void session_result(struct pgconn *c, const PGresult *res)
 	char reason[400];
 	enum pgtrackd_state sample;
 
+	if (p->preparing)
+		p->prepared = true;
+	p->preparing = false;
 	if (!pg_answer_parse(res, &p->local)) {
 		struct pgconn_failure f = { .kind = PGCONN_ERR_QUERY };
 
@@ -426,6 +446,25 @@ static bool answer_too_old(const struct pg_probe *p)
 	return monotime_now() - p->local.at > pace;
 }
 
+/*
+ * The prepared statement after a failed probe: one that prepared it may
+ * have got that far (42P05 next time: it exists); an EXECUTE that finds it
+ * gone (26000) means the session is not ours alone (a pooler in
+ * transaction mode): full queries from then on.
+ */
+static void statement_failed(struct pg_probe *p, const struct pgconn_failure *f)
+{
+	if (strcmp(f->sqlstate, "42P05") == 0)
+		p->prepared = true;
+	if (strcmp(f->sqlstate, "26000") == 0 && p->prepared && !p->no_prepare) {
+		p->no_prepare = true;
+		pg_log(p->host, WARNING, "the server no longer knows the probe's prepared statement "
+			   "(%s): is a pooler between pgtrackd and PostgreSQL? Sending the query "
+			   "in full from now on", f->message);
+	}
+	p->preparing = false;
+}
+
 static void session_failed(struct pgconn *c, const struct pgconn_failure *f)
 {
 	struct pg_probe *p = of_session(c);
@@ -433,6 +472,7 @@ static void session_failed(struct pgconn *c, const struct pgconn_failure *f)
 
 	if (may_have_restarted(f->kind) || (lost && answer_too_old(p)))
 		p->local.valid = false;
+	statement_failed(p, f);
 
 	if (f->kind == PGCONN_ERR_TOO_MANY && p->local.valid) {
 		pg_probe_cancel_round(p);

@@ -74,6 +74,9 @@ struct pg_probe {
 	uint64_t accept_failures;  /* failed accept probes since the start (a reload keeps them) */
 	bool accept_crowded;   /* the accept probe was turned away: too many connections */
 	bool session_crowded;  /* so was the session: the last verdict stands */
+	bool prepared;         /* the session has PG_STATEMENT */
+	bool preparing;        /* the probe in flight prepares it */
+	bool no_prepare;       /* the server lost it once (a pooler?): full queries only */
 	bool dropped_warned;   /* host entries beyond pgconn's limit: said once */
 
 	struct ratelimit conflict_log; /* the transition, then one reminder a period */
