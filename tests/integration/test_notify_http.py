@@ -166,15 +166,15 @@ def test_status_and_metrics_follow_fifo_and_pgbouncer(rig, http):
     # garbage, an over-long line, another instance, an LVS line, then BACKUP
     rig.fifo.write("GARBAGE LINE\n" + "x" * 600 + "\n" + inst("VI_OTHER", "MASTER")
                    + "VS 10.0.0.1 80 weight 1 up\n" + inst(VI, "BACKUP", 90))
-    rig.wait_fenced()
-    st = wait_status(http.port, lambda s: db_mode(s) == "fenced", "appdb fenced in /status")
+    rig.wait_held()                      # a BACKUP holds (backup_clients = wait)
+    st = wait_status(http.port, lambda s: db_mode(s) == "paused", "appdb paused in /status")
     assert st["vrrp"]["state"] == "BACKUP" and st["vrrp"]["priority"] == 90, st
     assert st["vrrp"]["state_changes"] == 1 and st["vrrp"]["since"], st
     assert st["fifo"]["lines"] == {"applied": 1, "other": 1, "ignored": 1, "malformed": 2}, st
     b = st["pgbouncer"]
-    assert (b["mode"], b["reachable"]) == ("fence", True), b
-    assert b["actions_total"]["disable"]["ok"] >= 1 and b["actions_total"]["kill"]["ok"] >= 1, b
-    assert [a for a in b["last_actions"] if a["action"] == "DISABLE appdb" and a["result"] == "ok"], b
+    assert (b["mode"], b["reachable"]) == ("hold", True), b
+    assert b["actions_total"]["kill"]["ok"] >= 1, b
+    assert [a for a in b["last_actions"] if a["action"] == "KILL appdb" and a["result"] == "ok"], b
 
     rig.fifo.write(inst(VI, "MASTER", 150))
     rig.wait_serving()
@@ -182,7 +182,7 @@ def test_status_and_metrics_follow_fifo_and_pgbouncer(rig, http):
     assert (st["vrrp"]["state"], st["vrrp"]["state_changes"]) == ("MASTER", 2), st
     assert st["fifo"]["lines"]["applied"] == 2, st
     b = st["pgbouncer"]
-    assert b["actions_total"]["enable"]["ok"] >= 1 and b["actions_total"]["resume"]["ok"] >= 1, b
+    assert b["actions_total"]["resume"]["ok"] >= 1, b
     # the databases file was rewritten from the template (once, at the first run)
     assert b["actions_total"]["rewrite"] == {"ok": 1, "failed": 0}, b
     assert b["last_actions"][0]["action"] in ("ENABLE appdb", "RESUME appdb"), b
@@ -195,7 +195,7 @@ def test_status_and_metrics_follow_fifo_and_pgbouncer(rig, http):
     assert sample(m, 'pgtrack_notify_fifo_lines_total{result="other"}') == 1, m
     assert sample(m, 'pgtrack_notify_database_mode{database="appdb",mode="serving"}') == 1, m
     assert sample(m, 'pgtrack_notify_database_mode{database="appdb",mode="fenced"}') == 0, m
-    assert sample(m, 'pgtrack_notify_actions_total{action="disable",result="ok"}') >= 1, m
+    assert sample(m, 'pgtrack_notify_actions_total{action="kill",result="ok"}') >= 1, m
     assert sample(m, "pgtrack_notify_bouncer_up") == 1, m
     assert sample(m, 'pgtrack_notify_bouncer_mode{mode="serve"}') == 1, m
     assert sample(m, "pgtrack_notify_reconcile_repairs_total") == 0, m
@@ -415,7 +415,7 @@ def test_requests_and_reloads_under_valgrind(rig, http):
         start_with_http(rig, http.section())
         wait_until(lambda: request(http.port)[0] == 200, 30, tolerate=(OSError,))
         rig.fifo.write("junk\n" + inst(VI, "BACKUP"))
-        wait_status(http.port, lambda s: db_mode(s) == "fenced", "appdb fenced", timeout=30)
+        wait_status(http.port, lambda s: db_mode(s) == "paused", "appdb held", timeout=30)
         for method, path in (("GET", "/metrics"), ("HEAD", "/status"), ("OPTIONS", "/status"),
                              ("POST", "/status"), ("GET", "/nothing")):
             assert request(http.port, method, path, timeout=30)[0] is not None
