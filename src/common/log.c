@@ -58,6 +58,11 @@ void log_set_verbose(bool verbose)
 	log_verbose = verbose;
 }
 
+bool log_debug_enabled(void)
+{
+	return log_verbose;
+}
+
 
 static const char *level_name(int priority)
 {

@@ -15,6 +15,8 @@
 
 void log_init(const char *ident, bool console, int facility);
 void log_set_verbose(bool verbose);
+/* Whether log_debug prints: callers skip formatting what would be dropped. */
+bool log_debug_enabled(void);
 void log_set_facility(int facility);
 /*
  * Whether log_init found stderr connected to the journal ($JOURNAL_STREAM):

@@ -7,6 +7,9 @@ void track_vlog_named(const char *name, enum pgtrackd_log_level level, const cha
 {
 	char line[2048];
 
+	/* The probes say something at debug level every interval. */
+	if (level >= PGTRACKD_LOG_DEBUG && !log_debug_enabled())
+		return;
 	vsnprintf(line, sizeof(line), fmt, ap);
 	switch (level) {
 	case PGTRACKD_LOG_ERROR:
