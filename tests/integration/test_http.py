@@ -405,3 +405,46 @@ def test_probe_cadence_under_flood(cluster, trackd, port):
     assert before >= 5
     assert sum(counts) > 100
     assert during >= before / 2
+
+
+def test_live_metrics_and_status(servers, trackd, port):
+    """/metrics from a running primary and standby passes `promtool check
+    metrics`, with the series the issue names; /status is JSON with the
+    state, value, reason, peers and lag of each track."""
+    import shutil
+    import subprocess
+    promtool = shutil.which("promtool")
+    if not promtool:
+        pytest.fail("promtool not found: apt-get install prometheus (tests/install-deps)")
+    p = servers.primary("p")
+    r = servers.replica(p, "r")
+    t = trackd.new()
+    write(t, {"p": pg_track(p, [("r", r)]), "s": pg_track(r, [("p", p)])},
+          {"listen": "127.0.0.1:%d" % port, "default_track": "p"})
+    t.start()
+    wait_state(port, "p", "primary")
+    wait_state(port, "s", "standby")
+
+    status, body, resp = request(port, "/metrics")
+    assert status == 200 and resp.getheader("Content-Type").startswith("text/plain"), resp.getheaders()
+    text = body.decode()
+    chk = subprocess.run([promtool, "check", "metrics"], input=text, capture_output=True,
+                         text=True, timeout=30)
+    assert chk.returncode == 0, chk.stdout + chk.stderr + "\n" + text
+    for series in ('pgtrackd_up 1', 'pgtrackd_track_state{track="p",state="primary"} 1',
+                   'pgtrackd_track_state{track="s",state="standby"} 1',
+                   'pgtrackd_replication_is_replica{track="s"} 1',
+                   'pgtrackd_peer_up{track="s",peer="p"} 1'):
+        assert series in text, "%s not in:\n%s" % (series, text)
+    for name in ("pgtrackd_track_value", "pgtrackd_probe_duration_seconds",
+                 "pgtrackd_state_changes_total", "pgtrackd_replication_lag_bytes",
+                 "pgtrackd_replication_lag_seconds", "pgtrackd_track_file_rewrites_total"):
+        assert re.search(r"(?m)^%s\{" % name, text), "%s missing:\n%s" % (name, text)
+
+    status, body, _ = request(port, "/status")
+    assert status == 200
+    doc = json.loads(body)
+    tracks = {tr["name"]: tr for tr in doc["tracks"]}
+    assert tracks["p"]["state"] == "primary" and tracks["s"]["state"] == "standby", doc
+    assert tracks["p"]["value"] == 54, doc
+    assert doc["version"] and doc["uptime_seconds"] >= 0, doc
