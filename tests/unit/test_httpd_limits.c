@@ -265,7 +265,11 @@ static void test_oversized(void)
 	httpd_destroy(h);
 }
 
-/* 2,000 requests one after another (bounded to 60 s), the probe on schedule. */
+/*
+ * 10,000 requests one after another (the issue's flood; bounded to 30 s,
+ * which valgrind may reach first: at least 1,000 then), every one
+ * answered, the probe on schedule.
+ */
 static void test_many_requests(void)
 {
 	struct httpd_config cfg = { 0 };
@@ -276,15 +280,16 @@ static void test_many_requests(void)
 	double t0 = monotime_now();
 
 	ticker_start(&t, loop, TICK);
-	for (; n < 2000 && monotime_now() - t0 < 60; n++) {
+	for (; n < 10000 && monotime_now() - t0 < 30; n++) {
 		if (rawclient_exchange(&c, loop, AF_INET, httpd_port(h, 0), GET, slack(1.0)) &&
 		    rawclient_status(&c) == 200)
 			ok++;
 	}
 	ticker_stop(&t, loop);
 	printf("%d of %d requests answered in %.2f s\n", ok, n, monotime_now() - t0);
-	CHECK_INT_EQ(ok, 2000);
-	check_ticker(&t, "2000 requests");
+	CHECK_INT_EQ(ok, n);
+	CHECK(n >= 1000);
+	check_ticker(&t, "the requests");
 	run_until(h, 0, slack(1.0));
 	CHECK_INT_EQ(httpd_connections(h), 0);
 	httpd_destroy(h);
