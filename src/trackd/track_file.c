@@ -1,8 +1,10 @@
 #include "track_file.h"
 
 #include <errno.h>
+#include <limits.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/inotify.h>
 #include <unistd.h>
 
 #include "atomic_file.h"
@@ -26,7 +28,14 @@
 #define TRACK_DIR_CHECKS (ATOMIC_FILE_PRIVATE_DIR | ATOMIC_FILE_OWNED_DIR)
 #define TRACK_DIR_CHECKS_RUNTIME (TRACK_DIR_CHECKS | ATOMIC_FILE_CHECKS_WARN_ONLY)
 
+/* What in the directory can change the file: entries come, go, are written or chmod'ed. */
+#define WATCH_MASK                                                                          \
+	(IN_CREATE | IN_DELETE | IN_MOVED_FROM | IN_MOVED_TO | IN_MODIFY | IN_ATTRIB |       \
+	 IN_CLOSE_WRITE | IN_DELETE_SELF | IN_MOVE_SELF | IN_ONLYDIR | IN_DONT_FOLLOW |      \
+	 IN_EXCL_UNLINK)
+
 static void check_cb(struct ev_loop *loop, ev_timer *w, int revents);
+static void changes_cb(struct ev_loop *loop, ev_io *w, int revents);
 
 void track_file_init(struct track_file *f, struct ev_loop *loop, const char *track_name,
 		     const char *path, int64_t check_interval_ms)
@@ -36,11 +45,58 @@ void track_file_init(struct track_file *f, struct ev_loop *loop, const char *tra
 	ratelimit_init(&f->dir_log, TRACK_FILE_DEFAULT_REMINDER, 1);
 	snprintf(f->path, sizeof(f->path), "%s", path);
 	ev_timer_init(&f->check, check_cb, 0.0, (double)check_interval_ms / 1000.0);
+	ev_io_init(&f->changes, changes_cb, -1, EV_READ);
+}
+
+static void unwatch(struct track_file *f)
+{
+	if (f->changes.fd < 0)
+		return;
+	ev_io_stop(f->loop, &f->changes);
+	close(f->changes.fd);
+	ev_io_set(&f->changes, -1, EV_READ);
+}
+
+/*
+ * Watches the file's directory (a new inotify instance, so that a
+ * directory replaced since is simply watched anew).  Failing that, the
+ * check interval alone: said once.
+ */
+static void watch(struct track_file *f)
+{
+	char dir[CONF_STR_SIZE];
+	const char *slash = strrchr(f->path, '/');
+	int fd, err;
+
+	unwatch(f);
+	snprintf(dir, sizeof(dir), "%.*s", slash && slash != f->path ? (int)(slash - f->path) : 1,
+		 slash ? f->path : ".");
+	fd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
+	if (fd >= 0 && inotify_add_watch(fd, dir, WATCH_MASK) >= 0) {
+		ev_io_set(&f->changes, fd, EV_READ);
+		ev_io_start(f->loop, &f->changes);
+		f->watch_failed = false;
+		return;
+	}
+	err = errno;
+	if (fd >= 0)
+		close(fd);
+	/* A missing directory is the write's error to report; it is watched once it is back. */
+	if (!f->watch_failed && err != ENOENT && err != ENOTDIR) {
+		char every[32];
+
+		duration_format((int64_t)(f->check.repeat * 1000.0 + 0.5), every, sizeof(every));
+		track_log_named(f->track_name, PGTRACKD_LOG_NOTICE,
+				"cannot watch %s for changes (%s); reading %s back every %s only",
+				dir, strerror(err), f->path, every);
+	}
+	f->watch_failed = err != ENOENT && err != ENOTDIR;
 }
 
 void track_file_finish(struct track_file *f)
 {
 	ev_timer_stop(f->loop, &f->check);
+	unwatch(f);
 }
 
 void track_file_set_check_interval(struct track_file *f, int64_t check_interval_ms)
@@ -110,19 +166,21 @@ int track_file_write(struct track_file *f, int value)
 	snprintf(f->text, sizeof(f->text), "%d\n", value);
 	if (!ev_is_active(&f->check))
 		ev_timer_again(f->loop, &f->check);
+	if (f->changes.fd < 0)
+		watch(f);
 	return write_now(f);
 }
 
-static void check_cb(struct ev_loop *loop, ev_timer *w, int revents)
+static void check_now(struct track_file *f)
 {
-	struct track_file *f = container_of(w, struct track_file, check);
 	unsigned long held_back;
 	int r;
 
 	if (!f->has_value)
 		return;
 	if (f->failed_errno) {
-		write_now(f);
+		if (write_now(f) == 0 && f->changes.fd < 0)
+			watch(f); /* the directory is back */
 		return;
 	}
 	r = atomic_file_compare(f->path, f->text, strlen(f->text));
@@ -148,6 +206,44 @@ static void check_cb(struct ev_loop *loop, ev_timer *w, int revents)
 	}
 	if (write_now(f) == 0)
 		f->rewrites++;
+}
+
+static void check_cb(struct ev_loop *loop, ev_timer *w, int revents)
+{
+	check_now(container_of(w, struct track_file, check));
+}
+
+/*
+ * Something happened in the directory: if it concerns our file (or the
+ * directory itself went, or events were lost), check at once.  Our own
+ * writes show up too (a rename onto the name): their check finds our value.
+ */
+static void changes_cb(struct ev_loop *loop, ev_io *w, int revents)
+{
+	struct track_file *f = container_of(w, struct track_file, changes);
+	const char *slash = strrchr(f->path, '/');
+	const char *name = slash ? slash + 1 : f->path;
+	char buf[4096] __attribute__((aligned(__alignof__(struct inotify_event))));
+	bool ours = false, rewatch = false;
+	ssize_t n;
+
+	while ((n = read(w->fd, buf, sizeof(buf))) > 0) {
+		for (char *p = buf; p < buf + n;) {
+			const struct inotify_event *ev = (const struct inotify_event *)p;
+
+			if (ev->mask & (IN_DELETE_SELF | IN_MOVE_SELF | IN_IGNORED | IN_Q_OVERFLOW))
+				rewatch = true;
+			else if (ev->len && strcmp(ev->name, name) == 0)
+				ours = true;
+			p += sizeof(*ev) + ev->len;
+		}
+	}
+	if (n < 0 && errno != EAGAIN && errno != EINTR)
+		rewatch = true;
+	if (rewatch)
+		watch(f);
+	if (ours || rewatch)
+		check_now(f);
 }
 
 void track_file_set_reminder(struct track_file *f, int64_t reminder_ms)

@@ -1,9 +1,11 @@
 /*
  * track_file: keeps one keepalived track_file holding our value.
  *
- * Writes atomically, and every check interval makes sure the file still
- * holds what we wrote: keepalived's init_file ... overwrite, an operator
- * or a removed directory must not leave another value in force.  A failed
+ * Writes atomically, and makes sure the file still holds what we wrote:
+ * keepalived's init_file ... overwrite, an operator or a removed directory
+ * must not leave another value in force.  inotify on the directory tells
+ * of a change at once; the check interval is the backstop where it cannot
+ * (NFS, a directory replaced, no inotify instance left).  A failed
  * write is logged once (per errno) and retried at the same pace.  The file
  * is written through its directory's fd, reached without following any
  * symlink.  The directory must be one nobody but root or our user may
@@ -39,6 +41,8 @@ struct track_file {
 	struct ratelimit dir_log; /* one warning about it per reminder period */
 	uint64_t rewrites;      /* our value put back after something else changed the file */
 	ev_timer check;
+	ev_io changes;          /* inotify on the directory; fd -1 when not watching */
+	bool watch_failed;      /* said once: only the check interval then */
 };
 
 void track_file_init(struct track_file *f, struct ev_loop *loop, const char *track_name,

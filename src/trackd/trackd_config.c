@@ -19,7 +19,7 @@
 #define G(field) offsetof(struct global_settings, field)
 const struct conf_key config_global_keys[] = {
 	{ .name = "file_check_interval", .type = CONF_DURATION, .offset = G(file_check_interval_ms),
-	  .min = DURATION_MS(100), .max = DURATION_SEC(10), .default_value = "500ms" },
+	  .min = DURATION_MS(100), .max = DURATION_SEC(10), .default_value = "5s" },
 	{ .name = "reminder_interval", .type = CONF_DURATION, .offset = G(reminder_interval_ms),
 	  .min = DURATION_SEC(1), .max = DURATION_SEC(86400), .default_value = "1m" },
 	{ .name = "ready_timeout", .type = CONF_DURATION, .offset = G(ready_timeout_ms),

@@ -17,7 +17,7 @@ static void test_defaults(void)
 
 	if (!c)
 		return;
-	CHECK_INT_EQ(c->global.file_check_interval_ms, 500);
+	CHECK_INT_EQ(c->global.file_check_interval_ms, 5000);
 	CHECK_STR_EQ(c->global.syslog_facility, "daemon");
 	CHECK_INT_EQ(c->n_tracks, 1);
 	CHECK(strstr(c->path, "/c") != NULL);
