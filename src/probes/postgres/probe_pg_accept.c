@@ -23,16 +23,17 @@ void pg_probe_stop_accept(struct pg_probe *p)
 }
 
 /*
- * (Re)starts the accept timer at its pace, firing just before a session
- * tick: a light probe that fails is then followed at once by the
- * session's answer, which repeats the failure, so that with fall = 2 a
- * stopped postmaster is down within one interval of the hang (a ping's
+ * (Re)starts the accept timer at its pace, due with a session tick: both
+ * run in the same wakeup of the loop (one wakeup a second, not two, at
+ * the default timings), and a light probe that fails is followed at once
+ * by the session's answer, which repeats the failure, so that with fall =
+ * 2 a stopped postmaster is down within one interval of the hang (a ping's
  * deadline later over TCP), whatever the phase.  Both timers repeat, so
  * they stay in step.
  */
 void pg_probe_arm_accept_tick(struct pg_probe *p)
 {
-	double after = ev_timer_remaining(p->host->loop, &p->tick) - 0.002;
+	double after = ev_timer_remaining(p->host->loop, &p->tick);
 
 	ev_timer_stop(p->host->loop, &p->accept_tick);
 	ev_timer_set(&p->accept_tick, after > 0.0 ? after : 0.0, p->accept_tick.repeat);
