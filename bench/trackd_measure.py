@@ -10,7 +10,7 @@ from kit.bench import BenchError, fmt_ms, log
 from kit.files import read_int
 from kit.postgres import PG_USER
 from kit.procs import cpu_ns, status_kb
-from trackd_rig import (ACCEPT_FULL_EVERY, DOWN, PGTRACKD_FILE, SH_ISREADY_FILE, SH_ROLE_FILE, Inotify,
+from trackd_rig import (ACCEPT_FULL_INTERVAL_S, DOWN, PGTRACKD_FILE, SH_ISREADY_FILE, SH_ROLE_FILE, Inotify,
                         find_pgtrackd_backend, wait_all_up)
 
 
@@ -220,9 +220,9 @@ def cpu_window_pgtrackd(args, pg, trackd, interval_ms):
         "interval_ms": interval_ms,
         "cycles": cycles,
         # accept_interval = interval: one accept probe a cycle, every
-        # ACCEPT_FULL_EVERY-th a full connection, the others light probes
+        # full connection every accept_full_interval, the others light probes
         "accept_probes_expected": cycles,
-        "full_connections_expected": cycles / ACCEPT_FULL_EVERY,
+        "full_connections_expected": elapsed / ACCEPT_FULL_INTERVAL_S,
         "client_cpu_s": (c1 - c0) / 1e9,
         "server_backend_cpu_s": (b1 - b0) / 1e9,
         "server_postmaster_cpu_s": (pm1 - pm0) / 1e9,

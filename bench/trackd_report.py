@@ -2,7 +2,7 @@
 
 from kit.bench import f, ratio, stats_of
 from kit.procs import CLK_TCK
-from trackd_rig import ACCEPT_FULL_EVERY
+from trackd_rig import ACCEPT_FULL_INTERVAL_S
 
 
 TARGET_CRASH_MEDIAN_MS = 10.0
@@ -105,8 +105,8 @@ def print_cpu(cpu, num, what):
               wt["server_exited_children_cpu_s"]))
     n_acc = wt["accept_probes_expected"]
     print("   pgtrackd server side per persistent probe %.3f ms; per accept probe (%.0f expected, "
-          "1 in %d a full connection, the others light) ~%s ms" % (
-              wt["server_backend_cpu_s"] / wt["cycles"] * 1000.0, n_acc, ACCEPT_FULL_EVERY,
+          "a full connection every %.0f s, the others light) ~%s ms" % (
+              wt["server_backend_cpu_s"] / wt["cycles"] * 1000.0, n_acc, ACCEPT_FULL_INTERVAL_S,
               f((wt["server_exited_children_cpu_s"] + wt["server_postmaster_cpu_s"]) / n_acc * 1000.0
                 if n_acc >= 1 else None, "%.1f")))
     print("   server side, shell: postmaster %.4f s + exited backends %.3f s; idle baseline %.4f s over %.1f s"
@@ -161,7 +161,7 @@ def print_table(res):
                                                       f(x["min"]), len(res["hang"]["runs"]) - x["n"]))
     print()
     print("2. CPU per 1000 probe cycles, each alone; the default timings first")
-    print_cpu(res["cpu_default_tcp"], "2a", "default timings, pgtrackd over TCP (pings; shell as in 2b)")
+    print_cpu(res["cpu_default_tcp"], "2a", "default timings, pgtrackd over TCP (/proc state checks through the session's backend; shell as in 2b)")
     print_cpu(res["cpu_default"], "2b", "default timings, unix socket (/proc state checks)")
     print_cpu(cpu, "2c", "--cpu-interval-ms, unix socket")
     print()
