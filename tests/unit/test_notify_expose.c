@@ -10,6 +10,7 @@
 #include <sys/wait.h>
 
 #include "check.h"
+#include "promtool.h"
 #include "notify_expose.h"
 
 static struct notify_bouncer_stats stats; /* large: not on the stack */
@@ -240,25 +241,6 @@ static void test_status_full(void)
 	CHECK_STR_EQ(error, "ERROR: \"quoted\"\n\xef\xbf\xbd\xef\xbf\xbd latin1 \xef\xbf\xbdt\xef\xbf\xbd");
 	CHECK(is_null(root, "pgbouncer.last_actions.1.error"));
 	json_object_put(root);
-}
-
-/* promtool's exit status on text; -1 if it could not be run. */
-static int promtool_check(const char *text)
-{
-	const char *promtool = getenv("PROMTOOL");
-	char cmd[512];
-	FILE *f;
-	int st;
-
-	if (!promtool || !*promtool)
-		return 0;
-	snprintf(cmd, sizeof(cmd), "'%s' check metrics", promtool);
-	f = popen(cmd, "w");
-	if (!f)
-		return -1;
-	fputs(text, f);
-	st = pclose(f);
-	return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
 }
 
 static char *render_metrics(const struct notify_view *v)

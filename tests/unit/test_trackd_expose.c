@@ -11,6 +11,7 @@
 #include <sys/wait.h>
 
 #include "check.h"
+#include "promtool.h"
 #include "jsonutil.h"
 #include "track_fixture.h"
 #include "trackd_expose.h"
@@ -175,22 +176,6 @@ static void test_status(void)
 	world_destroy(&w);
 }
 
-/* promtool's exit status on text; -1 if it could not be run. */
-static int promtool_check(const char *promtool, const char *text)
-{
-	char cmd[512];
-	FILE *f;
-	int st;
-
-	snprintf(cmd, sizeof(cmd), "'%s' check metrics", promtool);
-	f = popen(cmd, "w");
-	if (!f)
-		return -1;
-	fputs(text, f);
-	st = pclose(f);
-	return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
-}
-
 static void check_line(const char *text, const char *line)
 {
 	char want[512];
@@ -243,7 +228,7 @@ static void test_metrics(void)
 	/* one describe per loop iteration, however many families read the facts */
 	CHECK_INT_EQ(w.p_standby->describes, 1);
 	if (promtool && *promtool)
-		CHECK_INT_EQ(promtool_check(promtool, text), 0);
+		CHECK_INT_EQ(promtool_check(text), 0);
 	else
 		printf("PROMTOOL not set: promtool check skipped\n");
 	free(text);
