@@ -21,6 +21,7 @@ import pytest
 
 from kit.daemons import render_sections
 from kit.ports import PortReservation
+from kit.rawhttp import exchange
 from kit.trackd import FAST_GLOBAL, run_binary
 from kit.waiting import wait_until
 
@@ -216,25 +217,7 @@ def test_head_options_and_methods(trackd, port):
 
 def raw(port, data, timeout=5, src=None):
     """Sends data, returns everything that came back before the server closed."""
-    s = socket.socket()
-    s.settimeout(timeout)
-    try:
-        if src:
-            s.bind((src, 0))
-        s.connect(("127.0.0.1", port))
-        s.sendall(data)
-        out = b""
-        while True:
-            try:
-                chunk = s.recv(65536)
-            except ConnectionResetError:
-                break
-            if not chunk:
-                break
-            out += chunk
-        return out
-    finally:
-        s.close()
+    return exchange(port, data, src=src, timeout=timeout)
 
 
 GET = b"GET /primary HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n"

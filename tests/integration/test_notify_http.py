@@ -18,6 +18,7 @@ import pytest
 from kit.fifo import inst
 from kit.notify import Notify, run_notify
 from kit.ports import PortReservation
+from kit.rawhttp import exchange
 from kit.waiting import wait_until
 from notify_rig import VI
 from notify_rig import notify_bin, pg, rig, standby_rig  # noqa: F401  (fixtures)
@@ -34,24 +35,10 @@ def request(port, method="GET", path="/status", host="127.0.0.1", src=None, raw=
     """One HTTP/1.1 request on its own connection (Connection: close):
     (status, {header: value}, body bytes); status None when the server
     closed the connection without an answer."""
-    s = socket.create_connection((host, port), timeout,
-                                 source_address=(src, 0) if src else None)
-    try:
-        if raw is None:
-            raw = ("%s %s HTTP/1.1\r\nHost: %s\r\nConnection: close\r\n\r\n"
-                   % (method, path, host)).encode()
-        s.sendall(raw)
-        data = b""
-        while len(data) < 1 << 22:
-            try:
-                chunk = s.recv(65536)
-            except ConnectionResetError:
-                break
-            if not chunk:
-                break
-            data += chunk
-    finally:
-        s.close()
+    if raw is None:
+        raw = ("%s %s HTTP/1.1\r\nHost: %s\r\nConnection: close\r\n\r\n"
+               % (method, path, host)).encode()
+    data = exchange(port, raw, host=host, src=src, timeout=timeout)
     if not data:
         return None, {}, b""
     head, _, body = data.partition(b"\r\n\r\n")
