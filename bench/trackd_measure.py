@@ -194,7 +194,9 @@ def open_witness(pg):
 def cpu_window_pgtrackd(args, pg, trackd, interval_ms):
     """pgtrackd alone at interval_ms (accept_interval unset: the same)."""
     backend = find_pgtrackd_backend(pg)
-    time.sleep(0.5)
+    # Past the switch's own transient (a new session, prepared again, and the
+    # first accept probe, a full connection): the window is the steady state.
+    time.sleep(5.0)
     t0 = time.monotonic()
     c0 = cpu_ns(trackd.pid)
     b0 = cpu_ns(backend)

@@ -24,7 +24,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 DOWN = -254
 
 
-ACCEPT_FULL_INTERVAL_S = 30.0   # pgtrackd's default accept_full_interval (pg_settings.c)
+ACCEPT_FULL_INTERVAL_S = 60.0   # pgtrackd's default accept_full_interval (pg_settings.c)
 
 
 PGTRACKD_FILE = "pgtrackd"

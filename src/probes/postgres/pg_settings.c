@@ -36,7 +36,7 @@ static const struct conf_key pg_keys[] = {
 	  .min = DURATION_MS(10), .max = DURATION_SEC(3600), .flags = CONF_ZERO_OK },
 	{ .name = "accept_full_interval", .type = CONF_DURATION,
 	  .offset = S(accept_full_interval_ms), .min = DURATION_SEC(1), .max = DURATION_SEC(3600),
-	  .default_value = "30s" },
+	  .default_value = "1m" },
 	{ .name = "max_lag", .type = CONF_SIZE, .offset = S(max_lag_bytes),
 	  .min = 0, .max = INT64_C(1) << 50, .default_value = "0" },
 	{ .name = "max_lag_time", .type = CONF_DURATION, .offset = S(max_lag_time_ms),
