@@ -11,9 +11,12 @@
 #include <string.h>
 #include <unistd.h>
 
-#include <microhttpd.h>
+#include "mhd.h"
 
 #include "util.h"
+
+/* libmicrohttpd, loaded by the first httpd_create (mhd.h says why). */
+static const struct mhd_api *mhd;
 
 #define ALLOWED_METHODS "GET, HEAD, OPTIONS"
 #define DEFAULT_MAX_CONNECTIONS 64
@@ -109,7 +112,7 @@ static struct conn *conn_take(struct listener *l, struct MHD_Connection *mc)
 static void conn_shut(struct MHD_Connection *mc)
 {
 	const union MHD_ConnectionInfo *info =
-		MHD_get_connection_info(mc, MHD_CONNECTION_INFO_CONNECTION_FD);
+		mhd->get_connection_info(mc, MHD_CONNECTION_INFO_CONNECTION_FD);
 
 	if (info)
 		shutdown(info->connect_fd, SHUT_RDWR);
@@ -143,7 +146,7 @@ static void on_completed(void *cls, struct MHD_Connection *mc, void **con_cls,
 {
 	struct httpd *h = cls;
 	const union MHD_ConnectionInfo *info =
-		MHD_get_connection_info(mc, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+		mhd->get_connection_info(mc, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
 	struct conn *c = info ? info->socket_context : NULL;
 
 	if (c && isfinite(c->deadline))
@@ -168,20 +171,20 @@ static enum MHD_Result queue(struct MHD_Connection *conn, unsigned int status,
 	enum MHD_Result ret;
 
 	if (body)
-		resp = MHD_create_response_from_buffer(len, body, MHD_RESPMEM_MUST_FREE);
+		resp = mhd->create_response_from_buffer(len, body, MHD_RESPMEM_MUST_FREE);
 	else
-		resp = MHD_create_response_from_buffer(0, (void *)"", MHD_RESPMEM_PERSISTENT);
+		resp = mhd->create_response_from_buffer(0, (void *)"", MHD_RESPMEM_PERSISTENT);
 	if (!resp) {
 		free(body);
 		return MHD_NO;
 	}
-	if ((type && MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, type) != MHD_YES) ||
-	    (allow && MHD_add_response_header(resp, MHD_HTTP_HEADER_ALLOW, ALLOWED_METHODS) != MHD_YES)) {
-		MHD_destroy_response(resp);
+	if ((type && mhd->add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, type) != MHD_YES) ||
+	    (allow && mhd->add_response_header(resp, MHD_HTTP_HEADER_ALLOW, ALLOWED_METHODS) != MHD_YES)) {
+		mhd->destroy_response(resp);
 		return MHD_NO;
 	}
-	ret = MHD_queue_response(conn, status, resp);
-	MHD_destroy_response(resp);
+	ret = mhd->queue_response(conn, status, resp);
+	mhd->destroy_response(resp);
 	return ret;
 }
 
@@ -197,9 +200,9 @@ static enum MHD_Result queue_text(struct MHD_Connection *conn, unsigned int stat
 
 static bool has_body(struct MHD_Connection *conn)
 {
-	const char *cl = MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
+	const char *cl = mhd->lookup_connection_value(conn, MHD_HEADER_KIND,
 						     MHD_HTTP_HEADER_CONTENT_LENGTH);
-	const char *te = MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
+	const char *te = mhd->lookup_connection_value(conn, MHD_HEADER_KIND,
 						     MHD_HTTP_HEADER_TRANSFER_ENCODING);
 
 	if (te)
@@ -276,7 +279,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 
 const char *httpd_arg(const struct httpd_request *req, const char *name)
 {
-	return MHD_lookup_connection_value(req->conn, MHD_GET_ARGUMENT_KIND, name);
+	return mhd->lookup_connection_value(req->conn, MHD_GET_ARGUMENT_KIND, name);
 }
 
 bool httpd_wants_body(const struct httpd_request *req)
@@ -327,11 +330,11 @@ static void drive(struct listener *l)
 	double now = ev_now(l->h->loop), wait;
 
 	expire(l, now);
-	MHD_run(l->daemon);
+	mhd->run(l->daemon);
 	/* Connections MHD accepted just now get their deadline from now. */
 	wait = expire(l, now) - now;
 	ev_timer_stop(l->h->loop, &l->timer);
-	if (MHD_get_timeout(l->daemon, &ms) == MHD_YES && (double)ms / 1000.0 < wait)
+	if (mhd->get_timeout(l->daemon, &ms) == MHD_YES && (double)ms / 1000.0 < wait)
 		wait = (double)ms / 1000.0;
 	if (isfinite(wait)) {
 		ev_timer_set(&l->timer, wait > 0 ? wait : 0., 0.);
@@ -386,7 +389,7 @@ static struct MHD_Daemon *start_daemon(struct listener *l, int fd, bool v6,
 	 * and leaves clients waiting in the backlog, while on_accept closes
 	 * the connection at once.
 	 */
-	return MHD_start_daemon(flags, 0, on_accept, h, on_request, h,
+	return mhd->start_daemon(flags, 0, on_accept, h, on_request, h,
 		MHD_OPTION_LISTEN_SOCKET, fd,
 		MHD_OPTION_CONNECTION_LIMIT, h->max_connections + 1,
 		MHD_OPTION_PER_IP_CONNECTION_LIMIT, cfg->max_per_ip,
@@ -442,12 +445,12 @@ static int listener_open(struct httpd *h, struct listener *l, const char *text,
 	l->fd = fd;
 	snprintf(l->text, sizeof(l->text), "%s", text);
 	l->daemon = start_daemon(l, fd, ss.ss_family == AF_INET6, cfg);
-	info = l->daemon ? MHD_get_daemon_info(l->daemon, MHD_DAEMON_INFO_EPOLL_FD) : NULL;
+	info = l->daemon ? mhd->get_daemon_info(l->daemon, MHD_DAEMON_INFO_EPOLL_FD) : NULL;
 	if (!info) {
 		snprintf(err, errlen, "%s: libmicrohttpd did not start: %s", text,
 			 h->mhd_msg[0] ? h->mhd_msg : "no reason given");
 		if (l->daemon)
-			MHD_stop_daemon(l->daemon);
+			mhd->stop_daemon(l->daemon);
 		else
 			close(fd);
 		l->daemon = NULL;
@@ -466,7 +469,7 @@ static void listener_close(struct listener *l)
 		return;
 	ev_io_stop(l->h->loop, &l->io);
 	ev_timer_stop(l->h->loop, &l->timer);
-	MHD_stop_daemon(l->daemon);
+	mhd->stop_daemon(l->daemon);
 	l->daemon = NULL;
 }
 
@@ -499,6 +502,12 @@ int httpd_create(struct ev_loop *loop, const struct httpd_config *cfg, struct ht
 	int r;
 
 	*out = NULL;
+	if (!mhd)
+		mhd = mhd_load(err, errlen);
+	if (!mhd) {
+		free(h);
+		return -ENOENT;
+	}
 	if (!h || (h->loop = loop, copy_config(h, cfg)) < 0) {
 		snprintf(err, errlen, "out of memory");
 		r = -ENOMEM;

@@ -66,7 +66,6 @@ static void check_every_key_b(const struct track_settings *t)
 	CHECK_INT_EQ(t->line, 27);
 	CHECK_STR_EQ(t->file, "/run/pgtrackd/b");
 	CHECK_INT_EQ(PG(t).accept_interval_ms, 3600000);
-	CHECK_INT_EQ(PG(t).accept_full_interval_ms, 3600000);
 	CHECK_INT_EQ(t->interval_ms, 10);
 	CHECK_INT_EQ(PG(t).connect_timeout_ms, 100);
 	CHECK_INT_EQ(PG(t).timeout_ms, 3600000);
@@ -109,7 +108,6 @@ static void test_every_key(void)
 		"[track b]\n"                            /* 27 */
 		"file = /run/pgtrackd/b\n"
 		"accept_interval = 1h\n"
-		"accept_full_interval = 1h\n"
 		"interval = 10ms\n"
 		"connect_timeout = 100ms\n"
 		"timeout = 1h\n"
