@@ -22,17 +22,17 @@ import pytest
 from kit.daemons import render_sections
 from kit.ports import PortReservation
 from kit.rawhttp import exchange
-from kit.trackd import FAST_GLOBAL, run_binary
+from kit.trackd import FAST_GLOBAL, default_binary, run_binary
 from kit.waiting import wait_until
+from modules_rig import built, find_build_dir
 
-MODULES = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(
-    os.path.abspath(__file__)))), "build", "tests", "modules")
 ENDPOINTS = ("/primary", "/read-write", "/replica", "/read-only", "/health", "/liveness",
              "/readiness")
 
 
 def module_path(name):
-    return os.path.join(os.environ.get("PGTRACKD_MODULES", MODULES), "test_report_%s.so" % name)
+    """A module of tests/modules, in the build directory of the pgtrackd under test."""
+    return built(find_build_dir(default_binary()), "tests/modules/test_report_%s.so" % name)
 
 
 def write(t, tracks, http_opts):
