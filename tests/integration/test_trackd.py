@@ -368,7 +368,10 @@ def test_track_directory_removed_and_recreated(cluster, trackd):
     t.wait_for_value("p", PRIMARY, 10)
     start = t.log_size()
 
-    shutil.rmtree(t.trackdir)
+    # Renamed away first: removing the files in place races with pgtrackd,
+    # which (watching the directory) puts its file back at once.
+    os.rename(t.trackdir, t.trackdir + ".gone")
+    shutil.rmtree(t.trackdir + ".gone")
     time.sleep(1.5)                         # several file checks fail
     assert t.alive()
     assert not os.path.exists(t.trackdir), "pgtrackd must not create the directory itself"
