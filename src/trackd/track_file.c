@@ -34,7 +34,11 @@
 	 IN_CLOSE_WRITE | IN_DELETE_SELF | IN_MOVE_SELF | IN_ONLYDIR | IN_DONT_FOLLOW |      \
 	 IN_EXCL_UNLINK)
 
+/* After a restore, changes reported within this are left to the check interval. */
+#define RESTORE_GAP_S 0.2
+
 static void check_cb(struct ev_loop *loop, ev_timer *w, int revents);
+static void soon_cb(struct ev_loop *loop, ev_timer *w, int revents);
 static void changes_cb(struct ev_loop *loop, ev_io *w, int revents);
 
 void track_file_init(struct track_file *f, struct ev_loop *loop, const char *track_name,
@@ -46,6 +50,7 @@ void track_file_init(struct track_file *f, struct ev_loop *loop, const char *tra
 	snprintf(f->path, sizeof(f->path), "%s", path);
 	ev_timer_init(&f->check, check_cb, 0.0, (double)check_interval_ms / 1000.0);
 	ev_io_init(&f->changes, changes_cb, -1, EV_READ);
+	ev_timer_init(&f->soon, soon_cb, 0.0, 0.0);
 }
 
 static void unwatch(struct track_file *f)
@@ -96,6 +101,7 @@ static void watch(struct track_file *f)
 void track_file_finish(struct track_file *f)
 {
 	ev_timer_stop(f->loop, &f->check);
+	ev_timer_stop(f->loop, &f->soon);
 	unwatch(f);
 }
 
@@ -206,11 +212,17 @@ static void check_now(struct track_file *f)
 	}
 	if (write_now(f) == 0)
 		f->rewrites++;
+	f->last_restore = monotime_now();
 }
 
 static void check_cb(struct ev_loop *loop, ev_timer *w, int revents)
 {
 	check_now(container_of(w, struct track_file, check));
+}
+
+static void soon_cb(struct ev_loop *loop, ev_timer *w, int revents)
+{
+	check_now(container_of(w, struct track_file, soon));
 }
 
 /*
@@ -242,6 +254,20 @@ static void changes_cb(struct ev_loop *loop, ev_io *w, int revents)
 		rewatch = true;
 	if (rewatch)
 		watch(f);
+	/*
+	 * Another writer that puts its own value back at once (a second
+	 * pgtrackd on the same file) must not make this a busy loop: a change
+	 * right after a restore is checked RESTORE_GAP_S after it.
+	 */
+	double wait = f->last_restore + RESTORE_GAP_S - monotime_now();
+
+	if (!rewatch && ours && wait > 0.0) {
+		if (!ev_is_active(&f->soon)) {
+			ev_timer_set(&f->soon, wait, 0.0);
+			ev_timer_start(f->loop, &f->soon);
+		}
+		return;
+	}
 	if (ours || rewatch)
 		check_now(f);
 }

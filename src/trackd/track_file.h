@@ -43,6 +43,8 @@ struct track_file {
 	ev_timer check;
 	ev_io changes;          /* inotify on the directory; fd -1 when not watching */
 	bool watch_failed;      /* said once: only the check interval then */
+	double last_restore;    /* monotime of the last rewrite after a change */
+	ev_timer soon;          /* a change reported right after a restore: checked then */
 };
 
 void track_file_init(struct track_file *f, struct ev_loop *loop, const char *track_name,
