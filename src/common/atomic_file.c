@@ -258,7 +258,7 @@ int atomic_file_write(const char *path, const void *data, size_t len, mode_t mod
 	r = write_all(fd, data, len);
 	if (r < 0)
 		goto unlink_tmp;
-	if (fchmod(fd, mode) < 0 || fsync(fd) < 0) {
+	if (fchmod(fd, mode) < 0 || (!(flags & ATOMIC_FILE_NO_SYNC) && fsync(fd) < 0)) {
 		r = -errno;
 		goto unlink_tmp;
 	}
@@ -270,7 +270,7 @@ int atomic_file_write(const char *path, const void *data, size_t len, mode_t mod
 		r = -errno;
 		goto unlink_tmp;
 	}
-	if (fsync(dfd) < 0 && errno != EINVAL)
+	if (!(flags & ATOMIC_FILE_NO_SYNC) && fsync(dfd) < 0 && errno != EINVAL)
 		r = -errno;
 	goto close_dir;
 

@@ -35,6 +35,13 @@ enum {
 	 * or a non-directory along the path (that would redirect the write).
 	 */
 	ATOMIC_FILE_CHECKS_WARN_ONLY = 1 << 2,
+	/*
+	 * atomic_file_write only: no fsync of the file or its directory.  For
+	 * runtime state that is rewritten at every start (a track file): the
+	 * rename alone makes the new text whole for readers, and an fsync on a
+	 * busy disk would hold it back from them, in the caller's event loop.
+	 */
+	ATOMIC_FILE_NO_SYNC = 1 << 3,
 };
 
 /*

@@ -26,7 +26,8 @@
  * anyway.  A symlink or a non-directory along the path is still refused.
  */
 #define TRACK_DIR_CHECKS (ATOMIC_FILE_PRIVATE_DIR | ATOMIC_FILE_OWNED_DIR)
-#define TRACK_DIR_CHECKS_RUNTIME (TRACK_DIR_CHECKS | ATOMIC_FILE_CHECKS_WARN_ONLY)
+/* A track file is runtime state, rewritten at every start: see ATOMIC_FILE_NO_SYNC. */
+#define TRACK_DIR_CHECKS_RUNTIME (TRACK_DIR_CHECKS | ATOMIC_FILE_CHECKS_WARN_ONLY | ATOMIC_FILE_NO_SYNC)
 
 /* What in the directory can change the file: entries come, go, are written or chmod'ed. */
 #define WATCH_MASK                                                                          \
