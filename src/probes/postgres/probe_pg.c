@@ -139,6 +139,10 @@ static void remember_postmaster(struct pg_probe *p)
 	if (pid != p->postmaster_pid)
 		pg_log(p->host, DEBUG, "postmaster pid %d", pid);
 	p->postmaster_pid = pid;
+	if (pid <= 0)
+		postmaster_watch_stop(&p->postmaster);
+	else if (postmaster_watch_start(&p->postmaster, pid) < 0)
+		pg_log(p->host, DEBUG, "cannot watch the postmaster's exit; the session's end tells");
 }
 
 static void session_connected(struct pgconn *c)
@@ -506,6 +510,27 @@ static void session_failed(struct pgconn *c, const struct pgconn_failure *f)
 		/* Until the next tick the server could restart unseen. */
 		p->local.valid = false;
 	}
+}
+
+/*
+ * The session's postmaster is gone: a crash (or a stop), whatever the
+ * session says yet.  Its backend would end the session only once it
+ * notices; the session is let go now and reconnected at once, as when it
+ * is lost.
+ */
+void pg_probe_postmaster_exited(struct postmaster_watch *w, int pid)
+{
+	struct pg_probe *p = container_of(w, struct pg_probe, postmaster);
+	struct pgconn_failure f = { .kind = PGCONN_ERR_LOST };
+
+	if (p->postmaster_pid == pid)
+		p->postmaster_pid = 0;
+	/* A connection being made may reach another postmaster (a restart's): it tells. */
+	if (p->session.state != PGCONN_READY && p->session.state != PGCONN_BUSY)
+		return;
+	snprintf(f.message, sizeof(f.message), "the postmaster (pid %d) exited", pid);
+	pgconn_close(&p->session);
+	session_failed(&p->session, &f);
 }
 
 void pg_probe_tick_cb(struct ev_loop *loop, ev_timer *w, int revents)

@@ -36,6 +36,7 @@
 #include "pg_ping.h"
 #include "pg_settings.h"
 #include "pgconn.h"
+#include "postmaster_watch.h"
 #include "ratelimit.h"
 
 /* The built-in PostgreSQL probe's entry. */
@@ -53,6 +54,7 @@ struct pg_probe {
 	char ping_host[256];
 	char ping_port[8];
 	int postmaster_pid;     /* as the kernel tells it through a unix socket; 0: unknown */
+	struct postmaster_watch postmaster; /* its exit, the earliest sign of a crash */
 	double last_full;       /* monotonic: the last full accept connection began (0: none yet) */
 	/*
 	 * Both timers repeat from start to stop, whatever happens to the
@@ -103,6 +105,7 @@ struct pg_probe {
 extern const struct pgconn_handler pg_probe_session_handler;
 void pg_probe_connect_session(struct pg_probe *p);
 void pg_probe_tick_cb(struct ev_loop *loop, ev_timer *w, int revents);
+void pg_probe_postmaster_exited(struct postmaster_watch *w, int pid);
 void pg_probe_round_deadline_cb(struct ev_loop *loop, ev_timer *w, int revents);
 void pg_probe_peer_done(struct peer *peer, void *owner);
 void pg_probe_cancel_round(struct pg_probe *p);
