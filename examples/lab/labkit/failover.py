@@ -1,10 +1,15 @@
 """The lab's failover: promoting the best standby, standbys following it, rebuilding."""
 
 import shutil
+import threading
 import time
 
 from labkit.layout import LabError, PG_BIN, PG_PORT, PG_USER, VALUE_DOWN, VALUE_PRIMARY
 from labkit.writer import quote_literal
+
+# How long a promotion waits for a standby to stream from the candidate
+# (synchronous replication: see LabFailover._wait_for_a_follower).
+FOLLOWER_WAIT_S = 2.0
 
 
 class LabFailover:
@@ -87,30 +92,70 @@ class LabFailover:
         return self.promote(cands[0]["node"], cands)
 
     def promote(self, node, cands=None):
-        """pg_promote() on node, then point every other running standby at it."""
+        """pg_promote() on node, every other running standby re-pointed at it
+        first: they stream from it while it is still a standby (cascading)
+        and follow its new timeline within milliseconds of the promotion.
+        With synchronous replication the promotion waits (up to
+        FOLLOWER_WAIT_S) until one streams, so that the quorum is there when
+        it starts taking writes (re-pointed after the promotion, its first
+        commit waited 100-300 ms for a standby)."""
         node = self.node(node)
         detail = ", ".join("%s lsn %d%s" % (c["node"].name, c["lsn"], " (VIP)" if c["vip"] else "")
                            for c in cands) if cands else ""
         self.event(node, "promote_start", "pg_promote() on %s%s" % (node.name, " [%s]" % detail if detail else ""))
-        ok = node.pg("SELECT pg_promote(true, 30)", timeout=35)[0][0]
+        old = self.primary
+        followers = [n for n in self.nodes if n is not node and n is not old and n.postmaster_alive()]
+        threads = [threading.Thread(target=self._repoint, args=(n, node), daemon=True,
+                                    name="lab-repoint-" + n.name) for n in followers]
+        for t in threads:
+            t.start()
+        try:
+            if self.sync and followers:
+                self._wait_for_a_follower(node, FOLLOWER_WAIT_S)
+            ok = node.pg("SELECT pg_promote(true, 30)", timeout=35)[0][0]
+        finally:
+            for t in threads:
+                t.join(15)
         if not ok:
             raise LabError("pg_promote() on %s returned false" % node.name)
         self.event(node, "promote_done", "%s promoted" % node.name)
-        old, self.primary = self.primary, node
-        for n in self.nodes:
-            if n is node or n is old or not n.postmaster_alive():
-                continue
-            try:
-                if not n.in_recovery():
-                    continue
-                conninfo = "host=%s port=%d user=%s application_name=%s" % (node.ip, PG_PORT, PG_USER, n.name)
-                n.pg("ALTER SYSTEM SET primary_conninfo = %s" % quote_literal(conninfo))
-                n.pg("SELECT pg_reload_conf()")
-                self.event(n, "repoint", "%s now follows %s" % (n.name, node.name))
-            except Exception as e:
-                self.event(n, "repoint_failed", "could not re-point %s: %s" % (n.name, e))
+        self.primary = node
         self.save_state()
         return node
+
+    def _wait_for_a_follower(self, node, timeout):
+        """With synchronous replication a new primary acknowledges nothing
+        until a standby streams from it: promote once one does (they all
+        follow its new timeline then), or after timeout all the same."""
+        import psycopg
+        t0 = time.time()
+        try:
+            with psycopg.connect(host=str(node.sock), port=PG_PORT, dbname="postgres", user=PG_USER,
+                                 connect_timeout=2, autocommit=True, application_name="labkit") as conn:
+                while time.time() - t0 < timeout:
+                    if conn.execute("SELECT count(*) FROM pg_stat_replication "
+                                    "WHERE state = 'streaming'").fetchone()[0] > 0:
+                        self.event(node, "follower", "a standby streams from %s (%.0f ms)"
+                                   % (node.name, (time.time() - t0) * 1e3))
+                        return True
+                    time.sleep(0.01)
+        except Exception as e:
+            self.event(node, "follower_wait_failed", "waiting for a standby of %s: %s" % (node.name, e))
+            return False
+        self.event(node, "follower_timeout", "no standby streams from %s after %.1f s; promoting all the same"
+                   % (node.name, timeout))
+        return False
+
+    def _repoint(self, n, primary):
+        try:
+            if not n.in_recovery():
+                return
+            conninfo = "host=%s port=%d user=%s application_name=%s" % (primary.ip, PG_PORT, PG_USER, n.name)
+            n.pg("ALTER SYSTEM SET primary_conninfo = %s" % quote_literal(conninfo))
+            n.pg("SELECT pg_reload_conf()")
+            self.event(n, "repoint", "%s now follows %s" % (n.name, primary.name))
+        except Exception as e:
+            self.event(n, "repoint_failed", "could not re-point %s: %s" % (n.name, e))
 
     def restart_as_primary(self, node):
         """Start a node's PostgreSQL as it is: a dead old primary comes back
