@@ -123,3 +123,53 @@ def test_rejected_reload_after_sighup_is_reported(rig, http):
     n.wait_for_log(MATCHED_RE % re.escape(b.databases_file), 5, start=off)
     assert (b.db()["database"], b.db()["pool_size"]) == ("postgres", 5)
     assert rig.bouncer.client_works() == "postgres"
+
+
+def test_rejected_reload_seen_through_databases_made_from_the_fenced_fallback(rig, http):
+    """With a fallback "*", the fenced file and the template differ only in
+    the "*" line, which SHOW DATABASES does not show; a database pgbouncer
+    made from the fenced "*" and still going to its dbname after the
+    MASTER's RELOAD shows that pgbouncer refused the file."""
+    b = rig.bouncer
+    text = ("; wildcard template\n[databases]\nappdb = host=127.0.0.1 port=%d dbname=appdb\n"
+            "* = host=127.0.0.1 port=%d\n" % (rig.pg.port, rig.pg.port))
+    write_file(rig.template, text, 0o644)
+    n = start_with_http(rig, http.section(), pgbouncer={"databases": "*", "backup_clients": "refuse"})
+    rig.apply("BACKUP", False)
+    # pgbouncer makes "postgres" from the fenced fallback
+    msg = b.client_refused(dbname="postgres")
+    assert msg and 'database "pgtrack_notify_fenced" does not exist' in msg, msg
+    assert b.db("postgres")["database"] == "pgtrack_notify_fenced"
+    break_ini(b)
+    off = n.log_size()
+    rig.fifo.write(inst(VI, "MASTER"))
+    line = n.wait_for_log(r'error: pgbouncer at \S+ does not have what the databases file %s says: '
+                          r'database "postgres" \(made from the fallback "\*"\) has '
+                          r'dbname=pgtrack_notify_fenced, the file\'s "\*" line \(4\) says '
+                          r'host=127\.0\.0\.1 port=%d dbname=postgres; .*kept its old configuration'
+                          % (re.escape(b.databases_file), rig.pg.port), 10, start=off)
+    assert rig.wait_serving() == "appdb"
+    wait_until(lambda: reloads(http.port)[1] >= 1, 5, describe=lambda: status(http.port))
+    repair_ini(b)
+    n.wait_for_log(MATCHED_RE % re.escape(b.databases_file), 5, start=off)
+    assert b.client_works(dbname="postgres") == "postgres"
+
+
+def test_file_already_in_place_but_not_taken_is_found_at_start(rig, http):
+    """The databases file already says what the template says (written by
+    an earlier run whose RELOAD pgbouncer refused), so there is nothing to
+    rewrite at start: SHOW DATABASES still shows the difference, and a
+    RELOAD goes out at once, then at every reconcile."""
+    b = rig.bouncer
+    break_ini(b)
+    write_file(b.databases_file, rig.template_text, 0o644)
+    n = start_with_http(rig, http.section())
+    rig.fifo.write(inst(VI, "MASTER"))
+    line = n.wait_for_log(MISMATCH_RE % re.escape(b.databases_file), 10)
+    assert "sending RELOAD now" in line, line
+    assert not [l for l in n.lines_since(0) if "rewrote" in l], n.describe()
+    wait_until(lambda: reloads(http.port)[1] >= 1, 5, describe=lambda: status(http.port))
+    rig.wait_serving()
+    repair_ini(b)
+    n.wait_for_log(MATCHED_RE % re.escape(b.databases_file), 5)
+    assert (b.db()["database"], b.db()["pool_size"]) == ("appdb", 7)
