@@ -160,22 +160,6 @@ static void schedule_retry(struct bouncer *b)
 		b->backoff_ms = b->config->bouncer.retry_max_ms;
 }
 
-/*
- * A RELOAD of this run that SHOW DATABASES did not get to verify: counted
- * as failed (the next run's SHOW DATABASES still compares).
- */
-static void unverified_reload(struct bouncer *b, const char *error)
-{
-	char text[1024];
-
-	if (!b->reload_sent)
-		return;
-	b->reload_sent = false;
-	b->reload_retry = false;
-	snprintf(text, sizeof(text), "not verified: %s", error);
-	bouncer_count(b, NOTIFY_ACTION_RELOAD, "RELOAD", text);
-}
-
 /* pgbouncer could not be reached or the run failed: try again later. */
 static void fail_run(struct bouncer *b, const char *what, const struct pgconn_failure *f)
 {
@@ -185,7 +169,7 @@ static void fail_run(struct bouncer *b, const char *what, const struct pgconn_fa
 	if ((b->phase == BOUNCER_PREPARE || b->phase == BOUNCER_APPLY) &&
 	    b->next_command < b->n_commands)
 		count_command(b, error);
-	unverified_reload(b, error);
+	bouncer_reload_unverified(b, error);
 	notify_stats_reach(&b->stats, notify_when_now(), error);
 	if (!b->outage)
 		bouncer_log(b, LOG_ERR, " %s: %s: %s; retrying every %.1fs at most, the %s state "
@@ -238,7 +222,7 @@ static void prepare(struct bouncer *b)
 	b->run_cuts = b->cut_held && b->run_mode != BOUNCER_SERVE;
 	b->kill_paused = (b->run_mode == BOUNCER_FENCE || b->run_cuts) && b->held;
 	b->resumed_globally = false;
-	unverified_reload(b, "the run was cut short");
+	bouncer_reload_unverified(b, "the run was cut short");
 	/*
 	 * The file first: fencing, no database is then created from the
 	 * fallback after the SHOW DATABASES below; serving, the databases
@@ -400,12 +384,7 @@ static void on_result(struct pgconn *c, const PGresult *res)
 	case BOUNCER_PREPARE:
 	case BOUNCER_APPLY:
 		if (notify_action_of(b->commands[b->next_command]) == NOTIFY_ACTION_RELOAD) {
-			/* Counted once SHOW DATABASES says whether pgbouncer took the file. */
-			b->reload_sent = true;
-			if (b->reload_retry)
-				log_debug("pgbouncer: RELOAD (again: pgbouncer differs from the databases file)");
-			else
-				log_info("pgbouncer: RELOAD");
+			bouncer_reload_answered(b);
 		} else {
 			log_info("pgbouncer: %s", b->commands[b->next_command]);
 			count_command(b, NULL);

@@ -38,6 +38,10 @@ bool bouncer_queue_file(struct bouncer *b);
  * every run) and makes the reconcile send RELOAD until it is gone.
  */
 void bouncer_check_file(struct bouncer *b, const PGresult *res);
+/* pgbouncer answered RELOAD: counted once bouncer_check_file tells whether it took the file. */
+void bouncer_reload_answered(struct bouncer *b);
+/* A RELOAD of this run that SHOW DATABASES did not get to verify: counted as failed. */
+void bouncer_reload_unverified(struct bouncer *b, const char *error);
 /* Plans the commands that SHOW DATABASES says are missing; -1 if res is unusable. */
 int bouncer_plan(struct bouncer *b, const PGresult *res, bool log_drift);
 

@@ -75,6 +75,28 @@ bool bouncer_queue_file(struct bouncer *b)
 	return true;
 }
 
+void bouncer_reload_answered(struct bouncer *b)
+{
+	b->reload_sent = true;
+	if (b->reload_retry)
+		log_debug("pgbouncer: RELOAD (again: pgbouncer differs from the databases file)");
+	else
+		log_info("pgbouncer: RELOAD");
+}
+
+/* The next run's SHOW DATABASES still compares. */
+void bouncer_reload_unverified(struct bouncer *b, const char *error)
+{
+	char text[1024];
+
+	if (!b->reload_sent)
+		return;
+	b->reload_sent = false;
+	b->reload_retry = false;
+	snprintf(text, sizeof(text), "not verified: %s", error);
+	bouncer_count(b, NOTIFY_ACTION_RELOAD, "RELOAD", text);
+}
+
 void bouncer_check_file(struct bouncer *b, const PGresult *res)
 {
 	const struct notify_config *c = b->config;

@@ -135,6 +135,29 @@ static void add_entry(struct dbfile *f, char *name, char *connstr, int line)
 	f->entry[f->n++] = e;
 }
 
+/* "key = value" at p: the key's and value's extent; past the value, or NULL without "=". */
+static char *key_value(char *p, size_t *klen, char **value, size_t *vlen)
+{
+	char *key = p;
+
+	while (key_char(*p))
+		p++;
+	*klen = (size_t)(p - key);
+	while (*p == ' ' || *p == '\t')
+		p++;
+	if (*p != '=')
+		return NULL;
+	p++;
+	while (*p == ' ' || *p == '\t')
+		p++;
+	*value = p;
+	p += strcspn(p, "\n");
+	*vlen = (size_t)(p - *value);
+	while (*vlen > 0 && isspace((unsigned char)(*value)[*vlen - 1]))
+		(*vlen)--;
+	return p;
+}
+
 int dbfile_parse(struct dbfile *f, const char *text, size_t len)
 {
 	size_t lines = 1;
@@ -187,25 +210,12 @@ int dbfile_parse(struct dbfile *f, const char *text, size_t len)
 			p += n + 1;
 			continue;
 		}
-		key = p;
-		while (key_char(*p))
-			p++;
-		klen = (size_t)(p - key);
-		while (*p == ' ' || *p == '\t')
-			p++;
-		if (*p != '=') {
+		p = key_value(key = p, &klen, &value, &vlen);
+		if (!p) {
 			f->bad_line = lineno;
 			f->bad = "not \"name = connection string\"";
 			break;
 		}
-		p++;
-		while (*p == ' ' || *p == '\t')
-			p++;
-		value = p;
-		p += strcspn(p, "\n");
-		vlen = (size_t)(p - value);
-		while (vlen > 0 && isspace((unsigned char)value[vlen - 1]))
-			vlen--;
 		if (!databases)
 			continue;
 		memcpy(out, key, klen);
