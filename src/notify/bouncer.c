@@ -169,6 +169,7 @@ static void fail_run(struct bouncer *b, const char *what, const struct pgconn_fa
 	if ((b->phase == BOUNCER_PREPARE || b->phase == BOUNCER_APPLY) &&
 	    b->next_command < b->n_commands)
 		count_command(b, error);
+	bouncer_reload_unverified(b, error);
 	notify_stats_reach(&b->stats, notify_when_now(), error);
 	if (!b->outage)
 		bouncer_log(b, LOG_ERR, " %s: %s: %s; retrying every %.1fs at most, the %s state "
@@ -221,14 +222,22 @@ static void prepare(struct bouncer *b)
 	b->run_cuts = b->cut_held && b->run_mode != BOUNCER_SERVE;
 	b->kill_paused = (b->run_mode == BOUNCER_FENCE || b->run_cuts) && b->held;
 	b->resumed_globally = false;
+	bouncer_reload_unverified(b, "the run was cut short");
 	/*
 	 * The file first: fencing, no database is then created from the
 	 * fallback after the SHOW DATABASES below; serving, the databases
 	 * created from the fenced fallback point to their server before
 	 * RESUME.  The file is the same in every mode unless the template
 	 * has a fallback line: no RELOAD on the way to MASTER otherwise.
+	 * A RELOAD that pgbouncer did not take is sent again at the
+	 * reconcile's pace (bouncer_check_file).
 	 */
-	bouncer_queue_file(b);
+	if (!bouncer_queue_file(b) && b->file_known && b->reload_due &&
+	    (b->periodic || b->reload_now)) {
+		b->reload_now = false;
+		b->reload_retry = true;
+		bouncer_queue(b, "RELOAD", NULL);
+	}
 	/*
 	 * A global PAUSE would hold every database; undo it when becoming
 	 * MASTER (the hold did already: one round trip less after a promotion).
@@ -286,6 +295,8 @@ static void show_result(struct bouncer *b, const PGresult *res)
 	int n;
 
 	if (b->phase == BOUNCER_SHOW) {
+		/* A difference never stops the plan: the databases pgbouncer has still get it. */
+		bouncer_check_file(b, res);
 		n = bouncer_plan(b, res, b->periodic && !b->announce);
 		if (n < 0) {
 			finish_run(b, false);
@@ -372,8 +383,12 @@ static void on_result(struct pgconn *c, const PGresult *res)
 		return;
 	case BOUNCER_PREPARE:
 	case BOUNCER_APPLY:
-		log_info("pgbouncer: %s", b->commands[b->next_command]);
-		count_command(b, NULL);
+		if (notify_action_of(b->commands[b->next_command]) == NOTIFY_ACTION_RELOAD) {
+			bouncer_reload_answered(b);
+		} else {
+			log_info("pgbouncer: %s", b->commands[b->next_command]);
+			count_command(b, NULL);
+		}
 		b->next_command++;
 		send_next(b);
 		return;

@@ -28,6 +28,7 @@ enum bouncer_repeat {
 	BOUNCER_LOG_COMMAND,
 	BOUNCER_LOG_VERIFY,
 	BOUNCER_LOG_DRIFT,      /* something keeps undoing what we set */
+	BOUNCER_LOG_RELOAD,     /* pgbouncer does not have what the databases file says */
 	BOUNCER_LOG_KINDS,
 };
 
@@ -84,6 +85,18 @@ struct bouncer {
 	bool kill_paused; /* this run's plan: KILL paused databases too */
 	bool cut_held;    /* leaving MASTER: the next hold KILLs held clients too */
 	bool run_cuts;    /* this run's plan applies cut_held */
+
+	/*
+	 * pgbouncer answers RELOAD with success even when it refused the
+	 * new file and kept its old databases: each run's SHOW DATABASES is
+	 * compared with the databases file (dbfile.h).
+	 */
+	bool file_known;   /* this run's databases file is what run_mode wants */
+	bool reload_sent;  /* this run sent RELOAD: counted once SHOW DATABASES tells */
+	bool reload_retry; /* this run's RELOAD is a retry (a debug line, not an info one) */
+	bool reload_due;   /* pgbouncer differs from the file: RELOAD at every reconcile */
+	bool reload_now;   /* ... and once at the next run (found without a RELOAD) */
+	bool file_differs; /* the difference was logged: say when it is gone */
 
 	/*
 	 * pgbouncer's server_login_retry in seconds (-1 unknown).  A client

@@ -29,9 +29,19 @@ void bouncer_count(struct bouncer *b, enum notify_action action, const char *wha
 void bouncer_queue(struct bouncer *b, const char *command, const char *db);
 /*
  * Makes the databases file what run_mode wants and queues a RELOAD when it
- * had to be rewritten.
+ * had to be rewritten (returns true then).
  */
-void bouncer_queue_file(struct bouncer *b);
+bool bouncer_queue_file(struct bouncer *b);
+/*
+ * Compares SHOW DATABASES with the databases file; counts the RELOAD of
+ * the run, if any, as taken or not.  On a difference, logs it (not at
+ * every run) and makes the reconcile send RELOAD until it is gone.
+ */
+void bouncer_check_file(struct bouncer *b, const PGresult *res);
+/* pgbouncer answered RELOAD: counted once bouncer_check_file tells whether it took the file. */
+void bouncer_reload_answered(struct bouncer *b);
+/* A RELOAD of this run that SHOW DATABASES did not get to verify: counted as failed. */
+void bouncer_reload_unverified(struct bouncer *b, const char *error);
 /* Plans the commands that SHOW DATABASES says are missing; -1 if res is unusable. */
 int bouncer_plan(struct bouncer *b, const PGresult *res, bool log_drift);
 

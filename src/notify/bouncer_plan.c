@@ -10,6 +10,8 @@
 
 #include "atomic_file.h"
 #include "bouncer_internal.h"
+#include "dbfile.h"
+#include "duration.h"
 #include "log.h"
 #include "notify_config.h"
 
@@ -30,7 +32,7 @@ void bouncer_queue(struct bouncer *b, const char *command, const char *db)
  * does not exist, see notify_config.h) and queues a RELOAD when it had to
  * be rewritten.
  */
-void bouncer_queue_file(struct bouncer *b)
+bool bouncer_queue_file(struct bouncer *b)
 {
 	const struct notify_config *c = b->config;
 	const char *path = c->bouncer.databases_file;
@@ -39,11 +41,14 @@ void bouncer_queue_file(struct bouncer *b)
 	size_t len = serve ? c->template_len : c->fenced_len;
 	int r;
 
+	b->file_known = false;
 	if (!text)
-		return;
+		return false;
 	r = atomic_file_compare(path, text, len);
-	if (r == 0)
-		return;
+	if (r == 0) {
+		b->file_known = true;
+		return false;
+	}
 
 	char why[PATH_MAX + 128];
 
@@ -60,12 +65,106 @@ void bouncer_queue_file(struct bouncer *b)
 		if (bouncer_may_log(b, BOUNCER_LOG_REWRITE, more, sizeof(more)))
 			log_error("pgbouncer: cannot rewrite the databases file %s: %s; "
 				  "pgbouncer keeps its current databases%s", path, why, more);
-		return;
+		return false;
 	}
+	b->file_known = true;
 	log_info("pgbouncer: rewrote %s from %s%s", path, c->bouncer.databases_template,
 		 text == c->fenced_text && c->fenced_len != c->template_len
 			 ? ", its fallback database \"*\" fenced (" NOTIFY_FENCED_DBNAME ")" : "");
 	bouncer_queue(b, "RELOAD", NULL);
+	return true;
+}
+
+void bouncer_reload_answered(struct bouncer *b)
+{
+	b->reload_sent = true;
+	if (b->reload_retry)
+		log_debug("pgbouncer: RELOAD (again: pgbouncer differs from the databases file)");
+	else
+		log_info("pgbouncer: RELOAD");
+}
+
+/* The next run's SHOW DATABASES still compares. */
+void bouncer_reload_unverified(struct bouncer *b, const char *error)
+{
+	char text[1024];
+
+	if (!b->reload_sent)
+		return;
+	b->reload_sent = false;
+	b->reload_retry = false;
+	snprintf(text, sizeof(text), "not verified: %s", error);
+	bouncer_count(b, NOTIFY_ACTION_RELOAD, "RELOAD", text);
+}
+
+void bouncer_check_file(struct bouncer *b, const PGresult *res)
+{
+	const struct notify_config *c = b->config;
+	const struct dbfile *want = b->run_mode == BOUNCER_SERVE ? &c->template_dbs : &c->fenced_dbs;
+	int name = PQfnumber(res, "name"), host = PQfnumber(res, "host");
+	int port = PQfnumber(res, "port"), database = PQfnumber(res, "database");
+	int n = PQntuples(res);
+	bool sent = b->reload_sent;
+	struct dbfile_row *rows;
+	char why[512];
+	char more[64];
+	bool ok;
+
+	b->reload_sent = false;
+	b->reload_retry = false;
+	if (!b->file_known || name < 0 || host < 0 || port < 0 || database < 0) {
+		/* No file of ours to compare with (or pgbouncer older than 1.8). */
+		if (sent)
+			bouncer_count(b, NOTIFY_ACTION_RELOAD, "RELOAD", NULL);
+		return;
+	}
+	rows = calloc(n > 0 ? (size_t)n : 1, sizeof(*rows));
+	if (!rows) {
+		if (sent)
+			bouncer_count(b, NOTIFY_ACTION_RELOAD, "RELOAD",
+				      "not verified: out of memory for SHOW DATABASES");
+		return;
+	}
+	for (int r = 0; r < n; r++) {
+		rows[r] = (struct dbfile_row){
+			.name = PQgetvalue(res, r, name),
+			.host = PQgetisnull(res, r, host) ? NULL : PQgetvalue(res, r, host),
+			.port = PQgetisnull(res, r, port) ? NULL : PQgetvalue(res, r, port),
+			.database = PQgetisnull(res, r, database) ? NULL : PQgetvalue(res, r, database),
+		};
+	}
+	ok = dbfile_matches(want, rows, n, NOTIFY_FENCED_DB, why, sizeof(why));
+	free(rows);
+	if (ok) {
+		if (sent)
+			bouncer_count(b, NOTIFY_ACTION_RELOAD, "RELOAD", NULL);
+		if (b->file_differs)
+			bouncer_log(b, LOG_INFO, " now has what the databases file %s says",
+				    c->bouncer.databases_file);
+		b->file_differs = false;
+		b->reload_due = false;
+		b->reload_now = false;
+		/* A new difference is news: logged at once. */
+		ratelimit_init(&b->repeat_log[BOUNCER_LOG_RELOAD], BOUNCER_REPEAT_EVERY, 1);
+		return;
+	}
+	if (sent)
+		bouncer_count(b, NOTIFY_ACTION_RELOAD, "RELOAD", why);
+	if (!sent && !b->reload_due) {
+		/* Found without a RELOAD of ours (at start, say): one right away. */
+		b->reload_now = true;
+		b->rerun = true;
+	}
+	b->reload_due = true;
+	b->file_differs = true;
+	if (bouncer_may_log(b, BOUNCER_LOG_RELOAD, more, sizeof(more)))
+		bouncer_log(b, LOG_ERR, " does not have what the databases file %s says: %s; it kept "
+			    "its old configuration%s (pgbouncer's log says why it refused the file); "
+			    "%s every %gs until it matches, the rest of the plan goes on with the "
+			    "databases it has%s", c->bouncer.databases_file, why,
+			    sent ? " although it answered RELOAD" : "",
+			    sent ? "RELOAD counted as failed, sent again" : "sending RELOAD now and",
+			    duration_seconds(c->notify.reconcile_interval_ms), more);
 }
 
 /* Queues what database db needs to be where run_mode wants it. */

@@ -298,6 +298,11 @@ static void load_template(struct conf_parser *p, struct loader *l)
 		return;
 	}
 	c->fenced_len = notify_template_fenced(text, (size_t)n, c->fenced_text, &fallback);
+	if (dbfile_parse(&c->template_dbs, c->template_text, c->template_len) < 0 ||
+	    dbfile_parse(&c->fenced_dbs, c->fenced_text, c->fenced_len) < 0) {
+		conf_error_at(p, line, "out of memory");
+		return;
+	}
 	if (fallback && !c->all_databases)
 		conf_error_at(p, line, "[pgbouncer] databases_template %s defines the fallback "
 				       "database \"*\": set databases = * so that the databases "
@@ -489,6 +494,8 @@ void notify_config_destroy(struct notify_config *config)
 {
 	if (!config)
 		return;
+	dbfile_finish(&config->template_dbs);
+	dbfile_finish(&config->fenced_dbs);
 	free(config->template_text);
 	free(config->fenced_text);
 	free(config->path);

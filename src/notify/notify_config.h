@@ -10,6 +10,7 @@
 #include <sys/types.h>
 
 #include "conf.h"
+#include "dbfile.h"
 #include "httpd.h"
 
 #define NOTIFY_MAX_DATABASES 32
@@ -115,6 +116,8 @@ struct notify_config {
 	size_t template_len;
 	char *fenced_text;   /* the template, its fallback "*" sent nowhere */
 	size_t fenced_len;
+	struct dbfile template_dbs; /* what pgbouncer should have once it reloaded each */
+	struct dbfile fenced_dbs;
 	struct hook_argv hook[HOOK_EVENTS];
 	struct notify_http_config http;
 };
@@ -150,7 +153,8 @@ const char *hook_event_name(enum hook_event event);
  * login (the client gets 'database "pgtrack_notify_fenced" does not
  * exist'), and a later RELOAD of the MASTER's line points them back.
  */
-#define NOTIFY_FENCED_DBNAME "dbname=pgtrack_notify_fenced"
+#define NOTIFY_FENCED_DB "pgtrack_notify_fenced"
+#define NOTIFY_FENCED_DBNAME "dbname=" NOTIFY_FENCED_DB
 
 /*
  * Copies text, with NOTIFY_FENCED_DBNAME appended to the lines that define
