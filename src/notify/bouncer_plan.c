@@ -55,9 +55,12 @@ bool bouncer_queue_file(struct bouncer *b)
 	/*
 	 * No symlink anywhere in the path (a root pgtrack-notify must not be
 	 * sent elsewhere); the directory's owner and mode are pgbouncer's
-	 * business: whoever may write there can edit the file anyway.
+	 * business: whoever may write there can edit the file anyway.  Not
+	 * synced: rewritten from the template at every start, and a fallback
+	 * template rewrites it on the way to MASTER (an fsync there held the
+	 * serving RELOAD back in the event loop).
 	 */
-	r = atomic_file_write(path, text, len, 0644, 0, why, sizeof(why));
+	r = atomic_file_write(path, text, len, 0644, ATOMIC_FILE_NO_SYNC, why, sizeof(why));
 	bouncer_count(b, NOTIFY_ACTION_REWRITE, path, r < 0 ? why : NULL);
 	if (r < 0) {
 		char more[64];
