@@ -122,23 +122,35 @@ static void remember_ping_target(struct pg_probe *p)
 
 /*
  * A local postmaster, seen through the session's unix socket or, over TCP,
- * as the parent of the session's own backend: its state is a /proc read
- * away, and the light accept probe costs the server nothing.
+ * as the parent of the session's own backend: its state and its
+ * postmaster.pid are a pread away, and the light accept probe costs the
+ * server nothing.  Said (debug) when what can be seen of it changes.
  */
 static void remember_postmaster(struct pg_probe *p)
 {
 	int fd = PQsocket(p->session.conn);
 	int pid = pg_ping_postmaster_pid(fd);
-	bool stopped;
+	int was = p->pm.pid;
+	bool had_pidfile = pg_postmaster_has_pidfile(&p->pm);
 
 	if (pid <= 0)
 		pid = pg_ping_postmaster_of_backend(fd, PQbackendPID(p->session.conn));
-
-	if (pid > 0 && pg_ping_process_stopped(pid, &stopped) < 0)
-		pid = 0;
-	if (pid != p->postmaster_pid)
-		pg_log(p->host, DEBUG, "postmaster pid %d", pid);
-	p->postmaster_pid = pid;
+	if (pid <= 0 || pg_postmaster_open(&p->pm, pid) < 0) {
+		pg_postmaster_close(&p->pm);
+		if (was > 0)
+			pg_log(p->host, DEBUG, "postmaster not visible from here: accept probes are "
+			       "pings and full connections");
+		return;
+	}
+	if (pid == was && had_pidfile == pg_postmaster_has_pidfile(&p->pm))
+		return;
+	if (pg_postmaster_has_pidfile(&p->pm))
+		pg_log(p->host, DEBUG, "postmaster pid %d, its state and postmaster.pid status read "
+		       "every accept probe", pid);
+	else
+		pg_log(p->host, DEBUG, "postmaster pid %d: postmaster.pid not readable (%s); a "
+		       "shutdown is seen by the full connection, every accept_full_interval", pid,
+		       p->pm.pidfile_why);
 }
 
 static void session_connected(struct pgconn *c)

@@ -34,6 +34,7 @@
 #include "peer.h"
 #include "pg_answer.h"
 #include "pg_ping.h"
+#include "pg_postmaster.h"
 #include "pg_settings.h"
 #include "pgconn.h"
 #include "ratelimit.h"
@@ -52,7 +53,7 @@ struct pg_probe {
 	/* Where the session is connected: a socket directory or the address libpq used. */
 	char ping_host[256];
 	char ping_port[8];
-	int postmaster_pid;     /* as the kernel tells it through a unix socket; 0: unknown */
+	struct pg_postmaster pm; /* a local postmaster: its state and postmaster.pid */
 	double last_full;       /* monotonic: the last full accept connection began (0: none yet) */
 	/*
 	 * Both timers repeat from start to stop, whatever happens to the
