@@ -165,7 +165,9 @@ def test_smart_shutdown_is_seen_in_postmaster_pid(servers, trackd):
     """A local postmaster's postmaster.pid (in its data directory, its
     cwd) says "stopping" from the moment a shutdown begins: the light
     accept probe reads it every accept_interval, so a smart shutdown is
-    seen within about a second at the default timings, without waiting
+    seen within about a second at the default timings (the track is down
+    at the session's next failed reconnect: 1-2 s; the bound is generous
+    for a loaded machine), without waiting
     for a full connection (here one an hour).  Over TCP as well: there the
     postmaster is the parent of the session's backend.  (Before: only the
     full connection saw it, within accept_full_interval.)"""
@@ -175,7 +177,7 @@ def test_smart_shutdown_is_seen_in_postmaster_pid(servers, trackd):
     t.wait_for_log(r'track "p": postmaster pid %d, its state and postmaster.pid status '
                    r'read every accept probe' % pg.pid, 5)
     time.sleep(1.3)
-    _smart_stop_is_seen(pg, t, t.log_size(), 2.5)
+    _smart_stop_is_seen(pg, t, t.log_size(), 3.5)
     # over TCP
     t.write_config({"p": default_track(pg, host="", hostaddr="127.0.0.1",
                                        accept_full_interval="1h")})
@@ -185,7 +187,7 @@ def test_smart_shutdown_is_seen_in_postmaster_pid(servers, trackd):
                    r'read every accept probe' % pg.pid, 5, start)
     t.wait_for_value("p", 100, 10)
     time.sleep(1.6)
-    _smart_stop_is_seen(pg, t, t.log_size(), 2.5)
+    _smart_stop_is_seen(pg, t, t.log_size(), 3.5)
 
 
 def test_smart_shutdown_without_postmaster_pid(servers, trackd):
@@ -210,7 +212,7 @@ def test_smart_shutdown_without_postmaster_pid(servers, trackd):
     t.wait_for_log(r'track "p": postmaster pid %d: postmaster.pid not readable \(Permission '
                    r'denied\); a shutdown is seen by the full connection' % pg.pid, 5)
     time.sleep(1.3)
-    _smart_stop_is_seen(pg, t, t.log_size(), 4.0)
+    _smart_stop_is_seen(pg, t, t.log_size(), 5.0)
 
 
 # --------------------------------------------------------------------------
