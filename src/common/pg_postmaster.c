@@ -65,8 +65,10 @@ static void open_pidfile(struct pg_postmaster *pm, int pid)
 		snprintf(pm->pidfile_why, sizeof(pm->pidfile_why), "%s", strerror(errno));
 		return;
 	}
-	if (read_all(fd, buf, sizeof(buf)) < 0) {
-		snprintf(pm->pidfile_why, sizeof(pm->pidfile_why), "%s", strerror(errno));
+	ssize_t n = read_all(fd, buf, sizeof(buf));
+
+	if (n < 0) {
+		snprintf(pm->pidfile_why, sizeof(pm->pidfile_why), "%s", strerror((int)-n));
 		close(fd);
 		return;
 	}
@@ -133,11 +135,13 @@ int pg_postmaster_look(const struct pg_postmaster *pm, bool *stopped, enum pg_pm
 {
 	char buf[512];
 	const char *p;
+	ssize_t n;
 
 	if (pm->stat_fd < 0)
 		return -EBADF;
-	if (read_all(pm->stat_fd, buf, sizeof(buf)) < 0)
-		return -errno;
+	n = read_all(pm->stat_fd, buf, sizeof(buf));
+	if (n < 0)
+		return (int)n;
 	/* "PID (COMM) S ...": COMM may hold anything, ')' included: the last one ends it. */
 	p = strrchr(buf, ')');
 	if (!p || p[1] != ' ' || !p[2])
