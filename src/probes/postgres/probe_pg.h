@@ -9,10 +9,13 @@
  * answering while a stopped postmaster lets no one in.  Most accept probes
  * are a ping (pg_ping.c: the postmaster forks a child that answers one
  * byte; no backend start, no log line) to the server the session is
- * connected to, or a look at a local postmaster's state in /proc; every
- * accept_full_interval one is a full connection, which
- * alone sees a server that is shutting down (57P03: the session is let go
- * so that a smart shutdown is not held up) or out of slots (53300: alive).
+ * connected to, or a look at a local postmaster (pg_postmaster.c: its
+ * state in /proc, and the status line of its postmaster.pid where we may
+ * read it: "stopping" is a shutdown, handled as a full connection's
+ * 57P03); every accept_full_interval one is a full connection, which
+ * alone sees a server out of slots (53300: alive), a refused login, or,
+ * without postmaster.pid, one that is shutting down (57P03: the session
+ * is let go so that a smart shutdown is not held up).
  *
  * With peers configured, each tick also asks every peer (own connections,
  * own deadlines) for its role, timeline, WAL position and system
