@@ -137,6 +137,84 @@ def test_smart_shutdown_is_not_held_up(servers, trackd):
     t.wait_for_value("p", 100, 10)
 
 
+def _smart_stop_is_seen(pg, t, start, within):
+    """pg_ctl stop -m smart while a client holds the server: the track is
+    down with the server's reason within `within` s, pgtrackd lets go of
+    its session, the server exits once the client leaves."""
+    client = pg.connect()
+    try:
+        r = pg.pg_ctl("-W", "-m", "smart", "stop", check=False)
+        assert r.returncode == 0, r.stdout
+        t0 = time.monotonic()
+        t.wait_for_value("p", -254, within + 5)
+        took = time.monotonic() - t0
+        line = t.wait_for_log(change_re("p", "primary", "down", -254, path=t.path("p")), 2, start)
+        assert "shutting down" in line, line
+        assert client.execute("SELECT 1").fetchall() == [(1,)]   # still serving it
+    finally:
+        client.close()
+    assert wait_pid_gone(pg.pid, 20), "smart shutdown held up:\n" + t.log()[start:]
+    pg.pid = None
+    t.wait_for_log(r'track "p": .*shutting down.*closing our session', 1, start)
+    assert took < within, "smart shutdown seen after %.2f s" % took
+    pg.start()
+    t.wait_for_value("p", 100, 10)
+
+
+def test_smart_shutdown_is_seen_in_postmaster_pid(servers, trackd):
+    """A local postmaster's postmaster.pid (in its data directory, its
+    cwd) says "stopping" from the moment a shutdown begins: the light
+    accept probe reads it every accept_interval, so a smart shutdown is
+    seen within about a second at the default timings (the track is down
+    at the session's next failed reconnect: 1-2 s; the bound is generous
+    for a loaded machine), without waiting
+    for a full connection (here one an hour).  Over TCP as well: there the
+    postmaster is the parent of the session's backend.  (Before: only the
+    full connection saw it, within accept_full_interval.)"""
+    pg = servers.primary()
+    t = trackd.start({"p": default_track(pg, accept_full_interval="1h")})
+    t.wait_for_value("p", 100, 10)
+    t.wait_for_log(r'track "p": postmaster pid %d, its state and postmaster.pid status '
+                   r'read every accept probe' % pg.pid, 5)
+    time.sleep(1.3)
+    _smart_stop_is_seen(pg, t, t.log_size(), 3.5)
+    # over TCP
+    t.write_config({"p": default_track(pg, host="", hostaddr="127.0.0.1",
+                                       accept_full_interval="1h")})
+    start = t.log_size()
+    t.send_signal(signal.SIGHUP)
+    t.wait_for_log(r'track "p": postmaster pid %d, its state and postmaster.pid status '
+                   r'read every accept probe' % pg.pid, 5, start)
+    t.wait_for_value("p", 100, 10)
+    time.sleep(1.6)
+    _smart_stop_is_seen(pg, t, t.log_size(), 3.5)
+
+
+def test_smart_shutdown_without_postmaster_pid(servers, trackd):
+    """pgtrackd as a user that may not look into the postmaster's data
+    directory (neither root nor postgres), over TCP: its postmaster is found
+    (the parent of the session's backend) but postmaster.pid is not readable,
+    so, as before, the full connection sees the smart shutdown (here one a
+    second); the state check in /proc still runs."""
+    pg = servers.primary()
+    nobody = pwd.getpwnam("nobody")
+    t = trackd.new()
+    os.chmod(t.base, 0o755)
+    os.chown(t.trackdir, nobody.pw_uid, nobody.pw_gid)
+    t.wrapper = ["setpriv", "--reuid", str(nobody.pw_uid), "--regid", str(nobody.pw_gid),
+                 "--clear-groups", "--"]
+    # over TCP: the server's socket directory is not open to nobody
+    t.write_config({"p": default_track(pg, host="", hostaddr="127.0.0.1",
+                                       accept_full_interval="1s")})
+    os.chmod(t.conf, 0o644)
+    t.start()
+    t.wait_for_value("p", 100, 10)
+    t.wait_for_log(r'track "p": postmaster pid %d: postmaster.pid not readable \(Permission '
+                   r'denied\); a shutdown is seen by the full connection' % pg.pid, 5)
+    time.sleep(1.3)
+    _smart_stop_is_seen(pg, t, t.log_size(), 5.0)
+
+
 # --------------------------------------------------------------------------
 # a connection storm must not fail over a healthy primary
 

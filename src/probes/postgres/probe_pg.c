@@ -122,27 +122,38 @@ static void remember_ping_target(struct pg_probe *p)
 
 /*
  * A local postmaster, seen through the session's unix socket or, over TCP,
- * as the parent of the session's own backend: its state is a /proc read
- * away, and the light accept probe costs the server nothing.
+ * as the parent of the session's own backend: its state and its
+ * postmaster.pid are a pread away, and the light accept probe costs the
+ * server nothing.  Said (debug) when what can be seen of it changes.
  */
 static void remember_postmaster(struct pg_probe *p)
 {
 	int fd = PQsocket(p->session.conn);
 	int pid = pg_ping_postmaster_pid(fd);
-	bool stopped;
+	int was = p->pm.pid;
+	bool had_pidfile = pg_postmaster_has_pidfile(&p->pm);
 
 	if (pid <= 0)
 		pid = pg_ping_postmaster_of_backend(fd, PQbackendPID(p->session.conn));
-
-	if (pid > 0 && pg_ping_process_stopped(pid, &stopped) < 0)
-		pid = 0;
-	if (pid != p->postmaster_pid)
-		pg_log(p->host, DEBUG, "postmaster pid %d", pid);
-	p->postmaster_pid = pid;
-	if (pid <= 0)
+	if (pid <= 0 || pg_postmaster_open(&p->pm, pid) < 0) {
+		pg_postmaster_close(&p->pm);
 		postmaster_watch_stop(&p->postmaster);
-	else if (postmaster_watch_start(&p->postmaster, pid) < 0)
+		if (was > 0)
+			pg_log(p->host, DEBUG, "postmaster not visible from here: accept probes are "
+			       "pings and full connections");
+		return;
+	}
+	if (postmaster_watch_start(&p->postmaster, pid) < 0 && pid != was)
 		pg_log(p->host, DEBUG, "cannot watch the postmaster's exit; the session's end tells");
+	if (pid == was && had_pidfile == pg_postmaster_has_pidfile(&p->pm))
+		return;
+	if (pg_postmaster_has_pidfile(&p->pm))
+		pg_log(p->host, DEBUG, "postmaster pid %d, its state and postmaster.pid status read "
+		       "every accept probe", pid);
+	else
+		pg_log(p->host, DEBUG, "postmaster pid %d: postmaster.pid not readable (%s); a "
+		       "shutdown is seen by the full connection, every accept_full_interval", pid,
+		       p->pm.pidfile_why);
 }
 
 static void session_connected(struct pgconn *c)
@@ -523,8 +534,8 @@ void pg_probe_postmaster_exited(struct postmaster_watch *w, int pid)
 	struct pg_probe *p = container_of(w, struct pg_probe, postmaster);
 	struct pgconn_failure f = { .kind = PGCONN_ERR_LOST };
 
-	if (p->postmaster_pid == pid)
-		p->postmaster_pid = 0;
+	if (p->pm.pid == pid)
+		pg_postmaster_close(&p->pm);
 	/* A connection being made may reach another postmaster (a restart's): it tells. */
 	if (p->session.state != PGCONN_READY && p->session.state != PGCONN_BUSY)
 		return;

@@ -9,10 +9,13 @@
  * answering while a stopped postmaster lets no one in.  Most accept probes
  * are a ping (pg_ping.c: the postmaster forks a child that answers one
  * byte; no backend start, no log line) to the server the session is
- * connected to, or a look at a local postmaster's state in /proc; every
- * accept_full_interval one is a full connection, which
- * alone sees a server that is shutting down (57P03: the session is let go
- * so that a smart shutdown is not held up) or out of slots (53300: alive).
+ * connected to, or a look at a local postmaster (pg_postmaster.c: its
+ * state in /proc, and the status line of its postmaster.pid where we may
+ * read it: "stopping" is a shutdown, handled as a full connection's
+ * 57P03); every accept_full_interval one is a full connection, which
+ * alone sees a server out of slots (53300: alive), a refused login, or,
+ * without postmaster.pid, one that is shutting down (57P03: the session
+ * is let go so that a smart shutdown is not held up).
  *
  * With peers configured, each tick also asks every peer (own connections,
  * own deadlines) for its role, timeline, WAL position and system
@@ -34,6 +37,7 @@
 #include "peer.h"
 #include "pg_answer.h"
 #include "pg_ping.h"
+#include "pg_postmaster.h"
 #include "pg_settings.h"
 #include "pgconn.h"
 #include "postmaster_watch.h"
@@ -53,7 +57,7 @@ struct pg_probe {
 	/* Where the session is connected: a socket directory or the address libpq used. */
 	char ping_host[256];
 	char ping_port[8];
-	int postmaster_pid;     /* as the kernel tells it through a unix socket; 0: unknown */
+	struct pg_postmaster pm; /* a local postmaster: its state and postmaster.pid */
 	struct postmaster_watch postmaster; /* its exit, the earliest sign of a crash */
 	double last_full;       /* monotonic: the last full accept connection began (0: none yet) */
 	/*

@@ -95,26 +95,38 @@ void pg_probe_ping_done(struct pg_ping *ping, const struct pgconn_failure *f)
 	light_probe_done(container_of(ping, struct pg_probe, ping), f);
 }
 
+static void accept_refused(struct pg_probe *p, const struct pgconn_failure *f);
+
 /*
- * A local postmaster's state, without a connection: stopped (SIGSTOP, a
- * tracer) is a hang.  false when /proc cannot tell: the caller pings.
+ * A local postmaster, without a connection: stopped (SIGSTOP, a tracer)
+ * is a hang; "stopping" in its postmaster.pid is a shutdown under way,
+ * which a full connection would hear as 57P03.  false when it cannot be
+ * seen: the caller pings.
  */
 static bool check_postmaster_state(struct pg_probe *p)
 {
 	struct pgconn_failure f = { .kind = PGCONN_ERR_FAILED };
+	enum pg_pm_status status;
 	bool stopped;
 
-	if (p->postmaster_pid <= 0 || pg_ping_process_stopped(p->postmaster_pid, &stopped) < 0) {
-		p->postmaster_pid = 0;
+	if (!pg_postmaster_known(&p->pm) || pg_postmaster_look(&p->pm, &stopped, &status) < 0) {
+		pg_postmaster_close(&p->pm);
 		return false;
 	}
 	pg_log(p->host, DEBUG, "accept probe: postmaster state");
-	if (!stopped) {
-		light_probe_done(p, NULL);
+	if (stopped) {
+		snprintf(f.message, sizeof(f.message), "the postmaster (pid %d) is stopped", p->pm.pid);
+		light_probe_done(p, &f);
 		return true;
 	}
-	snprintf(f.message, sizeof(f.message), "the postmaster (pid %d) is stopped", p->postmaster_pid);
-	light_probe_done(p, &f);
+	if (status == PG_PM_STOPPING) {
+		f.kind = PGCONN_ERR_STARTING;
+		snprintf(f.message, sizeof(f.message), "the database system is shutting down "
+			 "(postmaster.pid of pid %d: %s)", p->pm.pid, pg_pm_status_str(status));
+		accept_refused(p, &f);
+		return true;
+	}
+	light_probe_done(p, NULL);
 	return true;
 }
 
@@ -159,10 +171,9 @@ static void let_go_of_server(struct pg_probe *p, const struct pgconn_failure *f)
 	pgconn_close(&p->session);
 }
 
-static void accept_failed(struct pgconn *c, const struct pgconn_failure *f)
+/* A full connection's failure, or a shutdown read in postmaster.pid. */
+static void accept_refused(struct pg_probe *p, const struct pgconn_failure *f)
 {
-	struct pg_probe *p = of_accept(c);
-
 	if (f->kind == PGCONN_ERR_TOO_MANY) {
 		accept_crowded_out(p, f);
 		return;
@@ -181,6 +192,11 @@ static void accept_failed(struct pgconn *c, const struct pgconn_failure *f)
 	if (f->kind == PGCONN_ERR_STARTING)
 		let_go_of_server(p, f);
 	p->host->report_failure(p->host, p->accept_class, p->accept_reason);
+}
+
+static void accept_failed(struct pgconn *c, const struct pgconn_failure *f)
+{
+	accept_refused(of_accept(c), f);
 }
 
 /*
@@ -230,7 +246,12 @@ void pg_probe_accept_tick_cb(struct ev_loop *loop, ev_timer *w, int revents)
 	 * The state check costs nothing: it runs at every tick, the full
 	 * connection's too (a hang must not wait for the next light tick).
 	 */
-	if (check_postmaster_state(p) && (!full || !p->running || p->ping_failing))
+	bool seen = check_postmaster_state(p);
+
+	/* The report may have stopped us; a shutdown seen closed the session. */
+	if (!p->running || (p->session.state != PGCONN_READY && p->session.state != PGCONN_BUSY))
+		return;
+	if (seen && (!full || p->ping_failing))
 		return;
 	if (!full) {
 		if (pg_ping_start(&p->ping, p->ping_host, p->ping_port, ping_deadline_ms(p)) == 0) {

@@ -85,6 +85,7 @@ static int pg_init(const struct pgtrackd_host *host, const struct pgtrackd_dict 
 	pgconn_init(&p->session, host->loop, &pg_probe_session_handler);
 	pgconn_init(&p->accept, host->loop, &pg_probe_accept_handler);
 	pg_ping_init(&p->ping, host->loop, pg_probe_ping_done);
+	pg_postmaster_init(&p->pm);
 	postmaster_watch_init(&p->postmaster, host->loop, pg_probe_postmaster_exited);
 	ev_timer_init(&p->tick, pg_probe_tick_cb, duration_seconds(p->settings.interval_ms),
 		      duration_seconds(p->settings.interval_ms));
@@ -122,6 +123,7 @@ static void pg_stop(void *state)
 	pgconn_close(&p->session);
 	postmaster_watch_stop(&p->postmaster);
 	pg_probe_stop_accept(p);
+	pg_postmaster_close(&p->pm);
 	pg_probe_cancel_round(p);
 	for (int i = 0; i < p->settings.n_peers; i++)
 		peer_stop(&p->peers[i]);

@@ -1,0 +1,169 @@
+#include "pg_postmaster.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+/* PostgreSQL's pidfile.h: the line of the postmaster's status. */
+#define PM_STATUS_LINE 8
+
+void pg_postmaster_init(struct pg_postmaster *pm)
+{
+	*pm = (struct pg_postmaster){ .stat_fd = -1, .pidfile_fd = -1 };
+}
+
+void pg_postmaster_close(struct pg_postmaster *pm)
+{
+	if (pm->stat_fd >= 0)
+		close(pm->stat_fd);
+	if (pm->pidfile_fd >= 0)
+		close(pm->pidfile_fd);
+	pg_postmaster_init(pm);
+}
+
+/* The whole small file from its start, NUL-terminated; its length or -errno. */
+static ssize_t read_all(int fd, char *buf, size_t size)
+{
+	ssize_t n = pread(fd, buf, size - 1, 0);
+
+	if (n < 0)
+		return -errno;
+	buf[n] = '\0';
+	return n;
+}
+
+/* Line `line` (1-based) of buf into out, or "" when there is none. */
+static void nth_line(const char *buf, int line, char *out, size_t size)
+{
+	const char *p = buf, *end;
+
+	for (int i = 1; i < line && p; i++) {
+		p = strchr(p, '\n');
+		if (p)
+			p++;
+	}
+	out[0] = '\0';
+	if (!p)
+		return;
+	end = strchr(p, '\n');
+	if (!end)
+		return; /* a line being written: not yet */
+	snprintf(out, size, "%.*s", (int)(end - p), p);
+}
+
+static void open_pidfile(struct pg_postmaster *pm, int pid)
+{
+	char path[64], buf[1024], first[32];
+	int fd;
+
+	snprintf(path, sizeof(path), "/proc/%d/cwd/postmaster.pid", pid);
+	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NOCTTY);
+	if (fd < 0) {
+		snprintf(pm->pidfile_why, sizeof(pm->pidfile_why), "%s", strerror(errno));
+		return;
+	}
+	ssize_t n = read_all(fd, buf, sizeof(buf));
+
+	if (n < 0) {
+		snprintf(pm->pidfile_why, sizeof(pm->pidfile_why), "%s", strerror((int)-n));
+		close(fd);
+		return;
+	}
+	nth_line(buf, 1, first, sizeof(first));
+	if (atoi(first) != pid) {
+		snprintf(pm->pidfile_why, sizeof(pm->pidfile_why),
+			 "it names pid %.20s, not %d: another PID namespace?", first, pid);
+		close(fd);
+		return;
+	}
+	pm->pidfile_fd = fd;
+}
+
+int pg_postmaster_open(struct pg_postmaster *pm, int pid)
+{
+	char path[48];
+	bool stopped;
+	enum pg_pm_status status;
+	int r;
+
+	pg_postmaster_close(pm);
+	if (pid <= 0)
+		return -EINVAL;
+	snprintf(path, sizeof(path), "/proc/%d/stat", pid);
+	pm->stat_fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (pm->stat_fd < 0) {
+		r = -errno;
+		pg_postmaster_close(pm);
+		return r;
+	}
+	pm->pid = pid;
+	r = pg_postmaster_look(pm, &stopped, &status);
+	if (r < 0) {
+		pg_postmaster_close(pm);
+		return r;
+	}
+	open_pidfile(pm, pid);
+	return 0;
+}
+
+static enum pg_pm_status read_status(const struct pg_postmaster *pm)
+{
+	char buf[1024], line[32];
+	size_t n;
+
+	if (pm->pidfile_fd < 0 || read_all(pm->pidfile_fd, buf, sizeof(buf)) < 0)
+		return PG_PM_UNKNOWN;
+	nth_line(buf, PM_STATUS_LINE, line, sizeof(line));
+	n = strlen(line);
+	while (n > 0 && line[n - 1] == ' ')
+		line[--n] = '\0';
+	if (strcmp(line, "stopping") == 0)
+		return PG_PM_STOPPING;
+	if (strcmp(line, "ready") == 0)
+		return PG_PM_READY;
+	if (strcmp(line, "standby") == 0)
+		return PG_PM_STANDBY;
+	if (strcmp(line, "starting") == 0)
+		return PG_PM_STARTING;
+	return PG_PM_UNKNOWN;
+}
+
+int pg_postmaster_look(const struct pg_postmaster *pm, bool *stopped, enum pg_pm_status *status)
+{
+	char buf[512];
+	const char *p;
+	ssize_t n;
+
+	if (pm->stat_fd < 0)
+		return -EBADF;
+	n = read_all(pm->stat_fd, buf, sizeof(buf));
+	if (n < 0)
+		return (int)n;
+	/* "PID (COMM) S ...": COMM may hold anything, ')' included: the last one ends it. */
+	p = strrchr(buf, ')');
+	if (!p || p[1] != ' ' || !p[2])
+		return -EIO;
+	*stopped = p[2] == 'T' || p[2] == 't';
+	*status = read_status(pm);
+	return 0;
+}
+
+const char *pg_pm_status_str(enum pg_pm_status s)
+{
+	switch (s) {
+	case PG_PM_STARTING:
+		return "starting";
+	case PG_PM_READY:
+		return "ready";
+	case PG_PM_STANDBY:
+		return "standby";
+	case PG_PM_STOPPING:
+		return "stopping";
+	case PG_PM_UNKNOWN:
+		break;
+	}
+	return "unknown";
+}
