@@ -367,31 +367,3 @@ int pg_ping_postmaster_of_backend(int fd, int backend_pid)
 		return 0;
 	return parent_pid(backend_pid);
 }
-
-int pg_ping_process_stopped(int pid, bool *stopped)
-{
-	char path[32], buf[512];
-	const char *p;
-	ssize_t n;
-	int fd;
-
-	snprintf(path, sizeof(path), "/proc/%d/stat", pid);
-	fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return -errno;
-	n = read(fd, buf, sizeof(buf) - 1);
-	if (n < 0) {
-		int err = errno;
-
-		close(fd);
-		return -err;
-	}
-	close(fd);
-	buf[n] = '\0';
-	/* "PID (COMM) S ...": COMM may hold anything, ')' included: the last one ends it. */
-	p = strrchr(buf, ')');
-	if (!p || p[1] != ' ' || !p[2])
-		return -EIO;
-	*stopped = p[2] == 'T' || p[2] == 't';
-	return 0;
-}

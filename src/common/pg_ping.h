@@ -93,11 +93,5 @@ int pg_ping_postmaster_pid(int fd);
  */
 int pg_ping_postmaster_of_backend(int fd, int backend_pid);
 
-/*
- * Whether process pid is stopped (state T or t in /proc/PID/stat: SIGSTOP,
- * a job-control stop, a tracer).  0 and *stopped, or -errno when it cannot
- * be read (gone, hidepid).  A procfs read: it does not block.
- */
-int pg_ping_process_stopped(int pid, bool *stopped);
 
 #endif

@@ -12,7 +12,6 @@
 #include <stdlib.h>
 #include <sys/socket.h>
 #include <sys/un.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include "check.h"
@@ -166,30 +165,6 @@ static void test_bad_targets(void)
 	pg_ping_cancel(&ping); /* harmless when idle */
 }
 
-static void test_process_state(void)
-{
-	bool stopped = true;
-	pid_t child = fork();
-
-	if (child == 0) {
-		for (int i = 0; i < 100; i++)
-			usleep(100000);
-		_exit(0);
-	}
-	CHECK_INT_EQ(pg_ping_process_stopped(getpid(), &stopped), 0);
-	CHECK(!stopped);
-	kill(child, SIGSTOP);
-	waitpid(child, NULL, WUNTRACED);
-	CHECK_INT_EQ(pg_ping_process_stopped(child, &stopped), 0);
-	CHECK(stopped);
-	kill(child, SIGCONT);
-	waitpid(child, NULL, WCONTINUED);
-	CHECK_INT_EQ(pg_ping_process_stopped(child, &stopped), 0);
-	CHECK(!stopped);
-	kill(child, SIGKILL);
-	waitpid(child, NULL, 0);
-	CHECK(pg_ping_process_stopped(child, &stopped) < 0);
-}
 
 static void test_postmaster_pid(void)
 {
@@ -217,7 +192,6 @@ int main(void)
 	test_never_accepted();
 	test_no_socket();
 	test_bad_targets();
-	test_process_state();
 	test_postmaster_pid();
 	char path[128];
 
