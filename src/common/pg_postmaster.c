@@ -5,6 +5,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <sys/vfs.h>
 #include <unistd.h>
 
 /* PostgreSQL's pidfile.h: the line of the postmaster's status. */
@@ -54,15 +56,54 @@ static void nth_line(const char *buf, int line, char *out, size_t size)
 	snprintf(out, size, "%.*s", (int)(end - p), p);
 }
 
+/*
+ * Why the file at fd must not be read in the event loop every probe, or
+ * NULL: anything but a regular file, or one on a filesystem whose server
+ * can hang (a read there can block).
+ */
+static const char *unfit_for_the_loop(int fd)
+{
+	struct stat st;
+	struct statfs sfs;
+
+	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode))
+		return "not a regular file";
+	if (fstatfs(fd, &sfs) < 0)
+		return "its filesystem cannot be told";
+	switch ((unsigned long)sfs.f_type) {
+	case 0x6969UL:       /* NFS */
+	case 0x517bUL:       /* SMB */
+	case 0xff534d42UL:   /* CIFS */
+	case 0xfe534d42UL:   /* SMB2 */
+	case 0x65735546UL:   /* FUSE */
+	case 0x00c36400UL:   /* Ceph */
+	case 0x01021997UL:   /* 9P */
+	case 0x47504653UL:   /* GPFS */
+	case 0x0bd00bd0UL:   /* Lustre */
+		return "on a network or FUSE filesystem, where a read can block";
+	default:
+		return NULL;
+	}
+}
+
 static void open_pidfile(struct pg_postmaster *pm, int pid)
 {
 	char path[64], buf[1024], first[32];
 	int fd;
 
+	const char *unfit;
+
 	snprintf(path, sizeof(path), "/proc/%d/cwd/postmaster.pid", pid);
-	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NOCTTY);
+	/* O_NONBLOCK: a FIFO put there must not hold the open up. */
+	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NOCTTY | O_NONBLOCK);
 	if (fd < 0) {
 		snprintf(pm->pidfile_why, sizeof(pm->pidfile_why), "%s", strerror(errno));
+		return;
+	}
+	unfit = unfit_for_the_loop(fd);
+	if (unfit) {
+		snprintf(pm->pidfile_why, sizeof(pm->pidfile_why), "%s", unfit);
+		close(fd);
 		return;
 	}
 	ssize_t n = read_all(fd, buf, sizeof(buf));

@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -123,6 +124,37 @@ static void test_pidfile_of_another(void)
 	pg_postmaster_close(&pm);
 }
 
+/*
+ * Whoever may write in the data directory could put a FIFO where
+ * postmaster.pid was: opening it must not block the loop, nor count.
+ */
+static void test_pidfile_not_a_file(void)
+{
+	struct pg_postmaster pm;
+	char path[128];
+	pid_t child = spawn_postmaster();
+	pid_t opener;
+	int status = -1;
+
+	snprintf(path, sizeof(path), "%s/postmaster.pid", dir);
+	unlink(path);
+	CHECK_INT_EQ(mkfifo(path, 0600), 0);
+	opener = fork();
+	if (opener == 0) {
+		alarm(3); /* a blocked open ends the child here, and the check below fails */
+		pg_postmaster_init(&pm);
+		if (pg_postmaster_open(&pm, child) < 0 || pg_postmaster_has_pidfile(&pm) ||
+		    !strstr(pm.pidfile_why, "not a regular file"))
+			_exit(2);
+		_exit(0);
+	}
+	waitpid(opener, &status, 0);
+	CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+	unlink(path);
+	kill(child, SIGKILL);
+	waitpid(child, NULL, 0);
+}
+
 int main(void)
 {
 	char path[128];
@@ -132,6 +164,7 @@ int main(void)
 		return 1;
 	test_status_and_state();
 	test_pidfile_of_another();
+	test_pidfile_not_a_file();
 	snprintf(path, sizeof(path), "%s/postmaster.pid", dir);
 	unlink(path);
 	rmdir(dir);
