@@ -245,6 +245,9 @@ static void prepare(struct bouncer *b)
 	if (b->run_mode != BOUNCER_FENCE && b->announce &&
 	    !(b->run_mode == BOUNCER_SERVE && b->hold_applied))
 		bouncer_queue(b, "RESUME", NULL);
+	/* The promotion ended a hold: the clients wait, nothing else is queued. */
+	if (b->run_mode == BOUNCER_SERVE && b->hold_applied && b->n_commands == 0)
+		bouncer_queue_held_resume(b);
 	send_next(b);
 }
 
@@ -273,6 +276,7 @@ static void next_step(struct bouncer *b)
 	switch (b->phase) {
 	case BOUNCER_PREPARE:
 		b->phase = BOUNCER_SHOW;
+		log_debug("pgbouncer: sending SHOW DATABASES");
 		send_query(b, "SHOW DATABASES");
 		return;
 	case BOUNCER_APPLY:

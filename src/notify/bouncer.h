@@ -85,6 +85,9 @@ struct bouncer {
 	bool kill_paused; /* this run's plan: KILL paused databases too */
 	bool cut_held;    /* leaving MASTER: the next hold KILLs held clients too */
 	bool run_cuts;    /* this run's plan applies cut_held */
+	/* The databases the last hold plan saw: its end RESUMEs them before SHOW DATABASES. */
+	char held_dbs[BOUNCER_MAX_LISTED][NOTIFY_DBNAME_MAX + 1];
+	int n_held_dbs;
 
 	/*
 	 * pgbouncer answers RELOAD with success even when it refused the

@@ -42,6 +42,12 @@ void bouncer_check_file(struct bouncer *b, const PGresult *res);
 void bouncer_reload_answered(struct bouncer *b);
 /* A RELOAD of this run that SHOW DATABASES did not get to verify: counted as failed. */
 void bouncer_reload_unverified(struct bouncer *b, const char *error);
+/*
+ * From a hold to serving: RESUME at once what the hold paused, without
+ * asking SHOW DATABASES first (one round trip less after the promotion);
+ * the run's SHOW DATABASES then plans the rest (ENABLE ...).
+ */
+void bouncer_queue_held_resume(struct bouncer *b);
 /* Plans the commands that SHOW DATABASES says are missing; -1 if res is unusable. */
 int bouncer_plan(struct bouncer *b, const PGresult *res, bool log_drift);
 

@@ -219,6 +219,20 @@ static void plan_db(struct bouncer *b, const char *db, bool paused, bool disable
 			  was, b->reason, more);
 }
 
+static void note_held(struct bouncer *b, const char *db)
+{
+	if (b->run_mode != BOUNCER_HOLD || b->n_held_dbs == BOUNCER_MAX_LISTED ||
+	    strlen(db) > NOTIFY_DBNAME_MAX)
+		return;
+	snprintf(b->held_dbs[b->n_held_dbs++], sizeof(b->held_dbs[0]), "%s", db);
+}
+
+void bouncer_queue_held_resume(struct bouncer *b)
+{
+	for (int i = 0; i < b->n_held_dbs; i++)
+		bouncer_queue(b, "RESUME", b->held_dbs[i]);
+}
+
 int bouncer_plan(struct bouncer *b, const PGresult *res, bool log_drift)
 {
 	int name_col = PQfnumber(res, "name");
@@ -232,6 +246,8 @@ int bouncer_plan(struct bouncer *b, const PGresult *res, bool log_drift)
 	}
 	b->n_commands = 0;
 	b->next_command = 0;
+	if (b->run_mode == BOUNCER_HOLD)
+		b->n_held_dbs = 0;
 	notify_stats_dbs_begin(&b->stats, notify_when_now());
 	if (b->config->all_databases) {
 		/* Every database pgbouncer lists, auto-created ones included, but its console. */
@@ -245,6 +261,7 @@ int bouncer_plan(struct bouncer *b, const PGresult *res, bool log_drift)
 				atoi(PQgetvalue(res, r, disabled_col)) != 0));
 			plan_db(b, db, atoi(PQgetvalue(res, r, paused_col)) != 0,
 				atoi(PQgetvalue(res, r, disabled_col)) != 0, log_drift);
+			note_held(b, db);
 		}
 		return b->n_commands;
 	}
@@ -276,6 +293,7 @@ int bouncer_plan(struct bouncer *b, const PGresult *res, bool log_drift)
 			atoi(PQgetvalue(res, row, disabled_col)) != 0));
 		plan_db(b, db, atoi(PQgetvalue(res, row, paused_col)) != 0,
 			atoi(PQgetvalue(res, row, disabled_col)) != 0, log_drift);
+		note_held(b, db);
 	}
 	return b->n_commands;
 }

@@ -69,7 +69,7 @@ static const struct conf_key local_keys[] = {
 	{ .name = "connect_timeout", .type = CONF_DURATION, .offset = L(connect_timeout_ms),
 	  .min = DURATION_MS(100), .max = DURATION_SEC(3600), .default_value = "2s" },
 	{ .name = "hold_poll", .type = CONF_DURATION, .offset = L(hold_poll_ms),
-	  .min = DURATION_MS(5), .max = DURATION_SEC(1), .default_value = "20ms" },
+	  .min = DURATION_MS(5), .max = DURATION_SEC(1), .default_value = "5ms" },
 	{ .name = "hold_timeout", .type = CONF_DURATION, .offset = L(hold_timeout_ms),
 	  .min = DURATION_SEC(1), .max = DURATION_SEC(3600), .default_value = "30s" },
 	{ 0 },

@@ -81,7 +81,7 @@ class Rig:
     def postgres_section(self, **over):
         """[postgres]: the local PostgreSQL, self.pg."""
         p = {"host": self.pg.sockdir, "port": str(self.pg.port), "user": "postgres",
-             "dbname": "postgres", "connect_timeout": "1s", "hold_poll": "20ms",
+             "dbname": "postgres", "connect_timeout": "1s", "hold_poll": "5ms",
              "hold_timeout": "30s"}
         p.update(over)
         return p

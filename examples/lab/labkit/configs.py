@@ -91,7 +91,7 @@ host = %(sock)s
 port = %(pgport)d
 user = %(pguser)s
 dbname = postgres
-hold_poll = 20ms
+hold_poll = 5ms
 hold_timeout = %(hold_timeout)s
 """ % dict(name=node.name, hold_timeout=node.lab.hold_timeout, fifo=node.fifo, inst=INSTANCE, vip=VIP, sock=node.sock, bport=BOUNCER_PORT,
            admin=ADMIN_USER, db=APPDB, bdir=node.bouncer_dir, dir=node.dir, pgport=PG_PORT,
