@@ -238,15 +238,20 @@ static void prepare(struct bouncer *b)
 		b->reload_retry = true;
 		bouncer_queue(b, "RELOAD", NULL);
 	}
+	bool reloads = b->n_commands > 0;
+
 	/*
-	 * A global PAUSE would hold every database; undo it when becoming
-	 * MASTER (the hold did already: one round trip less after a promotion).
+	 * A global PAUSE would hold every database; undo one not ours when
+	 * becoming MASTER (a hold did already: one round trip less after a
+	 * promotion), and ours (the hold's, see bouncer.h) when serving or
+	 * fencing (pgbouncer refuses KILL under it; DISABLE keeps clients out).
 	 */
-	if (b->run_mode != BOUNCER_FENCE && b->announce &&
-	    !(b->run_mode == BOUNCER_SERVE && b->hold_applied))
+	if (b->paused_globally ? b->run_mode != BOUNCER_HOLD
+			       : b->announce && (b->run_mode == BOUNCER_HOLD ||
+						 (b->run_mode == BOUNCER_SERVE && !b->hold_applied)))
 		bouncer_queue(b, "RESUME", NULL);
-	/* The promotion ended a hold: the clients wait, nothing else is queued. */
-	if (b->run_mode == BOUNCER_SERVE && b->hold_applied && b->n_commands == 0)
+	/* The promotion ended a hold: the clients wait, no RELOAD comes first. */
+	if (b->run_mode == BOUNCER_SERVE && b->hold_applied && !reloads)
 		bouncer_queue_held_resume(b);
 	send_next(b);
 }
@@ -328,6 +333,15 @@ static void show_result(struct bouncer *b, const PGresult *res)
 	schedule_retry(b);
 }
 
+/* A global PAUSE or RESUME done, or found already so: where pgbouncer is now. */
+static void note_global(struct bouncer *b, const char *cmd)
+{
+	if (strcmp(cmd, "PAUSE") == 0)
+		b->paused_globally = true;
+	else if (strcmp(cmd, "RESUME") == 0)
+		b->paused_globally = false;
+}
+
 static void on_connected(struct pgconn *c)
 {
 	struct bouncer *b = container_of(c, struct bouncer, conn);
@@ -343,6 +357,7 @@ static void on_connected(struct pgconn *c)
 		bouncer_log(b, LOG_WARNING, ": host lists more than %d addresses; connecting without %s",
 			    PGCONN_MAX_HOSTS, pgconn_dropped(c));
 	}
+	b->paused_globally = false; /* a hold finds out again: PAUSE, or "already paused" */
 	b->phase = BOUNCER_CONFIG;
 	send_query(b, "SHOW CONFIG");
 }
@@ -392,6 +407,7 @@ static void on_result(struct pgconn *c, const PGresult *res)
 		} else {
 			log_info("pgbouncer: %s", b->commands[b->next_command]);
 			count_command(b, NULL);
+			note_global(b, b->commands[b->next_command]);
 		}
 		b->next_command++;
 		send_next(b);
@@ -405,9 +421,11 @@ static void on_result(struct pgconn *c, const PGresult *res)
 	}
 }
 
-static bool is_benign(const char *message)
+static bool is_benign(const char *cmd, const char *message)
 {
-	/* RESUME of what is not paused: already where we want it. */
+	/* RESUME of what is not paused, or a PAUSE of a paused pooler: already where we want it. */
+	if (strcmp(cmd, "PAUSE") == 0)
+		return strstr(message, "already suspended/paused") != NULL;
 	return strstr(message, "is not paused") != NULL; /* "pooler is not paused" too */
 }
 
@@ -423,9 +441,12 @@ static void command_failed(struct bouncer *b, const struct pgconn_failure *f)
 		schedule_retry(b);
 		return;
 	}
-	count_command(b, is_benign(f->message) ? NULL : f->message);
-	if (is_benign(f->message)) {
+	bool benign = is_benign(cmd, f->message);
+
+	count_command(b, benign ? NULL : f->message);
+	if (benign) {
 		log_debug("pgbouncer: %s: %s (fine)", cmd, f->message);
+		note_global(b, cmd);
 	} else if (strncmp(cmd, "KILL ", 5) == 0 && strstr(f->message, "already suspended/paused") &&
 		   !b->resumed_globally) {
 		/* KILL is refused under a global PAUSE; lift it, DISABLE already keeps clients out. */
@@ -437,6 +458,8 @@ static void command_failed(struct bouncer *b, const struct pgconn_failure *f)
 		b->resumed_globally = true;
 		bouncer_queue(b, "RESUME", NULL);
 		bouncer_queue(b, "KILL", db);
+		if (b->run_mode == BOUNCER_HOLD && b->pause_all_ok)
+			bouncer_queue(b, "PAUSE", NULL); /* ours, after the KILL */
 	} else if (bouncer_may_log(b, BOUNCER_LOG_COMMAND, more, sizeof(more))) {
 		bouncer_log(b, LOG_ERR, ": %s failed: %s%s", cmd, f->message, more);
 	}
@@ -561,6 +584,7 @@ void bouncer_set_config(struct bouncer *b, const struct notify_config *config)
 	double every = duration_seconds(config->notify.reconcile_interval_ms);
 
 	b->config = config;
+	b->n_held_dbs = 0; /* the databases may have changed: the next hold plans them anew */
 	build_params(b);
 	b->reconcile.repeat = every;
 	ev_timer_again(b->loop, &b->reconcile);

@@ -88,6 +88,18 @@ struct bouncer {
 	/* The databases the last hold plan saw: its end RESUMEs them before SHOW DATABASES. */
 	char held_dbs[BOUNCER_MAX_LISTED][NOTIFY_DBNAME_MAX + 1];
 	int n_held_dbs;
+	/*
+	 * A client that logs in to a paused database whose pool never had a
+	 * server connection makes pgbouncer 1.18 open one (to learn the
+	 * server's parameters) and close it at once ("pause mode"): a fork
+	 * on the server, which is being promoted, for every client, and a
+	 * failed login that can make the first server connection after
+	 * RESUME wait server_login_retry.  Under a global PAUSE it opens
+	 * none.  So a hold pauses pgbouncer globally too, when every
+	 * database it lists is one of ours (a global PAUSE holds them all).
+	 */
+	bool pause_all_ok;     /* the last hold plan found no database but ours */
+	bool paused_globally;  /* our global PAUSE is in place (as far as we know) */
 
 	/*
 	 * pgbouncer answers RELOAD with success even when it refused the

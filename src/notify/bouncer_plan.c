@@ -227,6 +227,33 @@ static void note_held(struct bouncer *b, const char *db)
 	snprintf(b->held_dbs[b->n_held_dbs++], sizeof(b->held_dbs[0]), "%s", db);
 }
 
+/* Every database SHOW DATABASES lists, but the console, is one pgtrack-notify manages. */
+static bool only_ours(const struct bouncer *b, const PGresult *res, int name_col)
+{
+	if (b->config->all_databases)
+		return true;
+	for (int r = 0; r < PQntuples(res); r++) {
+		const char *db = PQgetvalue(res, r, name_col);
+		bool ours = strcmp(db, "pgbouncer") == 0;
+
+		for (int i = 0; !ours && i < b->config->n_databases; i++)
+			ours = strcmp(db, b->config->database[i]) == 0;
+		if (!ours)
+			return false;
+	}
+	return true;
+}
+
+/* A hold: the global PAUSE last (see bouncer.h), once the databases are paused and KILLed. */
+static void plan_global_pause(struct bouncer *b, const PGresult *res, int name_col)
+{
+	if (b->run_mode != BOUNCER_HOLD)
+		return;
+	b->pause_all_ok = only_ours(b, res, name_col);
+	if (b->pause_all_ok && !b->paused_globally)
+		bouncer_queue(b, "PAUSE", NULL);
+}
+
 void bouncer_queue_held_resume(struct bouncer *b)
 {
 	for (int i = 0; i < b->n_held_dbs; i++)
@@ -263,6 +290,7 @@ int bouncer_plan(struct bouncer *b, const PGresult *res, bool log_drift)
 				atoi(PQgetvalue(res, r, disabled_col)) != 0, log_drift);
 			note_held(b, db);
 		}
+		plan_global_pause(b, res, name_col);
 		return b->n_commands;
 	}
 	for (int i = 0; i < b->config->n_databases; i++) {
@@ -295,5 +323,6 @@ int bouncer_plan(struct bouncer *b, const PGresult *res, bool log_drift)
 			atoi(PQgetvalue(res, row, disabled_col)) != 0, log_drift);
 		note_held(b, db);
 	}
+	plan_global_pause(b, res, name_col);
 	return b->n_commands;
 }

@@ -27,7 +27,7 @@ const char *notify_line_result_name(enum notify_line_result r)
 const char *notify_action_name(enum notify_action a)
 {
 	static const char *const names[] = {
-		"reload", "resume", "enable", "disable", "kill", "rewrite", "other",
+		"reload", "resume", "enable", "disable", "kill", "pause", "rewrite", "other",
 	};
 
 	return a < NOTIFY_ACTIONS ? names[a] : "?";

@@ -46,6 +46,7 @@ enum notify_action {
 	NOTIFY_ACTION_ENABLE,
 	NOTIFY_ACTION_DISABLE,
 	NOTIFY_ACTION_KILL,
+	NOTIFY_ACTION_PAUSE,   /* global: a hold where every database is ours */
 	NOTIFY_ACTION_REWRITE, /* the databases file, from databases_template */
 	NOTIFY_ACTION_OTHER,
 	NOTIFY_ACTIONS,

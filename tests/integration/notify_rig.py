@@ -27,6 +27,7 @@ REFUSED_RE = r'database "?appdb"? is disabled|does not allow connections'
 
 
 ADMIN_CMD_RE = r"pgtrack-notify: info: pgbouncer: %s appdb\b"
+ADMIN_GLOBAL_RE = r"pgtrack-notify: info: pgbouncer: %s$"     # PAUSE, RESUME of the whole pooler
 
 
 @pytest.fixture(scope="session")

@@ -10,32 +10,40 @@ from kit.fifo import inst
 from kit.notify import Notify
 from kit.waiting import wait_until
 from notify_rig import VI, HeldClient, admin_cmds
+from notify_rig import ADMIN_GLOBAL_RE
 from notify_rig import notify_bin, pg, rig, standby_rig  # noqa: F401  (fixtures)
 
 
 def test_hold_until_promotion_then_serve_within_100ms_cold_pool(standby_rig):
     """MASTER while the local PostgreSQL is still a standby: clients wait in
     pgbouncer (no error, no read-only server) and their writes go through
-    within 100 ms of the promotion, although the pool is cold: a client
-    logged in while the database was paused, which makes pgbouncer 1.18
-    wait server_login_retry (0.05 here, as in examples/pgbouncer.ini)
-    before its next server login."""
+    within 100 ms of the promotion, although the pool is cold. A client that
+    logs in to a paused database with a cold pool makes pgbouncer 1.18 open
+    a server connection and close it at once ("pause mode"), a fork on the
+    server being promoted for every client, and a failed login that can make
+    the first server connection after RESUME wait server_login_retry (0.05
+    here, as in examples/pgbouncer.ini): under the hold's global PAUSE
+    (every database pgbouncer lists is ours) it opens none."""
     rig = standby_rig
     b = rig.start_bouncer(server_login_retry="0.05")
     rig.make_fifo()
     n = rig.start(postgres=rig.postgres_section())
     rig.apply("BACKUP", False)
+    # a BACKUP holds too: the hold is in place (its last command answered) before MASTER
+    n.wait_for_log(r"pgbouncer: holding \(paused, clients wait\) databases appdb \(this node is BACKUP", 5)
     off = n.log_size()
     rig.fifo.write(inst(VI, "MASTER"))
     rig.wait_flags(1, 0)                 # held: enabled, paused
     n.wait_for_log(r"holding clients in pgbouncer until it is primary", start=off)
+    servers_before = b.log().count("closing because: pause mode")
     early = HeldClient(b, "held_early")
     time.sleep(1.0)
     assert early.done is None, "a client was not held: %r" % early.error
     assert b.flags() == (1, 0)
-    wait_until(lambda: "closing because: pause mode" in b.log(), 5,
-               describe=lambda: "the cold-pool trap was not set:\n" + b.log()[-2000:])
     late = HeldClient(b, "held_late")
+    time.sleep(0.3)
+    assert b.log().count("closing because: pause mode") == servers_before, \
+        "pgbouncer opened server connections for held clients:\n" + b.log()[-2000:]
     time.sleep(0.01)
     # when the promotion really happened: pg_promote(wait => true) polls every
     # 100 ms, so a direct session asks pg_is_in_recovery() every 2 ms too
@@ -69,10 +77,11 @@ def test_hold_until_promotion_then_serve_within_100ms_cold_pool(standby_rig):
     n.wait_for_log(r"is primary: serving, ending the hold", start=off)
     lines = n.lines_since(off)
     assert not [l for l in lines if " RELOAD" in l], "RELOAD on the MASTER path:\n" + "\n".join(lines)
-    # the held databases are resumed first, SHOW DATABASES after: one round trip less
+    # the hold's global PAUSE lifted, the held databases resumed, SHOW DATABASES
+    # after: one round trip less
     end = next(i for i, l in enumerate(lines) if "ending the hold" in l)
     sent = [m.group(1) for m in (re.search(r"debug: pgbouncer: sending (.*)$", l) for l in lines[end:]) if m]
-    assert sent[:2] == ["RESUME appdb", "SHOW DATABASES"], "\n".join(lines[end:])
+    assert sent[:3] == ["RESUME", "RESUME appdb", "SHOW DATABASES"], "\n".join(lines[end:])
     # losing the VIP cuts the clients at once, as without a hold
     rig.apply("BACKUP", False)
 
@@ -205,3 +214,57 @@ def test_postgres_section_that_cannot_log_in_serves_without_hold(rig):
     time.sleep(2)
     after = open(rig.pg.logfile, errors="replace").read().count('role "pgtrack_no_such_role" does not exist')
     assert after - before <= 5, "%d refused logins in 2 s (backoff from 250 ms)" % (after - before)
+
+
+def test_hold_with_a_database_not_ours_pauses_only_ours(standby_rig):
+    """pgbouncer also lists a database pgtrack-notify does not manage: a
+    global PAUSE would hold it too, so the hold pauses only ours; the other
+    keeps serving throughout, and ours is served after the promotion."""
+    rig = standby_rig
+    rig.template_text += "\nreports = host=127.0.0.1 port=%d dbname=postgres\n" % rig.pg.port
+    with open(rig.template, "w") as f:
+        f.write(rig.template_text)
+    b = rig.start_bouncer(server_login_retry="0.05")
+    rig.make_fifo()
+    n = rig.start(postgres=rig.postgres_section())
+    rig.apply("BACKUP", False)
+    rig.fifo.write(inst(VI, "MASTER"))
+    rig.wait_flags(1, 0)
+    n.wait_for_log(r"holding clients in pgbouncer until it is primary")
+    held = HeldClient(b, "held_ours")
+    assert b.client_works(dbname="reports") == "postgres"
+    time.sleep(0.5)
+    assert held.done is None, held.error
+    assert not [l for l in n.lines_since(0) if re.search(ADMIN_GLOBAL_RE % "PAUSE", l)], n.describe()
+    rig.pg.promote()
+    assert held.join(10) and held.error is None, held.error
+    assert rig.wait_serving(timeout=5) == "appdb"
+    assert b.client_works(dbname="reports") == "postgres"
+
+
+def test_hold_then_fence_lifts_the_global_pause_quietly(standby_rig):
+    """A hold's global PAUSE, then FAULT: pgbouncer refuses KILL under a
+    global PAUSE, so the fence lifts ours first, without the warning meant
+    for someone else's; a new client is refused at once, and the held one
+    is let go."""
+    rig = standby_rig
+    b = rig.start_bouncer(server_login_retry="0.05")
+    rig.make_fifo()
+    n = rig.start(postgres=rig.postgres_section())
+    rig.apply("BACKUP", False)
+    rig.fifo.write(inst(VI, "MASTER"))
+    rig.wait_flags(1, 0)
+    n.wait_for_log(ADMIN_GLOBAL_RE % "PAUSE", 5)
+    held = HeldClient(b, "held_fenced")
+    time.sleep(0.3)
+    off = n.log_size()
+    rig.apply("FAULT", False)            # disabled, paused; a new client refused at once
+    assert held.join(5) and held.error is not None, held.error
+    n.wait_for_log(r"pgbouncer: fenced databases appdb", 5, off)
+    lines = n.lines_since(off)
+    assert [l for l in lines if re.search(ADMIN_GLOBAL_RE % "RESUME", l)], "\n".join(lines)
+    assert not [l for l in lines if "paused globally" in l or "error" in l], "\n".join(lines)
+    # and MASTER after the promotion serves
+    rig.pg.promote()
+    rig.fifo.write(inst(VI, "MASTER"))
+    assert rig.wait_serving(timeout=5) == "appdb"
