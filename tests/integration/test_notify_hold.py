@@ -14,6 +14,18 @@ from notify_rig import ADMIN_GLOBAL_RE
 from notify_rig import notify_bin, pg, rig, standby_rig  # noqa: F401  (fixtures)
 
 
+def master_on_a_standby(rig):
+    """pgbouncer (server_login_retry 0.05) and pgtrack-notify with [postgres];
+    BACKUP, then MASTER while the local PostgreSQL is a standby: held."""
+    b = rig.start_bouncer(server_login_retry="0.05")
+    rig.make_fifo()
+    n = rig.start(postgres=rig.postgres_section())
+    rig.apply("BACKUP", False)
+    rig.fifo.write(inst(VI, "MASTER"))
+    rig.wait_flags(1, 0)
+    return b, n
+
+
 def test_hold_until_promotion_then_serve_within_100ms_cold_pool(standby_rig):
     """MASTER while the local PostgreSQL is still a standby: clients wait in
     pgbouncer (no error, no read-only server) and their writes go through
@@ -157,12 +169,7 @@ def test_losing_the_vip_during_a_hold_cuts_its_clients_at_once(standby_rig):
     the paused database) so that they reconnect through the VIP; new ones
     wait, as on any BACKUP."""
     rig = standby_rig
-    b = rig.start_bouncer(server_login_retry="0.05")
-    rig.make_fifo()
-    n = rig.start(postgres=rig.postgres_section())
-    rig.apply("BACKUP", False)
-    rig.fifo.write(inst(VI, "MASTER"))
-    rig.wait_flags(1, 0)
+    b, n = master_on_a_standby(rig)
     held = HeldClient(b, "held_lost")
     time.sleep(0.5)
     assert held.done is None, held.error
@@ -224,12 +231,7 @@ def test_hold_with_a_database_not_ours_pauses_only_ours(standby_rig):
     rig.template_text += "\nreports = host=127.0.0.1 port=%d dbname=postgres\n" % rig.pg.port
     with open(rig.template, "w") as f:
         f.write(rig.template_text)
-    b = rig.start_bouncer(server_login_retry="0.05")
-    rig.make_fifo()
-    n = rig.start(postgres=rig.postgres_section())
-    rig.apply("BACKUP", False)
-    rig.fifo.write(inst(VI, "MASTER"))
-    rig.wait_flags(1, 0)
+    b, n = master_on_a_standby(rig)
     n.wait_for_log(r"holding clients in pgbouncer until it is primary")
     held = HeldClient(b, "held_ours")
     assert b.client_works(dbname="reports") == "postgres"
@@ -248,12 +250,7 @@ def test_hold_then_fence_lifts_the_global_pause_quietly(standby_rig):
     for someone else's; a new client is refused at once, and the held one
     is let go."""
     rig = standby_rig
-    b = rig.start_bouncer(server_login_retry="0.05")
-    rig.make_fifo()
-    n = rig.start(postgres=rig.postgres_section())
-    rig.apply("BACKUP", False)
-    rig.fifo.write(inst(VI, "MASTER"))
-    rig.wait_flags(1, 0)
+    b, n = master_on_a_standby(rig)
     n.wait_for_log(ADMIN_GLOBAL_RE % "PAUSE", 5)
     held = HeldClient(b, "held_fenced")
     time.sleep(0.3)
