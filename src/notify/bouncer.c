@@ -240,16 +240,7 @@ static void prepare(struct bouncer *b)
 	}
 	bool reloads = b->n_commands > 0;
 
-	/*
-	 * A global PAUSE would hold every database; undo one not ours when
-	 * becoming MASTER (a hold did already: one round trip less after a
-	 * promotion), and ours (the hold's, see bouncer.h) when serving or
-	 * fencing (pgbouncer refuses KILL under it; DISABLE keeps clients out).
-	 */
-	if (b->paused_globally ? b->run_mode != BOUNCER_HOLD
-			       : b->announce && (b->run_mode == BOUNCER_HOLD ||
-						 (b->run_mode == BOUNCER_SERVE && !b->hold_applied)))
-		bouncer_queue(b, "RESUME", NULL);
+	bouncer_queue_global_resume(b);
 	/* The promotion ended a hold: the clients wait, no RELOAD comes first. */
 	if (b->run_mode == BOUNCER_SERVE && b->hold_applied && !reloads)
 		bouncer_queue_held_resume(b);
@@ -333,15 +324,6 @@ static void show_result(struct bouncer *b, const PGresult *res)
 	schedule_retry(b);
 }
 
-/* A global PAUSE or RESUME done, or found already so: where pgbouncer is now. */
-static void note_global(struct bouncer *b, const char *cmd)
-{
-	if (strcmp(cmd, "PAUSE") == 0)
-		b->paused_globally = true;
-	else if (strcmp(cmd, "RESUME") == 0)
-		b->paused_globally = false;
-}
-
 static void on_connected(struct pgconn *c)
 {
 	struct bouncer *b = container_of(c, struct bouncer, conn);
@@ -407,7 +389,7 @@ static void on_result(struct pgconn *c, const PGresult *res)
 		} else {
 			log_info("pgbouncer: %s", b->commands[b->next_command]);
 			count_command(b, NULL);
-			note_global(b, b->commands[b->next_command]);
+			bouncer_note_global(b, b->commands[b->next_command]);
 		}
 		b->next_command++;
 		send_next(b);
@@ -419,14 +401,6 @@ static void on_result(struct pgconn *c, const PGresult *res)
 	default:
 		return;
 	}
-}
-
-static bool is_benign(const char *cmd, const char *message)
-{
-	/* RESUME of what is not paused, or a PAUSE of a paused pooler: already where we want it. */
-	if (strcmp(cmd, "PAUSE") == 0)
-		return strstr(message, "already suspended/paused") != NULL;
-	return strstr(message, "is not paused") != NULL; /* "pooler is not paused" too */
 }
 
 static void command_failed(struct bouncer *b, const struct pgconn_failure *f)
@@ -441,12 +415,12 @@ static void command_failed(struct bouncer *b, const struct pgconn_failure *f)
 		schedule_retry(b);
 		return;
 	}
-	bool benign = is_benign(cmd, f->message);
+	bool benign = bouncer_is_benign(cmd, f->message);
 
 	count_command(b, benign ? NULL : f->message);
 	if (benign) {
 		log_debug("pgbouncer: %s: %s (fine)", cmd, f->message);
-		note_global(b, cmd);
+		bouncer_note_global(b, cmd);
 	} else if (strncmp(cmd, "KILL ", 5) == 0 && strstr(f->message, "already suspended/paused") &&
 		   !b->resumed_globally) {
 		/* KILL is refused under a global PAUSE; lift it, DISABLE already keeps clients out. */

@@ -48,6 +48,12 @@ void bouncer_reload_unverified(struct bouncer *b, const char *error);
  * the run's SHOW DATABASES then plans the rest (ENABLE ...).
  */
 void bouncer_queue_held_resume(struct bouncer *b);
+/* Queues a global RESUME where run_mode wants pgbouncer not paused globally (see bouncer.h). */
+void bouncer_queue_global_resume(struct bouncer *b);
+/* A global PAUSE or RESUME done, or found already so: where pgbouncer is now. */
+void bouncer_note_global(struct bouncer *b, const char *cmd);
+/* An error of cmd that says pgbouncer already is where cmd would put it. */
+bool bouncer_is_benign(const char *cmd, const char *message);
 /* Plans the commands that SHOW DATABASES says are missing; -1 if res is unusable. */
 int bouncer_plan(struct bouncer *b, const PGresult *res, bool log_drift);
 

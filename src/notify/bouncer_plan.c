@@ -227,6 +227,36 @@ static void note_held(struct bouncer *b, const char *db)
 	snprintf(b->held_dbs[b->n_held_dbs++], sizeof(b->held_dbs[0]), "%s", db);
 }
 
+void bouncer_queue_global_resume(struct bouncer *b)
+{
+	/*
+	 * A global PAUSE would hold every database; undo one not ours when
+	 * becoming MASTER (a hold did already: one round trip less after a
+	 * promotion), and ours (the hold's, see bouncer.h) when serving or
+	 * fencing (pgbouncer refuses KILL under it; DISABLE keeps clients out).
+	 */
+	if (b->paused_globally ? b->run_mode != BOUNCER_HOLD
+			       : b->announce && (b->run_mode == BOUNCER_HOLD ||
+						 (b->run_mode == BOUNCER_SERVE && !b->hold_applied)))
+		bouncer_queue(b, "RESUME", NULL);
+}
+
+void bouncer_note_global(struct bouncer *b, const char *cmd)
+{
+	if (strcmp(cmd, "PAUSE") == 0)
+		b->paused_globally = true;
+	else if (strcmp(cmd, "RESUME") == 0)
+		b->paused_globally = false;
+}
+
+bool bouncer_is_benign(const char *cmd, const char *message)
+{
+	/* A PAUSE of a paused pooler, or a RESUME of what is not paused: already where we want it. */
+	if (strcmp(cmd, "PAUSE") == 0)
+		return strstr(message, "already suspended/paused") != NULL;
+	return strstr(message, "is not paused") != NULL; /* "pooler is not paused" too */
+}
+
 /* Every database SHOW DATABASES lists, but the console, is one pgtrack-notify manages. */
 static bool only_ours(const struct bouncer *b, const PGresult *res, int name_col)
 {

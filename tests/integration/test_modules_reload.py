@@ -58,6 +58,8 @@ def test_reload_module_settings_and_removal(primary, trackd, moddir, maintenance
     assert len(session) == 1, session
     touch(flag)
     t.wait_for_value("drain", MAINTENANCE, 5)
+    # the line comes after the file: the log offset below must be past it
+    t.wait_for_log(change_re("drain", "ok", "maintenance", MAINTENANCE), 5)
     watch = FileWatch(t, "p")
 
     # a changed module setting: that track only is re-initialised, its state kept
