@@ -2,12 +2,15 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/vfs.h>
 #include <unistd.h>
+
+#include "mountinfo.h"
 
 /* PostgreSQL's pidfile.h: the line of the postmaster's status. */
 #define PM_STATUS_LINE 8
@@ -80,10 +83,87 @@ static const char *unfit_for_the_loop(int fd)
 	case 0x01021997UL:   /* 9P */
 	case 0x47504653UL:   /* GPFS */
 	case 0x0bd00bd0UL:   /* Lustre */
+	case 0x5346414fUL:   /* AFS */
+	case 0x7461636fUL:   /* OCFS2 */
+	case 0x01161970UL:   /* GFS2 */
 		return "on a network or FUSE filesystem, where a read can block";
 	default:
 		return NULL;
 	}
+}
+
+/* /proc/PID/mountinfo, NUL-terminated, in a buffer to free; NULL if unreadable. */
+static char *read_mountinfo(int pid)
+{
+	const size_t limit = 16u << 20;
+	char path[48];
+	size_t size = 64u << 10, len = 0;
+	char *buf = malloc(size);
+	ssize_t n = 0;
+	int fd;
+
+	snprintf(path, sizeof(path), "/proc/%d/mountinfo", pid);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	while (buf && fd >= 0 && (n = read(fd, buf + len, size - len - 1)) > 0) {
+		len += (size_t)n;
+		if (len + 1 == size) {
+			char *more = size < limit ? realloc(buf, size * 2) : NULL;
+
+			if (!more) {
+				n = -1;
+				break;
+			}
+			buf = more;
+			size *= 2;
+		}
+	}
+	if (fd >= 0)
+		close(fd);
+	if (!buf || fd < 0 || n < 0) {
+		free(buf);
+		return NULL;
+	}
+	buf[len] = '\0';
+	return buf;
+}
+
+/*
+ * Why the postmaster's working directory (its data directory) must not
+ * even be looked up from the event loop, or NULL.  Opening a file there is
+ * a lookup on its filesystem, which over NFS or FUSE can wait on a server
+ * that hangs; so the filesystem is told from procfs alone first: the
+ * directory's path (the cwd link, read, not followed) against the
+ * postmaster's own mount table.  Its root must be the one we see as "/",
+ * so that both name the same paths.
+ */
+static const char *cwd_unfit(int pid)
+{
+	static const char deleted[] = " (deleted)";
+	char link[48], root[8], cwd[PATH_MAX], type[64];
+	const char *why = NULL;
+	ssize_t n;
+
+	snprintf(link, sizeof(link), "/proc/%d/root", pid);
+	n = readlink(link, root, sizeof(root));
+	if (n != 1 || root[0] != '/')
+		return "its root directory is not ours (chroot or container?)";
+	snprintf(link, sizeof(link), "/proc/%d/cwd", pid);
+	n = readlink(link, cwd, sizeof(cwd) - 1);
+	if (n <= 0)
+		return "its working directory cannot be read";
+	cwd[n] = '\0';
+	if (cwd[0] != '/' || ((size_t)n >= sizeof(deleted) - 1 &&
+			      strcmp(cwd + n - (sizeof(deleted) - 1), deleted) == 0))
+		return "its working directory is gone or out of reach";
+
+	char *mounts = read_mountinfo(pid);
+
+	if (!mounts || mountinfo_fstype(mounts, cwd, type, sizeof(type)) < 0)
+		why = "its working directory's filesystem cannot be told";
+	else if (fstype_may_block(type))
+		why = "on a network or FUSE filesystem, where a read can block";
+	free(mounts);
+	return why;
 }
 
 static void open_pidfile(struct pg_postmaster *pm, int pid)
@@ -93,6 +173,11 @@ static void open_pidfile(struct pg_postmaster *pm, int pid)
 
 	const char *unfit;
 
+	unfit = cwd_unfit(pid);
+	if (unfit) {
+		snprintf(pm->pidfile_why, sizeof(pm->pidfile_why), "%s", unfit);
+		return;
+	}
 	snprintf(path, sizeof(path), "/proc/%d/cwd/postmaster.pid", pid);
 	/* O_NONBLOCK: a FIFO put there must not hold the open up. */
 	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NOCTTY | O_NONBLOCK);

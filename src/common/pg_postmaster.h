@@ -16,7 +16,9 @@
  * for the open sessions, pgtrackd's too.
  *
  * The pid file counts only if its first line is the PID we found: a
- * postmaster in another PID namespace writes its own number there.  The
+ * postmaster in another PID namespace writes its own number there.  It is
+ * not even opened on a filesystem whose server can hang (NFS, FUSE, ...),
+ * told from procfs first: the open's lookup could block the loop.  The
  * descriptors refer to that process, not to a number: once it has exited
  * the stat read fails (ESRCH), whatever process gets the PID next.
  */

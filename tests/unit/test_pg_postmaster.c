@@ -5,11 +5,16 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <linux/fuse.h>
+#include <sched.h>
+#include <stdint.h>
+#include <sys/mount.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include "check.h"
+#include "mountinfo.h"
 #include "pg_postmaster.h"
 
 static char dir[64];
@@ -155,6 +160,173 @@ static void test_pidfile_not_a_file(void)
 	waitpid(child, NULL, 0);
 }
 
+/*
+ * A FUSE daemon that answers what mounting and entering the filesystem's
+ * root take (INIT, GETATTR, then the ACCESS of chdir) and then reads no
+ * more: the next request (the LOOKUP of a file) waits, as on an NFS mount
+ * whose server hangs.  Unread, that wait is killable: an alarm ends it.
+ */
+static void reply(int fd, uint64_t unique, const void *body, size_t len)
+{
+	char buf[sizeof(struct fuse_out_header) + 256];
+	struct fuse_out_header h = { .len = (uint32_t)(sizeof(h) + len), .unique = unique };
+
+	memcpy(buf, &h, sizeof(h));
+	memcpy(buf + sizeof(h), body, len);
+	if (write(fd, buf, h.len) < 0)
+		_exit(3);
+}
+
+static void serve_then_hang(int fd)
+{
+	static char req[FUSE_MIN_READ_BUFFER + 65536];
+
+	for (;;) {
+		struct fuse_in_header h;
+		ssize_t n = read(fd, req, sizeof(req));
+
+		if (n < (ssize_t)sizeof(h))
+			_exit(0);
+		memcpy(&h, req, sizeof(h));
+		if (h.opcode == FUSE_INIT) {
+			struct fuse_init_out out = { .major = FUSE_KERNEL_VERSION, .minor = 26,
+						     .max_write = 4096, .max_background = 1 };
+
+			reply(fd, h.unique, &out, sizeof(out));
+		} else if (h.opcode == FUSE_GETATTR) {
+			struct fuse_attr_out out = { .attr_valid = 3600 };
+
+			out.attr = (struct fuse_attr){ .ino = FUSE_ROOT_ID, .mode = S_IFDIR | 0755,
+						       .nlink = 2 };
+			reply(fd, h.unique, &out, sizeof(out));
+		} else if (h.opcode == FUSE_ACCESS) {
+			reply(fd, h.unique, NULL, 0);
+			break;
+		} else {
+			break;
+		}
+	}
+	for (;;)
+		pause();
+}
+
+/*
+ * A "postmaster" in a mount namespace of its own whose working directory
+ * is the root of such a FUSE mount; the daemon's PID in *daemon.  0 when
+ * FUSE cannot be mounted here (not root, no /dev/fuse).
+ */
+static pid_t spawn_postmaster_on_hung_fuse(const char *mnt, pid_t *daemon)
+{
+	int ready[2];
+	pid_t pids[2] = { 0, 0 };
+	pid_t child;
+
+	CHECK(pipe(ready) == 0);
+	child = fork();
+	if (child == 0) {
+		char opts[128];
+		int fd;
+
+		close(ready[0]);
+		if (unshare(CLONE_NEWNS) < 0 || mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0 ||
+		    (fd = open("/dev/fuse", O_RDWR | O_CLOEXEC)) < 0)
+			_exit(0);
+		snprintf(opts, sizeof(opts), "fd=%d,rootmode=40000,user_id=0,group_id=0", fd);
+		if (mount("pgtrack-test", mnt, "fuse", MS_NOSUID | MS_NODEV, opts) < 0)
+			_exit(0);
+		pids[1] = fork();
+		if (pids[1] == 0)
+			serve_then_hang(fd);
+		close(fd);
+		if (chdir(mnt) < 0)
+			_exit(1);
+		pids[0] = getpid();
+		if (write(ready[1], pids, sizeof(pids)) != (ssize_t)sizeof(pids))
+			_exit(1);
+		for (;;)
+			pause();
+	}
+	close(ready[1]);
+	if (read(ready[0], pids, sizeof(pids)) != (ssize_t)sizeof(pids)) {
+		waitpid(child, NULL, 0);
+		close(ready[0]);
+		return 0;
+	}
+	close(ready[0]);
+	*daemon = pids[1];
+	return child;
+}
+
+/*
+ * The data directory on a filesystem whose server hangs: told from procfs
+ * before anything is opened there.  (Opening postmaster.pid first, then
+ * checking the filesystem, blocked the loop in the open's lookup.)
+ */
+static void test_pidfile_on_a_hung_filesystem(void)
+{
+	char mnt[128];
+	pid_t child, daemon = 0, opener;
+	int status = -1;
+
+	snprintf(mnt, sizeof(mnt), "%s/fuse", dir);
+	CHECK(mkdir(mnt, 0700) == 0);
+	child = spawn_postmaster_on_hung_fuse(mnt, &daemon);
+	if (!child) {
+		printf("# skipped: FUSE cannot be mounted here (needs root and /dev/fuse)\n");
+		rmdir(mnt);
+		return;
+	}
+	opener = fork();
+	if (opener == 0) {
+		struct pg_postmaster pm;
+
+		alarm(3); /* a blocked open ends the child here, and the check below fails */
+		pg_postmaster_init(&pm);
+		if (pg_postmaster_open(&pm, child) < 0 || pg_postmaster_has_pidfile(&pm) ||
+		    !strstr(pm.pidfile_why, "network or FUSE filesystem"))
+			_exit(2);
+		_exit(0);
+	}
+	waitpid(opener, &status, 0);
+	CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+	kill(daemon, SIGKILL); /* the connection ends with it: nothing waits on it any more */
+	kill(child, SIGKILL);
+	waitpid(child, NULL, 0);
+	rmdir(mnt);
+}
+
+static void test_mountinfo(void)
+{
+	static const char text[] =
+		"22 1 8:1 / / rw,relatime shared:1 - ext4 /dev/sda1 rw\n"
+		"30 22 0:26 / /var/lib/postgresql rw shared:5 master:2 - nfs4 srv:/pg rw,vers=4.2\n"
+		"31 30 0:27 / /var/lib/postgresql/15/main/pg_wal rw - xfs /dev/sdb1 rw\n"
+		"32 22 0:28 / /srv/with\\040space rw - fuse.sshfs host:/ rw\n"
+		"33 22 0:29 / /var/lib/postgresql rw - tmpfs tmpfs rw\n"
+		"34 22 0:30 / /opt rw";
+	char type[32];
+
+	CHECK_INT_EQ(mountinfo_fstype(text, "/etc", type, sizeof(type)), 0);
+	CHECK_STR_EQ(type, "ext4");
+	CHECK_INT_EQ(mountinfo_fstype(text, "/var/lib/postgresql-old", type, sizeof(type)), 0);
+	CHECK_STR_EQ(type, "ext4");
+	/* mounted over: the last of equal mount points */
+	CHECK_INT_EQ(mountinfo_fstype(text, "/var/lib/postgresql/15/main", type, sizeof(type)), 0);
+	CHECK_STR_EQ(type, "tmpfs");
+	CHECK_INT_EQ(mountinfo_fstype(text, "/var/lib/postgresql/15/main/pg_wal", type, sizeof(type)), 0);
+	CHECK_STR_EQ(type, "xfs");
+	CHECK_INT_EQ(mountinfo_fstype(text, "/srv/with space/data", type, sizeof(type)), 0);
+	CHECK_STR_EQ(type, "fuse.sshfs");
+	CHECK(fstype_may_block(type));
+	/* a line without its " - " part names no type */
+	CHECK_INT_EQ(mountinfo_fstype(text, "/opt/x", type, sizeof(type)), 0);
+	CHECK_STR_EQ(type, "ext4");
+	CHECK_INT_EQ(mountinfo_fstype(text, "relative", type, sizeof(type)), -EINVAL);
+	CHECK_INT_EQ(mountinfo_fstype("", "/", type, sizeof(type)), -ENOENT);
+	CHECK(fstype_may_block("nfs4") && fstype_may_block("cifs") && fstype_may_block("fuse"));
+	CHECK(!fstype_may_block("ext4") && !fstype_may_block("xfs") && !fstype_may_block("tmpfs"));
+}
+
 int main(void)
 {
 	char path[128];
@@ -165,6 +337,8 @@ int main(void)
 	test_status_and_state();
 	test_pidfile_of_another();
 	test_pidfile_not_a_file();
+	test_pidfile_on_a_hung_filesystem();
+	test_mountinfo();
 	snprintf(path, sizeof(path), "%s/postmaster.pid", dir);
 	unlink(path);
 	rmdir(dir);

@@ -1,0 +1,29 @@
+/*
+ * mountinfo: which filesystem holds a path, told from the text of
+ * /proc/PID/mountinfo (procfs) without a lookup on that filesystem, which
+ * on NFS or FUSE can block on a server or daemon that hangs.
+ */
+#ifndef PGTRACK_MOUNTINFO_H
+#define PGTRACK_MOUNTINFO_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+/*
+ * The type (e.g. "ext4", "nfs4", "fuse.sshfs") of the mount that holds
+ * the absolute path `path`, from `text` in the format of
+ * /proc/PID/mountinfo (proc(5)): the mount point that is the longest
+ * prefix of path, the last listed of equal ones (mounted over the
+ * others).  0, or -ENOENT when no line matches, -EINVAL for a relative
+ * path.
+ */
+int mountinfo_fstype(const char *text, const char *path, char *type, size_t size);
+
+/*
+ * Whether operations on a filesystem of this type can wait on something
+ * other than the local kernel and disks: a network or cluster filesystem,
+ * or FUSE (a daemon in user space).
+ */
+bool fstype_may_block(const char *type);
+
+#endif
