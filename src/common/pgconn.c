@@ -324,17 +324,13 @@ static void query_flush(struct pgconn *c)
 		watch(c, PQsocket(c->conn), EV_READ);
 }
 
-int pgconn_query(struct pgconn *c, const char *sql, int64_t timeout_ms)
+/* After PQsend*: sent, or the failure reported from the loop like every other outcome. */
+static int query_sent(struct pgconn *c, bool sent, int64_t timeout_ms)
 {
-	if (c->state == PGCONN_BUSY || c->state == PGCONN_CONNECTING)
-		return -EBUSY;
-	if (c->state != PGCONN_READY)
-		return -ENOTCONN;
-	if (!PQsendQuery(c->conn, sql)) {
+	if (!sent) {
 		struct pgconn_failure f = { .kind = PGCONN_ERR_LOST };
 
 		pgconn_first_line(f.message, sizeof(f.message), PQerrorMessage(c->conn));
-		/* Reported from the loop, like every other outcome. */
 		ev_io_stop(c->loop, &c->io);
 		c->state = PGCONN_BUSY;
 		c->pending = f;
@@ -346,6 +342,32 @@ int pgconn_query(struct pgconn *c, const char *sql, int64_t timeout_ms)
 	pgconn_start_deadline(c, timeout_ms);
 	query_flush(c);
 	return 0;
+}
+
+static int query_allowed(const struct pgconn *c)
+{
+	if (c->state == PGCONN_BUSY || c->state == PGCONN_CONNECTING)
+		return -EBUSY;
+	if (c->state != PGCONN_READY)
+		return -ENOTCONN;
+	return 0;
+}
+
+int pgconn_query(struct pgconn *c, const char *sql, int64_t timeout_ms)
+{
+	int r = query_allowed(c);
+
+	return r < 0 ? r : query_sent(c, PQsendQuery(c->conn, sql), timeout_ms);
+}
+
+int pgconn_query_prepared(struct pgconn *c, const char *statement, int64_t timeout_ms)
+{
+	int r = query_allowed(c);
+
+	if (r < 0)
+		return r;
+	return query_sent(c, PQsendQueryPrepared(c->conn, statement, 0, NULL, NULL, NULL, 0),
+			  timeout_ms);
 }
 
 /* Readable while idle: the server closed the session, or sent a notice. */

@@ -142,6 +142,12 @@ void pgconn_connect(struct pgconn *c, const char *const *keywords,
 		    const char *const *values, int64_t timeout_ms);
 /* Only in PGCONN_READY.  0, or -EBUSY/-ENOTCONN; errors of sending arrive as failed(). */
 int pgconn_query(struct pgconn *c, const char *sql, int64_t timeout_ms);
+/*
+ * The same for a statement the session prepared, without parameters, over
+ * the extended protocol (Bind, Execute, Sync: still one round trip): the
+ * server skips parsing even the EXECUTE command and its utility wrapper.
+ */
+int pgconn_query_prepared(struct pgconn *c, const char *statement, int64_t timeout_ms);
 
 /* The host entries the last connect left out (beyond PGCONN_MAX_HOSTS), or "". */
 static inline const char *pgconn_dropped(const struct pgconn *c)

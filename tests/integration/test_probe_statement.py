@@ -1,10 +1,11 @@
-"""The probe query is prepared once per session and then only EXECUTEd
-(the server neither parses nor plans it again); a pooler that drops the
+"""The probe query is prepared once per session and then only executed
+over the extended protocol (the server neither parses nor plans it again); a pooler that drops the
 statement between transactions gets the query in full instead, after one
 failed probe and a warning.
 
 Run as root:  /usr/bin/python3 -m pytest tests/integration/test_probe_statement.py
 """
+import re
 import time
 
 from kit.pgbouncer import Bouncer
@@ -14,17 +15,31 @@ from kit.waiting import wait_until
 PRIMARY = 54                                  # value_primary, the default
 
 
-def backend_query(pg, appname):
-    rows = pg.sql("SELECT query FROM pg_stat_activity WHERE application_name = %s", (appname,))
-    return rows[0][0] if rows else None
-
-
 def test_probe_executes_its_prepared_statement(servers, trackd):
+    """The first probe prepares (simple protocol); every later one is a
+    Bind/Execute of that statement over the extended protocol, which the
+    server logs as "execute pgtrackd_probe", never as a statement: neither
+    the query again nor an EXECUTE command (a utility statement to parse)."""
     pg = servers.primary()
-    t = trackd.start({"p": pg.track_options(legacy_values=False, application_name="pgtrackd-it-prep")})
-    t.wait_for_value("p", PRIMARY, 10)
-    wait_until(lambda: backend_query(pg, "pgtrackd-it-prep") == "EXECUTE pgtrackd_probe", 5,
-               describe=lambda: "the session's last query: %r" % backend_query(pg, "pgtrackd-it-prep"))
+    db = "pgtrackd_it_logged"
+    pg.sql("DROP DATABASE IF EXISTS %s" % db)
+    pg.sql("CREATE DATABASE %s" % db)
+    pg.sql("ALTER DATABASE %s SET log_statement = 'all'" % db)
+    try:
+        start = len(pg.log())
+        t = trackd.start({"p": pg.track_options(legacy_values=False, dbname=db,
+                                                application_name="pgtrackd-it-prep")})
+        t.wait_for_value("p", PRIMARY, 10)
+        wait_until(lambda: pg.log()[start:].count("execute pgtrackd_probe") >= 3, 10,
+                   describe=lambda: "the server's log since pgtrackd started:\n" + pg.log()[start:])
+        logged = pg.log()[start:]
+        prepared = re.findall(r"statement: PREPARE pgtrackd_probe AS", logged)
+        assert len(prepared) == 1, logged
+        assert "statement: EXECUTE" not in logged, logged
+        assert "statement: SELECT pg_is_in_recovery()" not in logged, logged
+        t.stop()
+    finally:
+        pg.sql("DROP DATABASE IF EXISTS %s WITH (FORCE)" % db)
 
 
 def test_pooler_that_drops_the_statement_gets_full_queries(servers, trackd):

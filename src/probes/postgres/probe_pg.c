@@ -68,27 +68,31 @@ void pg_probe_connect_session(struct pg_probe *p)
 	pgconn_connect(&p->session, p->params.keywords, p->params.values, p->settings.connect_timeout_ms);
 }
 
-/* The system identifier is asked once per session; the rest is prepared once per session. */
-static const char *probe_sql(const struct pg_probe *p, bool *preparing)
+/*
+ * The system identifier is asked once per session; the rest is prepared
+ * with the session's first probe and then only executed.
+ */
+static int send_probe_query(struct pg_probe *p, bool *preparing)
 {
 	bool first = !p->local.system_identifier[0];
+	int64_t timeout = p->settings.timeout_ms;
 
 	*preparing = !p->prepared && !p->no_prepare;
 	if (*preparing)
-		return first ? PG_PREPARE PG_QUERY_FIRST : PG_PREPARE PG_QUERY;
+		return pgconn_query(&p->session, first ? PG_PREPARE PG_QUERY_FIRST : PG_PREPARE PG_QUERY,
+				    timeout);
 	if (first || p->no_prepare)
-		return first ? PG_QUERY_FIRST : PG_QUERY;
-	return PG_EXECUTE;
+		return pgconn_query(&p->session, first ? PG_QUERY_FIRST : PG_QUERY, timeout);
+	return pgconn_query_prepared(&p->session, PG_STATEMENT, timeout);
 }
 
 static void send_probe(struct pg_probe *p)
 {
 	bool preparing;
-	const char *sql = probe_sql(p, &preparing);
 	double now = monotime_now();
 
 	/* The one in flight keeps its start: the latency is its round trip. */
-	if (pgconn_query(&p->session, sql, p->settings.timeout_ms) < 0) {
+	if (send_probe_query(p, &preparing) < 0) {
 		pg_log(p->host, DEBUG, "previous probe still running, skipping one");
 	} else {
 		p->query_started = now;
