@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <linux/fuse.h>
+#include <poll.h>
 #include <sched.h>
 #include <stdint.h>
 #include <sys/mount.h>
@@ -162,49 +163,57 @@ static void test_pidfile_not_a_file(void)
 
 /*
  * A FUSE daemon that answers what mounting and entering the filesystem's
- * root take (INIT, GETATTR, then the ACCESS of chdir) and then reads no
- * more: the next request (the LOOKUP of a file) waits, as on an NFS mount
- * whose server hangs.  Unread, that wait is killable: an alarm ends it.
+ * root take (INIT, GETATTR; ENOSYS to anything else, which the kernel
+ * takes as "not implemented") until told on `entered` that the
+ * "postmaster" is in, and then reads no more: the next request (the
+ * LOOKUP of a file) waits, as on an NFS mount whose server hangs.
+ * Unread, that wait is killable: an alarm ends it.
  */
-static void reply(int fd, uint64_t unique, const void *body, size_t len)
+static void reply(int fd, uint64_t unique, int error, const void *body, size_t len)
 {
 	char buf[sizeof(struct fuse_out_header) + 256];
-	struct fuse_out_header h = { .len = (uint32_t)(sizeof(h) + len), .unique = unique };
+	struct fuse_out_header h = { .len = (uint32_t)(sizeof(h) + len), .error = error,
+				     .unique = unique };
 
 	memcpy(buf, &h, sizeof(h));
-	memcpy(buf + sizeof(h), body, len);
+	if (len)
+		memcpy(buf + sizeof(h), body, len);
 	if (write(fd, buf, h.len) < 0)
 		_exit(3);
 }
 
-static void serve_then_hang(int fd)
+static void answer(int fd, const struct fuse_in_header *h)
+{
+	if (h->opcode == FUSE_INIT) {
+		struct fuse_init_out out = { .major = FUSE_KERNEL_VERSION, .minor = 26,
+					     .max_write = 4096, .max_background = 1 };
+
+		reply(fd, h->unique, 0, &out, sizeof(out));
+	} else if (h->opcode == FUSE_GETATTR) {
+		struct fuse_attr_out out = { .attr_valid = 3600 };
+
+		out.attr = (struct fuse_attr){ .ino = FUSE_ROOT_ID, .mode = S_IFDIR | 0755,
+					       .nlink = 2 };
+		reply(fd, h->unique, 0, &out, sizeof(out));
+	} else if (h->opcode != FUSE_FORGET && h->opcode != FUSE_BATCH_FORGET) {
+		reply(fd, h->unique, -ENOSYS, NULL, 0);
+	}
+}
+
+static void serve_then_hang(int fd, int entered)
 {
 	static char req[FUSE_MIN_READ_BUFFER + 65536];
+	struct pollfd fds[2] = { { .fd = fd, .events = POLLIN }, { .fd = entered, .events = POLLIN } };
 
-	for (;;) {
+	alarm(30); /* whatever happens, not for ever */
+	while (poll(fds, 2, -1) >= 0 && !fds[1].revents) {
 		struct fuse_in_header h;
 		ssize_t n = read(fd, req, sizeof(req));
 
 		if (n < (ssize_t)sizeof(h))
 			_exit(0);
 		memcpy(&h, req, sizeof(h));
-		if (h.opcode == FUSE_INIT) {
-			struct fuse_init_out out = { .major = FUSE_KERNEL_VERSION, .minor = 26,
-						     .max_write = 4096, .max_background = 1 };
-
-			reply(fd, h.unique, &out, sizeof(out));
-		} else if (h.opcode == FUSE_GETATTR) {
-			struct fuse_attr_out out = { .attr_valid = 3600 };
-
-			out.attr = (struct fuse_attr){ .ino = FUSE_ROOT_ID, .mode = S_IFDIR | 0755,
-						       .nlink = 2 };
-			reply(fd, h.unique, &out, sizeof(out));
-		} else if (h.opcode == FUSE_ACCESS) {
-			reply(fd, h.unique, NULL, 0);
-			break;
-		} else {
-			break;
-		}
+		answer(fd, &h);
 	}
 	for (;;)
 		pause();
@@ -217,11 +226,11 @@ static void serve_then_hang(int fd)
  */
 static pid_t spawn_postmaster_on_hung_fuse(const char *mnt, pid_t *daemon)
 {
-	int ready[2];
+	int ready[2], entered[2];
 	pid_t pids[2] = { 0, 0 };
 	pid_t child;
 
-	CHECK(pipe(ready) == 0);
+	CHECK(pipe(ready) == 0 && pipe(entered) == 0);
 	child = fork();
 	if (child == 0) {
 		char opts[128];
@@ -236,9 +245,9 @@ static pid_t spawn_postmaster_on_hung_fuse(const char *mnt, pid_t *daemon)
 			_exit(0);
 		pids[1] = fork();
 		if (pids[1] == 0)
-			serve_then_hang(fd);
+			serve_then_hang(fd, entered[0]);
 		close(fd);
-		if (chdir(mnt) < 0)
+		if (chdir(mnt) < 0 || write(entered[1], "", 1) != 1)
 			_exit(1);
 		pids[0] = getpid();
 		if (write(ready[1], pids, sizeof(pids)) != (ssize_t)sizeof(pids))
@@ -247,7 +256,12 @@ static pid_t spawn_postmaster_on_hung_fuse(const char *mnt, pid_t *daemon)
 			pause();
 	}
 	close(ready[1]);
-	if (read(ready[0], pids, sizeof(pids)) != (ssize_t)sizeof(pids)) {
+	close(entered[0]);
+	close(entered[1]);
+	struct pollfd pfd = { .fd = ready[0], .events = POLLIN };
+
+	if (poll(&pfd, 1, 10000) != 1 || read(ready[0], pids, sizeof(pids)) != (ssize_t)sizeof(pids)) {
+		kill(child, SIGKILL);
 		waitpid(child, NULL, 0);
 		close(ready[0]);
 		return 0;
@@ -272,7 +286,7 @@ static void test_pidfile_on_a_hung_filesystem(void)
 	CHECK(mkdir(mnt, 0700) == 0);
 	child = spawn_postmaster_on_hung_fuse(mnt, &daemon);
 	if (!child) {
-		printf("# skipped: FUSE cannot be mounted here (needs root and /dev/fuse)\n");
+		printf("# skipped: a FUSE mount cannot be made and entered here (needs root and /dev/fuse)\n");
 		rmdir(mnt);
 		return;
 	}
