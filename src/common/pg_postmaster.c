@@ -143,14 +143,17 @@ static const char *cwd_unfit(int pid)
 	const char *why = NULL;
 	ssize_t n;
 
+	/* Unreadable (not root, not the server's user): the reason open() would give. */
 	snprintf(link, sizeof(link), "/proc/%d/root", pid);
 	n = readlink(link, root, sizeof(root));
+	if (n < 0)
+		return strerror(errno);
 	if (n != 1 || root[0] != '/')
 		return "its root directory is not ours (chroot or container?)";
 	snprintf(link, sizeof(link), "/proc/%d/cwd", pid);
 	n = readlink(link, cwd, sizeof(cwd) - 1);
-	if (n <= 0)
-		return "its working directory cannot be read";
+	if (n < 0)
+		return strerror(errno);
 	cwd[n] = '\0';
 	if (cwd[0] != '/' || ((size_t)n >= sizeof(deleted) - 1 &&
 			      strcmp(cwd + n - (sizeof(deleted) - 1), deleted) == 0))
