@@ -282,6 +282,7 @@ static void next_step(struct bouncer *b)
 			return;
 		}
 		b->phase = BOUNCER_VERIFY;
+		log_debug("pgbouncer: sending SHOW DATABASES to verify %d command(s)", b->sent);
 		send_query(b, "SHOW DATABASES");
 		return;
 	default:
