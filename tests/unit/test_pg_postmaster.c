@@ -52,6 +52,34 @@ static pid_t spawn_postmaster(void)
 	return child;
 }
 
+/*
+ * pg_postmaster_open in a child (as user nobody if asked), bounded by an
+ * alarm: whether it returned at once with no pid file, for the reason
+ * expected_why.
+ */
+static bool refused_in_a_child(pid_t postmaster, const char *expected_why, bool as_nobody)
+{
+	pid_t opener = fork();
+	int status = -1;
+
+	if (opener == 0) {
+		struct pg_postmaster pm;
+
+		alarm(3); /* a blocked open ends the child here, and the check fails */
+		if (as_nobody && (setgid(65534) < 0 || setuid(65534) < 0))
+			_exit(0); /* not root: nothing to show */
+		pg_postmaster_init(&pm);
+		if (pg_postmaster_open(&pm, postmaster) < 0 || pg_postmaster_has_pidfile(&pm) ||
+		    !strstr(pm.pidfile_why, expected_why)) {
+			fprintf(stderr, "pidfile_why: %s\n", pm.pidfile_why);
+			_exit(2);
+		}
+		_exit(0);
+	}
+	waitpid(opener, &status, 0);
+	return WIFEXITED(status) && WEXITSTATUS(status) == 0;
+}
+
 static void test_status_and_state(void)
 {
 	struct pg_postmaster pm;
@@ -115,22 +143,7 @@ static void test_pidfile_of_another(void)
 	CHECK(strstr(pm.pidfile_why, "another PID namespace") != NULL);
 
 	/* not ours to look into (pgtrackd as its own user): the reason is the kernel's */
-	pid_t looker = fork();
-	int status = -1;
-
-	if (looker == 0) {
-		if (setgid(65534) < 0 || setuid(65534) < 0)
-			_exit(0); /* not root: nothing to show */
-		pg_postmaster_init(&pm);
-		if (pg_postmaster_open(&pm, child) < 0 || pg_postmaster_has_pidfile(&pm) ||
-		    !strstr(pm.pidfile_why, strerror(EACCES))) {
-			fprintf(stderr, "pidfile_why: %s\n", pm.pidfile_why);
-			_exit(2);
-		}
-		_exit(0);
-	}
-	waitpid(looker, &status, 0);
-	CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+	CHECK(refused_in_a_child(child, strerror(EACCES), true));
 
 	/* none at all */
 	char path[128];
@@ -154,26 +167,13 @@ static void test_pidfile_of_another(void)
  */
 static void test_pidfile_not_a_file(void)
 {
-	struct pg_postmaster pm;
 	char path[128];
 	pid_t child = spawn_postmaster();
-	pid_t opener;
-	int status = -1;
 
 	snprintf(path, sizeof(path), "%s/postmaster.pid", dir);
 	unlink(path);
 	CHECK_INT_EQ(mkfifo(path, 0600), 0);
-	opener = fork();
-	if (opener == 0) {
-		alarm(3); /* a blocked open ends the child here, and the check below fails */
-		pg_postmaster_init(&pm);
-		if (pg_postmaster_open(&pm, child) < 0 || pg_postmaster_has_pidfile(&pm) ||
-		    !strstr(pm.pidfile_why, "not a regular file"))
-			_exit(2);
-		_exit(0);
-	}
-	waitpid(opener, &status, 0);
-	CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+	CHECK(refused_in_a_child(child, "not a regular file", false));
 	unlink(path);
 	kill(child, SIGKILL);
 	waitpid(child, NULL, 0);
@@ -297,8 +297,7 @@ static pid_t spawn_postmaster_on_hung_fuse(const char *mnt, pid_t *daemon)
 static void test_pidfile_on_a_hung_filesystem(void)
 {
 	char mnt[128];
-	pid_t child, daemon = 0, opener;
-	int status = -1;
+	pid_t child, daemon = 0;
 
 	snprintf(mnt, sizeof(mnt), "%s/fuse", dir);
 	CHECK(mkdir(mnt, 0700) == 0);
@@ -308,19 +307,7 @@ static void test_pidfile_on_a_hung_filesystem(void)
 		rmdir(mnt);
 		return;
 	}
-	opener = fork();
-	if (opener == 0) {
-		struct pg_postmaster pm;
-
-		alarm(3); /* a blocked open ends the child here, and the check below fails */
-		pg_postmaster_init(&pm);
-		if (pg_postmaster_open(&pm, child) < 0 || pg_postmaster_has_pidfile(&pm) ||
-		    !strstr(pm.pidfile_why, "network or FUSE filesystem"))
-			_exit(2);
-		_exit(0);
-	}
-	waitpid(opener, &status, 0);
-	CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+	CHECK(refused_in_a_child(child, "network or FUSE filesystem", false));
 	kill(daemon, SIGKILL); /* the connection ends with it: nothing waits on it any more */
 	kill(child, SIGKILL);
 	waitpid(child, NULL, 0);
