@@ -12,10 +12,11 @@
 /*
  * The type (e.g. "ext4", "nfs4", "fuse.sshfs") of the mount that holds
  * the absolute path `path`, from `text` in the format of
- * /proc/PID/mountinfo (proc(5)): the mount point that is the longest
- * prefix of path, the last listed of equal ones (mounted over the
- * others).  0, or -ENOENT when no line matches, -EINVAL for a relative
- * path.
+ * /proc/PID/mountinfo (proc(5)): of the mounts whose mount point is a
+ * prefix of path, the longest that is not hidden, i.e. that no mount
+ * listed after it covers (one on the same point or on a directory above
+ * it that is not its ancestor by parent ID).  0, or -ENOENT when no line
+ * matches, -EINVAL for a relative path, -ENOMEM.
  */
 int mountinfo_fstype(const char *text, const char *path, char *type, size_t size);
 

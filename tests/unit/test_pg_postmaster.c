@@ -255,7 +255,7 @@ static pid_t spawn_postmaster_on_hung_fuse(const char *mnt, pid_t *daemon)
 		int fd;
 
 		close(ready[0]);
-		if (unshare(CLONE_NEWNS) < 0 || mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0 ||
+		if (unshare(CLONE_NEWNS) < 0 || mount("none", "/", "none", MS_REC | MS_PRIVATE, NULL) < 0 ||
 		    (fd = open("/dev/fuse", O_RDWR | O_CLOEXEC)) < 0)
 			_exit(0);
 		snprintf(opts, sizeof(opts), "fd=%d,rootmode=40000,user_id=0,group_id=0", fd);
@@ -322,24 +322,35 @@ static void test_mountinfo(void)
 		"31 30 0:27 / /var/lib/postgresql/15/main/pg_wal rw - xfs /dev/sdb1 rw\n"
 		"32 22 0:28 / /srv/with\\040space rw - fuse.sshfs host:/ rw\n"
 		"33 22 0:29 / /var/lib/postgresql rw - tmpfs tmpfs rw\n"
-		"34 22 0:30 / /opt rw";
+		"34 22 0:30 / /opt rw\n"
+		"35 33 0:31 / /var/lib/postgresql/16/main/pg_wal rw - xfs /dev/sdc1 rw\n";
+	/* ext4 for the data directory, then NFS mounted over /var, which hides it */
+	static const char over[] =
+		"22 1 8:1 / / rw - ext4 /dev/sda1 rw\n"
+		"40 22 8:2 / /var/lib/postgresql rw - ext4 /dev/sda2 rw\n"
+		"41 22 0:50 / /var rw - nfs srv:/var rw\n";
+	static const struct {
+		const char *text, *path, *type;
+	} cases[] = {
+		{ text, "/etc", "ext4" },
+		{ text, "/var/lib/postgresql-old", "ext4" },
+		/* mounted over: the last of equal mount points, and what was below it is hidden */
+		{ text, "/var/lib/postgresql/15/main", "tmpfs" },
+		{ text, "/var/lib/postgresql/15/main/pg_wal", "tmpfs" },
+		/* a later mount on top of the visible one (its child) */
+		{ text, "/var/lib/postgresql/16/main/pg_wal", "xfs" },
+		{ over, "/var/lib/postgresql/15/main", "nfs" },
+		{ text, "/srv/with space/data", "fuse.sshfs" },
+		/* a line without its " - " part names no type */
+		{ text, "/opt/x", "ext4" },
+	};
 	char type[32];
 
-	CHECK_INT_EQ(mountinfo_fstype(text, "/etc", type, sizeof(type)), 0);
-	CHECK_STR_EQ(type, "ext4");
-	CHECK_INT_EQ(mountinfo_fstype(text, "/var/lib/postgresql-old", type, sizeof(type)), 0);
-	CHECK_STR_EQ(type, "ext4");
-	/* mounted over: the last of equal mount points */
-	CHECK_INT_EQ(mountinfo_fstype(text, "/var/lib/postgresql/15/main", type, sizeof(type)), 0);
-	CHECK_STR_EQ(type, "tmpfs");
-	CHECK_INT_EQ(mountinfo_fstype(text, "/var/lib/postgresql/15/main/pg_wal", type, sizeof(type)), 0);
-	CHECK_STR_EQ(type, "xfs");
-	CHECK_INT_EQ(mountinfo_fstype(text, "/srv/with space/data", type, sizeof(type)), 0);
-	CHECK_STR_EQ(type, "fuse.sshfs");
-	CHECK(fstype_may_block(type));
-	/* a line without its " - " part names no type */
-	CHECK_INT_EQ(mountinfo_fstype(text, "/opt/x", type, sizeof(type)), 0);
-	CHECK_STR_EQ(type, "ext4");
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		CHECK_INT_EQ(mountinfo_fstype(cases[i].text, cases[i].path, type, sizeof(type)), 0);
+		CHECK_STR_EQ(type, cases[i].type);
+	}
+	CHECK(fstype_may_block("nfs") && fstype_may_block("fuse.sshfs"));
 	CHECK_INT_EQ(mountinfo_fstype(text, "relative", type, sizeof(type)), -EINVAL);
 	CHECK_INT_EQ(mountinfo_fstype("", "/", type, sizeof(type)), -ENOENT);
 	CHECK(fstype_may_block("nfs4") && fstype_may_block("cifs") && fstype_may_block("fuse"));
