@@ -166,7 +166,7 @@ ISREADY_SH = """\
 # keepalived vrrp_script "chk_pg_isready" (written by bench/run): is
 # PostgreSQL accepting connections?  The verdict also goes to a file so that
 # bench/run can time it like a track_file.
-if {pg_bin}/pg_isready -h {sockdir} -p {port} -U postgres -q; then
+if {pg_bin}/pg_isready -h {host} -p {port} -U postgres -q; then
     v=0; rc=0
 else
     v={down}; rc=1
@@ -180,7 +180,7 @@ ROLE_SH = """\
 #!/bin/bash
 # keepalived vrrp_script "chk_pg_primary" (written by bench/run): primary or
 # replica?  100 = primary, 0 = in recovery, {down} = no answer.
-r=$({pg_bin}/psql -h {sockdir} -p {port} -U postgres -d postgres -tAc 'SELECT pg_is_in_recovery()' 2>/dev/null)
+r=$({pg_bin}/psql -h {host} -p {port} -U postgres -d postgres -tAc 'SELECT pg_is_in_recovery()' 2>/dev/null)
 case "$r" in
     f) v=100; rc=0 ;;
     t) v=0; rc=1 ;;
@@ -220,15 +220,18 @@ class Pgtrackd(BenchProcess):
 class ShellChecks:
     """The keepalived vrrp_script scheduler (bench/shellsched.py) as a child."""
 
-    def __init__(self, workdir, pg, trackdir, pg_bin):
+    def __init__(self, workdir, pg, trackdir, pg_bin, tcp=False):
+        """tcp: the scripts connect to 127.0.0.1 instead of the unix socket
+        (the comparison for pgtrackd over TCP); their files get a suffix."""
+        sfx = "_tcp" if tcp else ""
         self.workdir = workdir
-        self.isready = os.path.join(workdir, "chk_pg_isready.sh")
-        self.role = os.path.join(workdir, "chk_pg_primary.sh")
-        self.isready_file = os.path.join(trackdir, SH_ISREADY_FILE)
-        self.role_file = os.path.join(trackdir, SH_ROLE_FILE)
-        self.stats_path = os.path.join(workdir, "shellsched.json")
+        self.isready = os.path.join(workdir, "chk_pg_isready%s.sh" % sfx)
+        self.role = os.path.join(workdir, "chk_pg_primary%s.sh" % sfx)
+        self.isready_file = os.path.join(trackdir, SH_ISREADY_FILE + sfx)
+        self.role_file = os.path.join(trackdir, SH_ROLE_FILE + sfx)
+        self.stats_path = os.path.join(workdir, "shellsched%s.json" % sfx)
         self.proc = None
-        fmt = dict(pg_bin=pg_bin, sockdir=pg.sockdir, port=pg.port, down=DOWN)
+        fmt = dict(pg_bin=pg_bin, host="127.0.0.1" if tcp else pg.sockdir, port=pg.port, down=DOWN)
         for path, text, out in ((self.isready, ISREADY_SH, self.isready_file),
                                 (self.role, ROLE_SH, self.role_file)):
             with open(path, "w") as f:
