@@ -2,6 +2,7 @@
 
 #include <errno.h>
 #include <limits.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -165,19 +166,4 @@ out:
 		free(v[i].point);
 	free(v);
 	return r;
-}
-
-bool fstype_may_block(const char *type)
-{
-	static const char *const blocking[] = {
-		"nfs", "nfs4", "cifs", "smb3", "smbfs", "ncpfs", "ceph", "9p", "afs", "gpfs",
-		"lustre", "glusterfs", "ocfs2", "gfs2", "fuse", "fuseblk", "beegfs", "orangefs",
-	};
-
-	if (strncmp(type, "fuse.", 5) == 0)
-		return true;
-	for (size_t i = 0; i < sizeof(blocking) / sizeof(blocking[0]); i++)
-		if (strcmp(type, blocking[i]) == 0)
-			return true;
-	return false;
 }

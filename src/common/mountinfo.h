@@ -6,7 +6,6 @@
 #ifndef PGTRACK_MOUNTINFO_H
 #define PGTRACK_MOUNTINFO_H
 
-#include <stdbool.h>
 #include <stddef.h>
 
 /*
@@ -19,12 +18,5 @@
  * matches, -EINVAL for a relative path, -ENOMEM.
  */
 int mountinfo_fstype(const char *text, const char *path, char *type, size_t size);
-
-/*
- * Whether operations on a filesystem of this type can wait on something
- * other than the local kernel and disks: a network or cluster filesystem,
- * or FUSE (a daemon in user space).
- */
-bool fstype_may_block(const char *type);
 
 #endif

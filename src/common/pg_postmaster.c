@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "mountinfo.h"
+#include "netfs.h"
 
 /* PostgreSQL's pidfile.h: the line of the postmaster's status. */
 #define PM_STATUS_LINE 8
@@ -73,23 +74,7 @@ static const char *unfit_for_the_loop(int fd)
 		return "not a regular file";
 	if (fstatfs(fd, &sfs) < 0)
 		return "its filesystem cannot be told";
-	switch ((unsigned long)sfs.f_type) {
-	case 0x6969UL:       /* NFS */
-	case 0x517bUL:       /* SMB */
-	case 0xff534d42UL:   /* CIFS */
-	case 0xfe534d42UL:   /* SMB2 */
-	case 0x65735546UL:   /* FUSE */
-	case 0x00c36400UL:   /* Ceph */
-	case 0x01021997UL:   /* 9P */
-	case 0x47504653UL:   /* GPFS */
-	case 0x0bd00bd0UL:   /* Lustre */
-	case 0x5346414fUL:   /* AFS */
-	case 0x7461636fUL:   /* OCFS2 */
-	case 0x01161970UL:   /* GFS2 */
-		return "on a network or FUSE filesystem, where a read can block";
-	default:
-		return NULL;
-	}
+	return netfs_magic((unsigned long)sfs.f_type) ? NETFS_REASON : NULL;
 }
 
 /* /proc/PID/mountinfo, NUL-terminated, in a buffer to free; NULL if unreadable. */
@@ -163,8 +148,8 @@ static const char *cwd_unfit(int pid)
 
 	if (!mounts || mountinfo_fstype(mounts, cwd, type, sizeof(type)) < 0)
 		why = "its working directory's filesystem cannot be told";
-	else if (fstype_may_block(type))
-		why = "on a network or FUSE filesystem, where a read can block";
+	else if (netfs_type(type))
+		why = NETFS_REASON;
 	free(mounts);
 	return why;
 }

@@ -16,6 +16,7 @@
 
 #include "check.h"
 #include "mountinfo.h"
+#include "netfs.h"
 #include "pg_postmaster.h"
 
 static char dir[64];
@@ -350,11 +351,22 @@ static void test_mountinfo(void)
 		CHECK_INT_EQ(mountinfo_fstype(cases[i].text, cases[i].path, type, sizeof(type)), 0);
 		CHECK_STR_EQ(type, cases[i].type);
 	}
-	CHECK(fstype_may_block("nfs") && fstype_may_block("fuse.sshfs"));
 	CHECK_INT_EQ(mountinfo_fstype(text, "relative", type, sizeof(type)), -EINVAL);
 	CHECK_INT_EQ(mountinfo_fstype("", "/", type, sizeof(type)), -ENOENT);
-	CHECK(fstype_may_block("nfs4") && fstype_may_block("cifs") && fstype_may_block("fuse"));
-	CHECK(!fstype_may_block("ext4") && !fstype_may_block("xfs") && !fstype_may_block("tmpfs"));
+}
+
+/* The check before the open (type names) and the one after it (magic numbers) agree. */
+static void test_netfs(void)
+{
+	static const char *const blocking[] = { "nfs", "nfs4", "cifs", "fuse", "fuse.sshfs", "ceph", "afs" };
+	static const char *const local[] = { "ext4", "xfs", "tmpfs", "btrfs", "overlay", "fusectl" };
+
+	for (size_t i = 0; i < sizeof(blocking) / sizeof(blocking[0]); i++)
+		CHECK(netfs_type(blocking[i]));
+	for (size_t i = 0; i < sizeof(local) / sizeof(local[0]); i++)
+		CHECK(!netfs_type(local[i]));
+	CHECK(netfs_magic(0x6969UL) && netfs_magic(0x65735546UL) && netfs_magic(0xff534d42UL));
+	CHECK(!netfs_magic(0xef53UL) && !netfs_magic(0x01021994UL)); /* ext4, tmpfs */
 }
 
 int main(void)
@@ -369,6 +381,7 @@ int main(void)
 	test_pidfile_not_a_file();
 	test_pidfile_on_a_hung_filesystem();
 	test_mountinfo();
+	test_netfs();
 	snprintf(path, sizeof(path), "%s/postmaster.pid", dir);
 	unlink(path);
 	rmdir(dir);
