@@ -15,6 +15,7 @@ static const struct {
 	{ "ocfs2", 0x7461636fUL },  { "gfs2", 0x01161970UL },
 	{ "beegfs", 0x19830326UL }, { "orangefs", 0x20030528UL },
 	{ "fuse", 0x65735546UL },   { "fuseblk", 0x65735546UL },
+	{ "glusterfs", 0x65735546UL }, /* a FUSE filesystem */
 };
 
 bool netfs_type(const char *type)

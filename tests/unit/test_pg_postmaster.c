@@ -358,7 +358,7 @@ static void test_mountinfo(void)
 /* The check before the open (type names) and the one after it (magic numbers) agree. */
 static void test_netfs(void)
 {
-	static const char *const blocking[] = { "nfs", "nfs4", "cifs", "fuse", "fuse.sshfs", "ceph", "afs" };
+	static const char *const blocking[] = { "nfs", "nfs4", "cifs", "fuse", "fuse.sshfs", "ceph", "afs", "glusterfs" };
 	static const char *const local[] = { "ext4", "xfs", "tmpfs", "btrfs", "overlay", "fusectl" };
 
 	for (size_t i = 0; i < sizeof(blocking) / sizeof(blocking[0]); i++)
