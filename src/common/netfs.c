@@ -2,6 +2,8 @@
 
 #include <string.h>
 
+#include "util.h"
+
 static const struct {
 	const char *type;
 	unsigned long magic;
@@ -22,7 +24,7 @@ bool netfs_type(const char *type)
 {
 	if (strncmp(type, "fuse.", 5) == 0) /* fuse.sshfs, fuse.glusterfs, ... */
 		return true;
-	for (size_t i = 0; i < sizeof(netfs) / sizeof(netfs[0]); i++)
+	for (size_t i = 0; i < ARRAY_SIZE(netfs); i++)
 		if (strcmp(type, netfs[i].type) == 0)
 			return true;
 	return false;
@@ -30,7 +32,7 @@ bool netfs_type(const char *type)
 
 bool netfs_magic(unsigned long magic)
 {
-	for (size_t i = 0; i < sizeof(netfs) / sizeof(netfs[0]); i++)
+	for (size_t i = 0; i < ARRAY_SIZE(netfs); i++)
 		if (magic == netfs[i].magic)
 			return true;
 	return false;

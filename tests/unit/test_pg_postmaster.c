@@ -18,6 +18,7 @@
 #include "mountinfo.h"
 #include "netfs.h"
 #include "pg_postmaster.h"
+#include "util.h"
 
 static char dir[64];
 
@@ -347,7 +348,7 @@ static void test_mountinfo(void)
 	};
 	char type[32];
 
-	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+	for (size_t i = 0; i < ARRAY_SIZE(cases); i++) {
 		CHECK_INT_EQ(mountinfo_fstype(cases[i].text, cases[i].path, type, sizeof(type)), 0);
 		CHECK_STR_EQ(type, cases[i].type);
 	}
@@ -361,9 +362,9 @@ static void test_netfs(void)
 	static const char *const blocking[] = { "nfs", "nfs4", "cifs", "fuse", "fuse.sshfs", "ceph", "afs", "glusterfs" };
 	static const char *const local[] = { "ext4", "xfs", "tmpfs", "btrfs", "overlay", "fusectl" };
 
-	for (size_t i = 0; i < sizeof(blocking) / sizeof(blocking[0]); i++)
+	for (size_t i = 0; i < ARRAY_SIZE(blocking); i++)
 		CHECK(netfs_type(blocking[i]));
-	for (size_t i = 0; i < sizeof(local) / sizeof(local[0]); i++)
+	for (size_t i = 0; i < ARRAY_SIZE(local); i++)
 		CHECK(!netfs_type(local[i]));
 	CHECK(netfs_magic(0x6969UL) && netfs_magic(0x65735546UL) && netfs_magic(0xff534d42UL));
 	CHECK(!netfs_magic(0xef53UL) && !netfs_magic(0x01021994UL)); /* ext4, tmpfs */
