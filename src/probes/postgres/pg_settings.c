@@ -10,6 +10,7 @@
 
 #include "duration.h"
 #include "resolver.h"
+#include "sync_policy.h"
 
 
 static const char *const sslmodes[] = {
@@ -50,6 +51,12 @@ static const struct conf_key pg_keys[] = {
 	  .min = 0, .max = INT64_C(1) << 40, .default_value = "128kB" },
 	{ .name = "rank_step", .type = CONF_INT, .offset = S(rank_step), .min = 1, .max = 50,
 	  .default_value = "10" },
+	{ .name = "sync_standby_names", .type = CONF_STRING, .offset = S(sync_standby_names) },
+	{ .name = "sync_relax_after", .type = CONF_DURATION, .offset = S(sync_relax_after_ms),
+	  .min = DURATION_MS(100), .max = DURATION_SEC(3600), .default_value = "5s",
+	  .flags = CONF_ZERO_OK },
+	{ .name = "sync_catchup", .type = CONF_SIZE, .offset = S(sync_catchup),
+	  .min = 0, .max = INT64_C(1) << 40, .default_value = "16MB" },
 	{ 0 },
 };
 #undef S
@@ -225,6 +232,11 @@ int pg_settings_parse(struct pg_settings *s, const struct pgtrackd_dict *config,
 			    track_name);
 		else if (r < 0)
 			say(&ps, (int)i, "invalid value \"%s\" for %s: %s", it->value, it->key, why);
+		else if (strcmp(it->key, "sync_standby_names") == 0 && it->value[0] &&
+			 !sync_names_valid(it->value))
+			say(&ps, (int)i, "invalid value \"%s\" for sync_standby_names: the syntax of "
+			    "PostgreSQL's synchronous_standby_names, with only A-Z a-z 0-9 _ . - * , "
+			    "( ) \" and spaces", it->value);
 		accept_set |= r == 0 && strcmp(it->key, "accept_interval") == 0;
 	}
 	if (!accept_set)

@@ -66,6 +66,16 @@ struct pg_settings {
 	int64_t rank_tolerance;
 	int rank_step; /* value_standby falls this much per rank */
 
+	/*
+	 * Synchronous replication that relaxes (sync_policy.h): the names set
+	 * while standbys stream (empty: pgtrackd leaves the setting alone), how
+	 * long a commit may wait before it relaxes (0: never), how close a
+	 * standby must be to turn it back on.
+	 */
+	char sync_standby_names[CONF_STR_SIZE];
+	int64_t sync_relax_after_ms;
+	int64_t sync_catchup;
+
 	struct pg_peer_settings peers[PG_MAX_PEERS];
 	int n_peers;
 

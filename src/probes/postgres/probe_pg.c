@@ -59,6 +59,7 @@ static void report_failure(struct pg_probe *p, const struct pgconn_failure *f)
 	/* A judgement pending on an older answer must not follow this failure. */
 	pg_probe_cancel_round(p);
 	pg_probe_format_failure(reason, sizeof(reason), "", f);
+	p->last_sample = PGTRACKD_STATE_FAIL;
 	p->host->report_failure(p->host, pg_probe_failure_class(f->kind), reason);
 }
 
@@ -281,6 +282,7 @@ static void close_round(struct pg_probe *p)
 	sample = judge(p, reason, sizeof(reason));
 	if (guard_only && sample != PGTRACKD_STATE_STALE && sample != PGTRACKD_STATE_CONFLICT)
 		return;
+	p->last_sample = sample;
 	p->host->report(p->host, sample, reason);
 }
 
@@ -409,6 +411,7 @@ static void session_result(struct pgconn *c, const PGresult *res)
 		log_standby_figures(p);
 		poll_peers(p);
 	}
+	p->last_sample = sample;
 	p->host->report(p->host, sample, reason);
 }
 

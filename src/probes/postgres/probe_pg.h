@@ -42,6 +42,7 @@
 #include "pgconn.h"
 #include "postmaster_watch.h"
 #include "ratelimit.h"
+#include "sync_policy.h"
 
 /* The built-in PostgreSQL probe's entry. */
 extern const struct pgtrackd_module probe_postgres_module;
@@ -89,6 +90,8 @@ struct pg_probe {
 	bool in_conflict;
 
 	struct pg_answer local;
+	enum pgtrackd_state last_sample; /* the latest report() (FAIL after a failure) */
+	struct sync_policy sync;         /* with sync_standby_names */
 	int hot_standby;        /* in_hot_standby as last reported: -1 unknown, 0 off, 1 on */
 	int hot_standby_disagreements;
 	struct guard guard;

@@ -58,6 +58,14 @@ static int pg_check_section(const struct pgtrackd_dict *config, char *error, siz
 	return r;
 }
 
+/* What the synchronous replication policy may do depends on the latest verdict. */
+static enum pgtrackd_state sync_verdict(void *owner)
+{
+	const struct pg_probe *p = owner;
+
+	return p->accept_failing ? PGTRACKD_STATE_FAIL : p->last_sample;
+}
+
 static int pg_init(const struct pgtrackd_host *host, const struct pgtrackd_dict *config,
 		   void **state)
 {
@@ -82,6 +90,7 @@ static int pg_init(const struct pgtrackd_host *host, const struct pgtrackd_dict 
 		peer_init(&p->peers[i], host, &p->settings,
 			  &p->settings.peers[i], pg_probe_peer_done, p);
 	ev_init(&p->round_deadline, pg_probe_round_deadline_cb);
+	sync_policy_init(&p->sync, host, &p->settings, &p->params, sync_verdict, p);
 	pgconn_init(&p->session, host->loop, &pg_probe_session_handler);
 	pgconn_init(&p->accept, host->loop, &pg_probe_accept_handler);
 	pg_ping_init(&p->ping, host->loop, pg_probe_ping_done);
@@ -104,7 +113,10 @@ static int pg_start(void *state)
 	p->ping_failing = false;
 	p->last_full = 0.0;
 	p->last_quick_reconnect = -1e18;
+	p->last_sample = PGTRACKD_STATE_FAIL;
 	ev_timer_again(p->host->loop, &p->tick);
+	if (p->settings.sync_standby_names[0])
+		sync_policy_start(&p->sync);
 	if (p->settings.accept_interval_ms > 0) {
 		p->accept_tick.repeat = duration_seconds(p->settings.accept_interval_ms);
 		pg_probe_arm_accept_tick(p);
@@ -121,6 +133,7 @@ static void pg_stop(void *state)
 	ev_timer_stop(p->host->loop, &p->tick);
 	ev_timer_stop(p->host->loop, &p->accept_tick);
 	pgconn_close(&p->session);
+	sync_policy_stop(&p->sync);
 	postmaster_watch_stop(&p->postmaster);
 	pg_probe_stop_accept(p);
 	pg_postmaster_close(&p->pm);
@@ -196,6 +209,8 @@ static void pg_migrate(void *old_state, void *new_state)
 
 	migrate_standby(old, p);
 	p->accept_failures = old->accept_failures;
+	/* A relaxed primary turns strict only once a standby is past where it relaxed. */
+	p->sync.relax_lsn = old->sync.relax_lsn;
 	p->guard.stale = old->guard.stale;
 	if (!old->guard.conflict || old->guard.conflict_peer < 0)
 		return;

@@ -1,0 +1,290 @@
+#include "sync_policy.h"
+
+#include <inttypes.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "duration.h"
+#include "monotime.h"
+#include "pg_log.h"
+#include "util.h"
+
+#define SYNC_QUERY                                                                          \
+	"SELECT pg_is_in_recovery(), current_setting('synchronous_standby_names'),"         \
+	" CASE WHEN NOT pg_is_in_recovery()"                                                \
+	" THEN pg_wal_lsn_diff(pg_current_wal_flush_lsn(), '0/0')::int8 END,"               \
+	" (SELECT string_agg(pg_wal_lsn_diff(flush_lsn, '0/0')::int8::text, ',')"           \
+	" FROM pg_stat_replication WHERE state = 'streaming' AND flush_lsn IS NOT NULL),"  \
+	" (SELECT count(*) FROM pg_stat_replication),"                                      \
+	" (SELECT pid || ' ' || query_start FROM pg_stat_activity"                          \
+	" WHERE wait_event = 'SyncRep' ORDER BY query_start LIMIT 1),"                      \
+	" (SELECT count(*) FROM pg_stat_activity WHERE wait_event = 'SyncRep'),"            \
+	" pg_has_role('pg_read_all_stats', 'USAGE')"
+
+#define SYNC_GRANT_HINT                                                                     \
+	"the role needs GRANT ALTER SYSTEM ON PARAMETER synchronous_standby_names and "     \
+	"GRANT EXECUTE ON FUNCTION pg_reload_conf()"
+
+static struct sync_policy *of_conn(struct pgconn *c)
+{
+	return container_of(c, struct sync_policy, conn);
+}
+
+/* How long the server may take to show a value it was told to reload. */
+static double settle_time(const struct sync_policy *sp)
+{
+	double twice = 2.0 * duration_seconds(sp->settings->interval_ms);
+
+	return twice > 2.0 ? twice : 2.0;
+}
+
+static void say_change(struct sync_policy *sp, enum pgtrackd_log_level level, const char *line)
+{
+	unsigned long held = 0;
+
+	if (!ratelimit_allow(&sp->change_log, monotime_now(), &held))
+		return;
+	if (held)
+		sp->host->log(sp->host, level, "%s (%lu earlier change(s) of synchronous "
+			      "replication not logged)", line, held);
+	else
+		sp->host->log(sp->host, level, "%s", line);
+}
+
+static void say_failure(struct sync_policy *sp, const char *what, const struct pgconn_failure *f)
+{
+	unsigned long held = 0;
+	bool grant = strcmp(f->sqlstate, "42501") == 0;
+
+	sp->failing = true;
+	if (!ratelimit_allow(&sp->error_log, monotime_now(), &held))
+		return;
+	pg_log(sp->host, WARNING, "synchronous replication policy: %s failed (%s: %s)%s%s; "
+	       "synchronous_standby_names stays as it is, tried again every interval",
+	       what, pgconn_error_str(f->kind), f->message, grant ? "; " : "",
+	       grant ? SYNC_GRANT_HINT : "");
+	if (held)
+		pg_log(sp->host, WARNING, "synchronous replication policy: %lu more failure(s) "
+		       "not logged", held);
+}
+
+static void time_waiter(struct sync_policy *sp, const struct sync_observation *o, double now)
+{
+	if (!o->oldest_wait[0]) {
+		sp->waiter[0] = '\0';
+		return;
+	}
+	if (strcmp(sp->waiter, o->oldest_wait) != 0) {
+		snprintf(sp->waiter, sizeof(sp->waiter), "%s", o->oldest_wait);
+		sp->waiter_seen = now;
+	}
+}
+
+static void send_change(struct sync_policy *sp, enum sync_action action)
+{
+	char sql[CONF_STR_SIZE + 80];
+
+	sp->action = action;
+	sp->step = SYNC_STEP_ALTER;
+	snprintf(sql, sizeof(sql), "ALTER SYSTEM SET synchronous_standby_names = '%s'",
+		 action == SYNC_STRICT ? sp->settings->sync_standby_names : "");
+	pgconn_query(&sp->conn, sql, sp->settings->timeout_ms);
+}
+
+/* The server still shows the old value of a change just made: wait for the reload. */
+static bool change_settling(struct sync_policy *sp, const struct sync_observation *o, double now)
+{
+	if (sp->pending_at == 0.0)
+		return false;
+	if (strcmp(o->current, sp->pending) == 0) {
+		sp->pending_at = 0.0;
+		return false;
+	}
+	if (now - sp->pending_at < settle_time(sp))
+		return true;
+	pg_log(sp->host, WARNING, "synchronous_standby_names is '%s' %.1fs after pgtrackd set it "
+	       "to '%s' and reloaded: a setting that overrides postgresql.auto.conf (a command-line "
+	       "-c, ALTER ROLE or ALTER DATABASE ... SET)?", o->current, now - sp->pending_at,
+	       sp->pending);
+	sp->pending_at = 0.0;
+	return false;
+}
+
+static void on_poll(struct sync_policy *sp, const PGresult *res)
+{
+	struct sync_observation *o = &sp->seen;
+	double now = monotime_now();
+	struct sync_context c = {
+		.names = sp->settings->sync_standby_names,
+		.needed = sync_names_needed(sp->settings->sync_standby_names),
+		.catchup = sp->settings->sync_catchup,
+		.relax_lsn = sp->relax_lsn,
+		.relax_after = duration_seconds(sp->settings->sync_relax_after_ms),
+		.verdict = sp->verdict(sp->owner),
+	};
+	enum sync_action action;
+
+	sp->step = SYNC_STEP_IDLE;
+	if (!sync_parse(res, o)) {
+		struct pgconn_failure f = { .kind = PGCONN_ERR_QUERY };
+
+		snprintf(f.message, sizeof(f.message), "unexpected answer to the poll");
+		say_failure(sp, "the poll", &f);
+		return;
+	}
+	sp->failing = false;
+	if (!o->sees_stats && !sp->stats_warned) {
+		sp->stats_warned = true;
+		pg_log(sp->host, WARNING, "synchronous replication policy: this role cannot see "
+		       "other sessions' waits nor the standbys' positions (grant it "
+		       "pg_read_all_stats or pg_monitor): it will neither relax nor restore "
+		       "synchronous replication");
+	}
+	time_waiter(sp, o, now);
+	if (change_settling(sp, o, now))
+		return;
+	c.waited = sp->waiter[0] ? now - sp->waiter_seen : -1.0;
+	action = sync_decide(o, &c);
+	if (action != SYNC_KEEP)
+		send_change(sp, action);
+}
+
+static void log_done(struct sync_policy *sp)
+{
+	const struct sync_observation *o = &sp->seen;
+	char line[600];
+
+	if (o->in_recovery) {
+		snprintf(line, sizeof(line), "standby: synchronous_standby_names set to '' (was "
+			 "'%s'), so that a promotion here starts without waiting for standbys that "
+			 "follow it only later", o->current);
+		say_change(sp, PGTRACKD_LOG_INFO, line);
+	} else if (sp->action == SYNC_RELAX) {
+		snprintf(line, sizeof(line), "synchronous replication relaxed: %d commit(s) waited "
+			 "for a synchronous standby, the oldest %.1fs (sync_relax_after), %d "
+			 "walsender(s), %d streaming; synchronous_standby_names = '' until a standby "
+			 "has flushed WAL position %" PRId64 ": commits acknowledged meanwhile are on "
+			 "this node only", o->n_waiting, monotime_now() - sp->waiter_seen,
+			 o->n_walsenders, o->n_standbys, o->flush_lsn);
+		say_change(sp, PGTRACKD_LOG_WARNING, line);
+	} else {
+		snprintf(line, sizeof(line), "synchronous replication on: %d standby(s) streaming "
+			 "within sync_catchup of WAL position %" PRId64 "; synchronous_standby_names "
+			 "= '%s' (was '%s')",
+			 sync_caught_up(o, sp->settings->sync_catchup, sp->relax_lsn), o->flush_lsn,
+			 sp->settings->sync_standby_names, o->current);
+		say_change(sp, PGTRACKD_LOG_NOTICE, line);
+	}
+}
+
+static void on_result(struct pgconn *c, const PGresult *res)
+{
+	struct sync_policy *sp = of_conn(c);
+
+	switch (sp->step) {
+	case SYNC_STEP_POLL:
+		on_poll(sp, res);
+		return;
+	case SYNC_STEP_ALTER:
+		sp->step = SYNC_STEP_RELOAD;
+		pgconn_query(&sp->conn, "SELECT pg_reload_conf()", sp->settings->timeout_ms);
+		return;
+	case SYNC_STEP_RELOAD:
+		sp->step = SYNC_STEP_IDLE;
+		sp->failing = false;
+		snprintf(sp->pending, sizeof(sp->pending), "%s",
+			 sp->action == SYNC_STRICT ? sp->settings->sync_standby_names : "");
+		sp->pending_at = monotime_now();
+		sp->relax_lsn = sp->action == SYNC_RELAX && !sp->seen.in_recovery
+				? sp->seen.flush_lsn : -1;
+		log_done(sp);
+		return;
+	case SYNC_STEP_IDLE:
+		return;
+	}
+}
+
+static void poll(struct sync_policy *sp)
+{
+	sp->step = SYNC_STEP_POLL;
+	pgconn_query(&sp->conn, SYNC_QUERY, sp->settings->timeout_ms);
+}
+
+static void on_connected(struct pgconn *c)
+{
+	poll(of_conn(c));
+}
+
+static void on_failed(struct pgconn *c, const struct pgconn_failure *f)
+{
+	struct sync_policy *sp = of_conn(c);
+	enum sync_step step = sp->step;
+
+	sp->step = SYNC_STEP_IDLE;
+	if (step == SYNC_STEP_ALTER || step == SYNC_STEP_RELOAD) {
+		say_failure(sp, step == SYNC_STEP_ALTER ? "ALTER SYSTEM SET synchronous_standby_names"
+			    : "pg_reload_conf()", f);
+		return;
+	}
+	if (f->kind == PGCONN_ERR_QUERY) {
+		say_failure(sp, "the poll", f);
+		return;
+	}
+	/* The server is down or turned us away: the probe reports that. */
+	pg_log(sp->host, DEBUG, "synchronous replication policy: no session (%s: %s)",
+	       pgconn_error_str(f->kind), f->message);
+}
+
+static const struct pgconn_handler sync_handler = {
+	.connected = on_connected,
+	.result = on_result,
+	.failed = on_failed,
+};
+
+static void tick_cb(struct ev_loop *loop, ev_timer *w, int revents)
+{
+	struct sync_policy *sp = container_of(w, struct sync_policy, tick);
+
+	(void)loop;
+	(void)revents;
+	switch (sp->conn.state) {
+	case PGCONN_CLOSED:
+		pgconn_connect(&sp->conn, sp->params->keywords, sp->params->values,
+			       sp->settings->connect_timeout_ms);
+		break;
+	case PGCONN_READY:
+		poll(sp);
+		break;
+	case PGCONN_CONNECTING:
+	case PGCONN_BUSY:
+		break; /* its deadline decides */
+	}
+}
+
+void sync_policy_init(struct sync_policy *sp, const struct pgtrackd_host *host,
+		      const struct pg_settings *settings, const struct pgconn_params *params,
+		      sync_verdict_fn verdict, void *owner)
+{
+	double interval = duration_seconds(settings->interval_ms);
+
+	*sp = (struct sync_policy){ .host = host, .settings = settings, .params = params,
+				    .verdict = verdict, .owner = owner, .relax_lsn = -1 };
+	pgconn_init(&sp->conn, host->loop, &sync_handler);
+	ev_timer_init(&sp->tick, tick_cb, interval, interval);
+	ratelimit_init(&sp->change_log, duration_seconds(settings->reminder_interval_ms), 4);
+	ratelimit_init(&sp->error_log, duration_seconds(settings->reminder_interval_ms), 1);
+}
+
+void sync_policy_start(struct sync_policy *sp)
+{
+	ev_timer_again(sp->host->loop, &sp->tick);
+}
+
+void sync_policy_stop(struct sync_policy *sp)
+{
+	ev_timer_stop(sp->host->loop, &sp->tick);
+	pgconn_close(&sp->conn);
+	sp->step = SYNC_STEP_IDLE;
+	sp->pending_at = 0.0;
+	sp->waiter[0] = '\0';
+}
