@@ -25,9 +25,18 @@
 	"the role needs GRANT ALTER SYSTEM ON PARAMETER synchronous_standby_names and "     \
 	"GRANT EXECUTE ON FUNCTION pg_reload_conf()"
 
+#define SYNC_FIRST_BACKOFF 1.0
+
 static struct sync_policy *of_conn(struct pgconn *c)
 {
 	return container_of(c, struct sync_policy, conn);
+}
+
+static double reminder(const struct sync_policy *sp)
+{
+	double r = duration_seconds(sp->settings->reminder_interval_ms);
+
+	return r > SYNC_FIRST_BACKOFF ? r : SYNC_FIRST_BACKOFF;
 }
 
 /* How long the server may take to show a value it was told to reload. */
@@ -51,7 +60,8 @@ static void say_change(struct sync_policy *sp, enum pgtrackd_log_level level, co
 		sp->host->log(sp->host, level, "%s", line);
 }
 
-static void say_failure(struct sync_policy *sp, const char *what, const struct pgconn_failure *f)
+static void say_failure(struct sync_policy *sp, const char *what, const struct pgconn_failure *f,
+			double retry)
 {
 	unsigned long held = 0;
 	bool grant = strcmp(f->sqlstate, "42501") == 0;
@@ -60,9 +70,9 @@ static void say_failure(struct sync_policy *sp, const char *what, const struct p
 	if (!ratelimit_allow(&sp->error_log, monotime_now(), &held))
 		return;
 	pg_log(sp->host, WARNING, "synchronous replication policy: %s failed (%s: %s)%s%s; "
-	       "synchronous_standby_names stays as it is, tried again every interval",
+	       "synchronous_standby_names stays as it is, tried again in %.0fs",
 	       what, pgconn_error_str(f->kind), f->message, grant ? "; " : "",
-	       grant ? SYNC_GRANT_HINT : "");
+	       grant ? SYNC_GRANT_HINT : "", retry);
 	if (held)
 		pg_log(sp->host, WARNING, "synchronous replication policy: %lu more failure(s) "
 		       "not logged", held);
@@ -129,7 +139,7 @@ static void on_poll(struct sync_policy *sp, const PGresult *res)
 		struct pgconn_failure f = { .kind = PGCONN_ERR_QUERY };
 
 		snprintf(f.message, sizeof(f.message), "unexpected answer to the poll");
-		say_failure(sp, "the poll", &f);
+		say_failure(sp, "the poll", &f, duration_seconds(sp->settings->interval_ms));
 		return;
 	}
 	sp->failing = false;
@@ -145,7 +155,7 @@ static void on_poll(struct sync_policy *sp, const PGresult *res)
 		return;
 	c.waited = sp->waiter[0] ? now - sp->waiter_seen : -1.0;
 	action = sync_decide(o, &c);
-	if (action != SYNC_KEEP)
+	if (action != SYNC_KEEP && now >= sp->retry_at)
 		send_change(sp, action);
 }
 
@@ -192,6 +202,7 @@ static void on_result(struct pgconn *c, const PGresult *res)
 	case SYNC_STEP_RELOAD:
 		sp->step = SYNC_STEP_IDLE;
 		sp->failing = false;
+		sp->backoff = SYNC_FIRST_BACKOFF;
 		snprintf(sp->pending, sizeof(sp->pending), "%s",
 			 sp->action == SYNC_STRICT ? sp->settings->sync_standby_names : "");
 		sp->pending_at = monotime_now();
@@ -222,12 +233,15 @@ static void on_failed(struct pgconn *c, const struct pgconn_failure *f)
 
 	sp->step = SYNC_STEP_IDLE;
 	if (step == SYNC_STEP_ALTER || step == SYNC_STEP_RELOAD) {
+		/* Not every poll: each failed ALTER SYSTEM is an ERROR in the server's log. */
+		sp->retry_at = monotime_now() + sp->backoff;
 		say_failure(sp, step == SYNC_STEP_ALTER ? "ALTER SYSTEM SET synchronous_standby_names"
-			    : "pg_reload_conf()", f);
+			    : "pg_reload_conf()", f, sp->backoff);
+		sp->backoff = sp->backoff * 2.0 > reminder(sp) ? reminder(sp) : sp->backoff * 2.0;
 		return;
 	}
 	if (f->kind == PGCONN_ERR_QUERY) {
-		say_failure(sp, "the poll", f);
+		say_failure(sp, "the poll", f, duration_seconds(sp->settings->interval_ms));
 		return;
 	}
 	/* The server is down or turned us away: the probe reports that. */
@@ -268,7 +282,8 @@ void sync_policy_init(struct sync_policy *sp, const struct pgtrackd_host *host,
 	double interval = duration_seconds(settings->interval_ms);
 
 	*sp = (struct sync_policy){ .host = host, .settings = settings, .params = params,
-				    .verdict = verdict, .owner = owner, .relax_lsn = -1 };
+				    .verdict = verdict, .owner = owner, .relax_lsn = -1,
+				    .backoff = SYNC_FIRST_BACKOFF };
 	pgconn_init(&sp->conn, host->loop, &sync_handler);
 	ev_timer_init(&sp->tick, tick_cb, interval, interval);
 	ratelimit_init(&sp->change_log, duration_seconds(settings->reminder_interval_ms), 4);

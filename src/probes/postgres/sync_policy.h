@@ -106,6 +106,8 @@ struct sync_policy {
 	int64_t relax_lsn;              /* -1 unknown */
 	char pending[CONF_STR_SIZE];    /* the value set, until the server shows it */
 	double pending_at;              /* monotonic; 0 none */
+	double retry_at;                /* monotonic: no change is tried before (after a failure) */
+	double backoff;                 /* seconds to the next try after a failed change */
 	bool stats_warned;
 	bool failing;                   /* the last poll or change failed */
 	struct ratelimit change_log;
