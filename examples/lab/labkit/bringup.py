@@ -165,6 +165,12 @@ class LabBringUp(LabNetwork):
             else:
                 wait_for(lambda: lowest <= (n.track_value() or -999) <= VALUE_STANDBY, 20, 0.05,
                          "%s: track file = a standby rank, %d..%d" % (n.name, lowest, VALUE_STANDBY))
+        if self.sync_policy:
+            p = self.primary
+            wait_for(lambda: p.pg("SELECT count(*) FROM pg_stat_replication WHERE sync_state = 'quorum'")[0][0]
+                     == self.n - 1, 15, 0.1, "pgtrackd turning synchronous replication on")
+            self.log("postgres: synchronous replication by pgtrackd (sync_standby_names = ANY 1 (*)), "
+                     "relaxed when a commit waits 5 s for the standby")
         self._keepalived_up("daemons: keepalived on every node (unicast VRRP, %s, VIP %s)"
                             % (INSTANCE, VIP), False, "pgbouncer serving on %s only")
 

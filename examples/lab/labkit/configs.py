@@ -122,6 +122,8 @@ fall = 2
 accept_interval = 1s
 %(peers)s""" % dict(name=node.name, file=node.track_file, sock=node.sock, port=PG_PORT, user=PG_USER,
                     interval=interval, peers=peers, base=BASE_PRIORITY) + (
+        "; synchronous while the standby streams, relaxed when a commit waits 5 s for it\n"
+        "sync_standby_names = ANY 1 (*)\n" if node.lab.sync_policy else "") + (
         trackd_http(node) if node.lab.router == "haproxy" else "")
 
 
