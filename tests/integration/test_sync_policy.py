@@ -202,3 +202,26 @@ def test_bad_names_refused(pgtrackd_bin, workdir):
                         [(3, 'invalid value "n2\'" for sync_standby_names: the syntax of '
                              'PostgreSQL\'s synchronous_standby_names, with only A-Z a-z 0-9 _ . '
                              '- * , ( ) " and spaces')])
+
+
+def test_overridden_setting_is_warned_about_not_fought(servers, trackd):
+    """A command-line -c overrides postgresql.auto.conf: pgtrackd's change never
+    shows. It says so, once, and tries again at a backoff, not every poll."""
+    p = servers.primary("p")
+    r = servers.replica(p, "r")
+    wait_caught_up(p, r)
+    p.pg_ctl("-w", "-t", "60", "-m", "fast", "-o", "-c synchronous_standby_names=n7", "restart")
+    p.pid = p._read_pid()
+    wait_setting(p, "n7")
+    t = trackd.start({"p": p.track_options(legacy_values=False, sync_standby_names=NAMES)})
+    t.wait_for_value("p", PRIMARY, 10)
+    t.wait_for_log(r'warning: track "p": synchronous replication policy: the server shows '
+                   r'\'n7\' \d+\.\ds after pgtrackd set \'ANY 1 \(\*\)\' and reloaded: a setting '
+                   r'that overrides postgresql.auto.conf \(a command-line -c, ALTER ROLE or '
+                   r'ALTER DATABASE ... SET\)\?; synchronous_standby_names stays as it is, tried '
+                   r'again in 1s', 10)
+    time.sleep(4.0)
+    assert setting(p) == "n7"
+    assert len([l for l in t.log_lines() if "policy: the server shows" in l]) == 1
+    # ALTER SYSTEM itself succeeded each time: at most a try every 1, 2, 4 s, not every poll
+    assert 1 <= p.log().count("received SIGHUP") <= 4

@@ -142,10 +142,16 @@ static void test_restore(void)
 	CHECK_INT_EQ(sync_decide(&o, &c), SYNC_KEEP);
 	add_standby(&o, 99 * MB);
 	CHECK_INT_EQ(sync_decide(&o, &c), SYNC_STRICT);
-	/* Someone else's value is replaced when the standbys are there. */
+	/* Someone else's value is replaced when the standbys are there ... */
 	c = context();
 	snprintf(o.current, sizeof(o.current), "%s", "n9");
 	CHECK_INT_EQ(sync_decide(&o, &c), SYNC_STRICT);
+	/* ... and relaxed like ours when commits wait on it (postgresql.conf's own names). */
+	struct sync_observation alone = primary_at(100 * MB, "ANY 1 (*), n9");
+
+	CHECK_INT_EQ(sync_decide(&alone, &c), SYNC_KEEP);
+	c.waited = 6.0;
+	CHECK_INT_EQ(sync_decide(&alone, &c), SYNC_RELAX);
 }
 
 static void test_lost_primary(void)

@@ -50,21 +50,22 @@ int sync_caught_up(const struct sync_observation *o, int64_t catchup, int64_t re
 
 enum sync_action sync_decide(const struct sync_observation *o, const struct sync_context *c)
 {
-	bool strict = strcmp(o->current, c->names) == 0;
+	bool ours = strcmp(o->current, c->names) == 0;
 
 	/* A standby: its promotion must not wait for standbys that follow it only later. */
 	if (o->in_recovery)
 		return o->current[0] ? SYNC_RELAX : SYNC_KEEP;
 	/* A primary that lost: what it commits waits for a standby rather than diverges. */
 	if (c->verdict == PGTRACKD_STATE_STALE || c->verdict == PGTRACKD_STATE_CONFLICT)
-		return strict ? SYNC_KEEP : SYNC_STRICT;
-	if (strict) {
-		if (c->relax_after > 0 && c->waited >= c->relax_after &&
-		    c->verdict == PGTRACKD_STATE_PRIMARY)
-			return SYNC_RELAX;
-		return SYNC_KEEP;
-	}
-	if (sync_caught_up(o, c->catchup, c->relax_lsn) >= c->needed)
+		return ours ? SYNC_KEEP : SYNC_STRICT;
+	if (!o->current[0])
+		return sync_caught_up(o, c->catchup, c->relax_lsn) >= c->needed ? SYNC_STRICT
+									   : SYNC_KEEP;
+	/* Ours or not (postgresql.conf's, an operator's), commits that wait are relaxed. */
+	if (c->relax_after > 0 && c->waited >= c->relax_after &&
+	    c->verdict == PGTRACKD_STATE_PRIMARY)
+		return SYNC_RELAX;
+	if (!ours && sync_caught_up(o, c->catchup, -1) >= c->needed)
 		return SYNC_STRICT;
 	return SYNC_KEEP;
 }

@@ -1,6 +1,6 @@
 #include "sync_policy.h"
 
-#include <inttypes.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -27,6 +27,9 @@
 
 #define SYNC_FIRST_BACKOFF 1.0
 
+/* A byte position as PostgreSQL writes an LSN: the two halves of %X/%X. */
+#define LSN_PARTS(lsn) (unsigned)((uint64_t)(lsn) >> 32), (unsigned)((uint64_t)(lsn) & 0xffffffffu)
+
 static struct sync_policy *of_conn(struct pgconn *c)
 {
 	return container_of(c, struct sync_policy, conn);
@@ -39,12 +42,28 @@ static double reminder(const struct sync_policy *sp)
 	return r > SYNC_FIRST_BACKOFF ? r : SYNC_FIRST_BACKOFF;
 }
 
+/* The track's interval, at least a second: nothing here needs the probe's pace. */
+static double poll_period(const struct pg_settings *s)
+{
+	double interval = duration_seconds(s->interval_ms);
+
+	return interval > 1.0 ? interval : 1.0;
+}
+
 /* How long the server may take to show a value it was told to reload. */
 static double settle_time(const struct sync_policy *sp)
 {
-	double twice = 2.0 * duration_seconds(sp->settings->interval_ms);
+	return 2.0 * poll_period(sp->settings);
+}
 
-	return twice > 2.0 ? twice : 2.0;
+/* A change that failed is tried again after 1, 2, 4 ... s up to reminder_interval. */
+static double next_backoff(struct sync_policy *sp)
+{
+	double now = sp->backoff;
+
+	sp->retry_at = monotime_now() + now;
+	sp->backoff = now * 2.0 > reminder(sp) ? reminder(sp) : now * 2.0;
+	return now;
 }
 
 static void say_change(struct sync_policy *sp, enum pgtrackd_log_level level, const char *line)
@@ -60,22 +79,31 @@ static void say_change(struct sync_policy *sp, enum pgtrackd_log_level level, co
 		sp->host->log(sp->host, level, "%s", line);
 }
 
-static void say_failure(struct sync_policy *sp, const char *what, const struct pgconn_failure *f,
-			double retry)
+/* A failure, worded by the caller; logged once per reminder_interval. */
+static void say_problem(struct sync_policy *sp, const char *problem, double retry)
 {
 	unsigned long held = 0;
-	bool grant = strcmp(f->sqlstate, "42501") == 0;
 
 	sp->failing = true;
 	if (!ratelimit_allow(&sp->error_log, monotime_now(), &held))
 		return;
-	pg_log(sp->host, WARNING, "synchronous replication policy: %s failed (%s: %s)%s%s; "
-	       "synchronous_standby_names stays as it is, tried again in %.0fs",
-	       what, pgconn_error_str(f->kind), f->message, grant ? "; " : "",
-	       grant ? SYNC_GRANT_HINT : "", retry);
+	pg_log(sp->host, WARNING, "synchronous replication policy: %s; synchronous_standby_names "
+	       "stays as it is, tried again in %.0fs", problem, retry);
 	if (held)
 		pg_log(sp->host, WARNING, "synchronous replication policy: %lu more failure(s) "
 		       "not logged", held);
+}
+
+static void say_failure(struct sync_policy *sp, const char *what, const struct pgconn_failure *f,
+			double retry)
+{
+	char problem[600];
+	bool grant = strcmp(f->sqlstate, "42501") == 0;
+
+	snprintf(problem, sizeof(problem), "%s failed (%s: %s)%s%s", what,
+		 pgconn_error_str(f->kind), f->message, grant ? "; " : "",
+		 grant ? SYNC_GRANT_HINT : "");
+	say_problem(sp, problem, retry);
 }
 
 static void time_waiter(struct sync_policy *sp, const struct sync_observation *o, double now)
@@ -104,6 +132,8 @@ static void send_change(struct sync_policy *sp, enum sync_action action)
 /* The server still shows the old value of a change just made: wait for the reload. */
 static bool change_settling(struct sync_policy *sp, const struct sync_observation *o, double now)
 {
+	char problem[CONF_STR_SIZE * 2 + 200];
+
 	if (sp->pending_at == 0.0)
 		return false;
 	if (strcmp(o->current, sp->pending) == 0) {
@@ -112,11 +142,12 @@ static bool change_settling(struct sync_policy *sp, const struct sync_observatio
 	}
 	if (now - sp->pending_at < settle_time(sp))
 		return true;
-	pg_log(sp->host, WARNING, "synchronous_standby_names is '%s' %.1fs after pgtrackd set it "
-	       "to '%s' and reloaded: a setting that overrides postgresql.auto.conf (a command-line "
-	       "-c, ALTER ROLE or ALTER DATABASE ... SET)?", o->current, now - sp->pending_at,
-	       sp->pending);
+	snprintf(problem, sizeof(problem), "the server shows '%s' %.1fs after pgtrackd set '%s' "
+		 "and reloaded: a setting that overrides postgresql.auto.conf (a command-line -c, "
+		 "ALTER ROLE or ALTER DATABASE ... SET)?", o->current, now - sp->pending_at,
+		 sp->pending);
 	sp->pending_at = 0.0;
+	say_problem(sp, problem, next_backoff(sp));
 	return false;
 }
 
@@ -139,7 +170,7 @@ static void on_poll(struct sync_policy *sp, const PGresult *res)
 		struct pgconn_failure f = { .kind = PGCONN_ERR_QUERY };
 
 		snprintf(f.message, sizeof(f.message), "unexpected answer to the poll");
-		say_failure(sp, "the poll", &f, duration_seconds(sp->settings->interval_ms));
+		say_failure(sp, "the poll", &f, poll_period(sp->settings));
 		return;
 	}
 	sp->failing = false;
@@ -173,15 +204,16 @@ static void log_done(struct sync_policy *sp)
 		snprintf(line, sizeof(line), "synchronous replication relaxed: %d commit(s) waited "
 			 "for a synchronous standby, the oldest %.1fs (sync_relax_after), %d "
 			 "walsender(s), %d streaming; synchronous_standby_names = '' until a standby "
-			 "has flushed WAL position %" PRId64 ": commits acknowledged meanwhile are on "
-			 "this node only", o->n_waiting, monotime_now() - sp->waiter_seen,
-			 o->n_walsenders, o->n_standbys, o->flush_lsn);
+			 "has flushed WAL position %X/%X: commits acknowledged meanwhile are on this "
+			 "node only", o->n_waiting, monotime_now() - sp->waiter_seen,
+			 o->n_walsenders, o->n_standbys, LSN_PARTS(o->flush_lsn));
 		say_change(sp, PGTRACKD_LOG_WARNING, line);
 	} else {
 		snprintf(line, sizeof(line), "synchronous replication on: %d standby(s) streaming "
-			 "within sync_catchup of WAL position %" PRId64 "; synchronous_standby_names "
+			 "within sync_catchup of WAL position %X/%X; synchronous_standby_names "
 			 "= '%s' (was '%s')",
-			 sync_caught_up(o, sp->settings->sync_catchup, sp->relax_lsn), o->flush_lsn,
+			 sync_caught_up(o, sp->settings->sync_catchup, sp->relax_lsn),
+			 LSN_PARTS(o->flush_lsn),
 			 sp->settings->sync_standby_names, o->current);
 		say_change(sp, PGTRACKD_LOG_NOTICE, line);
 	}
@@ -234,14 +266,12 @@ static void on_failed(struct pgconn *c, const struct pgconn_failure *f)
 	sp->step = SYNC_STEP_IDLE;
 	if (step == SYNC_STEP_ALTER || step == SYNC_STEP_RELOAD) {
 		/* Not every poll: each failed ALTER SYSTEM is an ERROR in the server's log. */
-		sp->retry_at = monotime_now() + sp->backoff;
 		say_failure(sp, step == SYNC_STEP_ALTER ? "ALTER SYSTEM SET synchronous_standby_names"
-			    : "pg_reload_conf()", f, sp->backoff);
-		sp->backoff = sp->backoff * 2.0 > reminder(sp) ? reminder(sp) : sp->backoff * 2.0;
+			    : "pg_reload_conf()", f, next_backoff(sp));
 		return;
 	}
 	if (f->kind == PGCONN_ERR_QUERY) {
-		say_failure(sp, "the poll", f, duration_seconds(sp->settings->interval_ms));
+		say_failure(sp, "the poll", f, poll_period(sp->settings));
 		return;
 	}
 	/* The server is down or turned us away: the probe reports that. */
@@ -279,13 +309,13 @@ void sync_policy_init(struct sync_policy *sp, const struct pgtrackd_host *host,
 		      const struct pg_settings *settings, const struct pgconn_params *params,
 		      sync_verdict_fn verdict, void *owner)
 {
-	double interval = duration_seconds(settings->interval_ms);
+	double period = poll_period(settings);
 
 	*sp = (struct sync_policy){ .host = host, .settings = settings, .params = params,
 				    .verdict = verdict, .owner = owner, .relax_lsn = -1,
 				    .backoff = SYNC_FIRST_BACKOFF };
 	pgconn_init(&sp->conn, host->loop, &sync_handler);
-	ev_timer_init(&sp->tick, tick_cb, interval, interval);
+	ev_timer_init(&sp->tick, tick_cb, period, period);
 	ratelimit_init(&sp->change_log, duration_seconds(settings->reminder_interval_ms), 4);
 	ratelimit_init(&sp->error_log, duration_seconds(settings->reminder_interval_ms), 1);
 }
