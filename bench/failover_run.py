@@ -16,6 +16,7 @@ WRITE_INTERVAL = 0.1
 
 
 CLIENT_TIMEOUT_S = 2            # lab_client.py's connect_timeout (--client-timeout)
+SYNC_POLICY = False             # --sync-policy: three nodes and more through pgtrackd too
 
 
 MODES = ("pgtrackd", "classic")
@@ -363,13 +364,17 @@ def restart_figures(lab, mode, old, acked, t_crash, observed):
 
 
 def one_run(labkit, series, mode, a, k, phase):
+    # two nodes: pgtrackd's sync_standby_names in mode pgtrackd, asynchronous in classic;
+    # three and more: a fixed synchronous_standby_names, or pgtrackd's with --sync-policy
+    sync = False if SYNC_POLICY and mode == "pgtrackd" else None
     if series.repmgr:
-        lab = labkit.Lab(nodes=series.nodes, promote="repmgr", build=a.build, log=lab_log, mode=mode)
+        lab = labkit.Lab(nodes=series.nodes, promote="repmgr", build=a.build, log=lab_log, mode=mode,
+                         sync=sync)
     else:
         lab = labkit.Lab(nodes=series.nodes, promote="manual", promote_delay=series.promote, build=a.build,
-                         log=lab_log, mode=mode)
+                         log=lab_log, mode=mode, sync=sync)
     r = {"series": series.key, "nodes": series.nodes, "promote": series.promote, "mode": mode, "run": k,
-         "ok": False}
+         "ok": False, "replication": "pgtrackd" if lab.sync_policy else "fixed" if lab.sync else "async"}
     t_begin = time.monotonic()
     with lab:
         r["setup_s"] = round(time.monotonic() - t_begin, 1)

@@ -338,6 +338,12 @@ static void metrics_replication(struct promtext *p, const struct trackd_view *v)
 		     "receive_lag_bytes");
 	metrics_fact(p, v, "pgtrackd_timeline", "The server's timeline (a primary's).",
 		     "timeline");
+	metrics_fact(p, v, "pgtrackd_sync_relaxed",
+		     "With sync_standby_names: 1 if synchronous_standby_names is empty (relaxed), "
+		     "0 if not.", "sync_relaxed");
+	metrics_fact(p, v, "pgtrackd_sync_waiting_commits",
+		     "With sync_standby_names: backends waiting for a synchronous standby.",
+		     "sync_waiting_commits");
 }
 
 /* pgtrackd_peer_up: a sample per peer each track's probe describes. */

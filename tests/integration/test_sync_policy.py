@@ -4,13 +4,15 @@ sync_relax_after for a standby that is gone or hung, keeps it relaxed until
 the standby is back past where it relaxed, and keeps a standby's setting
 empty so that its promotion does not wait (pgtrackd.conf(5))."""
 
+import json
 import os
 import signal
 import threading
 import time
 
-from guard_rig import PRIMARY, STANDBY, wait_caught_up
+from guard_rig import PRIMARY, STANDBY, abc_tracks, three_nodes, wait_caught_up
 from kit.trackd import assert_check_errors
+from test_http import port, request, write  # noqa: F401  (port: a fixture)
 
 NAMES = "ANY 1 (*)"
 ON = r'notice: track "p": synchronous replication on: 1 standby\(s\) streaming'
@@ -57,7 +59,8 @@ class Commit:
 
 
 def tracks(cluster_primary, replica, **over):
-    opts = dict(sync_standby_names=NAMES, sync_relax_after="1s", **over)
+    opts = dict(sync_standby_names=NAMES, sync_relax_after="1s")
+    opts.update(over)
     return {"p": cluster_primary.track_options(legacy_values=False, **opts),
             "r": replica.track_options(legacy_values=False, **opts)}
 
@@ -66,13 +69,37 @@ def sync_state(primary):
     return [r[0] for r in primary.sql("SELECT sync_state FROM pg_stat_replication")]
 
 
-def test_on_relaxed_on_again(servers, trackd):
+def sync_facts(port, names=None, timeout=5):
+    """The p track's sync facts in /status, and its sync series in /metrics;
+    with names, once the facts (the last poll, once a second) show them."""
+    deadline = time.monotonic() + timeout
+    while True:
+        facts, series = _sync_facts(port)
+        if names is None or facts.get("sync_standby_names") == names:
+            return facts, series
+        assert time.monotonic() < deadline, facts
+        time.sleep(0.1)
+
+
+def _sync_facts(port):
+    status, body, _ = request(port, "/status")
+    assert status == 200
+    facts = {tr["name"]: tr for tr in json.loads(body)["tracks"]}["p"]["facts"]
+    status, body, _ = request(port, "/metrics")
+    assert status == 200
+    series = [l for l in body.decode().splitlines() if l.startswith("pgtrackd_sync_")]
+    return {k: v for k, v in facts.items() if k.startswith("sync_")}, series
+
+
+def test_on_relaxed_on_again(servers, trackd, port):
     p = servers.primary("p")
     r = servers.replica(p, "r")
     p.sql("CREATE TABLE sync_writes (at timestamptz)")
     r.sql("ALTER SYSTEM SET synchronous_standby_names = 'n9'")
     r.sql("SELECT pg_reload_conf()")
-    t = trackd.start(tracks(p, r))
+    t = trackd.new()
+    write(t, tracks(p, r), {"listen": "127.0.0.1:%d" % port, "default_track": "p"})
+    t.start()
     t.wait_for_value("p", PRIMARY, 10)
     t.wait_for_value("r", STANDBY, 10)
 
@@ -81,6 +108,11 @@ def test_on_relaxed_on_again(servers, trackd):
     wait_setting(p, NAMES)
     assert sync_state(p) == ["quorum"]
     assert Commit(p).wait(10) < 5
+    facts, series = sync_facts(port, NAMES)
+    assert facts["sync_relaxed"] == 0, facts
+    assert facts["sync_streaming_standbys"] == 1 and facts["sync_policy_failing"] == 0, facts
+    assert 'pgtrackd_sync_relaxed{track="p"} 0' in series, series
+    assert 'pgtrackd_sync_relaxed{track="r"} 1' in series, series
     # the standby's own value is taken away: its promotion would wait for nobody
     t.wait_for_log(r'info: track "r": standby: synchronous_standby_names set to \'\' '
                    r'\(was \'n9\'\)', 10)
@@ -96,6 +128,10 @@ def test_on_relaxed_on_again(servers, trackd):
     wait_setting(p, "")
     assert t.read("p") == "%d\n" % PRIMARY     # the primary's verdict never moved
     assert Commit(p).wait(10) < 5              # relaxed: nothing waits
+    facts, series = sync_facts(port, "")
+    assert facts["sync_relaxed"] == 1, facts
+    assert facts["sync_waiting_commits"] == 0, facts
+    assert 'pgtrackd_sync_relaxed{track="p"} 1' in series, series
 
     # back: on again once it is past where the primary relaxed
     at = t.log_size()
@@ -220,8 +256,72 @@ def test_overridden_setting_is_warned_about_not_fought(servers, trackd):
                    r'that overrides postgresql.auto.conf \(a command-line -c, ALTER ROLE or '
                    r'ALTER DATABASE ... SET\)\?; synchronous_standby_names stays as it is, tried '
                    r'again in 1s', 10)
-    time.sleep(4.0)
+    reloads = p.log().count("received SIGHUP")
+    time.sleep(20.0)
     assert setting(p) == "n7"
     assert len([l for l in t.log_lines() if "policy: the server shows" in l]) == 1
-    # ALTER SYSTEM itself succeeded each time: at most a try every 1, 2, 4 s, not every poll
-    assert 1 <= p.log().count("received SIGHUP") <= 4
+    # each try (ALTER SYSTEM succeeds, the reload shows nothing) waits the settling
+    # time (2 s), then 1, 2, 4, 8 ... s: 3 in these 20 s (every 3 s, 6 or more, if
+    # the successful ALTER SYSTEM reset the backoff), not one every poll
+    assert 1 <= p.log().count("received SIGHUP") - reloads <= 4
+
+
+def test_acknowledged_commit_survives_the_crash(servers, trackd):
+    """The loss asynchronous replication allows: the standby's WAL receiver
+    stalls, the primary acknowledges a commit, the primary crashes, the
+    standby is promoted without it. Strict, the commit waits for the standby
+    instead (less than sync_relax_after here), and the promoted standby has it."""
+    p = servers.primary("p")
+    r = servers.replica(p, "r")
+    p.sql("CREATE TABLE sync_writes (at timestamptz)")
+    t = trackd.start(tracks(p, r, sync_relax_after="30s"))
+    t.wait_for_log(ON, 10)
+    wait_setting(p, NAMES)
+    wait_caught_up(p, r)
+    receiver = r.sql("SELECT pid FROM pg_stat_wal_receiver")[0][0]
+    os.kill(receiver, signal.SIGSTOP)
+    try:
+        commit = Commit(p)
+        time.sleep(1.0)
+        assert commit.took is None and commit.error is None   # waits for the standby
+    finally:
+        os.kill(receiver, signal.SIGCONT)
+    commit.wait(20)
+    p.kill9()
+    r.promote()
+    assert r.sql("SELECT count(*) FROM sync_writes")[0][0] == 1
+
+
+def test_standbys_keep_strict_while_another_follows(servers, trackd):
+    """Three nodes with peers: each standby keeps the names for its promotion
+    while the other standby answers (it would follow); the one left alone
+    relaxes. Promoted, B's first commit waits for C to follow it."""
+    n = three_nodes(servers)
+    n.a.sql("CREATE TABLE sync_writes (at timestamptz)")
+    t = trackd.start(abc_tracks(n, sync_standby_names=NAMES, sync_relax_after="30s"))
+    wait_setting(n.a, NAMES)
+    wait_setting(n.b, NAMES)
+    wait_setting(n.c, NAMES)
+    t.wait_for_log(r'info: track "b": standby: synchronous_standby_names set to \'ANY 1 \(\*\)\' '
+                   r'\(was \'\'\): other standbys answer among the peers, so a promotion here '
+                   r'waits for one of them to follow', 10)
+    # C goes: B is the only standby left, and relaxes for its own promotion
+    at = t.log_size()
+    n.c.stop("fast")
+    wait_setting(n.b, "")
+    t.wait_for_log(r'info: track "b": standby: synchronous_standby_names set to \'\' \(was '
+                   r'\'ANY 1 \(\*\)\'\): no other standby answers among the peers', 10, start=at)
+    n.c.start()
+    wait_setting(n.b, NAMES)
+    wait_caught_up(n.a, n.b, n.c)
+
+    # the failover: B is promoted strict; its first commit waits for C to follow
+    n.a.stop("immediate")
+    n.b.promote()
+    assert setting(n.b) == NAMES
+    commit = Commit(n.b)
+    time.sleep(1.0)
+    assert commit.took is None and commit.error is None
+    n.c.repoint(n.b)
+    assert commit.wait(20) < 30
+    assert [s for (s,) in n.b.sql("SELECT sync_state FROM pg_stat_replication")] == ["quorum"]

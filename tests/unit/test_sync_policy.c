@@ -80,7 +80,7 @@ static void test_standby(void)
 	struct sync_observation o = primary_at(-1, NAMES);
 
 	o.in_recovery = true;
-	/* A standby relaxes, whatever the verdict, so that its promotion does not wait. */
+	/* The only standby relaxes, whatever the verdict: its promotion would wait for nobody. */
 	CHECK_INT_EQ(sync_decide(&o, &c), SYNC_RELAX);
 	c.verdict = PGTRACKD_STATE_LAGGING;
 	CHECK_INT_EQ(sync_decide(&o, &c), SYNC_RELAX);
@@ -89,6 +89,22 @@ static void test_standby(void)
 	/* The operator's own value on a standby is taken away too: pgtrackd owns it. */
 	snprintf(o.current, sizeof(o.current), "%s", "n9");
 	CHECK_INT_EQ(sync_decide(&o, &c), SYNC_RELAX);
+
+	/* Another standby answers: it would follow a promotion here; strict, and kept. */
+	c.other_standbys = 1;
+	CHECK_INT_EQ(sync_decide(&o, &c), SYNC_STRICT);
+	snprintf(o.current, sizeof(o.current), "%s", "");
+	CHECK_INT_EQ(sync_decide(&o, &c), SYNC_STRICT);
+	snprintf(o.current, sizeof(o.current), "%s", NAMES);
+	CHECK_INT_EQ(sync_decide(&o, &c), SYNC_KEEP);
+	/* ... however long commits wait somewhere: a standby commits nothing. */
+	c.waited = 3600.0;
+	CHECK_INT_EQ(sync_decide(&o, &c), SYNC_KEEP);
+	/* ANY 2 with one other standby: a promotion would wait for ever; relaxed. */
+	c.needed = 2;
+	CHECK_INT_EQ(sync_decide(&o, &c), SYNC_RELAX);
+	c.other_standbys = 2;
+	CHECK_INT_EQ(sync_decide(&o, &c), SYNC_KEEP);
 }
 
 static void test_relax(void)

@@ -50,8 +50,8 @@ class Lab(LabBringUp, LabFailover, LabRouter):
         self.promote_mode = promote
         self.promote_delay = float(promote_delay)
         self.sync = nodes >= 3 if sync is None else bool(sync)
-        # Otherwise (two nodes) pgtrackd makes replication synchronous while the
-        # standby streams and relaxes it when the standby is gone (sync_standby_names).
+        # Otherwise (two nodes, or sync=False) pgtrackd makes replication synchronous
+        # while a standby streams and relaxes it when none is there (sync_standby_names).
         self.sync_policy = not self.sync and not self.classic
         self.interval_ms = int(interval_ms)
         self.hold_timeout = hold_timeout    # pgtrack-notify's [postgres] hold_timeout

@@ -133,6 +133,8 @@ void pg_probe_describe(void *state, const struct pgtrackd_facts *out)
 	out->put_int(out, "accept_failures", (int64_t)p->accept_failures);
 	if (p->accept_failing)
 		out->put_text(out, "accept_reason", p->accept_reason);
+	if (p->settings.sync_standby_names[0])
+		sync_policy_describe(&p->sync, out);
 	if (p->settings.n_peers == 0)
 		return;
 	out->begin_list(out, "peers");

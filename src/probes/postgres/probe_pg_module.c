@@ -66,6 +66,29 @@ static enum pgtrackd_state sync_verdict(void *owner)
 	return p->accept_failing ? PGTRACKD_STATE_FAIL : p->last_sample;
 }
 
+/*
+ * Peers that answer as standbys of this cluster: they would follow a
+ * promotion here, so a standby keeps the strict names for its promotion.
+ */
+static int sync_other_standbys(void *owner)
+{
+	const struct pg_probe *p = owner;
+	double now = monotime_now();
+	double max_age = 3.0 * duration_seconds(p->settings.interval_ms) +
+			 duration_seconds(p->settings.timeout_ms);
+	int n = 0;
+
+	if (!p->local.valid || !p->local.system_identifier[0])
+		return 0;
+	for (int i = 0; i < p->settings.n_peers; i++) {
+		const struct pg_answer *a = peer_fresh_answer(&p->peers[i], now, max_age);
+
+		n += a && a->in_recovery &&
+		     strcmp(a->system_identifier, p->local.system_identifier) == 0;
+	}
+	return n;
+}
+
 static int pg_init(const struct pgtrackd_host *host, const struct pgtrackd_dict *config,
 		   void **state)
 {
@@ -90,7 +113,8 @@ static int pg_init(const struct pgtrackd_host *host, const struct pgtrackd_dict 
 		peer_init(&p->peers[i], host, &p->settings,
 			  &p->settings.peers[i], pg_probe_peer_done, p);
 	ev_init(&p->round_deadline, pg_probe_round_deadline_cb);
-	sync_policy_init(&p->sync, host, &p->settings, &p->params, sync_verdict, p);
+	sync_policy_init(&p->sync, host, &p->settings, &p->params, sync_verdict,
+			 sync_other_standbys, p);
 	pgconn_init(&p->session, host->loop, &pg_probe_session_handler);
 	pgconn_init(&p->accept, host->loop, &pg_probe_accept_handler);
 	pg_ping_init(&p->ping, host->loop, pg_probe_ping_done);

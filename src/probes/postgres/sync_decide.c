@@ -52,9 +52,16 @@ enum sync_action sync_decide(const struct sync_observation *o, const struct sync
 {
 	bool ours = strcmp(o->current, c->names) == 0;
 
-	/* A standby: its promotion must not wait for standbys that follow it only later. */
-	if (o->in_recovery)
+	/*
+	 * A standby: what its promotion starts with.  Strict while enough other
+	 * standbys are there to follow it; alone, relaxed, or its first commits
+	 * would wait for standbys that do not exist.
+	 */
+	if (o->in_recovery) {
+		if (c->other_standbys >= c->needed)
+			return ours ? SYNC_KEEP : SYNC_STRICT;
 		return o->current[0] ? SYNC_RELAX : SYNC_KEEP;
+	}
 	/* A primary that lost: what it commits waits for a standby rather than diverges. */
 	if (c->verdict == PGTRACKD_STATE_STALE || c->verdict == PGTRACKD_STATE_CONFLICT)
 		return ours ? SYNC_KEEP : SYNC_STRICT;

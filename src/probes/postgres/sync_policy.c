@@ -138,6 +138,7 @@ static bool change_settling(struct sync_policy *sp, const struct sync_observatio
 		return false;
 	if (strcmp(o->current, sp->pending) == 0) {
 		sp->pending_at = 0.0;
+		sp->backoff = SYNC_FIRST_BACKOFF; /* done: only now is the change a success */
 		return false;
 	}
 	if (now - sp->pending_at < settle_time(sp))
@@ -162,6 +163,7 @@ static void on_poll(struct sync_policy *sp, const PGresult *res)
 		.relax_lsn = sp->relax_lsn,
 		.relax_after = duration_seconds(sp->settings->sync_relax_after_ms),
 		.verdict = sp->verdict(sp->owner),
+		.other_standbys = sp->other_standbys(sp->owner),
 	};
 	enum sync_action action;
 
@@ -174,6 +176,7 @@ static void on_poll(struct sync_policy *sp, const PGresult *res)
 		return;
 	}
 	sp->failing = false;
+	sp->polled = true;
 	if (!o->sees_stats && !sp->stats_warned) {
 		sp->stats_warned = true;
 		pg_log(sp->host, WARNING, "synchronous replication policy: this role cannot see "
@@ -195,10 +198,15 @@ static void log_done(struct sync_policy *sp)
 	const struct sync_observation *o = &sp->seen;
 	char line[600];
 
-	if (o->in_recovery) {
+	if (o->in_recovery && sp->action == SYNC_RELAX) {
 		snprintf(line, sizeof(line), "standby: synchronous_standby_names set to '' (was "
-			 "'%s'), so that a promotion here starts without waiting for standbys that "
-			 "follow it only later", o->current);
+			 "'%s'): no other standby answers among the peers, so a promotion here must "
+			 "not wait for one", o->current);
+		say_change(sp, PGTRACKD_LOG_INFO, line);
+	} else if (o->in_recovery) {
+		snprintf(line, sizeof(line), "standby: synchronous_standby_names set to '%s' (was "
+			 "'%s'): other standbys answer among the peers, so a promotion here waits "
+			 "for one of them to follow", sp->settings->sync_standby_names, o->current);
 		say_change(sp, PGTRACKD_LOG_INFO, line);
 	} else if (sp->action == SYNC_RELAX) {
 		snprintf(line, sizeof(line), "synchronous replication relaxed: %d commit(s) waited "
@@ -234,7 +242,6 @@ static void on_result(struct pgconn *c, const PGresult *res)
 	case SYNC_STEP_RELOAD:
 		sp->step = SYNC_STEP_IDLE;
 		sp->failing = false;
-		sp->backoff = SYNC_FIRST_BACKOFF;
 		snprintf(sp->pending, sizeof(sp->pending), "%s",
 			 sp->action == SYNC_STRICT ? sp->settings->sync_standby_names : "");
 		sp->pending_at = monotime_now();
@@ -305,14 +312,28 @@ static void tick_cb(struct ev_loop *loop, ev_timer *w, int revents)
 	}
 }
 
+void sync_policy_describe(const struct sync_policy *sp, const struct pgtrackd_facts *out)
+{
+	const struct sync_observation *o = &sp->seen;
+
+	out->put_int(out, "sync_policy_failing", sp->failing);
+	if (!sp->polled)
+		return;
+	out->put_text(out, "sync_standby_names", o->current);
+	out->put_int(out, "sync_relaxed", o->current[0] == '\0');
+	out->put_int(out, "sync_waiting_commits", o->n_waiting);
+	out->put_int(out, "sync_streaming_standbys", o->n_standbys);
+}
+
 void sync_policy_init(struct sync_policy *sp, const struct pgtrackd_host *host,
 		      const struct pg_settings *settings, const struct pgconn_params *params,
-		      sync_verdict_fn verdict, void *owner)
+		      sync_verdict_fn verdict, sync_count_fn other_standbys, void *owner)
 {
 	double period = poll_period(settings);
 
 	*sp = (struct sync_policy){ .host = host, .settings = settings, .params = params,
-				    .verdict = verdict, .owner = owner, .relax_lsn = -1,
+				    .verdict = verdict, .other_standbys = other_standbys,
+				    .owner = owner, .relax_lsn = -1,
 				    .backoff = SYNC_FIRST_BACKOFF };
 	pgconn_init(&sp->conn, host->loop, &sync_handler);
 	ev_timer_init(&sp->tick, tick_cb, period, period);
@@ -332,4 +353,5 @@ void sync_policy_stop(struct sync_policy *sp)
 	sp->step = SYNC_STEP_IDLE;
 	sp->pending_at = 0.0;
 	sp->waiter[0] = '\0';
+	sp->polled = false;
 }

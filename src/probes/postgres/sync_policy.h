@@ -9,9 +9,12 @@
  *
  * - strict (the configured names) while the server is a healthy primary
  *   and enough standbys stream caught up;
- * - relaxed ('') once a commit has waited sync_relax_after for them, and
- *   always on a standby, so that a promotion starts without waiting for
- *   standbys that do not follow it yet.
+ * - relaxed ('') once a commit has waited sync_relax_after for them.
+ *
+ * On a standby: strict while enough other standbys answer among the peers
+ * (they would follow a promotion here, and its first commits wait for one
+ * of them), relaxed when it is the only one (two nodes: a promotion here
+ * would wait for nobody).
  *
  * Strict again once enough standbys stream within sync_catchup bytes of
  * the primary's flushed WAL and have flushed everything the primary had
@@ -67,6 +70,7 @@ struct sync_context {
 	double waited;          /* seconds the oldest SyncRep waiter has been seen waiting, -1 none */
 	double relax_after;     /* seconds, 0: never relax */
 	enum pgtrackd_state verdict; /* the probe's latest report */
+	int other_standbys;     /* standbys among the peers, that would follow a promotion here */
 };
 
 /* The number of standbys "[FIRST|ANY] N (...)" asks for: N, or 1 for a plain list. */
@@ -79,7 +83,9 @@ enum sync_action sync_decide(const struct sync_observation *o, const struct sync
 /* Fills o from the poll's result; false if it is not one. */
 bool sync_parse(const PGresult *res, struct sync_observation *o);
 
+/* What the probe knows: its latest verdict, and how many peers answer as standbys. */
 typedef enum pgtrackd_state (*sync_verdict_fn)(void *owner);
+typedef int (*sync_count_fn)(void *owner);
 
 enum sync_step {
 	SYNC_STEP_IDLE,
@@ -93,6 +99,7 @@ struct sync_policy {
 	const struct pg_settings *settings;
 	const struct pgconn_params *params;
 	sync_verdict_fn verdict;
+	sync_count_fn other_standbys;
 	void *owner;
 
 	struct pgconn conn;
@@ -110,14 +117,17 @@ struct sync_policy {
 	double backoff;                 /* seconds to the next try after a failed change */
 	bool stats_warned;
 	bool failing;                   /* the last poll or change failed */
+	bool polled;                    /* seen holds an answer */
 	struct ratelimit change_log;
 	struct ratelimit error_log;
 };
 
 void sync_policy_init(struct sync_policy *sp, const struct pgtrackd_host *host,
 		      const struct pg_settings *settings, const struct pgconn_params *params,
-		      sync_verdict_fn verdict, void *owner);
+		      sync_verdict_fn verdict, sync_count_fn other_standbys, void *owner);
 void sync_policy_start(struct sync_policy *sp);
 void sync_policy_stop(struct sync_policy *sp);
+/* The facts of /status and /metrics: sync_standby_names, sync_relaxed ... */
+void sync_policy_describe(const struct sync_policy *sp, const struct pgtrackd_facts *out);
 
 #endif
