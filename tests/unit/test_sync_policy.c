@@ -90,6 +90,9 @@ static void test_standby(void)
 	snprintf(o.current, sizeof(o.current), "%s", "n9");
 	CHECK_INT_EQ(sync_decide(&o, &c), SYNC_RELAX);
 
+	/* Not every peer heard yet: nothing changes on a standby. */
+	c.other_standbys = -1;
+	CHECK_INT_EQ(sync_decide(&o, &c), SYNC_KEEP);
 	/* Another standby answers: it would follow a promotion here; strict, and kept. */
 	c.other_standbys = 1;
 	CHECK_INT_EQ(sync_decide(&o, &c), SYNC_STRICT);

@@ -69,6 +69,7 @@ static enum pgtrackd_state sync_verdict(void *owner)
 /*
  * Peers that answer as standbys of this cluster: they would follow a
  * promotion here, so a standby keeps the strict names for its promotion.
+ * -1 until the local server and every peer have answered or failed once.
  */
 static int sync_other_standbys(void *owner)
 {
@@ -79,7 +80,10 @@ static int sync_other_standbys(void *owner)
 	int n = 0;
 
 	if (!p->local.valid || !p->local.system_identifier[0])
-		return 0;
+		return -1;
+	for (int i = 0; i < p->settings.n_peers; i++)
+		if (!p->peers[i].heard)
+			return -1; /* not yet: deciding now would change it twice at start */
 	for (int i = 0; i < p->settings.n_peers; i++) {
 		const struct pg_answer *a = peer_fresh_answer(&p->peers[i], now, max_age);
 

@@ -58,6 +58,8 @@ enum sync_action sync_decide(const struct sync_observation *o, const struct sync
 	 * would wait for standbys that do not exist.
 	 */
 	if (o->in_recovery) {
+		if (c->other_standbys < 0)
+			return SYNC_KEEP; /* the peers have not all been heard yet */
 		if (c->other_standbys >= c->needed)
 			return ours ? SYNC_KEEP : SYNC_STRICT;
 		return o->current[0] ? SYNC_RELAX : SYNC_KEEP;

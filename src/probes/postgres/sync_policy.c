@@ -344,6 +344,8 @@ void sync_policy_init(struct sync_policy *sp, const struct pgtrackd_host *host,
 void sync_policy_start(struct sync_policy *sp)
 {
 	ev_timer_again(sp->host->loop, &sp->tick);
+	pgconn_connect(&sp->conn, sp->params->keywords, sp->params->values,
+		       sp->settings->connect_timeout_ms);
 }
 
 void sync_policy_stop(struct sync_policy *sp)

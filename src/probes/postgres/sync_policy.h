@@ -70,7 +70,7 @@ struct sync_context {
 	double waited;          /* seconds the oldest SyncRep waiter has been seen waiting, -1 none */
 	double relax_after;     /* seconds, 0: never relax */
 	enum pgtrackd_state verdict; /* the probe's latest report */
-	int other_standbys;     /* standbys among the peers, that would follow a promotion here */
+	int other_standbys;     /* standbys among the peers (would follow a promotion here), -1 unknown */
 };
 
 /* The number of standbys "[FIRST|ANY] N (...)" asks for: N, or 1 for a plain list. */
