@@ -95,6 +95,16 @@ static void test_priority_layout_warnings(void)
 	out = load_log("[track a]\nfile = /a\npeer.b = 10.0.0.2\n", &n);
 	CHECK_INT_EQ(count_substr(out, "warning:"), 0);
 	free(out);
+
+	/* sync_standby_names needs the peers to know what a promotion starts with. */
+	out = load_log("[track a]\nfile = /a\nsync_standby_names = ANY 1 (*)\n", &n);
+	CHECK(strstr(out, ":1: track \"a\": sync_standby_names without peers: a standby cannot "
+			  "see the other standbys that would follow its promotion") != NULL);
+	free(out);
+	out = load_log("[track a]\nfile = /a\nsync_standby_names = ANY 1 (*)\npeer.b = 10.0.0.2\n",
+		       &n);
+	CHECK_INT_EQ(count_substr(out, "warning:"), 0);
+	free(out);
 }
 
 static void test_node_key(void)

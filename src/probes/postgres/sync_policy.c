@@ -118,6 +118,26 @@ static void time_waiter(struct sync_policy *sp, const struct sync_observation *o
 	}
 }
 
+/*
+ * A standby that has strict names relaxes them only once the other
+ * standbys have been gone for sync_relax_after (a peer whose answers come
+ * and go must not make it ALTER SYSTEM and reload every poll).
+ */
+static void hold_while_others_gone(struct sync_policy *sp, const struct sync_observation *o,
+				   struct sync_context *c, double now)
+{
+	bool alone = o->in_recovery && c->other_standbys >= 0 && c->other_standbys < c->needed;
+
+	if (!alone || !o->current[0]) {
+		sp->alone_since = 0.0;
+		return;
+	}
+	if (sp->alone_since == 0.0)
+		sp->alone_since = now;
+	if (now - sp->alone_since < c->relax_after)
+		c->other_standbys = -1; /* not yet: as if unknown, nothing changes */
+}
+
 static void send_change(struct sync_policy *sp, enum sync_action action)
 {
 	char sql[CONF_STR_SIZE + 80];
@@ -185,6 +205,7 @@ static void on_poll(struct sync_policy *sp, const PGresult *res)
 		       "synchronous replication");
 	}
 	time_waiter(sp, o, now);
+	hold_while_others_gone(sp, o, &c, now);
 	if (change_settling(sp, o, now))
 		return;
 	c.waited = sp->waiter[0] ? now - sp->waiter_seen : -1.0;
@@ -355,5 +376,6 @@ void sync_policy_stop(struct sync_policy *sp)
 	sp->step = SYNC_STEP_IDLE;
 	sp->pending_at = 0.0;
 	sp->waiter[0] = '\0';
+	sp->alone_since = 0.0;
 	sp->polled = false;
 }

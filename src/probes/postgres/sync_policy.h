@@ -110,6 +110,7 @@ struct sync_policy {
 
 	char waiter[64];                /* the oldest SyncRep waiter being timed */
 	double waiter_seen;             /* monotonic: when it was first seen */
+	double alone_since;             /* monotonic: a strict standby saw no other standby; 0 */
 	int64_t relax_lsn;              /* -1 unknown */
 	char pending[CONF_STR_SIZE];    /* the value set, until the server shows it */
 	double pending_at;              /* monotonic; 0 none */
