@@ -18,7 +18,7 @@ import pytest
 
 from kit.postgres import PG_USER, pg_ids
 from kit.procs import wait_pid_gone
-from kit.pgserver import wait_backends
+from kit.pgserver import backend_pids, wait_backends
 from kit.trackd import FileWatch, change_re, changes
 
 
@@ -104,13 +104,27 @@ def test_accept_probe_survives_reload_while_in_flight(servers, trackd):
 # smart shutdown
 
 
-def test_smart_shutdown_is_not_held_up(servers, trackd):
+def wait_backends_n(pg, appname, n, timeout=10):
+    deadline = time.monotonic() + timeout
+    while len(backend_pids(pg, appname)) != n:
+        assert time.monotonic() < deadline, backend_pids(pg, appname)
+        time.sleep(0.05)
+
+
+@pytest.mark.parametrize("sync", [False, True], ids=["probe", "sync_policy"])
+def test_smart_shutdown_is_not_held_up(servers, trackd, sync):
     """pg_ctl stop -m smart waits for every session to end.  While another
     client still holds the server, the track goes down with the server's
     own reason (57P03, shutting down); pgtrackd lets go of its session, so
-    the server exits as soon as that client leaves."""
+    the server exits as soon as that client leaves.  With sync_standby_names,
+    the synchronous replication policy's session too."""
     pg = servers.primary()
-    t = trackd.start({"p": pg.track_options(accept_interval="500ms")})
+    opts = {"accept_interval": "500ms"}
+    if sync:
+        opts["sync_standby_names"] = "ANY 1 (*)"
+    t = trackd.start({"p": pg.track_options(**opts)})
+    if sync:      # its session is open
+        wait_backends_n(pg, "pgtrackd", 2)
     t.wait_for_value("p", 100, 10)
     start = t.log_size()
 

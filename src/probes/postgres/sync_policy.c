@@ -319,6 +319,20 @@ static void tick_cb(struct ev_loop *loop, ev_timer *w, int revents)
 
 	(void)loop;
 	(void)revents;
+	/*
+	 * While the probe reports the server down, this session goes too: a
+	 * smart shutdown waits for every session, and the probe lets go of its
+	 * own when it sees one (57P03, "stopping").
+	 */
+	if (sp->verdict(sp->owner) == PGTRACKD_STATE_FAIL) {
+		if (sp->conn.state != PGCONN_CLOSED)
+			pg_log(sp->host, DEBUG, "synchronous replication policy: the server is "
+			       "down, closing the policy's session");
+		pgconn_close(&sp->conn);
+		sp->step = SYNC_STEP_IDLE;
+		sp->pending_at = 0.0;
+		return;
+	}
 	switch (sp->conn.state) {
 	case PGCONN_CLOSED:
 		pgconn_connect(&sp->conn, sp->params->keywords, sp->params->values,
@@ -364,9 +378,8 @@ void sync_policy_init(struct sync_policy *sp, const struct pgtrackd_host *host,
 
 void sync_policy_start(struct sync_policy *sp)
 {
+	/* The first tick connects, once the probe has a verdict that is not down. */
 	ev_timer_again(sp->host->loop, &sp->tick);
-	pgconn_connect(&sp->conn, sp->params->keywords, sp->params->values,
-		       sp->settings->connect_timeout_ms);
 }
 
 void sync_policy_stop(struct sync_policy *sp)
