@@ -94,6 +94,8 @@ static void on_result(struct pgconn *c, const PGresult *res)
 	set_role(lp, role);
 	if (lp->watching && lp->role != LOCALPG_PRIMARY)
 		arm(lp, lp->config->local.hold_poll_ms);
+	else if (!lp->watching)
+		arm(lp, lp->config->local.session_renew_ms);
 }
 
 static void on_failed(struct pgconn *c, const struct pgconn_failure *f)
@@ -144,10 +146,20 @@ static void timer_cb(struct ev_loop *loop, ev_timer *w, int revents)
 {
 	struct localpg *lp = container_of(w, struct localpg, timer);
 
-	if (lp->conn.state == PGCONN_CLOSED)
+	if (lp->conn.state == PGCONN_CLOSED) {
 		connect_now(lp);
-	else if (pgconn_ready(&lp->conn) && (lp->watching || lp->role == LOCALPG_UNKNOWN))
+	} else if (pgconn_ready(&lp->conn) && (lp->watching || lp->role == LOCALPG_UNKNOWN)) {
 		ask(lp);
+	} else if (pgconn_ready(&lp->conn)) {
+		/*
+		 * An idle session is replaced every session_renew: a smart shutdown
+		 * waits for every session and never tells an idle one, but turns the
+		 * new one away (57P03), and the server is then let go.
+		 */
+		log_debug("local PostgreSQL at %s: renewing the idle session", lp->target);
+		pgconn_close(&lp->conn);
+		connect_now(lp);
+	}
 }
 
 void localpg_init(struct localpg *lp, struct ev_loop *loop, const struct notify_config *config,
@@ -194,6 +206,8 @@ void localpg_watch(struct localpg *lp, bool on)
 		return;
 	lp->watching = on;
 	lp->fresh = false;
+	if (!on && pgconn_ready(&lp->conn))
+		arm(lp, lp->config->local.session_renew_ms); /* idle again: renewed in time */
 	if (!on || !lp->config->hold || lp->role == LOCALPG_PRIMARY)
 		return;
 	/* Holding: ask now rather than at the end of a backoff. */

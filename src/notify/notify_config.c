@@ -72,6 +72,8 @@ static const struct conf_key local_keys[] = {
 	  .min = DURATION_MS(5), .max = DURATION_SEC(1), .default_value = "5ms" },
 	{ .name = "hold_timeout", .type = CONF_DURATION, .offset = L(hold_timeout_ms),
 	  .min = DURATION_SEC(1), .max = DURATION_SEC(3600), .default_value = "30s" },
+	{ .name = "session_renew", .type = CONF_DURATION, .offset = L(session_renew_ms),
+	  .min = DURATION_SEC(1), .max = DURATION_SEC(3600), .default_value = "1m" },
 	{ 0 },
 };
 #undef L

@@ -53,6 +53,7 @@ struct local_settings {
 	int64_t connect_timeout_ms;
 	int64_t hold_poll_ms;
 	int64_t hold_timeout_ms;
+	int64_t session_renew_ms; /* the idle session is replaced this often (smart shutdown) */
 };
 
 /* [http]: the optional listener for /status and /metrics (notify_config_http.c). */

@@ -9,9 +9,13 @@ import pytest
 from kit.fifo import inst
 from kit.notify import Notify
 from kit.waiting import wait_until
-from notify_rig import VI, HeldClient, admin_cmds
+from kit.pgserver import backend_pids
+from kit.procs import wait_pid_gone
+from notify_rig import VI, HeldClient, Rig, admin_cmds
 from notify_rig import ADMIN_GLOBAL_RE
 from notify_rig import notify_bin, pg, rig, standby_rig  # noqa: F401  (fixtures)
+
+SESSION_RENEW = {"session_renew": "1s"}
 
 
 def master_on_a_standby(rig):
@@ -265,3 +269,37 @@ def test_hold_then_fence_lifts_the_global_pause_quietly(standby_rig):
     rig.pg.promote()
     rig.fifo.write(inst(VI, "MASTER"))
     assert rig.wait_serving(timeout=5) == "appdb"
+
+
+def test_smart_shutdown_is_not_held_up_by_the_postgres_session(notify_bin, servers):
+    """[postgres]'s session idles between holds; a smart shutdown waits for
+    every session, and an idle one never hears of it. The session is renewed
+    every session_renew: the server turns the new one away (57P03, shutting
+    down) and the old one goes, so the server exits."""
+    primary = servers.primary("sprimary")
+    primary.sql("CREATE DATABASE appdb")
+    rig = Rig(notify_bin, primary)
+    try:
+        rig.start_bouncer()
+        rig.make_fifo()
+        n = rig.start(postgres=rig.postgres_section(**SESSION_RENEW))
+        rig.apply("MASTER", True)
+        wait_until(lambda: backend_pids(primary, "pgtrack-notify"), 10,
+                   what="pgtrack-notify's session")
+        # pgbouncer's idle server connections hold a smart shutdown up too
+        # (server_idle_timeout): close them, so that only ours is left
+        rig.bouncer.admin("RECONNECT")
+        wait_until(lambda: not [1 for (d,) in primary.sql(
+            "SELECT datname FROM pg_stat_activity WHERE datname = 'appdb'")], 10,
+            what="pgbouncer's server connections closed")
+        r = primary.pg_ctl("-W", "-m", "smart", "stop", check=False)
+        assert r.returncode == 0, r.stdout
+        import subprocess
+        gone = wait_pid_gone(primary.pid, 20)
+        assert gone, "smart shutdown held up:\n" + subprocess.run(
+            ["ps", "--ppid", str(primary.pid), "-o", "pid,args"], capture_output=True,
+            text=True).stdout
+        primary.pid = None
+        n.wait_for_log(r"local PostgreSQL at \S+ is unreachable: .*shutting down", 5)
+    finally:
+        rig.close()
