@@ -14,7 +14,7 @@
  * On a standby: strict while enough other standbys answer among the peers
  * (they would follow a promotion here, and its first commits wait for one
  * of them), relaxed when it is the only one (two nodes: a promotion here
- * would wait for nobody).
+ * would wait for nobody) or the others have been gone sync_relax_after.
  *
  * Strict again once enough standbys stream within sync_catchup bytes of
  * the primary's flushed WAL and have flushed everything the primary had
@@ -22,8 +22,10 @@
  * stale or conflicting primary is put back to strict, never relaxed: what
  * it commits waits rather than diverges.
  *
- * A session of its own, polled every track interval, so that a blocked
- * ALTER SYSTEM can never delay the probe's verdict.
+ * A session of its own, polled every track interval (at least a second
+ * apart), so that a blocked ALTER SYSTEM can never delay the probe's
+ * verdict; closed while the track is down, so that it never holds up a
+ * smart shutdown.
  */
 #ifndef PGTRACKD_SYNC_POLICY_H
 #define PGTRACKD_SYNC_POLICY_H
