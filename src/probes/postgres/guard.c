@@ -305,8 +305,7 @@ static enum pgtrackd_state judge_standby(struct guard *g, const struct pg_settin
 			 g->rank);
 	else if (g->ranked >= 2)
 		snprintf(reason, size, "in recovery, rank %d of %d standbys by WAL position %X/%X",
-			 g->rank, g->ranked, (unsigned)((uint64_t)g->position >> 32),
-			 (unsigned)((uint64_t)g->position & 0xffffffffu));
+			 g->rank, g->ranked, PG_LSN_PARTS(g->position));
 	else
 		snprintf(reason, size, "in recovery");
 	return PGTRACKD_STATE_STANDBY;

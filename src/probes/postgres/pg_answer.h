@@ -28,6 +28,9 @@
 void pg_probe_params(const struct pg_settings *s, const char *host, const char *hostaddr,
 		     int port, struct pgconn_params *out);
 
+/* A WAL position in bytes as PostgreSQL writes an LSN: the two halves of "%X/%X". */
+#define PG_LSN_PARTS(lsn) (unsigned)((uint64_t)(lsn) >> 32), (unsigned)((uint64_t)(lsn) & 0xffffffffu)
+
 #define PG_QUERY                                                                              \
 	"SELECT pg_is_in_recovery(),"                                                         \
 	" CASE WHEN pg_is_in_recovery() THEN NULL"                                            \

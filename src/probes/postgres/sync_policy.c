@@ -6,6 +6,7 @@
 
 #include "duration.h"
 #include "monotime.h"
+#include "pg_answer.h"
 #include "pg_log.h"
 #include "util.h"
 
@@ -27,8 +28,6 @@
 
 #define SYNC_FIRST_BACKOFF 1.0
 
-/* A byte position as PostgreSQL writes an LSN: the two halves of %X/%X. */
-#define LSN_PARTS(lsn) (unsigned)((uint64_t)(lsn) >> 32), (unsigned)((uint64_t)(lsn) & 0xffffffffu)
 
 static struct sync_policy *of_conn(struct pgconn *c)
 {
@@ -235,14 +234,14 @@ static void log_done(struct sync_policy *sp)
 			 "walsender(s), %d streaming; synchronous_standby_names = '' until a standby "
 			 "has flushed WAL position %X/%X: commits acknowledged meanwhile are on this "
 			 "node only", o->n_waiting, monotime_now() - sp->waiter_seen,
-			 o->n_walsenders, o->n_standbys, LSN_PARTS(o->flush_lsn));
+			 o->n_walsenders, o->n_standbys, PG_LSN_PARTS(o->flush_lsn));
 		say_change(sp, PGTRACKD_LOG_WARNING, line);
 	} else {
 		snprintf(line, sizeof(line), "synchronous replication on: %d standby(s) streaming "
 			 "within sync_catchup of WAL position %X/%X; synchronous_standby_names "
 			 "= '%s' (was '%s')",
 			 sync_caught_up(o, sp->settings->sync_catchup, sp->relax_lsn),
-			 LSN_PARTS(o->flush_lsn),
+			 PG_LSN_PARTS(o->flush_lsn),
 			 sp->settings->sync_standby_names, o->current);
 		say_change(sp, PGTRACKD_LOG_NOTICE, line);
 	}
