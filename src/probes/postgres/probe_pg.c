@@ -237,13 +237,18 @@ static void log_conflict(struct pg_probe *p, enum pgtrackd_state sample, const c
 		  "then this node stays at value_conflict", reason);
 }
 
+double pg_probe_peer_max_age(const struct pg_probe *p)
+{
+	return 3.0 * duration_seconds(p->settings.interval_ms) +
+	       duration_seconds(p->settings.timeout_ms);
+}
+
 /* The verdict of the guard on the local answer and the peers' fresh answers. */
 static enum pgtrackd_state judge(struct pg_probe *p, char *reason, size_t size)
 {
 	struct guard_peer views[PG_MAX_PEERS];
 	double now = monotime_now();
-	double max_age = 3.0 * duration_seconds(p->settings.interval_ms) +
-			 duration_seconds(p->settings.timeout_ms);
+	double max_age = pg_probe_peer_max_age(p);
 	enum pgtrackd_state sample;
 
 	for (int i = 0; i < p->settings.n_peers; i++) {

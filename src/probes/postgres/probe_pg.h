@@ -116,6 +116,8 @@ void pg_probe_postmaster_exited(struct postmaster_watch *w, int pid);
 void pg_probe_round_deadline_cb(struct ev_loop *loop, ev_timer *w, int revents);
 void pg_probe_peer_done(struct peer *peer, void *owner);
 void pg_probe_cancel_round(struct pg_probe *p);
+/* How old a peer's answer may be and still count (three intervals and a timeout). */
+double pg_probe_peer_max_age(const struct pg_probe *p);
 void pg_probe_format_failure(char *buf, size_t size, const char *what,
 			     const struct pgconn_failure *f);
 /* The module ABI's class of a connection's failure. */

@@ -75,8 +75,7 @@ static int sync_other_standbys(void *owner)
 {
 	const struct pg_probe *p = owner;
 	double now = monotime_now();
-	double max_age = 3.0 * duration_seconds(p->settings.interval_ms) +
-			 duration_seconds(p->settings.timeout_ms);
+	double max_age = pg_probe_peer_max_age(p);
 	int n = 0;
 
 	if (!p->local.valid || !p->local.system_identifier[0])
