@@ -291,11 +291,12 @@ void config_check_probe(struct conf_parser *p, const struct track_settings *t)
 		return;
 	}
 	check_layout(p, t, &pg);
-	if (pg.sync_standby_names[0] && pg.n_peers == 0)
-		config_track_warn(p, t, "sync_standby_names without peers: a standby cannot see "
-				  "the other standbys that would follow its promotion, so it counts as "
-				  "the only one and a promotion there starts relaxed (list the other "
-				  "nodes as peer.NAME)");
+	if (pg.sync_standby_names[0] && pg.n_peers == 0 &&
+	    strcmp(pg.sync_promotion, "follower") == 0)
+		config_track_warn(p, t, "sync_promotion = follower without peers: a standby "
+				  "cannot see the other standbys that would follow its promotion, so "
+				  "it counts as the only one and a promotion there starts relaxed "
+				  "(list the other nodes as peer.NAME)");
 }
 
 bool config_probe_equal(const struct track_settings *a, const struct track_settings *b)

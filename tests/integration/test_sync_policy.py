@@ -112,9 +112,10 @@ def test_on_relaxed_on_again(servers, trackd, port):
     assert facts["sync_relaxed"] == 0, facts
     assert facts["sync_streaming_standbys"] == 1 and facts["sync_policy_failing"] == 0, facts
     assert 'pgtrackd_sync_relaxed{track="p"} 0' in series, series
-    # the standby's own value is taken away: its promotion would wait for nobody
+    # the standby's own value is taken away: its promotion starts relaxed
     t.wait_for_log(r'info: track "r": standby: synchronous_standby_names set to \'\' '
-                   r'\(was \'n9\'\): no other standby answers among the peers', 10)
+                   r'\(was \'n9\'\): a promotion here acknowledges its first commits at '
+                   r'once and turns synchronous once a standby follows it', 10)
     wait_setting(r, "")
     deadline = time.monotonic() + 5      # the standby's facts: its next poll
     while 'pgtrackd_sync_relaxed{track="r"} 1' not in sync_facts(port)[1]:
@@ -295,13 +296,42 @@ def test_acknowledged_commit_survives_the_crash(servers, trackd):
     assert r.sql("SELECT count(*) FROM sync_writes")[0][0] == 1
 
 
-def test_standbys_keep_strict_while_another_follows(servers, trackd):
-    """Three nodes with peers: each standby keeps the names for its promotion
-    while the other standby answers (it would follow); the one left alone
-    relaxes. Promoted, B's first commit waits for C to follow it."""
+def test_three_nodes_promotion_starts_relaxed(servers, trackd):
+    """Three nodes, sync_promotion = relaxed (the default): both standbys are
+    relaxed, so B's first commit after its promotion is acknowledged at once,
+    before C follows it; B turns synchronous once C streams from it."""
     n = three_nodes(servers)
     n.a.sql("CREATE TABLE sync_writes (at timestamptz)")
     t = trackd.start(abc_tracks(n, sync_standby_names=NAMES, sync_relax_after="3s"))
+    wait_setting(n.a, NAMES)
+    wait_setting(n.b, "")
+    wait_setting(n.c, "")
+    wait_caught_up(n.a, n.b, n.c)
+
+    n.a.stop("immediate")
+    n.b.promote()
+    assert setting(n.b) == ""
+    assert Commit(n.b).wait(10) < 3
+    at = t.log_size()
+    n.c.repoint(n.b)
+    t.wait_for_log(r'notice: track "b": synchronous replication on: 1 standby\(s\) streaming',
+                   15, start=at)
+    wait_setting(n.b, NAMES)
+    assert Commit(n.b).wait(10) < 3
+    wait_caught_up(n.b, n.c)
+    assert n.c.sql("SELECT count(*) FROM sync_writes")[0][0] == 2
+    assert setting(n.c) == ""
+
+
+def test_standbys_keep_strict_while_another_follows(servers, trackd):
+    """sync_promotion = follower, three nodes with peers: each standby keeps
+    the names for its promotion while the other standby answers (it would
+    follow); the one left alone relaxes. Promoted, B's first commit waits for
+    C to follow it."""
+    n = three_nodes(servers)
+    n.a.sql("CREATE TABLE sync_writes (at timestamptz)")
+    t = trackd.start(abc_tracks(n, sync_standby_names=NAMES, sync_relax_after="3s",
+                                sync_promotion="follower"))
     wait_setting(n.a, NAMES)
     wait_setting(n.b, NAMES)
     wait_setting(n.c, NAMES)

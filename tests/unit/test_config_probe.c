@@ -96,13 +96,14 @@ static void test_priority_layout_warnings(void)
 	CHECK_INT_EQ(count_substr(out, "warning:"), 0);
 	free(out);
 
-	/* sync_standby_names needs the peers to know what a promotion starts with. */
-	out = load_log("[track a]\nfile = /a\nsync_standby_names = ANY 1 (*)\n", &n);
-	CHECK(strstr(out, ":1: track \"a\": sync_standby_names without peers: a standby cannot "
-			  "see the other standbys that would follow its promotion") != NULL);
+	/* sync_promotion = follower needs the peers to know what a promotion starts with. */
+	out = load_log("[track a]\nfile = /a\nsync_standby_names = *\nsync_promotion = follower\n", &n);
+	CHECK(strstr(out, ":1: track \"a\": sync_promotion = follower without peers: a standby "
+			  "cannot see the other standbys that would follow its promotion") != NULL);
 	free(out);
-	out = load_log("[track a]\nfile = /a\nsync_standby_names = ANY 1 (*)\npeer.b = 10.0.0.2\n",
-		       &n);
+	/* With peers; or relaxed (the default), where a promotion starts relaxed, peers or not. */
+	out = load_log("[track a]\nfile = /a\nsync_standby_names = *\nsync_promotion = follower\n"
+		       "peer.b = 10.0.0.2\n[track b]\nfile = /b\nsync_standby_names = *\n", &n);
 	CHECK_INT_EQ(count_substr(out, "warning:"), 0);
 	free(out);
 }

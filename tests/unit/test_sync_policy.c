@@ -74,11 +74,37 @@ static void test_caught_up(void)
 	CHECK_INT_EQ(sync_caught_up(&o, 16 * MB, -1), 0);
 }
 
+static void test_standby_relaxed(void)
+{
+	struct sync_context c = context();
+	struct sync_observation o = primary_at(-1, NAMES);
+
+	/* sync_promotion = relaxed: a promotion starts relaxed, however many standbys there are. */
+	c.promotion_waits = false;
+	o.in_recovery = true;
+	CHECK_INT_EQ(sync_decide(&o, &c), SYNC_RELAX);
+	c.other_standbys = -1;
+	CHECK_INT_EQ(sync_decide(&o, &c), SYNC_RELAX);
+	c.other_standbys = 2;
+	CHECK_INT_EQ(sync_decide(&o, &c), SYNC_RELAX);
+	snprintf(o.current, sizeof(o.current), "%s", "");
+	CHECK_INT_EQ(sync_decide(&o, &c), SYNC_KEEP);
+
+	/* Promoted: strict once a standby has followed it and caught up. */
+	o = primary_at(100 * MB, "");
+	CHECK_INT_EQ(sync_decide(&o, &c), SYNC_KEEP);
+	add_standby(&o, 50 * MB);
+	CHECK_INT_EQ(sync_decide(&o, &c), SYNC_KEEP);
+	add_standby(&o, 99 * MB);
+	CHECK_INT_EQ(sync_decide(&o, &c), SYNC_STRICT);
+}
+
 static void test_standby(void)
 {
 	struct sync_context c = context();
 	struct sync_observation o = primary_at(-1, NAMES);
 
+	c.promotion_waits = true;
 	o.in_recovery = true;
 	/* The only standby relaxes, whatever the verdict: its promotion would wait for nobody. */
 	CHECK_INT_EQ(sync_decide(&o, &c), SYNC_RELAX);
@@ -274,6 +300,10 @@ static void test_keys(void)
 	CHECK_STR_EQ(s->sync_standby_names, "");
 	CHECK_INT_EQ(s->sync_relax_after_ms, 5000);
 	CHECK_INT_EQ(s->sync_catchup, 16 * MB);
+	CHECK_STR_EQ(s->sync_promotion, "relaxed");
+	CHECK_INT_EQ(parse_one(s, "sync_promotion", "follower"), 0);
+	CHECK_STR_EQ(s->sync_promotion, "follower");
+	CHECK_INT_EQ(parse_one(s, "sync_promotion", "strict"), 1);
 	CHECK_INT_EQ(parse_one(s, "sync_standby_names", "FIRST 1 (n2, n3)"), 0);
 	CHECK_STR_EQ(s->sync_standby_names, "FIRST 1 (n2, n3)");
 	CHECK_INT_EQ(parse_one(s, "sync_standby_names", "n2'"), 1);
@@ -291,6 +321,7 @@ int main(void)
 {
 	test_names();
 	test_caught_up();
+	test_standby_relaxed();
 	test_standby();
 	test_relax();
 	test_restore();

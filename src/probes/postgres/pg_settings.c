@@ -13,6 +13,7 @@
 #include "sync_policy.h"
 
 
+static const char *const sync_promotions[] = { "relaxed", "follower", NULL };
 static const char *const sslmodes[] = {
 	"disable", "allow", "prefer", "require", "verify-ca", "verify-full", NULL,
 };
@@ -57,6 +58,8 @@ static const struct conf_key pg_keys[] = {
 	  .flags = CONF_ZERO_OK },
 	{ .name = "sync_catchup", .type = CONF_SIZE, .offset = S(sync_catchup),
 	  .min = 0, .max = INT64_C(1) << 40, .default_value = "16MB" },
+	{ .name = "sync_promotion", .type = CONF_CHOICE, .offset = S(sync_promotion),
+	  .choices = sync_promotions, .default_value = "relaxed" },
 	{ 0 },
 };
 #undef S

@@ -70,11 +70,14 @@ struct pg_settings {
 	 * Synchronous replication that relaxes (sync_policy.h): the names set
 	 * while standbys stream (empty: pgtrackd leaves the setting alone), how
 	 * long a commit may wait before it relaxes (0: never), how close a
-	 * standby must be to turn it back on.
+	 * standby must be to turn it back on, and what a promotion starts
+	 * with: "relaxed", or "follower" (strict while other standbys would
+	 * follow it).
 	 */
 	char sync_standby_names[CONF_STR_SIZE];
 	int64_t sync_relax_after_ms;
 	int64_t sync_catchup;
+	char sync_promotion[CONF_STR_SIZE];
 
 	struct pg_peer_settings peers[PG_MAX_PEERS];
 	int n_peers;

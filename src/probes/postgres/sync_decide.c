@@ -53,11 +53,14 @@ enum sync_action sync_decide(const struct sync_observation *o, const struct sync
 	bool ours = strcmp(o->current, c->names) == 0;
 
 	/*
-	 * A standby: what its promotion starts with.  Strict while enough other
-	 * standbys are there to follow it; alone, relaxed, or its first commits
-	 * would wait for standbys that do not exist.
+	 * A standby: what its promotion starts with.  Relaxed; or (follower)
+	 * strict while enough other standbys are there to follow it, and
+	 * alone relaxed, or its first commits would wait for standbys that do
+	 * not exist.
 	 */
 	if (o->in_recovery) {
+		if (!c->promotion_waits)
+			return o->current[0] ? SYNC_RELAX : SYNC_KEEP;
 		if (c->other_standbys < 0)
 			return SYNC_KEEP; /* the peers have not all been heard yet */
 		if (c->other_standbys >= c->needed)

@@ -183,6 +183,7 @@ static void on_poll(struct sync_policy *sp, const PGresult *res)
 		.relax_after = duration_seconds(sp->settings->sync_relax_after_ms),
 		.verdict = sp->verdict(sp->owner),
 		.other_standbys = sp->other_standbys(sp->owner),
+		.promotion_waits = strcmp(sp->settings->sync_promotion, "follower") == 0,
 	};
 	enum sync_action action;
 
@@ -218,7 +219,14 @@ static void log_done(struct sync_policy *sp)
 	const struct sync_observation *o = &sp->seen;
 	char line[600];
 
-	if (o->in_recovery && sp->action == SYNC_RELAX) {
+	if (o->in_recovery && sp->action == SYNC_RELAX &&
+	    strcmp(sp->settings->sync_promotion, "relaxed") == 0) {
+		snprintf(line, sizeof(line), "standby: synchronous_standby_names set to '' (was "
+			 "'%s'): a promotion here acknowledges its first commits at once and "
+			 "turns synchronous once a standby follows it (sync_promotion = relaxed)",
+			 o->current);
+		say_change(sp, PGTRACKD_LOG_INFO, line);
+	} else if (o->in_recovery && sp->action == SYNC_RELAX) {
 		snprintf(line, sizeof(line), "standby: synchronous_standby_names set to '' (was "
 			 "'%s'): no other standby answers among the peers, so a promotion here must "
 			 "not wait for one", o->current);

@@ -11,10 +11,14 @@
  *   and enough standbys stream caught up;
  * - relaxed ('') once a commit has waited sync_relax_after for them.
  *
- * On a standby: strict while enough other standbys answer among the peers
- * (they would follow a promotion here, and its first commits wait for one
- * of them), relaxed when it is the only one (two nodes: a promotion here
- * would wait for nobody) or the others have been gone sync_relax_after.
+ * On a standby, what a promotion starts with: relaxed (sync_promotion =
+ * relaxed: its first commits are acknowledged at once and it turns strict
+ * when a standby has followed it, as Patroni's non-strict synchronous mode
+ * does); or, with sync_promotion = follower, strict while enough other
+ * standbys answer among the peers (they would follow a promotion here, and
+ * its first commits wait for one of them), relaxed when it is the only one
+ * (two nodes: a promotion here would wait for nobody) or the others have
+ * been gone sync_relax_after.
  *
  * Strict again once enough standbys stream within sync_catchup bytes of
  * the primary's flushed WAL and have flushed everything the primary had
@@ -73,6 +77,7 @@ struct sync_context {
 	double relax_after;     /* seconds, 0: never relax */
 	enum pgtrackd_state verdict; /* the probe's latest report */
 	int other_standbys;     /* standbys among the peers (would follow a promotion here), -1 unknown */
+	bool promotion_waits;   /* sync_promotion = follower */
 };
 
 /* The number of standbys "[FIRST|ANY] N (...)" asks for: N, or 1 for a plain list. */
