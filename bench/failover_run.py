@@ -16,7 +16,7 @@ WRITE_INTERVAL = 0.1
 
 
 CLIENT_TIMEOUT_S = 2            # lab_client.py's connect_timeout (--client-timeout)
-SYNC_POLICY = False             # --sync-policy: three nodes and more through pgtrackd too
+FIXED_SYNC = False              # --fixed-sync: three nodes and more with a fixed 'ANY 1 (*)'
 
 
 MODES = ("pgtrackd", "classic")
@@ -364,9 +364,10 @@ def restart_figures(lab, mode, old, acked, t_crash, observed):
 
 
 def one_run(labkit, series, mode, a, k, phase):
-    # two nodes: pgtrackd's sync_standby_names in mode pgtrackd, asynchronous in classic;
-    # three and more: a fixed synchronous_standby_names, or pgtrackd's with --sync-policy
-    sync = False if SYNC_POLICY and mode == "pgtrackd" else None
+    # mode pgtrackd: pgtrackd's sync_standby_names (three nodes and more: a fixed
+    # synchronous_standby_names with --fixed-sync); classic: asynchronous with two
+    # nodes, a fixed synchronous_standby_names with three and more
+    sync = True if FIXED_SYNC and series.nodes >= 3 and mode == "pgtrackd" else None
     if series.repmgr:
         lab = labkit.Lab(nodes=series.nodes, promote="repmgr", build=a.build, log=lab_log, mode=mode,
                          sync=sync)

@@ -49,9 +49,11 @@ class Lab(LabBringUp, LabFailover, LabRouter):
         self.n = nodes
         self.promote_mode = promote
         self.promote_delay = float(promote_delay)
-        self.sync = nodes >= 3 if sync is None else bool(sync)
-        # Otherwise (two nodes, or sync=False) pgtrackd makes replication synchronous
-        # while a standby streams and relaxes it when none is there (sync_standby_names).
+        # sync=True: a fixed synchronous_standby_names = 'ANY 1 (*)' in postgresql.conf
+        # (mode classic, three nodes and more, by default). Otherwise in mode pgtrackd
+        # pgtrackd makes replication synchronous while a standby streams and relaxes it
+        # when none is there (sync_standby_names), and a promotion starts relaxed.
+        self.sync = (nodes >= 3 and mode == "classic") if sync is None else bool(sync)
         self.sync_policy = not self.sync and not self.classic
         self.interval_ms = int(interval_ms)
         self.hold_timeout = hold_timeout    # pgtrack-notify's [postgres] hold_timeout
