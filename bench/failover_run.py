@@ -17,6 +17,7 @@ WRITE_INTERVAL = 0.1
 
 CLIENT_TIMEOUT_S = 2            # lab_client.py's connect_timeout (--client-timeout)
 FIXED_SYNC = False              # --fixed-sync: three nodes and more with a fixed 'ANY 1 (*)'
+VRRP_RT = False                 # --vrrp-rt: keepalived's VRRP process on real-time scheduling
 
 
 MODES = ("pgtrackd", "classic")
@@ -370,10 +371,10 @@ def one_run(labkit, series, mode, a, k, phase):
     sync = True if FIXED_SYNC and series.nodes >= 3 and mode == "pgtrackd" else None
     if series.repmgr:
         lab = labkit.Lab(nodes=series.nodes, promote="repmgr", build=a.build, log=lab_log, mode=mode,
-                         sync=sync)
+                         sync=sync, vrrp_rt=VRRP_RT and mode == "pgtrackd")
     else:
         lab = labkit.Lab(nodes=series.nodes, promote="manual", promote_delay=series.promote, build=a.build,
-                         log=lab_log, mode=mode, sync=sync)
+                         log=lab_log, mode=mode, sync=sync, vrrp_rt=VRRP_RT and mode == "pgtrackd")
     r = {"series": series.key, "nodes": series.nodes, "promote": series.promote, "mode": mode, "run": k,
          "ok": False, "replication": "pgtrackd" if lab.sync_policy else "fixed" if lab.sync else "async"}
     t_begin = time.monotonic()

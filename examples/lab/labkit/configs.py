@@ -193,6 +193,14 @@ def vrrp_instance(node, priority, tracking):
            tracking=tracking)
 
 
+# keepalived's VRRP process on real-time scheduling; its default RLIMIT_RTTIME
+# (10 ms of CPU without blocking) got it killed at start and at MASTER
+# transitions, hence the limit raised with it
+VRRP_RT = """    vrrp_rt_priority 50
+    vrrp_rlimit_rttime 1000000
+"""
+
+
 def keepalived_conf(node):
     return """# labkit: keepalived for %(name)s (lab %(id)s)
 global_defs {
@@ -203,7 +211,7 @@ global_defs {
     router_id %(ns)s
     # pgtrackd0 (below) disappears whenever pgtrackd dies
     dynamic_interfaces
-}
+%(rt)s}
 
 track_file pgtrackd_main {
     file %(track)s
@@ -220,7 +228,7 @@ track_file pgtrackd_main {
 # FAULT, nothing forked.
 
 """ % dict(name=node.name, id=node.lab.id, fifo=node.fifo, ns=node.ns, track=node.track_file,
-           lifeline=LIFELINE_IF) + vrrp_instance(
+           lifeline=LIFELINE_IF, rt=VRRP_RT if node.lab.vrrp_rt else "") + vrrp_instance(
         node, "    # pgtrackd's layout: primary 254, standbys 253 down (pgtrackd(8))\n"
               "    priority %d\n" % BASE_PRIORITY,
         "    track_file {\n        pgtrackd_main\n    }\n"

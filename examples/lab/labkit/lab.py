@@ -27,7 +27,8 @@ class Lab(LabBringUp, LabFailover, LabRouter):
     docstring. Use as a context manager, or call up() and down()."""
 
     def __init__(self, nodes=3, promote="manual", promote_delay=1.0, build=None, sync=None,
-                 interval_ms=200, log=None, keep=False, mode="pgtrackd", hold_timeout="30s", router=None):
+                 interval_ms=200, log=None, keep=False, mode="pgtrackd", hold_timeout="30s", router=None,
+                 vrrp_rt=False):
         if not 2 <= nodes <= MAX_NODES:
             raise LabError("nodes must be between 2 and %d" % MAX_NODES)
         if promote not in ("manual", "repmgr", "none"):
@@ -44,6 +45,9 @@ class Lab(LabBringUp, LabFailover, LabRouter):
         # nodes by their pgtrackd's /primary and /replica?lag=16MB, besides
         # the VIP (keepalived still runs)
         self.router = router
+        # keepalived's VRRP process with real-time scheduling (vrrp_rt_priority 50,
+        # vrrp_rlimit_rttime 1000000; README, "keepalived's VRRP process")
+        self.vrrp_rt = bool(vrrp_rt)
         self.mode = mode
         self.classic = mode == "classic"
         self.n = nodes
