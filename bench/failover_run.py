@@ -17,7 +17,7 @@ WRITE_INTERVAL = 0.1
 
 CLIENT_TIMEOUT_S = 2            # lab_client.py's connect_timeout (--client-timeout)
 FIXED_SYNC = False              # --fixed-sync: three nodes and more with a fixed 'ANY 1 (*)'
-VRRP_RT = False                 # --vrrp-rt: keepalived's VRRP process on real-time scheduling
+VRRP_RT = True                  # --no-vrrp-rt: keepalived's VRRP process on normal scheduling
 
 
 MODES = ("pgtrackd", "classic")

@@ -28,7 +28,7 @@ class Lab(LabBringUp, LabFailover, LabRouter):
 
     def __init__(self, nodes=3, promote="manual", promote_delay=1.0, build=None, sync=None,
                  interval_ms=200, log=None, keep=False, mode="pgtrackd", hold_timeout="30s", router=None,
-                 vrrp_rt=False):
+                 vrrp_rt=True):
         if not 2 <= nodes <= MAX_NODES:
             raise LabError("nodes must be between 2 and %d" % MAX_NODES)
         if promote not in ("manual", "repmgr", "none"):
@@ -46,7 +46,8 @@ class Lab(LabBringUp, LabFailover, LabRouter):
         # the VIP (keepalived still runs)
         self.router = router
         # keepalived's VRRP process with real-time scheduling (vrrp_rt_priority 50,
-        # vrrp_rlimit_rttime 1000000; README, "keepalived's VRRP process")
+        # vrrp_rlimit_rttime 1000000; README, "keepalived's VRRP process"), as
+        # examples/keepalived-*.conf; mode pgtrackd (the classic configuration has none)
         self.vrrp_rt = bool(vrrp_rt)
         self.mode = mode
         self.classic = mode == "classic"
