@@ -173,7 +173,14 @@ def test_replay_paused_is_lagging_until_resumed(abc, trackd):
         abc.c.sql("SELECT pg_wal_replay_resume()")
         paused = False
         took = t.wait_for_value("c", C_STANDBY, 15)
-        t.wait_for_log(change_re("c", "lagging", "standby", C_STANDBY, reason_rx=RANKED), 2, resume_at)
+        # back to standby, ranked; C may rank first for a poll right after
+        # the resume (seen once in CI: the two standbys' positions, sampled
+        # at different moments, apart by more than rank_tolerance just
+        # after the burst; ranks change while WAL flows, pgtrackd(8)), then
+        # it is second
+        first = changes(t, "c", resume_at)[0]
+        assert first[:3] in (("lagging", "standby", C_STANDBY), ("lagging", "standby", STANDBY)), first
+        assert re.fullmatch(RANKED, first[3]), first
         assert took < 10, "back to standby only after %.1fs" % took
     finally:
         if paused:
