@@ -18,6 +18,7 @@ WRITE_INTERVAL = 0.1
 CLIENT_TIMEOUT_S = 2            # lab_client.py's connect_timeout (--client-timeout)
 FIXED_SYNC = False              # --fixed-sync: three nodes and more with a fixed 'ANY 1 (*)'
 VRRP_RT = True                  # --no-vrrp-rt: keepalived's VRRP process on normal scheduling
+REPMGR_PACE = (1, 2, 1)         # --repmgr-pace: monitor_interval_secs, reconnect_attempts, reconnect_interval
 
 
 MODES = ("pgtrackd", "classic")
@@ -371,7 +372,7 @@ def one_run(labkit, series, mode, a, k, phase):
     sync = True if FIXED_SYNC and series.nodes >= 3 and mode == "pgtrackd" else None
     if series.repmgr:
         lab = labkit.Lab(nodes=series.nodes, promote="repmgr", build=a.build, log=lab_log, mode=mode,
-                         sync=sync, vrrp_rt=VRRP_RT and mode == "pgtrackd")
+                         sync=sync, vrrp_rt=VRRP_RT and mode == "pgtrackd", repmgr_pace=REPMGR_PACE)
     else:
         lab = labkit.Lab(nodes=series.nodes, promote="manual", promote_delay=series.promote, build=a.build,
                          log=lab_log, mode=mode, sync=sync, vrrp_rt=VRRP_RT and mode == "pgtrackd")

@@ -161,16 +161,17 @@ failover='automatic'
 promote_command='%(bindir)s/repmgr standby promote -f %(conf)s --log-to-file'
 follow_command='%(bindir)s/repmgr standby follow -f %(conf)s --log-to-file --upstream-node-id=%%n'
 service_restart_command='%(bindir)s/pg_ctl -D %(data)s -l %(dir)s/postgresql.log -w -t 60 -m fast restart'
-monitor_interval_secs=1
-reconnect_attempts=2
-reconnect_interval=1
+monitor_interval_secs=%(monitor)d
+reconnect_attempts=%(attempts)d
+reconnect_interval=%(reconnect)d
 primary_notification_timeout=10
 standby_reconnect_timeout=60
 log_level='INFO'
 log_file='%(dir)s/repmgr/repmgrd.log'
 repmgrd_pid_file='%(dir)s/repmgr/repmgrd.pid'
 """ % dict(name=node.name, k=node.k, ip=node.ip, port=PG_PORT, data=node.data, bindir=PG_BIN, conf=conf,
-           dir=node.dir)
+           dir=node.dir, monitor=node.lab.repmgr_pace[0], attempts=node.lab.repmgr_pace[1],
+           reconnect=node.lab.repmgr_pace[2])
 
 
 def vrrp_instance(node, priority, tracking):

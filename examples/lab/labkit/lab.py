@@ -28,7 +28,7 @@ class Lab(LabBringUp, LabFailover, LabRouter):
 
     def __init__(self, nodes=3, promote="manual", promote_delay=1.0, build=None, sync=None,
                  interval_ms=200, log=None, keep=False, mode="pgtrackd", hold_timeout="30s", router=None,
-                 vrrp_rt=True):
+                 vrrp_rt=True, repmgr_pace=(1, 2, 1)):
         if not 2 <= nodes <= MAX_NODES:
             raise LabError("nodes must be between 2 and %d" % MAX_NODES)
         if promote not in ("manual", "repmgr", "none"):
@@ -49,6 +49,12 @@ class Lab(LabBringUp, LabFailover, LabRouter):
         # vrrp_rlimit_rttime 1000000; README, "keepalived's VRRP process"), as
         # examples/keepalived-*.conf; mode pgtrackd (the classic configuration has none)
         self.vrrp_rt = bool(vrrp_rt)
+        # promote="repmgr": repmgrd's monitor_interval_secs, reconnect_attempts and
+        # reconnect_interval (repmgr's own defaults are 2, 6, 10: a minute)
+        self.repmgr_pace = tuple(int(x) for x in repmgr_pace)
+        if len(self.repmgr_pace) != 3 or not all(1 <= x <= 60 for x in self.repmgr_pace):
+            raise LabError("repmgr_pace: three whole numbers of 1..60 (monitor interval, "
+                           "reconnect attempts, reconnect interval)")
         self.mode = mode
         self.classic = mode == "classic"
         self.n = nodes
