@@ -291,8 +291,7 @@ void config_check_probe(struct conf_parser *p, const struct track_settings *t)
 		return;
 	}
 	check_layout(p, t, &pg);
-	if (pg.sync_standby_names[0] && pg.n_peers == 0 &&
-	    strcmp(pg.sync_promotion, "follower") == 0)
+	if (pg.sync_standby_names[0] && pg.n_peers == 0 && pg_settings_promotion_waits(&pg))
 		config_track_warn(p, t, "sync_promotion = follower without peers: a standby "
 				  "cannot see the other standbys that would follow its promotion, so "
 				  "it counts as the only one and a promotion there starts relaxed "

@@ -15,6 +15,7 @@
 
 #include <stdbool.h>
 #include <stdint.h>
+#include <string.h>
 
 #include <pgtrackd/module.h>
 
@@ -105,5 +106,11 @@ bool pg_settings_is_key(const char *key);
 int pg_settings_parse(struct pg_settings *s, const struct pgtrackd_dict *config,
 		      const char *track_name, int64_t interval_ms, int64_t reminder_interval_ms,
 		      pg_problem_fn problem, void *ctx);
+
+/* sync_promotion = follower: a promotion waits for a standby that follows it. */
+static inline bool pg_settings_promotion_waits(const struct pg_settings *s)
+{
+	return strcmp(s->sync_promotion, "follower") == 0;
+}
 
 #endif

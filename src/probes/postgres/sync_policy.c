@@ -183,7 +183,7 @@ static void on_poll(struct sync_policy *sp, const PGresult *res)
 		.relax_after = duration_seconds(sp->settings->sync_relax_after_ms),
 		.verdict = sp->verdict(sp->owner),
 		.other_standbys = sp->other_standbys(sp->owner),
-		.promotion_waits = strcmp(sp->settings->sync_promotion, "follower") == 0,
+		.promotion_waits = pg_settings_promotion_waits(sp->settings),
 	};
 	enum sync_action action;
 
@@ -220,7 +220,7 @@ static void log_done(struct sync_policy *sp)
 	char line[600];
 
 	if (o->in_recovery && sp->action == SYNC_RELAX &&
-	    strcmp(sp->settings->sync_promotion, "relaxed") == 0) {
+	    !pg_settings_promotion_waits(sp->settings)) {
 		snprintf(line, sizeof(line), "standby: synchronous_standby_names set to '' (was "
 			 "'%s'): a promotion here acknowledges its first commits at once and "
 			 "turns synchronous once a standby follows it (sync_promotion = relaxed)",
