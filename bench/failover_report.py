@@ -43,6 +43,8 @@ def summarize_mode(series, rs, nerr):
         "client_errors_median": {kd: stats([r["errors"][kd] for r in rs])["median"] for kd in ERROR_KINDS},
         "client_errors_max": {kd: stats([r["errors"][kd] for r in rs])["max"] for kd in ERROR_KINDS},
         "errors_in_flight_at_crash": sum(r["errors_in_flight_at_crash"] for r in rs),
+        "errors_begun_before_vip_left": sum(r.get("errors_begun_before_vip_left", 0) for r in rs),
+        "vip_left_old_ms": stats([r["vip_left_old_ms"] for r in rs]),
         "error_other_texts": sorted({t for r in rs for t in r["error_other_texts"]}),
         "pushback_runs": sum(1 for r in rs if r["pushback"]),
         "pushback_methods": sorted({r["pushback_method"] for r in rs}),
@@ -143,7 +145,8 @@ def report_series(e):
         if e["worst_miss"] > 1 else "   [all targets met]" if e["sort_mode"] and ms_[e["sort_mode"]]["runs"] else ""))
     p("  %-46s" % "" + "".join("%22s" % m for m in modes))
     p("  %-46s" % "" + "".join("%11s%11s" % ("median", "max") for _ in modes))
-    for key, label in (("vip_moved_ms", "crash -> VIP moved (ms)"),
+    for key, label in (("vip_left_old_ms", "crash -> VIP gone from the crashed node (ms)"),
+                       ("vip_moved_ms", "crash -> VIP moved (ms)"),
                        ("vip_on_promoted_ms", "crash -> VIP on the promoted node (ms)"),
                        ("promoted_ms", "crash -> promotion done (ms)"),
                        ("first_write_ms", "crash -> first acknowledged write (ms)"),
@@ -155,6 +158,9 @@ def report_series(e):
         p("  %-46s" % ("client errors: %s (total %s)" % (kd, "/".join(str(ms_[m]["client_errors"][kd]) for m in modes)))
           + "".join("%11s%11s" % (fmt(ms_[m]["client_errors_median"][kd]), fmt(ms_[m]["client_errors_max"][kd]))
                     for m in modes))
+    for key, label in (("errors_in_flight_at_crash", "errors begun before the crash (total)"),
+                       ("errors_begun_before_vip_left", "errors begun after, VIP still there (total)")):
+        p("  %-46s" % label + "".join("%22s" % ms_[m][key] for m in modes))
     p("  %-46s" % "runs" + "".join("%22s" % ("%d%s" % (ms_[m]["runs"], " (+%d failed)" % ms_[m]["errors"]
                                                        if ms_[m]["errors"] else "")) for m in modes))
     for key, label in (("pushback_runs", "took keepalived's 3 s push-back"),

@@ -18,6 +18,7 @@ WRITE_INTERVAL = 0.1
 CLIENT_TIMEOUT_S = 2            # lab_client.py's connect_timeout (--client-timeout)
 FIXED_SYNC = False              # --fixed-sync: three nodes and more with a fixed 'ANY 1 (*)'
 VRRP_RT = True                  # --no-vrrp-rt: keepalived's VRRP process on normal scheduling
+TRACKD_RT = True                # --no-trackd-rt: pgtrackd on normal scheduling
 REPMGR_PACE = (1, 2, 1)         # --repmgr-pace: monitor_interval_secs, reconnect_attempts, reconnect_interval
 
 
@@ -295,9 +296,10 @@ def observe_restart(lab, old, a):
     return t_restart, t_ready, time.time(), samples
 
 
-def client_figures(lab, w, new, t_crash):
+def client_figures(lab, w, new, t_crash, t_vip_left_old):
     """What the client saw: its errors by kind, and the acknowledged writes
-    lost. Returns (figures, acknowledged attempts)."""
+    lost. Returns (figures, acknowledged attempts). t_vip_left_old: when the
+    crashed node no longer had the VIP (None: not seen)."""
     holders_end = lab.vip_holders()
     attempts = w.snapshot()
     acked = [x for x in attempts if x["ok"]]
@@ -320,9 +322,15 @@ def client_figures(lab, w, new, t_crash):
         if kd == "other":
             other_texts.add((x.get("err") or "")[:160])
     in_flight = [x for x in errs if x["t0"] < t_crash]
+    # begun after the crash while the crashed node still had the VIP: the
+    # attempt's connection may have reached its pgbouncer before anything
+    # could know the server was dead
+    in_window = [x for x in errs if t_vip_left_old is not None and t_crash <= x["t0"] < t_vip_left_old]
     return {
         "errors": kinds,
         "errors_in_flight_at_crash": len(in_flight),
+        "errors_begun_before_vip_left": len(in_window),
+        "errors_begun_before_vip_left_ms": sorted(round((x["t0"] - t_crash) * 1000, 1) for x in in_window),
         "errors_after_first_write": sum(1 for x in errs if x["t0"] > first_ok["t0"]),
         "error_other_texts": sorted(other_texts),
         "error_texts": sorted({(x.get("err") or "")[:120] for x in errs}),
@@ -372,10 +380,12 @@ def one_run(labkit, series, mode, a, k, phase):
     sync = True if FIXED_SYNC and series.nodes >= 3 and mode == "pgtrackd" else None
     if series.repmgr:
         lab = labkit.Lab(nodes=series.nodes, promote="repmgr", build=a.build, log=lab_log, mode=mode,
-                         sync=sync, vrrp_rt=VRRP_RT and mode == "pgtrackd", repmgr_pace=REPMGR_PACE)
+                         sync=sync, vrrp_rt=VRRP_RT and mode == "pgtrackd", repmgr_pace=REPMGR_PACE,
+                         trackd_rt=TRACKD_RT)
     else:
         lab = labkit.Lab(nodes=series.nodes, promote="manual", promote_delay=series.promote, build=a.build,
-                         log=lab_log, mode=mode, sync=sync, vrrp_rt=VRRP_RT and mode == "pgtrackd")
+                         log=lab_log, mode=mode, sync=sync, vrrp_rt=VRRP_RT and mode == "pgtrackd",
+                         trackd_rt=TRACKD_RT)
     r = {"series": series.key, "nodes": series.nodes, "promote": series.promote, "mode": mode, "run": k,
          "ok": False, "replication": "pgtrackd" if lab.sync_policy else "fixed" if lab.sync else "async"}
     t_begin = time.monotonic()
@@ -389,7 +399,8 @@ def one_run(labkit, series, mode, a, k, phase):
         # -- the old primary restarted as a primary (optional)
         observed = observe_restart(lab, old, a) if a.observe else None
         w.stop()
-        figures, acked = client_figures(lab, w, new, t_crash)
+        left = r["vip_left_old_ms"]
+        figures, acked = client_figures(lab, w, new, t_crash, None if left is None else t_crash + left / 1000.0)
         r.update(figures)
         r["observed"] = bool(a.observe)
         if a.observe:

@@ -61,6 +61,7 @@ class LabBringUp(LabNetwork):
         self._created = True
         self.save_state()          # before anything exists, so cleanup finds it
         self.dir.mkdir(mode=0o755)
+        self.run_dir.mkdir(mode=0o755)
         self.tailer.start()
         self._network()
         self._postgres()
@@ -81,7 +82,7 @@ class LabBringUp(LabNetwork):
             for d in (n.sock, n.bouncer_dir):
                 d.mkdir(mode=0o755)
                 shutil.chown(d, PG_USER, PG_USER)
-            n.track_dir.mkdir(mode=0o755)
+            n.track_dir.mkdir(mode=0o755, parents=True)
         p = self.nodes[0]
         self.log("postgres: initdb %s (primary, %s)" % (p.name, p.ip))
         p.data.mkdir(mode=0o700)

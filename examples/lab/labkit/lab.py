@@ -15,7 +15,7 @@ from labkit.events import EventLog, Tailer
 from labkit.failover import LabFailover
 from labkit.layout import (APPDB, BASE_DIR, BOUNCER_PORT, CLIENT_IP, default_build, DIR_PREFIX, HERE,
                            LabError, MAX_NODES, MODES, NS_PREFIX, PYTHON, ROUTER_READ_PORT, ROUTER_WRITE_PORT,
-                           ROUTERS, run, STATE_DIR, stderr_log, VIP, wait_for)
+                           ROUTERS, run, RUN_BASE_DIR, STATE_DIR, stderr_log, VIP, wait_for)
 from labkit.nodes import ClientSide, Node, Proc
 from labkit.router import LabRouter
 from labkit.teardown import teardown
@@ -28,7 +28,7 @@ class Lab(LabBringUp, LabFailover, LabRouter):
 
     def __init__(self, nodes=3, promote="manual", promote_delay=1.0, build=None, sync=None,
                  interval_ms=200, log=None, keep=False, mode="pgtrackd", hold_timeout="30s", router=None,
-                 vrrp_rt=True, repmgr_pace=(1, 2, 1)):
+                 vrrp_rt=True, repmgr_pace=(1, 2, 1), trackd_rt=True):
         if not 2 <= nodes <= MAX_NODES:
             raise LabError("nodes must be between 2 and %d" % MAX_NODES)
         if promote not in ("manual", "repmgr", "none"):
@@ -49,6 +49,10 @@ class Lab(LabBringUp, LabFailover, LabRouter):
         # vrrp_rlimit_rttime 1000000; README, "keepalived's VRRP process"), as
         # examples/keepalived-*.conf; mode pgtrackd (the classic configuration has none)
         self.vrrp_rt = bool(vrrp_rt)
+        # pgtrackd on SCHED_RR 40 with RLIMIT_RTTIME 1 s, as examples/systemd/pgtrackd.service
+        # (README, "Scheduling"); without it a crash's detection waits for the CPU behind the
+        # crash's own storm of exiting backends
+        self.trackd_rt = bool(trackd_rt)
         # promote="repmgr": repmgrd's monitor_interval_secs, reconnect_attempts and
         # reconnect_interval (repmgr's own defaults are 2, 6, 10: a minute)
         self.repmgr_pace = tuple(int(x) for x in repmgr_pace)
@@ -76,6 +80,7 @@ class Lab(LabBringUp, LabFailover, LabRouter):
         self.id = os.urandom(3).hex()
         self.prefix = NS_PREFIX + self.id
         self.dir = BASE_DIR / (DIR_PREFIX + self.id)
+        self.run_dir = RUN_BASE_DIR / (DIR_PREFIX + self.id)     # the track files, on tmpfs
         self.state_file = STATE_DIR / (self.id + ".json")
         self.br_ns = self.prefix + "-br"
         self.cl_ns = self.prefix + "-cl"
@@ -138,7 +143,7 @@ class Lab(LabBringUp, LabFailover, LabRouter):
         me = proc_stat(os.getpid())
         return {
             "id": self.id, "prefix": self.prefix, "namespaces": self.namespaces, "mode": self.mode,
-            "dir": str(self.dir), "created": self.created, "keep": self.keep,
+            "dir": str(self.dir), "run_dir": str(self.run_dir), "created": self.created, "keep": self.keep,
             "owner": None if self.keep and self._detached else {"pid": os.getpid(), "start": me["start"] if me else None},
             "nodes": {n.name: {"ns": n.ns, "ip": n.ip, "dir": str(n.dir)} for n in self.nodes},
             "client": {"ns": self.cl_ns, "ip": CLIENT_IP}, "vip": VIP, "router": self.router,

@@ -20,6 +20,9 @@ KEEPALIVED = os.environ.get("KEEPALIVED", "/usr/sbin/keepalived")
 PYTHON = "/usr/bin/python3"
 STATE_DIR = Path(os.environ.get("PGTRACKD_LAB_STATE", "/run/pgtrackd-lab"))
 BASE_DIR = Path("/tmp")
+# the track files on tmpfs, as /run/pgtrackd is in production: a rename in an
+# ext4 directory can wait for a journal commit, and the crash's detection with it
+RUN_BASE_DIR = Path("/dev/shm")
 DIR_PREFIX = "pgtrack-lab-"
 NS_PREFIX = "pgtl-"
 NS_RE = re.compile(r"^pgtl-([0-9a-f]{6})-(br|cl|n\d+)$")
@@ -28,6 +31,10 @@ PREFIXLEN = 24
 VIP = SUBNET + ".100"
 CLIENT_IP = SUBNET + ".200"
 VRID = 51
+# pgtrackd on SCHED_RR 40 (below keepalived's vrrp_rt_priority 50), killed after
+# 1 s of CPU without sleeping, as examples/systemd/pgtrackd.service runs it
+TRACKD_RT_PRIORITY = 40
+TRACKD_RT_LIMIT_US = 1000000
 # keepalived base priority of the pgtrackd configuration, and pgtrackd's base_priority
 BASE_PRIORITY = 200
 INSTANCE = "VI_PG"

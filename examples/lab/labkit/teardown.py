@@ -12,7 +12,7 @@ from pathlib import Path
 from kit.netns import netns_list, netns_pids
 from kit.postgres import read_postmaster_pid
 from kit.procs import pid_alive, proc_stat, signal_pid
-from labkit.layout import BASE_DIR, DIR_PREFIX, LabError, NS_RE, run, STATE_DIR, stderr_log
+from labkit.layout import BASE_DIR, DIR_PREFIX, LabError, NS_RE, run, RUN_BASE_DIR, STATE_DIR, stderr_log
 
 
 STOP_ORDER = ("keepalived", "repmgrd", "pgtrack-notify", "pgtrackd", "pgbouncer", "postgres")
@@ -89,12 +89,12 @@ def teardown(state, log=stderr_log, popens=None):
         p = run(["ip", "netns", "del", ns], check=False, timeout=20)
         if p.returncode != 0:
             problems.append("ip netns del %s: %s" % (ns, p.stderr.strip()))
-    # 4. directory and state file
-    d = state.get("dir")
-    if d and Path(d).parent == BASE_DIR and Path(d).name.startswith(DIR_PREFIX):
-        shutil.rmtree(d, ignore_errors=True)
-        if Path(d).exists():
-            problems.append("could not remove %s" % d)
+    # 4. directories (the lab's, its track files' on tmpfs) and state file
+    for d, base in ((state.get("dir"), BASE_DIR), (state.get("run_dir"), RUN_BASE_DIR)):
+        if d and Path(d).parent == base and Path(d).name.startswith(DIR_PREFIX):
+            shutil.rmtree(d, ignore_errors=True)
+            if Path(d).exists():
+                problems.append("could not remove %s" % d)
     sf = STATE_DIR / ("%s.json" % state["id"])
     try:
         sf.unlink()
@@ -133,9 +133,9 @@ def down_by_id(lab_id, log=stderr_log):
 def cleanup(log=stderr_log, include_kept=False):
     """Remove the leftovers of labs whose owner process is gone: from their
     state files, then namespaces named pgtl-<6 hex>-* and directories
-    /tmp/pgtrack-lab-<6 hex> that no state file explains. Labs whose owner
-    still runs are left alone, and so are labs left with --keep unless
-    include_kept. Returns the ids removed."""
+    /tmp/pgtrack-lab-<6 hex> and /dev/shm/pgtrack-lab-<6 hex> that no state
+    file explains. Labs whose owner still runs are left alone, and so are
+    labs left with --keep unless include_kept. Returns the ids removed."""
     removed = []
     known = set()
     for st in load_states():
@@ -153,15 +153,16 @@ def cleanup(log=stderr_log, include_kept=False):
         m = NS_RE.match(ns)
         if m and m.group(1) not in known:
             orphans.setdefault(m.group(1), []).append(ns)
-    if BASE_DIR.is_dir():
-        for d in BASE_DIR.glob(DIR_PREFIX + "*"):
+    for base in (BASE_DIR, RUN_BASE_DIR):
+        for d in base.glob(DIR_PREFIX + "*") if base.is_dir() else ():
             i = d.name[len(DIR_PREFIX):]
             if re.fullmatch(r"[0-9a-f]{6}", i) and i not in known:
                 orphans.setdefault(i, [])
     for i, nss in sorted(orphans.items()):
+        dirs = [base / (DIR_PREFIX + i) for base in (BASE_DIR, RUN_BASE_DIR)]
         log("lab %s: no state file; removing namespaces %s and %s" % (i, " ".join(nss) or "(none)",
-                                                                     BASE_DIR / (DIR_PREFIX + i)))
-        teardown({"id": i, "namespaces": nss, "dir": str(BASE_DIR / (DIR_PREFIX + i)), "procs": {}}, log)
+                                                                     " ".join(str(d) for d in dirs)))
+        teardown({"id": i, "namespaces": nss, "dir": str(dirs[0]), "run_dir": str(dirs[1]), "procs": {}}, log)
         removed.append(i)
     return removed
 
