@@ -6,9 +6,12 @@
 Prints JSON lines with wall-clock timestamps (time.time(), seconds) on
 standard output.
 
-write: every --interval starts one attempt in its own thread: a new
+write: every --interval starts one attempt, an asyncio task: a new
 connection through pgbouncer, `INSERT INTO lab_writes (seq, node) VALUES
-(SEQ, cluster_name) RETURNING node`, close. One line per attempt when it
+(SEQ, cluster_name) RETURNING node`, close. (One thread: with a thread per
+attempt, a crowd of attempts that pgbouncer released at once queued for
+the interpreter lock, and the first write after a hold came tens of ms
+late for the client's own sake.) One line per attempt when it
 ends: {"ev": "attempt", "seq", "t0", "t1", "ok", "node" | "err"}. An
 attempt whose INSERT returned is an acknowledged write. Stops when standard
 input is closed, on SIGTERM, or after --duration; attempts still running
@@ -18,6 +21,7 @@ sql: runs one statement, prints {"ev": "sql", "ok", "rows" | "err"}.
 """
 
 import argparse
+import asyncio
 import json
 import os
 import signal
@@ -48,26 +52,32 @@ def connect(a):
                            prepare_threshold=None, application_name="lab_client")
 
 
-def attempt(a, seq, inflight, done):
+async def attempt(a, seq, state):
     t0 = time.time()
     rec = {"ev": "attempt", "seq": seq, "t0": t0}
     try:
-        with connect(a) as conn:
-            row = conn.execute("INSERT INTO lab_writes (seq, node) VALUES (%s, "
-                               "current_setting('cluster_name')) RETURNING node",
-                               (seq,)).fetchone()
+        conn = await psycopg.AsyncConnection.connect(
+            host=a.host, port=a.port, dbname=a.dbname, user=a.user,
+            connect_timeout=a.connect_timeout, autocommit=True, prepare_threshold=None,
+            application_name="lab_client")
+        try:
+            cur = await conn.execute("INSERT INTO lab_writes (seq, node) VALUES (%s, "
+                                     "current_setting('cluster_name')) RETURNING node", (seq,))
+            row = await cur.fetchone()
+        finally:
+            await conn.close()
         rec.update(ok=True, node=row[0])
     except Exception as e:  # every failure is data here
         rec.update(ok=False, err=short(e))
     rec["t1"] = time.time()
     emit(rec)
-    with inflight["lock"]:
-        inflight["n"] -= 1
-        done.add(seq)
+    state["inflight"] -= 1
+    state["done"].add(seq)
 
 
-def cmd_write(a):
-    stop = threading.Event()
+async def write_loop(a):
+    loop = asyncio.get_running_loop()
+    stop = asyncio.Event()
 
     def watch_stdin():
         try:
@@ -75,47 +85,50 @@ def cmd_write(a):
                 pass
         except Exception:
             pass
-        stop.set()
+        loop.call_soon_threadsafe(stop.set)
 
     threading.Thread(target=watch_stdin, daemon=True).start()
-    signal.signal(signal.SIGTERM, lambda *_: stop.set())
-    signal.signal(signal.SIGINT, lambda *_: stop.set())
+    loop.add_signal_handler(signal.SIGTERM, stop.set)
+    loop.add_signal_handler(signal.SIGINT, stop.set)
 
-    inflight = {"n": 0, "lock": threading.Lock()}
-    done = set()
+    state = {"inflight": 0, "done": set()}
+    tasks = set()
     started = []
     emit({"ev": "start", "t": time.time(), "pid": os.getpid(), "interval": a.interval})
     seq = a.start_seq
     t_start = time.monotonic()
     next_at = t_start
     while not stop.is_set() and time.monotonic() - t_start < a.duration:
-        with inflight["lock"]:
-            busy = inflight["n"] >= a.max_inflight
-            if not busy:
-                inflight["n"] += 1
-        if busy:
+        if state["inflight"] >= a.max_inflight:
             emit({"ev": "attempt", "seq": seq, "t0": time.time(), "t1": time.time(),
                   "ok": False, "err": "client: too many attempts in flight, skipped"})
         else:
+            state["inflight"] += 1
             started.append(seq)
-            threading.Thread(target=attempt, args=(a, seq, inflight, done), daemon=True).start()
+            task = asyncio.create_task(attempt(a, seq, state))
+            tasks.add(task)
+            task.add_done_callback(tasks.discard)
         seq += 1
         next_at += a.interval
         delay = next_at - time.monotonic()
-        if delay < 0:               # fell behind (slow thread start): no burst
+        if delay < 0:               # fell behind (a busy loop): no burst
             next_at = time.monotonic()
             delay = 0
-        stop.wait(delay)
-    deadline = time.monotonic() + a.drain
-    while time.monotonic() < deadline:
-        with inflight["lock"]:
-            if inflight["n"] == 0:
-                break
-        time.sleep(0.05)
-    with inflight["lock"]:
-        pending = [s for s in started if s not in done]
+        try:
+            await asyncio.wait_for(stop.wait(), delay)
+        except asyncio.TimeoutError:
+            pass
+    if tasks:
+        await asyncio.wait(set(tasks), timeout=a.drain)
+    pending = [s for s in started if s not in state["done"]]
+    for task in tasks:
+        task.cancel()
     emit({"ev": "end", "t": time.time(), "next_seq": seq, "pending": pending})
     return 0
+
+
+def cmd_write(a):
+    return asyncio.run(write_loop(a))
 
 
 def cmd_sql(a):

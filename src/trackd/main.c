@@ -5,6 +5,7 @@
  */
 #include <errno.h>
 #include <signal.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -16,8 +17,10 @@
 
 #include "build_config.h"
 #include "cli.h"
+#include "duration.h"
 #include "log.h"
 #include "mainloop.h"
+#include "realtime.h"
 #include "sdnotify.h"
 #include "track.h"
 #include "track_file.h"
@@ -36,6 +39,8 @@ struct daemon {
 	struct mainloop_signals signals;
 	struct trackd_service service;
 	struct trackd_http http;
+	int rt_priority; /* [global] realtime_priority last applied, -1 before the first */
+	int64_t rt_limit_ms;
 };
 
 static void usage(FILE *out)
@@ -102,6 +107,49 @@ static void log_started(const struct track_settings *s)
 				(hostaddr && hostaddr[0] ? hostaddr : "the default server"), s->file);
 }
 
+/*
+ * [global] realtime_priority: the event loop on SCHED_RR, so that a crash's
+ * value is written while the crash's exiting backends still queue for the
+ * CPU.  Said when it changes; a refusal is a warning, never fatal.
+ */
+static void apply_scheduling(struct daemon *d, const struct global_settings *g)
+{
+	int64_t limit_ms = g->realtime_limit_ms;
+	bool was_rt = realtime_current() > 0;
+	char why[256], limit[32];
+	int r;
+
+	if (g->realtime_priority == d->rt_priority && g->realtime_limit_ms == d->rt_limit_ms)
+		return;
+	d->rt_priority = g->realtime_priority;
+	d->rt_limit_ms = g->realtime_limit_ms;
+	r = realtime_apply(g->realtime_priority, &limit_ms, why, sizeof(why));
+	if (r < 0 && g->realtime_priority > 0 && realtime_current() > 0) {
+		log_warnx("realtime_priority = %d: %s; keeping SCHED_RR priority %d",
+			  g->realtime_priority, why, realtime_current());
+		return;
+	}
+	if (r < 0 && g->realtime_priority > 0) {
+		log_warnx("realtime_priority = %d: %s; running on normal scheduling, where the "
+			  "value of a crash may wait for a CPU behind the crash's exiting backends",
+			  g->realtime_priority, why);
+		return;
+	}
+	if (r < 0) {
+		log_warnx("realtime_priority = 0: %s", why);
+		return;
+	}
+	if (g->realtime_priority == 0) {
+		if (was_rt)
+			log_info("normal scheduling (realtime_priority = 0)");
+		return;
+	}
+	duration_format(limit_ms, limit, sizeof(limit));
+	log_info("real-time scheduling: SCHED_RR priority %d, killed by the kernel after %s of "
+		 "CPU without sleeping (RLIMIT_RTTIME%s)", g->realtime_priority, limit,
+		 limit_ms < g->realtime_limit_ms ? ", lowered by an inherited hard limit" : "");
+}
+
 /* Brings the running tracks in line with config; the old config is freed. */
 static int apply_config(struct daemon *d, struct trackd_config *config)
 {
@@ -110,6 +158,7 @@ static int apply_config(struct daemon *d, struct trackd_config *config)
 	int failures = 0;
 
 	log_set_facility(log_facility_from_name(config->global.syslog_facility));
+	apply_scheduling(d, &config->global);
 
 	/* Removed tracks first, so that a file moving between tracks is not fought over. */
 	for (t = LIST_FIRST(&d->tracks); t; t = next) {
@@ -261,7 +310,7 @@ int main(int argc, char **argv)
 		.allow_write_stopped = true, .allow_status = true,
 	};
 	struct conf_errors errs = { 0 };
-	struct daemon d = { 0 };
+	struct daemon d = { .rt_priority = -1 };
 	int r;
 
 	r = cli_parse(&cli, argc, argv);

@@ -28,6 +28,10 @@ const struct conf_key config_global_keys[] = {
 	{ .name = "syslog_facility", .type = CONF_CHOICE, .offset = G(syslog_facility),
 	  .default_value = "daemon",
 	  .choices = log_facility_names },
+	{ .name = "realtime_priority", .type = CONF_INT, .offset = G(realtime_priority),
+	  .min = 0, .max = 99, .default_value = "40" },
+	{ .name = "realtime_limit", .type = CONF_DURATION, .offset = G(realtime_limit_ms),
+	  .min = DURATION_MS(10), .max = DURATION_SEC(60), .default_value = "1s" },
 	{ 0 },
 };
 #undef G

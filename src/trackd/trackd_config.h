@@ -67,6 +67,8 @@ struct global_settings {
 	int64_t reminder_interval_ms;
 	int64_t ready_timeout_ms; /* systemd READY=1 at the latest this long after start */
 	char syslog_facility[CONF_STR_SIZE];
+	int realtime_priority;     /* SCHED_RR priority of the event loop, 0: normal scheduling */
+	int64_t realtime_limit_ms; /* RLIMIT_RTTIME: CPU without sleeping before the kernel kills */
 };
 
 struct trackd_config {

@@ -7,7 +7,7 @@ from kit.shell import with_running
 from labkit.layout import (ADMIN_USER, APPDB, BASE_PRIORITY, BOUNCER_PORT, CLASSIC_INTERVAL,
                            CLASSIC_WEIGHT_ISREADY, CLASSIC_WEIGHT_ROLE, CLIENT_IP, HTTP_PORT, INSTANCE,
                            LIFELINE_IF, PG_BIN, PG_PORT, PG_USER, PGBOUNCER, PREFIXLEN, ROUTER_READ_PORT,
-                           ROUTER_WRITE_PORT, SUBNET, VIP, VRID)
+                           ROUTER_WRITE_PORT, SUBNET, TRACKD_RT_PRIORITY, VIP, VRID)
 
 
 def postgresql_conf_extra(repmgr=False):
@@ -103,6 +103,8 @@ def trackd_conf(node, interval):
     return """; labkit: pgtrackd for %(name)s
 [global]
 file_check_interval = 200ms
+; SCHED_RR 40 and RLIMIT_RTTIME 1 s by default (as root, no limit in the way); 0 with trackd_rt=False
+realtime_priority = %(rt)d
 
 [track main]
 file = %(file)s
@@ -121,7 +123,8 @@ rise = 2
 fall = 2
 accept_interval = 1s
 %(peers)s""" % dict(name=node.name, file=node.track_file, sock=node.sock, port=PG_PORT, user=PG_USER,
-                    interval=interval, peers=peers, base=BASE_PRIORITY) + (
+                    interval=interval, peers=peers, base=BASE_PRIORITY,
+                    rt=TRACKD_RT_PRIORITY if node.lab.trackd_rt else 0) + (
         "; synchronous while the standby streams, relaxed when a commit waits 5 s for it\n"
         "sync_standby_names = ANY 1 (*)\n" if node.lab.sync_policy else "") + (
         trackd_http(node) if node.lab.router == "haproxy" else "")

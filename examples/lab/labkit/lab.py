@@ -49,9 +49,9 @@ class Lab(LabBringUp, LabFailover, LabRouter):
         # vrrp_rlimit_rttime 1000000; README, "keepalived's VRRP process"), as
         # examples/keepalived-*.conf; mode pgtrackd (the classic configuration has none)
         self.vrrp_rt = bool(vrrp_rt)
-        # pgtrackd on SCHED_RR 40 with RLIMIT_RTTIME 1 s, as examples/systemd/pgtrackd.service
-        # (README, "Scheduling"); without it a crash's detection waits for the CPU behind the
-        # crash's own storm of exiting backends
+        # pgtrackd's realtime_priority = 40 (its default: SCHED_RR, RLIMIT_RTTIME 1 s;
+        # pgtrackd(8), SCHEDULING), or 0: on normal scheduling a crash's detection waits
+        # for a CPU behind the crash's own exiting backends
         self.trackd_rt = bool(trackd_rt)
         # promote="repmgr": repmgrd's monitor_interval_secs, reconnect_attempts and
         # reconnect_interval (repmgr's own defaults are 2, 6, 10: a minute)

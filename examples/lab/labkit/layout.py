@@ -31,10 +31,9 @@ PREFIXLEN = 24
 VIP = SUBNET + ".100"
 CLIENT_IP = SUBNET + ".200"
 VRID = 51
-# pgtrackd on SCHED_RR 40 (below keepalived's vrrp_rt_priority 50), killed after
-# 1 s of CPU without sleeping, as examples/systemd/pgtrackd.service runs it
+# pgtrackd's realtime_priority (SCHED_RR, below keepalived's vrrp_rt_priority 50),
+# its default; realtime_limit stays at its default, 1 s
 TRACKD_RT_PRIORITY = 40
-TRACKD_RT_LIMIT_US = 1000000
 # keepalived base priority of the pgtrackd configuration, and pgtrackd's base_priority
 BASE_PRIORITY = 200
 INSTANCE = "VI_PG"

@@ -13,8 +13,7 @@ from kit.postgres import read_postmaster_pid
 from kit.procs import pid_alive, proc_stat, signal_pid
 from labkit.events import parse_keepalived, parse_notify, parse_pglog, parse_repmgrd, parse_trackd
 from labkit.layout import (ADMIN_USER, APPDB, BOUNCER_PORT, HERE, KEEPALIVED, LabError, LIFELINE_IF,
-                           PG_BIN, PG_PORT, PG_USER, PGBOUNCER, PYTHON, read_int, run, TRACKD_RT_LIMIT_US,
-                           TRACKD_RT_PRIORITY, wait_for)
+                           PG_BIN, PG_PORT, PG_USER, PGBOUNCER, PYTHON, read_int, run, wait_for)
 from labkit.network import node_ip, NodeLinks
 
 
@@ -252,11 +251,8 @@ class Node(NodeLinks):
 
     def start_trackd(self):
         log = self.dir / "pgtrackd.log"
-        argv = [PYTHON, HERE / "lifeline.py", LIFELINE_IF]
-        if self.lab.trackd_rt:
-            argv += ["/usr/bin/prlimit", "--rttime=%d" % TRACKD_RT_LIMIT_US,
-                     "/usr/bin/chrt", "-r", str(TRACKD_RT_PRIORITY)]
-        argv += [self.lab.trackd_bin, "-f", self.dir / "pgtrackd.conf", "-l", "-v"]
+        argv = [PYTHON, HERE / "lifeline.py", LIFELINE_IF,
+                self.lab.trackd_bin, "-f", self.dir / "pgtrackd.conf", "-l", "-v"]
         self.lab.spawn(self, "pgtrackd", argv, log)
         self.lab.tailer.watch(log, parse_trackd, self.name)
         self.lab.tailer.watch_value(self.track_file, self.name)
