@@ -194,7 +194,10 @@ void pgconn_fail_later(struct pgconn *c, const struct pgconn_failure *f)
 
 void pgconn_start_libpq(struct pgconn *c, const char *const *keywords, const char *const *values)
 {
-	c->conn = PQconnectStartParams(keywords, values, 0);
+	const char *kw[PGCONN_MAX_PARAMS + 8], *val[PGCONN_MAX_PARAMS + 8];
+
+	pgconn_os_defaults(keywords, values, kw, val, sizeof(kw) / sizeof(kw[0]));
+	c->conn = PQconnectStartParams(kw, val, 0);
 	if (!c->conn || PQstatus(c->conn) == CONNECTION_BAD || PQsocket(c->conn) < 0) {
 		struct pgconn_failure f = { .kind = PGCONN_ERR_FAILED };
 
