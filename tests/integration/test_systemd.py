@@ -133,13 +133,15 @@ def test_pgtrackd_ready_at_ready_timeout_names_the_track(trackd, manager, workdi
         t.extra_env = manager.env(watchdog=False)
         t.start()
         i = manager.wait_for("READY", "1", 5)
+        status = manager.got[i][1]["STATUS"]
+        assert status.startswith("no verdict yet for slow;"), status
+        t.wait_for_log(r"warning: telling systemd pgtrackd is ready although no verdict is "
+                       r"written yet for: slow \(ready_timeout 0\.5s\)")
+        # read while the listener still holds the probe (its 1 s timeout):
+        # once it closes, the first failure is a verdict at once
+        assert t.read("slow") == "0\n", t.describe()
     finally:
         silent.close()
-    status = manager.got[i][1]["STATUS"]
-    assert status.startswith("no verdict yet for slow;"), status
-    t.wait_for_log(r"warning: telling systemd pgtrackd is ready although no verdict is written "
-                   r"yet for: slow \(ready_timeout 0\.5s\)")
-    assert t.read("slow") == "0\n"
 
 
 def test_pgtrackd_watchdog_withheld_while_a_probe_is_silent(trackd, manager, build_dir):
