@@ -273,7 +273,11 @@ class Node(NodeLinks):
 
     def start_keepalived(self):
         log = self.dir / "keepalived.log"
-        argv = [KEEPALIVED, "-n", "-l", "-D", "-f", self.dir / "keepalived.conf",
+        # -G: no syslog. The lab has no syslog daemon, and glibc's syslog()
+        # then writes every line to /dev/console (keepalived opens it with
+        # LOG_CONS): an open and a write per line, several of them between
+        # reading the track file and removing the VIP. -l logs to stderr.
+        argv = [KEEPALIVED, "-n", "-l", "-G", "-D", "-f", self.dir / "keepalived.conf",
                 "-p", self.dir / "keepalived.pid", "-r", self.dir / "keepalived-vrrp.pid",
                 "-c", self.dir / "keepalived-checkers.pid"]
         self.lab.spawn(self, "keepalived", argv, log)
