@@ -28,17 +28,20 @@ static int set_rttime(int64_t *limit_ms, char *why, size_t why_size)
 {
 	struct rlimit cur, want;
 	rlim_t us = (rlim_t)*limit_ms * 1000;
+	int r;
 
 	if (prlimit(0, RLIMIT_RTTIME, NULL, &cur) < 0) {
-		snprintf(why, why_size, "cannot read RLIMIT_RTTIME: %s", strerror(errno));
-		return -errno;
+		r = -errno;
+		snprintf(why, why_size, "cannot read RLIMIT_RTTIME: %s", strerror(-r));
+		return r;
 	}
 	if (cur.rlim_max != RLIM_INFINITY && cur.rlim_max < us)
 		us = cur.rlim_max;
 	want.rlim_cur = want.rlim_max = us;
 	if (prlimit(0, RLIMIT_RTTIME, &want, NULL) < 0) {
-		snprintf(why, why_size, "cannot set RLIMIT_RTTIME: %s", strerror(errno));
-		return -errno;
+		r = -errno;
+		snprintf(why, why_size, "cannot set RLIMIT_RTTIME: %s", strerror(-r));
+		return r;
 	}
 	*limit_ms = (int64_t)(us / 1000);
 	return 0;
