@@ -115,18 +115,18 @@ static void log_started(const struct track_settings *s)
 static void apply_scheduling(struct daemon *d, const struct global_settings *g)
 {
 	int64_t limit_ms = g->realtime_limit_ms;
-	bool was_rt = realtime_current() > 0;
 	char why[256], limit[32];
-	int r;
+	int was, r;
 
 	if (g->realtime_priority == d->rt_priority && g->realtime_limit_ms == d->rt_limit_ms)
 		return;
 	d->rt_priority = g->realtime_priority;
 	d->rt_limit_ms = g->realtime_limit_ms;
+	was = realtime_current();
 	r = realtime_apply(g->realtime_priority, &limit_ms, why, sizeof(why));
-	if (r < 0 && g->realtime_priority > 0 && realtime_current() > 0) {
+	if (r < 0 && g->realtime_priority > 0 && was > 0) {
 		log_warnx("realtime_priority = %d: %s; keeping SCHED_RR priority %d",
-			  g->realtime_priority, why, realtime_current());
+			  g->realtime_priority, why, was);
 		return;
 	}
 	if (r < 0 && g->realtime_priority > 0) {
@@ -140,7 +140,7 @@ static void apply_scheduling(struct daemon *d, const struct global_settings *g)
 		return;
 	}
 	if (g->realtime_priority == 0) {
-		if (was_rt)
+		if (was > 0)
 			log_info("normal scheduling (realtime_priority = 0)");
 		return;
 	}

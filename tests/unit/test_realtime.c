@@ -43,8 +43,9 @@ static void set_limit(int resource, rlim_t soft, rlim_t hard)
 	exit(2);
 }
 
-static void become_nobody(void)
+static void become_nobody_with_rtprio(rlim_t rtprio)
 {
+	set_limit(RLIMIT_RTPRIO, rtprio, rtprio);
 	if (setgroups(0, NULL) < 0 || setgid(NOBODY) < 0 || setuid(NOBODY) < 0) {
 		perror("dropping root");
 		exit(2);
@@ -116,8 +117,7 @@ static void refused_explained(void)
 	int64_t limit_ms = 1000;
 	char why[256];
 
-	set_limit(RLIMIT_RTPRIO, 0, 0);
-	become_nobody();
+	become_nobody_with_rtprio(0);
 	CHECK_INT_EQ(realtime_apply(40, &limit_ms, why, sizeof(why)), -EPERM);
 	CHECK(strstr(why, "RLIMIT_RTPRIO is 0, below 40") != NULL);
 	CHECK(strstr(why, "LimitRTPRIO=40") != NULL);
@@ -132,8 +132,7 @@ static void permitted_by_rtprio(void)
 	int64_t limit_ms = 1000;
 	char why[256];
 
-	set_limit(RLIMIT_RTPRIO, 40, 40);
-	become_nobody();
+	become_nobody_with_rtprio(40);
 	CHECK_INT_EQ(realtime_apply(41, &limit_ms, why, sizeof(why)), -EPERM);
 	CHECK(strstr(why, "RLIMIT_RTPRIO is 40, below 41") != NULL);
 	CHECK_INT_EQ(realtime_apply(40, &limit_ms, why, sizeof(why)), 0);
