@@ -21,7 +21,9 @@ RUNUSER = shutil.which("runuser", path="/usr/sbin:/sbin:/usr/bin:/bin") or "runu
 INITDB_ARGS = ["-U", PG_USER, "-A", "trust", "-N", "-E", "UTF8", "--locale=C", "--no-instructions"]
 # every throwaway cluster: nothing written for safety, a little memory
 THROWAWAY = ["fsync = off", "synchronous_commit = off", "full_page_writes = off",
-             "shared_buffers = 16MB", "log_line_prefix = '%m [%p] '"]
+             "shared_buffers = 16MB", "log_line_prefix = '%m [%p] '",
+             # segments in the data dir, not /dev/shm: nothing survives a kill -9
+             "dynamic_shared_memory_type = mmap"]
 
 
 def pg_ids():
@@ -110,8 +112,6 @@ class Postgres:
             # autovacuum workers are short-lived children of the
             # postmaster: they would pollute the cutime windows
             "autovacuum = off",
-            # segments in the data dir, not /dev/shm: nothing survives a kill -9
-            "dynamic_shared_memory_type = mmap",
             "log_connections = off", "log_disconnections = off", "logging_collector = off"],
             self.pg_bin, KitError)
 

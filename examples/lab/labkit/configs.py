@@ -21,6 +21,8 @@ max_replication_slots = 10
 wal_keep_size = '256MB'
 wal_retrieve_retry_interval = '200ms'
 shared_buffers = '32MB'
+# segments in the data directory, removed with it: a kill -9 leaves nothing in /dev/shm
+dynamic_shared_memory_type = mmap
 max_connections = 60
 synchronous_commit = on
 logging_collector = off
