@@ -1,17 +1,23 @@
 /*
- * pgconn_osdefaults: the two facts libpq 15 takes from the password
- * database (NSS) on every connection, looked up once per process.
+ * pgconn_osdefaults: the facts libpq 15 takes from the password database
+ * (NSS) on every connection, looked up once per process.
  *
- * Without a password and a passfile, libpq's connectOptions2 finds
- * ~/.pgpass through getpwuid(geteuid()) (it does not read $HOME), and
- * without a user it names the OS user through getpwuid as well: a blocking
- * lookup inside PQconnectStartParams on every connect and reconnect, the
- * one after a crash included, which an NSS module (LDAP, sssd) can stretch
- * to its timeout.  The answers do not change while the process runs; the
- * first connection looks them up and every later one gets them as
- * keywords, so libpq asks nothing.  Environment variables keep their
- * precedence: where PGPASSFILE, PGPASSWORD or PGUSER is set, libpq uses
- * it without a lookup and nothing is added.
+ * libpq 15 names the OS user through getpwuid(geteuid()) on every
+ * connection that has no user, and finds the home directory ($HOME, or
+ * getpwuid's when $HOME is unset or empty, as it is for a daemon started
+ * without it) for ~/.pgpass when it has no password and no passfile, and
+ * again on a connection that negotiates TLS (sslmode prefer, the default,
+ * against a server with ssl on, as Debian's is) for the client certificate,
+ * key, root certificate and CRL it is not given.  Each lookup in the
+ * password database is a blocking call inside the connection's start, on
+ * every connect and reconnect, the one after a crash included, which an
+ * NSS module (LDAP, sssd) can stretch to its timeout.  The entry does not
+ * change while the process runs: the first connection looks it up, and
+ * every connection gets libpq's own defaults as keywords, so libpq asks
+ * nothing.  Where a keyword or libpq's environment variable (PGUSER,
+ * PGPASSFILE, PGPASSWORD, PGSSLCERT, ...) gives the value, nothing is
+ * added.  Where the lookup fails, nothing is added that needs it and libpq
+ * keeps its own behaviour.
  */
 #include "pgconn_internal.h"
 
@@ -22,26 +28,58 @@
 #include <string.h>
 #include <unistd.h>
 
+#define PATH_SIZE 4096
+
 static struct {
 	bool looked_up;
 	bool found;
-	char pgpass[4096];
 	char user[256];
-} os;
+	char dir[PATH_SIZE];
+} pw_entry;
+
+static struct {
+	char pgpass[PATH_SIZE];
+	char sslcert[PATH_SIZE];
+	char sslkey[PATH_SIZE];
+	char sslrootcert[PATH_SIZE];
+	char sslcrl[PATH_SIZE];
+} files;
 
 static void look_up(void)
 {
 	struct passwd pw, *found = NULL;
 	char buf[16384];
 
-	os.looked_up = true;
+	pw_entry.looked_up = true;
 	if (getpwuid_r(geteuid(), &pw, buf, sizeof(buf), &found) != 0 || !found)
 		return;
-	/* libpq's default: the home directory, "/", PGPASSFILE (".pgpass") */
-	if (snprintf(os.pgpass, sizeof(os.pgpass), "%s/.pgpass", pw.pw_dir) >= (int)sizeof(os.pgpass) ||
-	    snprintf(os.user, sizeof(os.user), "%s", pw.pw_name) >= (int)sizeof(os.user))
+	if (snprintf(pw_entry.user, sizeof(pw_entry.user), "%s", pw.pw_name) >=
+		    (int)sizeof(pw_entry.user) ||
+	    snprintf(pw_entry.dir, sizeof(pw_entry.dir), "%s", pw.pw_dir) >= (int)sizeof(pw_entry.dir))
 		return;
-	os.found = true;
+	pw_entry.found = true;
+}
+
+static bool home_file(char *buf, const char *home, const char *name)
+{
+	return snprintf(buf, PATH_SIZE, "%s/%s", home, name) < PATH_SIZE;
+}
+
+/* libpq's pqGetHomeDirectory: $HOME, else the password database's; then its default files */
+static bool home_files(void)
+{
+	const char *home = getenv("HOME");
+
+	if (!home || !home[0]) {
+		if (!pw_entry.found)
+			return false;
+		home = pw_entry.dir;
+	}
+	return home_file(files.pgpass, home, ".pgpass") &&
+	       home_file(files.sslcert, home, ".postgresql/postgresql.crt") &&
+	       home_file(files.sslkey, home, ".postgresql/postgresql.key") &&
+	       home_file(files.sslrootcert, home, ".postgresql/root.crt") &&
+	       home_file(files.sslcrl, home, ".postgresql/root.crl");
 }
 
 static bool has_value(const char *const *keywords, const char *const *values, const char *key)
@@ -59,6 +97,17 @@ static bool env_set(const char *name)
 	return v && v[0];
 }
 
+/* key = value unless a keyword or libpq's environment variable env gives it */
+static void add_default(const char *const *keywords, const char *const *values, const char **kw,
+			const char **val, size_t size, size_t *n, const char *key, const char *env,
+			const char *value)
+{
+	if (*n + 1 < size && !has_value(keywords, values, key) && !env_set(env)) {
+		kw[*n] = key;
+		val[(*n)++] = value;
+	}
+}
+
 size_t pgconn_os_defaults(const char *const *keywords, const char *const *values,
 			  const char **kw, const char **val, size_t size)
 {
@@ -68,18 +117,27 @@ size_t pgconn_os_defaults(const char *const *keywords, const char *const *values
 		kw[n] = keywords[n];
 		val[n] = values[n];
 	}
-	if (!os.looked_up)
+	if (!pw_entry.looked_up)
 		look_up();
-	if (os.found && n + 1 < size && !has_value(keywords, values, "passfile") &&
-	    !has_value(keywords, values, "password") && !env_set("PGPASSFILE") &&
-	    !env_set("PGPASSWORD")) {
-		kw[n] = "passfile";
-		val[n++] = os.pgpass;
+	if (home_files()) {
+		/* a password means no passfile is read */
+		if (!has_value(keywords, values, "password") && !env_set("PGPASSWORD"))
+			add_default(keywords, values, kw, val, size, &n, "passfile", "PGPASSFILE",
+				    files.pgpass);
+		add_default(keywords, values, kw, val, size, &n, "sslcert", "PGSSLCERT", files.sslcert);
+		/* libpq would take a given key with a ':' for an OpenSSL engine's */
+		if (!strchr(files.sslkey, ':'))
+			add_default(keywords, values, kw, val, size, &n, "sslkey", "PGSSLKEY",
+				    files.sslkey);
+		add_default(keywords, values, kw, val, size, &n, "sslrootcert", "PGSSLROOTCERT",
+			    files.sslrootcert);
+		/* libpq reads the default CRL file only when no CRL directory is given */
+		if (!has_value(keywords, values, "sslcrldir") && !env_set("PGSSLCRLDIR"))
+			add_default(keywords, values, kw, val, size, &n, "sslcrl", "PGSSLCRL",
+				    files.sslcrl);
 	}
-	if (os.found && n + 1 < size && !has_value(keywords, values, "user") && !env_set("PGUSER")) {
-		kw[n] = "user";
-		val[n++] = os.user;
-	}
+	if (pw_entry.found)
+		add_default(keywords, values, kw, val, size, &n, "user", "PGUSER", pw_entry.user);
 	kw[n] = NULL;
 	val[n] = NULL;
 	return n;

@@ -1,8 +1,8 @@
 /*
  * pgconn_os_defaults (src/common/pgconn_osdefaults.c): libpq is handed the
- * passfile and user it would otherwise look up in the password database on
- * every connection; explicit keywords and libpq's environment variables
- * keep their precedence.
+ * passfile, user and TLS files it would otherwise look up in the password
+ * database on every connection; explicit keywords and libpq's environment
+ * variables keep their precedence.
  */
 #include <pwd.h>
 #include <stdlib.h>
@@ -14,14 +14,33 @@
 
 #define SIZE 16
 
-static const char *kw[SIZE], *val[SIZE];
+/* what libpq reads instead of a lookup; PGPASSWORD and PGSSLCRLDIR too */
+static const char *const ENV[] = { "PGPASSFILE", "PGPASSWORD", "PGUSER",  "PGSSLCERT", "PGSSLKEY",
+				   "PGSSLROOTCERT", "PGSSLCRL", "PGSSLCRLDIR", NULL };
 
+static const char *kw[SIZE], *val[SIZE];
+static const char *const k1[] = { "host", "port", NULL }, *const v1[] = { "/run/postgresql", "5432", NULL };
+static struct passwd *pw;
+static char pgpass[4200], sslcert[4200], sslkey[4200], sslrootcert[4200], sslcrl[4200];
+
+/* the last value for key: libpq's, where a keyword appears twice */
 static const char *lookup(const char *key)
 {
+	const char *v = NULL;
+
 	for (int i = 0; kw[i]; i++)
 		if (strcmp(kw[i], key) == 0)
-			return val[i];
-	return NULL;
+			v = val[i];
+	return v;
+}
+
+static void home_paths(const char *home)
+{
+	snprintf(pgpass, sizeof(pgpass), "%s/.pgpass", home);
+	snprintf(sslcert, sizeof(sslcert), "%s/.postgresql/postgresql.crt", home);
+	snprintf(sslkey, sizeof(sslkey), "%s/.postgresql/postgresql.key", home);
+	snprintf(sslrootcert, sizeof(sslrootcert), "%s/.postgresql/root.crt", home);
+	snprintf(sslcrl, sizeof(sslcrl), "%s/.postgresql/root.crl", home);
 }
 
 static size_t run(const char *const *keywords, const char *const *values)
@@ -30,77 +49,139 @@ static size_t run(const char *const *keywords, const char *const *values)
 	return pgconn_os_defaults(keywords, values, kw, val, SIZE);
 }
 
-int main(void)
+static void set_all_env(const char *value)
 {
-	struct passwd *pw = getpwuid(geteuid());
-	char pgpass[4200];
+	for (const char *const *e = ENV; *e; e++)
+		if (value)
+			setenv(*e, value, 1);
+		else
+			unsetenv(*e);
+}
+
+/* the keywords first, in order, then libpq's defaults it would look up */
+static void test_defaults_added(void)
+{
 	const char *none[] = { NULL };
-	const char *k1[] = { "host", "port", NULL }, *v1[] = { "/run/postgresql", "5432", NULL };
 
-	if (!pw) {
-		printf("no password database entry for uid %d: nothing to test\n", (int)geteuid());
-		return 77;
-	}
-	snprintf(pgpass, sizeof(pgpass), "%s/.pgpass", pw->pw_dir);
-	unsetenv("PGPASSFILE");
-	unsetenv("PGPASSWORD");
-	unsetenv("PGUSER");
-
-	/* the keywords first, in order, then what libpq would look up */
-	CHECK_INT_EQ(run(k1, v1), 4);
+	CHECK_INT_EQ(run(k1, v1), 8);
 	CHECK_STR_EQ(kw[0], "host");
 	CHECK_STR_EQ(val[0], "/run/postgresql");
 	CHECK_STR_EQ(kw[1], "port");
 	CHECK_STR_EQ(lookup("passfile"), pgpass);
 	CHECK_STR_EQ(lookup("user"), pw->pw_name);
-	CHECK(kw[4] == NULL && val[4] == NULL);
+	CHECK_STR_EQ(lookup("sslcert"), sslcert);
+	CHECK_STR_EQ(lookup("sslkey"), sslkey);
+	CHECK_STR_EQ(lookup("sslrootcert"), sslrootcert);
+	CHECK_STR_EQ(lookup("sslcrl"), sslcrl);
+	CHECK(kw[8] == NULL && val[8] == NULL);
 
-	CHECK_INT_EQ(run(none, none), 2);
+	CHECK_INT_EQ(run(none, none), 6);
+}
 
-	/* given: nothing added */
+static void test_keywords_win(void)
+{
+	/* given: nothing added for them */
 	{
-		const char *k[] = { "user", "passfile", NULL }, *v[] = { "app", "/etc/pgpass", NULL };
+		const char *k[] = { "user", "passfile", "sslrootcert", NULL },
+			   *v[] = { "app", "/etc/pgpass", "/etc/ssl/ca.pem", NULL };
 
-		CHECK_INT_EQ(run(k, v), 2);
+		CHECK_INT_EQ(run(k, v), 6);
 		CHECK_STR_EQ(lookup("user"), "app");
 		CHECK_STR_EQ(lookup("passfile"), "/etc/pgpass");
+		CHECK_STR_EQ(lookup("sslrootcert"), "/etc/ssl/ca.pem");
+		CHECK_STR_EQ(lookup("sslcert"), sslcert);
 	}
 	/* a password: libpq reads no passfile, so none is added */
 	{
 		const char *k[] = { "password", NULL }, *v[] = { "secret", NULL };
 
-		CHECK_INT_EQ(run(k, v), 2);
+		CHECK_INT_EQ(run(k, v), 6);
 		CHECK(lookup("passfile") == NULL);
 		CHECK_STR_EQ(lookup("user"), pw->pw_name);
+	}
+	/* a CRL directory: libpq reads no default CRL file, so none is added */
+	{
+		const char *k[] = { "sslcrldir", NULL }, *v[] = { "/etc/ssl/crl", NULL };
+
+		CHECK_INT_EQ(run(k, v), 6);
+		CHECK(lookup("sslcrl") == NULL);
+		CHECK_STR_EQ(lookup("sslkey"), sslkey);
 	}
 	/* an empty value counts as not given, as libpq treats it */
 	{
 		const char *k[] = { "user", NULL }, *v[] = { "", NULL };
 
-		CHECK_INT_EQ(run(k, v), 3);
-		CHECK_STR_EQ(val[1], pgpass);
-		CHECK_STR_EQ(val[2], pw->pw_name);
+		CHECK_INT_EQ(run(k, v), 7);
+		CHECK_STR_EQ(lookup("passfile"), pgpass);
+		CHECK_STR_EQ(lookup("user"), pw->pw_name);
 	}
-	/* libpq's environment wins over the default: nothing added */
-	setenv("PGPASSFILE", "/tmp/other", 1);
-	setenv("PGUSER", "envuser", 1);
+}
+
+/* libpq's environment wins over the default: nothing added */
+static void test_environment_wins(void)
+{
+	set_all_env("/tmp/from-env");
 	CHECK_INT_EQ(run(k1, v1), 2);
-	unsetenv("PGPASSFILE");
-	unsetenv("PGUSER");
+	set_all_env(NULL);
 	setenv("PGPASSWORD", "x", 1);
-	CHECK_INT_EQ(run(k1, v1), 3);
+	CHECK_INT_EQ(run(k1, v1), 7);
 	CHECK(lookup("passfile") == NULL);
 	unsetenv("PGPASSWORD");
+	setenv("PGSSLCRLDIR", "/etc/ssl/crl", 1);
+	CHECK_INT_EQ(run(k1, v1), 7);
+	CHECK(lookup("sslcrl") == NULL);
+	unsetenv("PGSSLCRLDIR");
+}
 
-	/* never beyond the arrays: the terminator always fits */
-	{
-		const char *k[] = { "a", "b", "c", NULL }, *v[] = { "1", "2", "3", NULL };
-		const char *skw[5], *sval[5];
+/* the home directory as libpq 15 finds it: $HOME, else the password database's */
+static void test_home(void)
+{
+	setenv("HOME", "/srv/elsewhere", 1);
+	home_paths("/srv/elsewhere");
+	CHECK_INT_EQ(run(k1, v1), 8);
+	CHECK_STR_EQ(lookup("passfile"), pgpass);
+	CHECK_STR_EQ(lookup("sslrootcert"), sslrootcert);
+	CHECK_STR_EQ(lookup("user"), pw->pw_name);
+	/* a ':' in the key's path would make libpq look for an OpenSSL engine */
+	setenv("HOME", "/srv/a:b", 1);
+	CHECK_INT_EQ(run(k1, v1), 7);
+	CHECK(lookup("sslkey") == NULL);
+	setenv("HOME", "", 1);
+	home_paths(pw->pw_dir);
+	CHECK_INT_EQ(run(k1, v1), 8);
+	CHECK_STR_EQ(lookup("passfile"), pgpass);
+	unsetenv("HOME");
+	CHECK_INT_EQ(run(k1, v1), 8);
+	CHECK_STR_EQ(lookup("sslcert"), sslcert);
+}
 
-		CHECK_INT_EQ(pgconn_os_defaults(k, v, skw, sval, 4), 3);
-		CHECK(skw[3] == NULL);
-		CHECK_INT_EQ(pgconn_os_defaults(k, v, skw, sval, 5), 4);
-		CHECK(skw[4] == NULL);
+/* never beyond the arrays: the terminator always fits */
+static void test_bounds(void)
+{
+	const char *k[] = { "a", "b", "c", NULL }, *v[] = { "1", "2", "3", NULL };
+	const char *skw[5], *sval[5];
+
+	CHECK_INT_EQ(pgconn_os_defaults(k, v, skw, sval, 4), 3);
+	CHECK(skw[3] == NULL);
+	CHECK_INT_EQ(pgconn_os_defaults(k, v, skw, sval, 5), 4);
+	CHECK(skw[4] == NULL);
+}
+
+int main(void)
+{
+	pw = getpwuid(geteuid());
+	if (!pw) {
+		printf("no password database entry for uid %d: nothing to test\n", (int)geteuid());
+		return 77;
 	}
+	home_paths(pw->pw_dir);
+	set_all_env(NULL);
+	unsetenv("HOME");
+
+	test_defaults_added();
+	test_keywords_win();
+	test_environment_wins();
+	test_home();
+	test_bounds();
 	CHECK_DONE();
 }
