@@ -39,6 +39,7 @@ def summarize_mode(series, rs, nerr):
         "first_write_ms": stats([r["first_write_ms"] for r in rs]),
         "first_write_after_promotion_ms": stats([r["first_write_after_promotion_ms"] for r in rs]),
         "failed_attempts": stats([r["failed_attempts"] for r in rs]),
+        "backend_start_ms": stats([r.get("backend_start_ms") for r in rs]),
         "client_errors": {kd: sum(r["errors"][kd] for r in rs) for kd in ERROR_KINDS},
         "client_errors_median": {kd: stats([r["errors"][kd] for r in rs])["median"] for kd in ERROR_KINDS},
         "client_errors_max": {kd: stats([r["errors"][kd] for r in rs])["max"] for kd in ERROR_KINDS},
@@ -151,7 +152,8 @@ def report_series(e):
                        ("promoted_ms", "crash -> promotion done (ms)"),
                        ("first_write_ms", "crash -> first acknowledged write (ms)"),
                        ("first_write_after_promotion_ms", "first write - promotion (ms)"),
-                       ("failed_attempts", "failed attempts before it")):
+                       ("failed_attempts", "failed attempts before it"),
+                       ("backend_start_ms", "PostgreSQL backend start, idle, after (ms)")):
         p("  %-46s" % label + "".join("%11s%11s" % (fmt(ms_[m][key]["median"]), fmt(ms_[m][key]["max"]))
                                       for m in modes))
     for kd in ERROR_KINDS:

@@ -4,6 +4,7 @@ writes, the old primary's restart)."""
 
 import os
 import re
+import statistics
 import sys
 import time
 
@@ -373,6 +374,19 @@ def restart_figures(lab, mode, old, acked, t_crash, observed):
     }
 
 
+def backend_start_ms(node, count=5):
+    """The machine's cost of a PostgreSQL backend start: the median of
+    count connections (connect, SELECT 1, close) to the node's socket,
+    idle, after the run. The cold pool after a promotion pays it at least
+    once before the first write."""
+    times = []
+    for _ in range(count):
+        t = time.perf_counter()
+        node.pg("SELECT 1", dbname=labkit.layout.APPDB)
+        times.append((time.perf_counter() - t) * 1000.0)
+    return round(statistics.median(times), 1)
+
+
 def one_run(labkit, series, mode, a, k, phase):
     # mode pgtrackd: pgtrackd's sync_standby_names (three nodes and more: a fixed
     # synchronous_standby_names with --fixed-sync); classic: asynchronous with two
@@ -399,6 +413,7 @@ def one_run(labkit, series, mode, a, k, phase):
         # -- the old primary restarted as a primary (optional)
         observed = observe_restart(lab, old, a) if a.observe else None
         w.stop()
+        r["backend_start_ms"] = backend_start_ms(new)
         left = r["vip_left_old_ms"]
         figures, acked = client_figures(lab, w, new, t_crash, None if left is None else t_crash + left / 1000.0)
         r.update(figures)
