@@ -154,7 +154,9 @@ def report_series(e):
                        ("first_write_after_promotion_ms", "first write - promotion (ms)"),
                        ("failed_attempts", "failed attempts before it"),
                        ("backend_start_ms", "PostgreSQL backend start, idle, after (ms)")):
-        p("  %-46s" % label + "".join("%11s%11s" % (fmt(ms_[m][key]["median"]), fmt(ms_[m][key]["max"]))
+        # .get: documents written before a figure existed lack it
+        p("  %-46s" % label + "".join("%11s%11s" % (fmt(ms_[m].get(key, {}).get("median")),
+                                                    fmt(ms_[m].get(key, {}).get("max")))
                                       for m in modes))
     for kd in ERROR_KINDS:
         p("  %-46s" % ("client errors: %s (total %s)" % (kd, "/".join(str(ms_[m]["client_errors"][kd]) for m in modes)))
