@@ -83,9 +83,17 @@ def diag(lab, since=None, what=""):
         if "gratuitous ARP" in e["text"]:
             continue
         if e["src"] in keep or (e["src"] == "pgtrackd" and e["kind"] in ("track", "warning", "error")) \
-                or (e["src"] == "repmgr" and e["kind"] in ("notice", "warning", "error")):
+                or (e["src"] == "repmgr" and e["kind"] in ("info", "notice", "warning", "error")):
             t0 = since if since is not None else lab.created
             out.append("  %+8.3f %-4s %-10s %s" % (e["t"] - t0, e["node"] or "", e["src"], e["text"]))
+    if lab.repmgr:
+        # what repmgrd wrote outside its log (start-up failures, crashes)
+        for n in lab.nodes:
+            try:
+                tail = (n.dir / "repmgrd.out").read_text(errors="replace").splitlines()[-15:]
+            except OSError:
+                continue
+            out.extend("  %s repmgrd.out: %s" % (n.name, line) for line in tail if line.strip())
     return "\n".join(out)
 
 
