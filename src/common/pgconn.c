@@ -194,7 +194,7 @@ void pgconn_fail_later(struct pgconn *c, const struct pgconn_failure *f)
 
 void pgconn_start_libpq(struct pgconn *c, const char *const *keywords, const char *const *values)
 {
-	const char *kw[PGCONN_MAX_PARAMS + 8], *val[PGCONN_MAX_PARAMS + 8];
+	const char *kw[PGCONN_MAX_PARAMS + 12], *val[PGCONN_MAX_PARAMS + 12];
 
 	pgconn_os_defaults(keywords, values, kw, val, sizeof(kw) / sizeof(kw[0]));
 	c->conn = PQconnectStartParams(kw, val, 0);

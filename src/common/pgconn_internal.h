@@ -15,8 +15,8 @@ void pgconn_start_libpq(struct pgconn *c, const char *const *keywords, const cha
 /*
  * keywords/values copied into kw/val (size entries, the NULL terminator
  * included), with passfile, user and the TLS files' paths added where
- * libpq would look them up in the password database (pgconn_osdefaults.c).
- * The number of entries.
+ * libpq would look them up in the password database, and gssencmode=disable
+ * (pgconn_osdefaults.c).  The number of entries.
  */
 size_t pgconn_os_defaults(const char *const *keywords, const char *const *values,
 			  const char **kw, const char **val, size_t size);

@@ -18,6 +18,14 @@
  * PGPASSFILE, PGPASSWORD, PGSSLCERT, ...) gives the value, nothing is
  * added.  Where the lookup fails, nothing is added that needs it and libpq
  * keeps its own behaviour.
+ *
+ * One default is libpq's no longer: gssencmode.  With libpq's "prefer",
+ * every TCP connection first asks GSSAPI for credentials
+ * (gss_acquire_cred: /etc/krb5.conf, the credential cache, a client
+ * keytab), which with a KCM cache or a client keytab is a round trip to
+ * sssd or to the KDC inside the event loop, for an encryption a health
+ * check of its own server does not need.  pgtrackd and pgtrack-notify
+ * connect with "disable" unless PGGSSENCMODE says otherwise.
  */
 #include "pgconn_internal.h"
 
@@ -138,6 +146,7 @@ size_t pgconn_os_defaults(const char *const *keywords, const char *const *values
 	}
 	if (pw_entry.found)
 		add_default(keywords, values, kw, val, size, &n, "user", "PGUSER", pw_entry.user);
+	add_default(keywords, values, kw, val, size, &n, "gssencmode", "PGGSSENCMODE", "disable");
 	kw[n] = NULL;
 	val[n] = NULL;
 	return n;

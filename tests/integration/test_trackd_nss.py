@@ -24,7 +24,7 @@ def trace_reconnects(pgtrackd_bin, workdir, port):
     """pgtrackd on a track probing 127.0.0.1:port every 100 ms, for 2 s
     under strace, without $HOME (a daemon's environment: libpq then finds
     the home directory in the password database): (connects to the port,
-    opens of /etc/passwd, stderr)."""
+    opens of /etc/passwd, accesses to Kerberos files, stderr)."""
     if not shutil.which("strace"):
         pytest.fail("strace is not installed (tests/install-deps installs it)", pytrace=False)
     conf = os.path.join(workdir, "t.conf")
@@ -35,18 +35,19 @@ def trace_reconnects(pgtrackd_bin, workdir, port):
                               {"realtime_priority": "0"}))
     trace = os.path.join(workdir, "strace.txt")
     p = subprocess.run(["timeout", "-s", "INT", "2", "strace", "-f", "-o", trace,
-                        "-e", "trace=openat,open,connect", pgtrackd_bin, "-f", conf, "-l"],
+                        "-e", "trace=openat,open,connect,stat,newfstatat", pgtrackd_bin, "-f", conf, "-l"],
                        capture_output=True, text=True, timeout=30,
                        env={k: v for k, v in os.environ.items() if k != "HOME"})
     text = open(trace).read()
     connects = len(re.findall(r'connect\(\d+, \{sa_family=AF_INET, sin_port=htons\(%d\)' % port, text))
     passwd = len(re.findall(r'open(at)?\(.*"/etc/passwd"', text))
-    return connects, passwd, p.stderr
+    krb5 = len(re.findall(r'"(/etc/krb5\.conf|/etc/gss/mech[^"]*|/tmp/krb5cc_\d+|/etc/krb5/user/[^"]*)"', text))
+    return connects, passwd, krb5, p.stderr
 
 
 def test_reconnects_do_not_read_the_password_database(pgtrackd_bin, workdir):
     port = free_port()      # nothing listens: every probe is a refused reconnect
-    connects, passwd, stderr = trace_reconnects(pgtrackd_bin, workdir, port)
+    connects, passwd, krb5, stderr = trace_reconnects(pgtrackd_bin, workdir, port)
     assert connects >= 10, "pgtrackd reconnected %d times in 2 s:\n%s" % (connects, stderr[-2000:])
     assert passwd <= 1, ("%d reads of /etc/passwd for %d connects: libpq looks up the user on every "
                          "connect" % (passwd, connects))
@@ -91,10 +92,14 @@ class TlsWillingServer:
 def test_tls_reconnects_do_not_read_the_password_database(pgtrackd_bin, workdir):
     srv = TlsWillingServer()
     try:
-        connects, passwd, stderr = trace_reconnects(pgtrackd_bin, workdir, srv.port)
+        connects, passwd, krb5, stderr = trace_reconnects(pgtrackd_bin, workdir, srv.port)
     finally:
         srv.stop()
     assert srv.tls_offered >= 10, ("TLS offered %d times in 2 s (%d connects):\n%s"
                                    % (srv.tls_offered, connects, stderr[-2000:]))
     assert passwd <= 1, ("%d reads of /etc/passwd for %d TLS negotiations: libpq looks up the home "
                          "directory for its TLS files on every connect" % (passwd, srv.tls_offered))
+    # gssencmode prefer (libpq's default) asks GSSAPI for credentials before
+    # every TCP connection: krb5.conf, the credential cache, a client keytab
+    assert krb5 == 0, ("%d accesses to Kerberos files for %d connects: libpq probes for GSSAPI "
+                       "encryption on every connect" % (krb5, connects))

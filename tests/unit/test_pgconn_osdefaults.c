@@ -16,7 +16,8 @@
 
 /* what libpq reads instead of a lookup; PGPASSWORD and PGSSLCRLDIR too */
 static const char *const ENV[] = { "PGPASSFILE", "PGPASSWORD", "PGUSER",  "PGSSLCERT", "PGSSLKEY",
-				   "PGSSLROOTCERT", "PGSSLCRL", "PGSSLCRLDIR", NULL };
+				   "PGSSLROOTCERT", "PGSSLCRL", "PGSSLCRLDIR", "PGGSSENCMODE",
+				   NULL };
 
 static const char *kw[SIZE], *val[SIZE];
 static const char *const k1[] = { "host", "port", NULL }, *const v1[] = { "/run/postgresql", "5432", NULL };
@@ -63,7 +64,7 @@ static void test_defaults_added(void)
 {
 	const char *none[] = { NULL };
 
-	CHECK_INT_EQ(run(k1, v1), 8);
+	CHECK_INT_EQ(run(k1, v1), 9);
 	CHECK_STR_EQ(kw[0], "host");
 	CHECK_STR_EQ(val[0], "/run/postgresql");
 	CHECK_STR_EQ(kw[1], "port");
@@ -73,9 +74,10 @@ static void test_defaults_added(void)
 	CHECK_STR_EQ(lookup("sslkey"), sslkey);
 	CHECK_STR_EQ(lookup("sslrootcert"), sslrootcert);
 	CHECK_STR_EQ(lookup("sslcrl"), sslcrl);
-	CHECK(kw[8] == NULL && val[8] == NULL);
+	CHECK_STR_EQ(lookup("gssencmode"), "disable");
+	CHECK(kw[9] == NULL && val[9] == NULL);
 
-	CHECK_INT_EQ(run(none, none), 6);
+	CHECK_INT_EQ(run(none, none), 7);
 }
 
 static void test_keywords_win(void)
@@ -85,7 +87,7 @@ static void test_keywords_win(void)
 		const char *k[] = { "user", "passfile", "sslrootcert", NULL },
 			   *v[] = { "app", "/etc/pgpass", "/etc/ssl/ca.pem", NULL };
 
-		CHECK_INT_EQ(run(k, v), 6);
+		CHECK_INT_EQ(run(k, v), 7);
 		CHECK_STR_EQ(lookup("user"), "app");
 		CHECK_STR_EQ(lookup("passfile"), "/etc/pgpass");
 		CHECK_STR_EQ(lookup("sslrootcert"), "/etc/ssl/ca.pem");
@@ -95,15 +97,22 @@ static void test_keywords_win(void)
 	{
 		const char *k[] = { "password", NULL }, *v[] = { "secret", NULL };
 
-		CHECK_INT_EQ(run(k, v), 6);
+		CHECK_INT_EQ(run(k, v), 7);
 		CHECK(lookup("passfile") == NULL);
 		CHECK_STR_EQ(lookup("user"), pw->pw_name);
+	}
+	/* GSSAPI encryption asked for: kept */
+	{
+		const char *k[] = { "gssencmode", NULL }, *v[] = { "prefer", NULL };
+
+		CHECK_INT_EQ(run(k, v), 7);
+		CHECK_STR_EQ(lookup("gssencmode"), "prefer");
 	}
 	/* a CRL directory: libpq reads no default CRL file, so none is added */
 	{
 		const char *k[] = { "sslcrldir", NULL }, *v[] = { "/etc/ssl/crl", NULL };
 
-		CHECK_INT_EQ(run(k, v), 6);
+		CHECK_INT_EQ(run(k, v), 7);
 		CHECK(lookup("sslcrl") == NULL);
 		CHECK_STR_EQ(lookup("sslkey"), sslkey);
 	}
@@ -111,7 +120,7 @@ static void test_keywords_win(void)
 	{
 		const char *k[] = { "user", NULL }, *v[] = { "", NULL };
 
-		CHECK_INT_EQ(run(k, v), 7);
+		CHECK_INT_EQ(run(k, v), 8);
 		CHECK_STR_EQ(lookup("passfile"), pgpass);
 		CHECK_STR_EQ(lookup("user"), pw->pw_name);
 	}
@@ -124,11 +133,15 @@ static void test_environment_wins(void)
 	CHECK_INT_EQ(run(k1, v1), 2);
 	set_all_env(NULL);
 	setenv("PGPASSWORD", "x", 1);
-	CHECK_INT_EQ(run(k1, v1), 7);
+	CHECK_INT_EQ(run(k1, v1), 8);
 	CHECK(lookup("passfile") == NULL);
 	unsetenv("PGPASSWORD");
+	setenv("PGGSSENCMODE", "prefer", 1);
+	CHECK_INT_EQ(run(k1, v1), 8);
+	CHECK(lookup("gssencmode") == NULL);
+	unsetenv("PGGSSENCMODE");
 	setenv("PGSSLCRLDIR", "/etc/ssl/crl", 1);
-	CHECK_INT_EQ(run(k1, v1), 7);
+	CHECK_INT_EQ(run(k1, v1), 8);
 	CHECK(lookup("sslcrl") == NULL);
 	unsetenv("PGSSLCRLDIR");
 }
@@ -138,20 +151,20 @@ static void test_home(void)
 {
 	setenv("HOME", "/srv/elsewhere", 1);
 	home_paths("/srv/elsewhere");
-	CHECK_INT_EQ(run(k1, v1), 8);
+	CHECK_INT_EQ(run(k1, v1), 9);
 	CHECK_STR_EQ(lookup("passfile"), pgpass);
 	CHECK_STR_EQ(lookup("sslrootcert"), sslrootcert);
 	CHECK_STR_EQ(lookup("user"), pw->pw_name);
 	/* a ':' in the key's path would make libpq look for an OpenSSL engine */
 	setenv("HOME", "/srv/a:b", 1);
-	CHECK_INT_EQ(run(k1, v1), 7);
+	CHECK_INT_EQ(run(k1, v1), 8);
 	CHECK(lookup("sslkey") == NULL);
 	setenv("HOME", "", 1);
 	home_paths(pw->pw_dir);
-	CHECK_INT_EQ(run(k1, v1), 8);
+	CHECK_INT_EQ(run(k1, v1), 9);
 	CHECK_STR_EQ(lookup("passfile"), pgpass);
 	unsetenv("HOME");
-	CHECK_INT_EQ(run(k1, v1), 8);
+	CHECK_INT_EQ(run(k1, v1), 9);
 	CHECK_STR_EQ(lookup("sslcert"), sslcert);
 }
 
