@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <syslog.h>
 #include <time.h>
@@ -81,6 +82,90 @@ static const char *level_name(int priority)
 	}
 }
 
+/*
+ * The journal's stream, written without waiting: a stalled journald (a
+ * restart, a slow disk) must not stop the event loop once the socket's
+ * buffer is full.  A line goes whole or not at all; the unsent tail of a
+ * line the socket took in part goes first next time, and lines that found
+ * no room are counted and reported once the journal takes lines again.
+ * send() with MSG_DONTWAIT leaves the descriptor blocking for whoever
+ * shares it (a hook's child process).
+ */
+static struct {
+	char pending[4096];
+	size_t pending_len;
+	unsigned long dropped;
+} journal_out;
+
+/* Bytes of buf written, without waiting (a stream other than a socket: waiting). */
+static size_t send_some(const char *buf, size_t len)
+{
+	size_t sent = 0;
+
+	while (sent < len) {
+		ssize_t n = send(STDERR_FILENO, buf + sent, len - sent, MSG_DONTWAIT | MSG_NOSIGNAL);
+
+		if (n < 0 && errno == ENOTSOCK)
+			n = write(STDERR_FILENO, buf + sent, len - sent);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			break;
+		sent += (size_t)n;
+	}
+	return sent;
+}
+
+/* false: nothing of buf went; a part that did leaves the rest pending */
+static bool journal_put(const char *buf, size_t len)
+{
+	size_t sent = send_some(buf, len);
+
+	if (sent == 0)
+		return false;
+	if (sent < len) {
+		memcpy(journal_out.pending, buf + sent, len - sent);
+		journal_out.pending_len = len - sent;
+	}
+	return true;
+}
+
+static bool journal_flush_pending(void)
+{
+	size_t sent = send_some(journal_out.pending, journal_out.pending_len);
+
+	journal_out.pending_len -= sent;
+	memmove(journal_out.pending, journal_out.pending + sent, journal_out.pending_len);
+	return journal_out.pending_len == 0;
+}
+
+static void journal_line(const char *line, size_t len)
+{
+	if (journal_out.pending_len && !journal_flush_pending()) {
+		journal_out.dropped++;
+		return;
+	}
+	if (journal_out.dropped) {
+		char note[160];
+		int n = snprintf(note, sizeof(note),
+				 "<%d>warning: %lu log lines dropped: the journal did not take them in time\n",
+				 LOG_WARNING, journal_out.dropped);
+
+		if (!journal_put(note, (size_t)n)) {
+			journal_out.dropped++;
+			return;
+		}
+		journal_out.dropped = 0;
+		if (journal_out.pending_len) {
+			/* the note's tail waits: this line has no room behind it */
+			journal_out.dropped = 1;
+			return;
+		}
+	}
+	if (!journal_put(line, len))
+		journal_out.dropped++;
+}
+
 PRINTF_LIKE(3, 0)
 static void vlog(int priority, const char *errstr, const char *fmt, va_list ap)
 {
@@ -97,9 +182,16 @@ static void vlog(int priority, const char *errstr, const char *fmt, va_list ap)
 
 	if (log_journal) {
 		/* journald reads the priority from the "<N>" prefix and stamps the line itself. */
-		fprintf(stderr, "<%d>%s: %s%s%s\n", priority, level_name(priority), msg,
-			errstr ? ": " : "", errstr ? errstr : "");
-		fflush(stderr);
+		char line[sizeof(msg) + 256];
+		int n = snprintf(line, sizeof(line), "<%d>%s: %s%s%s\n", priority, level_name(priority),
+				 msg, errstr ? ": " : "", errstr ? errstr : "");
+
+		if (n >= (int)sizeof(line)) {
+			line[sizeof(line) - 2] = '\n';
+			n = (int)sizeof(line) - 1;
+		}
+		if (n > 0)
+			journal_line(line, (size_t)n);
 		return;
 	}
 

@@ -1,7 +1,11 @@
 /* log (src/common/log.h): console format, levels, errno, facilities. */
 #include <errno.h>
+#include <fcntl.h>
 #include <regex.h>
+#include <signal.h>
 #include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <syslog.h>
 #include <unistd.h>
@@ -180,6 +184,69 @@ static void test_journal_lines(void)
 	log_set_verbose(false);
 }
 
+/* All the peer has buffered, appended to out (at most size - 1 bytes kept). */
+static size_t drain(int fd, char *out, size_t have, size_t size)
+{
+	ssize_t n;
+
+	while (have + 1 < size && (n = recv(fd, out + have, size - 1 - have, MSG_DONTWAIT)) > 0)
+		have += (size_t)n;
+	out[have] = '\0';
+	return have;
+}
+
+/*
+ * A journald that takes nothing (its socket buffer full) must not stop the
+ * logger: every call returns, a line goes whole or not at all, and the
+ * dropped ones are counted and reported once the journal reads again.
+ */
+static void test_journal_stalled(void)
+{
+	enum { LINES = 5000 };
+	int sv[2], saved = dup(STDERR_FILENO), sndbuf = 4096;
+	static char got[1 << 22];
+	unsigned long dropped = 0;
+	size_t have = 0, lines;
+	struct stat st;
+	char stream[64], *note;
+
+	CHECK(socketpair(AF_UNIX, SOCK_STREAM, 0, sv) == 0);
+	CHECK(setsockopt(sv[0], SOL_SOCKET, SO_SNDBUF, &sndbuf, sizeof(sndbuf)) == 0);
+	CHECK(dup2(sv[0], STDERR_FILENO) == STDERR_FILENO);
+	CHECK(fstat(STDERR_FILENO, &st) == 0);
+	snprintf(stream, sizeof(stream), "%llu:%llu", (unsigned long long)st.st_dev,
+		 (unsigned long long)st.st_ino);
+	setenv("JOURNAL_STREAM", stream, 1);
+	log_init("pgtrackd", false, LOG_DAEMON);
+	CHECK(log_to_journal());
+
+	alarm(20);      /* a blocking write would hang here: fail loudly instead */
+	for (int i = 0; i < LINES; i++)
+		log_info("line %d of a journal that reads nothing %0100d", i, 0);
+	have = drain(sv[1], got, have, sizeof(got));
+	log_info("after the stall");
+	have = drain(sv[1], got, have, sizeof(got));
+	alarm(0);
+
+	CHECK(have > 0 && got[have - 1] == '\n');
+	note = strstr(got, "<4>warning: ");
+	CHECK(note && sscanf(note, "<4>warning: %lu log lines dropped", &dropped) == 1);
+	CHECK(dropped > 0 && dropped < LINES);
+	/* whole lines only, each once: what arrived and what was counted add up */
+	lines = (size_t)count_substr(got, "\n");
+	CHECK_INT_EQ((long)count_substr(got, "\n<6>info: line "), (long)(LINES - dropped - 1));
+	CHECK(strncmp(got, "<6>info: line 0 ", 16) == 0);
+	CHECK_INT_EQ((long)lines, (long)(LINES - dropped + 2));
+	CHECK(matches(got, "^<6>info: after the stall$"));
+
+	dup2(saved, STDERR_FILENO);
+	close(saved);
+	close(sv[0]);
+	close(sv[1]);
+	unsetenv("JOURNAL_STREAM");
+	log_init("pgtrackd", true, LOG_DAEMON);
+}
+
 int main(void)
 {
 	scratch_create(dir, sizeof(dir));
@@ -188,6 +255,7 @@ int main(void)
 	test_long_message_truncated();
 	test_facilities();
 	test_journal_lines();
+	test_journal_stalled();
 	scratch_remove(dir);
 	CHECK_DONE();
 }
