@@ -136,21 +136,28 @@ static void test_facilities(void)
 	CHECK_INT_EQ(log_facility_from_name(""), -1);
 }
 
-/* Under systemd, stderr is the journal: "<N>" priorities, no timestamp. */
-static void test_journal_lines(void)
+/* $JOURNAL_STREAM names the current stderr, as systemd sets it: log_init takes it for the journal. */
+static void stderr_as_journal(void)
 {
-	struct capture cap;
 	struct stat st;
 	char stream[64];
-	char *out;
 
-	capture_begin(&cap, dir);
 	CHECK(fstat(STDERR_FILENO, &st) == 0);
 	snprintf(stream, sizeof(stream), "%llu:%llu", (unsigned long long)st.st_dev,
 		 (unsigned long long)st.st_ino);
 	setenv("JOURNAL_STREAM", stream, 1);
 	log_init("pgtrackd", false, LOG_DAEMON);
 	CHECK(log_to_journal());
+}
+
+/* Under systemd, stderr is the journal: "<N>" priorities, no timestamp. */
+static void test_journal_lines(void)
+{
+	struct capture cap;
+	char *out;
+
+	capture_begin(&cap, dir);
+	stderr_as_journal();
 	log_set_verbose(true);
 	log_error("e %d", 1);
 	log_warnx("w");
@@ -207,18 +214,12 @@ static void test_journal_stalled(void)
 	static char got[1 << 22];
 	unsigned long dropped = 0;
 	size_t have = 0, lines;
-	struct stat st;
-	char stream[64], *note;
+	char *note;
 
 	CHECK(socketpair(AF_UNIX, SOCK_STREAM, 0, sv) == 0);
 	CHECK(setsockopt(sv[0], SOL_SOCKET, SO_SNDBUF, &sndbuf, sizeof(sndbuf)) == 0);
 	CHECK(dup2(sv[0], STDERR_FILENO) == STDERR_FILENO);
-	CHECK(fstat(STDERR_FILENO, &st) == 0);
-	snprintf(stream, sizeof(stream), "%llu:%llu", (unsigned long long)st.st_dev,
-		 (unsigned long long)st.st_ino);
-	setenv("JOURNAL_STREAM", stream, 1);
-	log_init("pgtrackd", false, LOG_DAEMON);
-	CHECK(log_to_journal());
+	stderr_as_journal();
 
 	alarm(20);      /* a blocking write would hang here: fail loudly instead */
 	for (int i = 0; i < LINES; i++)
