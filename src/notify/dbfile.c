@@ -97,6 +97,8 @@ static bool read_connstr(struct dbfile_entry *e, char *s)
 			e->dbname = value;
 		} else if (strcmp(key, "host") == 0) {
 			e->host = value;
+		} else if (strcmp(key, "connect_query") == 0) {
+			e->connect_query = true;
 		} else if (strcmp(key, "port") == 0) {
 			e->port = atoi(value);
 			if (e->port == 0) {
@@ -172,7 +174,8 @@ int dbfile_parse(struct dbfile *f, const char *text, size_t len)
 	/* The text, then each line's name and value copied (and cut) once. */
 	f->storage = malloc(2 * (len + 1) + 2 * lines);
 	f->entry = calloc(lines, sizeof(*f->entry));
-	if (!f->storage || !f->entry) {
+	f->value_end = calloc(lines, sizeof(*f->value_end));
+	if (!f->storage || !f->entry || !f->value_end) {
 		dbfile_finish(f);
 		return -ENOMEM;
 	}
@@ -218,6 +221,7 @@ int dbfile_parse(struct dbfile *f, const char *text, size_t len)
 		}
 		if (!databases)
 			continue;
+		f->value_end[f->n_lines++] = (size_t)(value - src) + vlen;
 		memcpy(out, key, klen);
 		out[klen] = '\0';
 		key = out;
@@ -234,6 +238,7 @@ int dbfile_parse(struct dbfile *f, const char *text, size_t len)
 void dbfile_finish(struct dbfile *f)
 {
 	free(f->entry);
+	free(f->value_end);
 	free(f->storage);
 	*f = (struct dbfile){ 0 };
 }

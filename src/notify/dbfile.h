@@ -26,6 +26,7 @@ struct dbfile_entry {
 	const char *dbname; /* NULL when the line sets none: the name (the fallback: each its own) */
 	int line;           /* in the file, from 1 */
 	const char *bad;    /* why pgbouncer refuses the line (and so the whole file), or NULL */
+	bool connect_query; /* the line sets its own connect_query */
 };
 
 struct dbfile {
@@ -35,6 +36,8 @@ struct dbfile {
 	struct dbfile_entry fallback; /* the "*" line, if any (pgbouncer checks it only when used) */
 	int bad_line;   /* a line that makes pgbouncer refuse the file (not a database line), or 0 */
 	const char *bad;
+	int n_lines;
+	size_t *value_end; /* each [databases] line's ("*" and repeated names too): past its value */
 	char *storage;
 };
 

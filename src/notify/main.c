@@ -296,7 +296,11 @@ static void decide(struct notifier *n)
 		bouncer_set_mode(&n->bouncer, BOUNCER_FENCE, d.reason);
 		break;
 	case FOLLOW_HOLD:
-		bouncer_set_mode(&n->bouncer, BOUNCER_HOLD, d.reason);
+		/* With the gate a MASTER holds by serving: the wait is inside PostgreSQL (gate.h). */
+		if (n->config->gate && n->follow.state == VRRP_MASTER)
+			bouncer_set_mode(&n->bouncer, BOUNCER_SERVE, "MASTER, clients held in the gate");
+		else
+			bouncer_set_mode(&n->bouncer, BOUNCER_HOLD, d.reason);
 		break;
 	}
 	report_status(n);
@@ -428,6 +432,8 @@ static void reload(struct notifier *n)
 	hooks_set_config(&n->hooks, config);
 	bouncer_set_config(&n->bouncer, config);
 	localpg_set_config(&n->local, config);
+	if (config->hold && (config->gate != old->gate || strcmp(config->gate_why, old->gate_why)))
+		notify_config_log_hold(n->config, n->local.target);
 	notify_config_destroy(old);
 	decide(n);
 	log_info("configuration reloaded");
@@ -495,9 +501,7 @@ static void start(struct notifier *n)
 		 n->config->notify.fifo, n->fifo_arg ? " (as notify_fifo_script)" : "",
 		 n->bouncer.target);
 	if (n->config->hold)
-		log_info("on MASTER, clients are held in pgbouncer until the local PostgreSQL at %s "
-			 "is primary (hold_timeout %.1fs)", n->local.target,
-			 duration_seconds(n->config->local.hold_timeout_ms));
+		notify_config_log_hold(n->config, n->local.target);
 	else
 		log_notice("no [postgres] section: on MASTER pgbouncer serves at once, even while "
 			   "the local PostgreSQL is still a standby");

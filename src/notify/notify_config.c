@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "atomic_file.h"
+#include "gate.h"
 #include "duration.h"
 #include "log.h"
 #include "resolver.h"
@@ -35,6 +36,7 @@ static const struct conf_key notify_keys[] = {
 #undef N
 
 static const char *const backup_clients_names[] = { "wait", "refuse", NULL };
+static const char *const on_off_names[] = { "on", "off", NULL };
 
 #define B(field) offsetof(struct bouncer_settings, field)
 static const struct conf_key bouncer_keys[] = {
@@ -74,6 +76,8 @@ static const struct conf_key local_keys[] = {
 	  .min = DURATION_SEC(1), .max = DURATION_SEC(3600), .default_value = "30s" },
 	{ .name = "session_renew", .type = CONF_DURATION, .offset = L(session_renew_ms),
 	  .min = DURATION_SEC(1), .max = DURATION_SEC(3600), .default_value = "1m" },
+	{ .name = "hold_gate", .type = CONF_CHOICE, .offset = L(hold_gate),
+	  .default_value = "on", .choices = on_off_names },
 	{ 0 },
 };
 #undef L
@@ -242,6 +246,48 @@ static void split_databases(struct conf_parser *p, struct loader *l)
 		conf_error_at(p, line, "[pgbouncer] databases: no database named");
 }
 
+/*
+ * With [postgres] and hold_gate = on, the template's lines get the gate
+ * when every one goes to [postgres]'s server (gate.h); c->gate_why says
+ * why not otherwise.  -ENOMEM, or 0.
+ */
+static int gate_template(struct notify_config *c, bool postgres)
+{
+	struct dbfile f;
+	char *gated;
+
+	c->gate = false;
+	c->gate_why[0] = '\0';
+	if (!postgres)
+		return 0;
+	if (strcmp(c->local.hold_gate, "on") != 0) {
+		snprintf(c->gate_why, sizeof(c->gate_why), "hold_gate = off");
+		return 0;
+	}
+	if (dbfile_parse(&f, c->template_text, c->template_len) < 0)
+		return -ENOMEM;
+	if (f.bad_line || !gate_fits(&f, c->local.host, c->local.port, c->gate_why,
+				     sizeof(c->gate_why))) {
+		if (f.bad_line)
+			snprintf(c->gate_why, sizeof(c->gate_why), "line %d of the template is %s",
+				 f.bad_line, f.bad);
+		dbfile_finish(&f);
+		return 0;
+	}
+	gated = malloc(gate_applied_size(&f, c->template_len));
+	if (!gated) {
+		dbfile_finish(&f);
+		return -ENOMEM;
+	}
+	c->template_len = gate_apply(&f, c->template_text, c->template_len, gated);
+	gated[c->template_len] = '\0';
+	dbfile_finish(&f);
+	free(c->template_text);
+	c->template_text = gated;
+	c->gate = true;
+	return 0;
+}
+
 static void load_template(struct conf_parser *p, struct loader *l)
 {
 	struct notify_config *c = l->config;
@@ -287,6 +333,12 @@ static void load_template(struct conf_parser *p, struct loader *l)
 	text[n] = '\0';
 	c->template_text = text;
 	c->template_len = (size_t)n;
+	if (gate_template(c, l->line[SECTION_LOCAL] != 0) < 0) {
+		conf_error_at(p, line, "out of memory");
+		return;
+	}
+	text = c->template_text; /* the gated copy, if any */
+	n = (ssize_t)c->template_len;
 
 	bool fallback;
 
@@ -490,6 +542,16 @@ struct notify_config *notify_config_load(const char *path, const char *fifo_over
 		return NULL;
 	}
 	return config;
+}
+
+void notify_config_log_hold(const struct notify_config *c, const char *target)
+{
+	log_info("on MASTER, clients are held in pgbouncer until the local PostgreSQL at %s is "
+		 "primary (hold_timeout %.1fs), %s%s%s", target,
+		 duration_seconds(c->local.hold_timeout_ms),
+		 c->gate ? "their server connections waiting inside it (the gate)"
+			 : "its databases paused; no gate: ", c->gate ? "" : c->gate_why,
+		 c->gate || c->template_text ? "" : "no databases_file");
 }
 
 void notify_config_destroy(struct notify_config *config)

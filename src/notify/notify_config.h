@@ -54,6 +54,7 @@ struct local_settings {
 	int64_t hold_poll_ms;
 	int64_t hold_timeout_ms;
 	int64_t session_renew_ms; /* the idle session is replaced this often (smart shutdown) */
+	char hold_gate[CONF_STR_SIZE]; /* "on" or "off" */
 };
 
 /* [http]: the optional listener for /status and /metrics (notify_config_http.c). */
@@ -107,6 +108,8 @@ struct notify_config {
 	struct http_settings http_keys;
 	bool hold; /* [postgres] is present: hold on MASTER until it is primary */
 	bool backup_waits; /* backup_clients = wait: BACKUP holds clients instead of refusing */
+	bool gate;   /* the databases file carries the gate (gate.h): a MASTER holds by serving */
+	char gate_why[256]; /* with [postgres] and no gate: why not */
 
 	/* Derived while loading. */
 	uid_t fifo_uid;
@@ -129,6 +132,9 @@ struct notify_config {
  */
 struct notify_config *notify_config_load(const char *path, const char *fifo_override,
 					 struct conf_errors *errs);
+/* The hold's method, logged at start and when a reload changes it; target names [postgres]. */
+void notify_config_log_hold(const struct notify_config *c, const char *target);
+
 void notify_config_destroy(struct notify_config *config);
 
 /* [http] (notify_config_http.c), for notify_config.c's loader. */
