@@ -42,6 +42,7 @@ struct notify_view {
 	bool hold_expired;         /* hold_timeout passed: fenced */
 	struct notify_when hold_since;
 	double hold_timeout_s;
+	const char *hold_method;   /* "gate" or "pause" (configured), NULL without [postgres] */
 	const char *local_target;  /* NULL without [postgres] */
 	const char *local_role;    /* "primary", "standby", "unknown" */
 

@@ -140,6 +140,7 @@ static struct json_object *hold_json(const struct notify_view *v, bool *ok)
 		put_seconds(o, "timeout_seconds", v->hold_timeout_s, ok);
 	else
 		put_null(o, "timeout_seconds", ok);
+	put_text(o, "method", v->hold_configured ? v->hold_method : NULL, ok);
 	put_text(o, "local_postgres", v->local_target, ok);
 	put_text(o, "local_role", v->local_target ? v->local_role : NULL, ok);
 	return o;

@@ -36,6 +36,7 @@ static void fill(const struct notifier *n, struct notify_view *v)
 		.hold_expired = f->hold_started && f->hold_expired,
 		.hold_since = n->hold_since,
 		.hold_timeout_s = (double)c->local.hold_timeout_ms / 1000.0,
+		.hold_method = !c->hold ? NULL : c->gate ? "gate" : "pause",
 		.local_target = c->hold ? n->local.target : NULL,
 		.local_role = localpg_role_name(n->local.role),
 		.bouncer_target = n->bouncer.target,

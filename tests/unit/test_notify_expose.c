@@ -103,6 +103,7 @@ static void full_view(struct notify_view *v)
 	v->hold_configured = v->holding = true;
 	v->hold_since = (struct notify_when){ .wall = 1718000007.5, .mono = 107.5 };
 	v->hold_timeout_s = 30.0;
+	v->hold_method = "gate";
 	v->local_target = "/run/postgresql:5432";
 	v->local_role = "standby";
 	v->bouncer_mode = "hold";
@@ -195,6 +196,7 @@ static void test_status_empty(void)
 	CHECK_INT_EQ(get_int(root, "fifo.lines.malformed"), 0);
 	CHECK(is_null(root, "hold.since"));
 	CHECK(is_null(root, "hold.timeout_seconds"));
+	CHECK(is_null(root, "hold.method"));
 	CHECK(is_null(root, "pgbouncer.reachable"));
 	CHECK(is_null(root, "pgbouncer.last_error"));
 	CHECK_INT_EQ(json_object_array_length(get(root, "pgbouncer.databases")), 0);
@@ -222,6 +224,7 @@ static void test_status_full(void)
 	CHECK(json_object_get_boolean(get(root, "hold.active")));
 	CHECK(json_object_get_double(get(root, "hold.for_seconds")) == 2.5);
 	CHECK(json_object_get_double(get(root, "hold.timeout_seconds")) == 30.0);
+	CHECK_STR_EQ(get_str(root, "hold.method"), "gate");
 	CHECK_STR_EQ(get_str(root, "hold.local_role"), "standby");
 	CHECK_STR_EQ(get_str(root, "pgbouncer.mode"), "hold");
 	CHECK(json_object_get_boolean(get(root, "pgbouncer.reachable")));
