@@ -246,6 +246,7 @@ class HeldClient:
         self.name = name
         self.done = None
         self.error = None
+        self.hot_standby = None          # the in_hot_standby the session was told
         self.started = time.monotonic()
         self._t = threading.Thread(target=self._run, args=(bouncer, connect_timeout), daemon=True)
         self._t.start()
@@ -259,6 +260,7 @@ class HeldClient:
                 conn.execute("CREATE TABLE %s (x int)" % self.name)
                 conn.execute("INSERT INTO %s VALUES (1)" % self.name)
                 self.done = time.monotonic()
+                self.hot_standby = conn.info.parameter_status("in_hot_standby")
         except Exception as e:
             self.error = "%s: %s" % (type(e).__name__, e)
             self.done = time.monotonic()
@@ -280,3 +282,28 @@ def standby_rig(notify_bin, servers):
         yield r
     finally:
         r.close()
+
+
+class PromotionWatch:
+    """When a standby's promotion really happened: pg_promote(wait => true)
+    polls every 100 ms, so a session of its own asks pg_is_in_recovery()
+    every 2 ms (for 30 s at most); .at is the monotonic time it saw f."""
+
+    def __init__(self, pg):
+        import threading
+        self.at = None
+        self._t = threading.Thread(target=self._run, args=(pg,), daemon=True)
+        self._t.start()
+
+    def _run(self, pg):
+        with pg.connect() as conn:
+            deadline = time.monotonic() + 30
+            while time.monotonic() < deadline:
+                if not conn.execute("SELECT pg_is_in_recovery()").fetchone()[0]:
+                    self.at = time.monotonic()
+                    return
+                time.sleep(0.002)
+
+    def join(self, timeout=30):
+        self._t.join(timeout)
+        return self.at

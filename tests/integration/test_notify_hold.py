@@ -11,7 +11,7 @@ from kit.notify import Notify
 from kit.waiting import wait_until
 from kit.pgserver import backend_pids
 from kit.procs import wait_pid_gone
-from notify_rig import VI, HeldClient, Rig, admin_cmds
+from notify_rig import VI, HeldClient, PromotionWatch, Rig, admin_cmds
 from notify_rig import ADMIN_GLOBAL_RE
 from notify_rig import notify_bin, pg, rig, standby_rig  # noqa: F401  (fixtures)
 
@@ -61,29 +61,14 @@ def test_hold_until_promotion_then_serve_within_100ms_cold_pool(standby_rig):
     assert b.log().count("closing because: pause mode") == servers_before, \
         "pgbouncer opened server connections for held clients:\n" + b.log()[-2000:]
     time.sleep(0.01)
-    # when the promotion really happened: pg_promote(wait => true) polls every
-    # 100 ms, so a direct session asks pg_is_in_recovery() every 2 ms too
-    import threading
-    seen = {}
-
-    def watch_promotion():
-        with rig.pg.connect() as conn:
-            deadline = time.monotonic() + 30
-            while time.monotonic() < deadline:
-                if not conn.execute("SELECT pg_is_in_recovery()").fetchone()[0]:
-                    seen["at"] = time.monotonic()
-                    return
-                time.sleep(0.002)
-    watcher = threading.Thread(target=watch_promotion, daemon=True)
-    watcher.start()
+    watch = PromotionWatch(rig.pg)
     rig.pg.promote()                     # pg_promote(wait => true)
     returned = time.monotonic()
-    watcher.join(30)
-    assert "at" in seen
+    assert watch.join() is not None
     assert early.join(10) and late.join(10), rig.describe("held clients still waiting 10 s after the promotion")
     assert early.error is None and late.error is None, (early.error, late.error)
     ms = {c.name: round((c.done - returned) * 1000) for c in (early, late)}
-    real = {c.name: round((c.done - seen["at"]) * 1000) for c in (early, late)}
+    real = {c.name: round((c.done - watch.at) * 1000) for c in (early, late)}
     print("writes acknowledged, ms after pg_promote returned: %r; after the promotion: %r" % (ms, real))
     assert max(ms.values()) <= 100, rig.describe("acknowledged %r ms after pg_promote returned" % ms)
     # from the promotion itself: hold_poll (5 ms), RESUME, then pgbouncer
