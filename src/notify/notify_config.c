@@ -11,8 +11,8 @@
 #include <unistd.h>
 
 #include "atomic_file.h"
-#include "gate.h"
 #include "duration.h"
+#include "gate.h"
 #include "log.h"
 #include "resolver.h"
 
