@@ -81,6 +81,13 @@ static void on_connected(struct pgconn *c)
 	lp->outage = false;
 	lp->refused = false;
 	lp->backoff_ms = IDLE_BACKOFF_START_MS;
+	/* SET client_connection_check_interval fails before 14: pgbouncer ignores the error. */
+	if (lp->config->gate && PQserverVersion(c->conn) < 140000 && !lp->gate_version_warned) {
+		lp->gate_version_warned = true;
+		log_error("local PostgreSQL at %s is version %d, older than 14: the gate's connect_query "
+			  "fails there and pgbouncer then serves a standby during a hold; set hold_gate = "
+			  "off in [postgres]", lp->target, PQserverVersion(c->conn));
+	}
 	ask(lp);
 }
 

@@ -48,6 +48,7 @@ struct localpg {
 	 */
 	bool refused;
 	char last_error[256];
+	bool gate_version_warned; /* the gate needs PostgreSQL 14: said once */
 	int64_t backoff_ms;
 	ev_timer timer; /* next poll, or next connect */
 };

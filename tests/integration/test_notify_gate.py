@@ -130,3 +130,30 @@ def test_no_gate_pauses_and_says_why(rig, case):
     rig.apply("MASTER", True)
     with open(b.databases_file) as f:
         assert f.read() == rig.template_text
+
+
+def test_reload_turns_the_gate_off_and_on(rig):
+    """hold_gate changed by a reload: the method is logged again and the
+    databases file rewritten (with, then without, then with the gate)."""
+    import os
+    import signal
+    rig.template_text = "[databases]\nappdb = host=%s port=%d dbname=appdb\n" % (rig.pg.sockdir, rig.pg.port)
+    write_file(rig.template, rig.template_text, 0o644)
+    b = rig.bouncer
+    n = rig.start(postgres=rig.postgres_section())
+    n.wait_for_log(r"\(the gate\)", 5)
+    rig.apply("MASTER", True)
+    for gate, pattern in (("off", r"its databases paused; no gate: hold_gate = off"),
+                          ("on", r"their server connections waiting inside it \(the gate\)")):
+        off = n.log_size()
+        rig.notify.write_config(rig.sections(postgres=rig.postgres_section(hold_gate=gate)))
+        os.kill(n.pid, signal.SIGHUP)
+        n.wait_for_log(pattern, 5, start=off)
+        n.wait_for_log(r"configuration reloaded", 5, start=off)
+
+        def file_is_right():
+            with open(b.databases_file) as f:
+                text = f.read()
+            return ("connect_query=" in text) == (gate == "on")
+        wait_until(file_is_right, 5, describe=lambda: rig.describe("databases file not rewritten"))
+        assert rig.wait_serving() == "appdb"
