@@ -194,6 +194,7 @@ int dbfile_parse(struct dbfile *f, const char *text, size_t len)
 			break;
 		if (strncmp(p, "%include", 8) == 0 && (p[8] == ' ' || p[8] == '\t')) {
 			/* Not followed: its lines are not compared. */
+			f->has_include = true;
 			p += strcspn(p, "\n");
 			continue;
 		}

@@ -36,6 +36,7 @@ struct dbfile {
 	struct dbfile_entry fallback; /* the "*" line, if any (pgbouncer checks it only when used) */
 	int bad_line;   /* a line that makes pgbouncer refuse the file (not a database line), or 0 */
 	const char *bad;
+	bool has_include; /* an %include line: lines this text does not show */
 	int n_lines;
 	size_t *value_end; /* each [databases] line's ("*" and repeated names too): past its value */
 	char *storage;

@@ -64,6 +64,12 @@ bool gate_fits(const struct dbfile *f, const char *host, int port, char *why, si
 		snprintf(why, size, "[postgres] sets no host");
 		return false;
 	}
+	if (f->has_include) {
+		/* Its databases would be served during the hold without a gate. */
+		snprintf(why, size, "the databases template has an %%include line, whose databases "
+			 "the gate cannot reach");
+		return false;
+	}
 	for (int i = 0; i < f->n; i++) {
 		if (!entry_fits(&f->entry[i], f->entry[i].name, host, port, why, size))
 			return false;

@@ -89,6 +89,9 @@ static void test_fits(void)
 		   "database \"*\" (line 2) goes to host=10.0.0.1");
 	check_fits("a = host=" SOCK "\n* = host=" SOCK "\n[pgbouncer]\nlisten_port = 6432\n", SOCK,
 		   5432, 1, NULL);
+	/* an included file's lines cannot be seen, nor gated */
+	check_fits("a = host=" SOCK "\n%include /etc/pgbouncer/more.ini\n", SOCK, 5432, 0,
+		   "%include line");
 	/* a name defined twice: pgbouncer keeps the last line */
 	check_fits("a = host=10.0.0.1\na = host=" SOCK "\n", SOCK, 5432, 1, NULL);
 }
