@@ -45,8 +45,8 @@ def gate_backends(pg):
                   (GATE_SQL_START + "%",))[0][0]
 
 
-def start_on_master(rig, **postgres):
-    b = rig.start_bouncer(server_login_retry="0.05")
+def start_on_master(rig, settings=None, **postgres):
+    b = rig.start_bouncer(server_login_retry="0.05", settings=settings)
     rig.make_fifo()
     n = rig.start(postgres=rig.postgres_section(**postgres))
     n.wait_for_log(r"their server connections waiting inside it \(the gate\)", 5)
@@ -111,6 +111,24 @@ def test_gate_hold_timeout_fences_and_the_gate_ends(gate_rig):
                describe=lambda: rig.describe("gate backends left after the fence"))
     rig.pg.promote()
     assert rig.wait_serving(timeout=5) == "appdb"
+
+
+def test_gate_outlives_server_connect_timeout(gate_rig):
+    """A hold longer than pgbouncer's server_connect_timeout (15 s by
+    default, 2 s here): pgbouncer closes the waiting gate, counts a failed
+    login and opens the next one after server_login_retry; the clients keep
+    waiting, no backend is left behind, and the promotion serves them."""
+    rig = gate_rig
+    b, n, off = start_on_master(rig, settings={"server_connect_timeout": "2"})
+    w = HeldClient(b, "long_hold")
+    wait_until(lambda: b.log().count("closing because: connect timeout") >= 2, 15,
+               describe=lambda: rig.describe("pgbouncer did not time a gate out twice"))
+    assert w.done is None, w.error
+    wait_until(lambda: gate_backends(rig.pg) <= 1, 3,
+               describe=lambda: rig.describe("gates left behind by pgbouncer's timeouts"))
+    rig.pg.promote()
+    assert w.join(10) and w.error is None, w.error
+    assert w.hot_standby == "off"
 
 
 @pytest.mark.parametrize("case", ["other_host", "hold_gate_off"])
