@@ -262,7 +262,7 @@ static bool in_file(const struct dbfile *f, const char *name)
 	return false;
 }
 
-static const char *or_unset(const char *s)
+const char *dbfile_or_unset(const char *s)
 {
 	return s ? s : "(unset)";
 }
@@ -289,15 +289,16 @@ bool dbfile_matches(const struct dbfile *f, const struct dbfile_row *rows, int n
 		r = find_row(rows, n, e->name);
 		if (!r) {
 			snprintf(why, size, "database \"%s\" is missing, the file says host=%s port=%d "
-				 "dbname=%s", e->name, or_unset(e->host), e->port, dbname);
+				 "dbname=%s", e->name, dbfile_or_unset(e->host), e->port, dbname);
 			return false;
 		}
 		if ((!e->host != !r->host) || (e->host && strcmp(e->host, r->host) != 0) ||
 		    !r->port || atoi(r->port) != e->port || !r->database ||
 		    strcmp(r->database, dbname) != 0) {
 			snprintf(why, size, "database \"%s\" has host=%s port=%s dbname=%s, the file "
-				 "says host=%s port=%d dbname=%s", e->name, or_unset(r->host),
-				 or_unset(r->port), or_unset(r->database), or_unset(e->host), e->port,
+				 "says host=%s port=%d dbname=%s", e->name, dbfile_or_unset(r->host),
+				 dbfile_or_unset(r->port), dbfile_or_unset(r->database),
+				 dbfile_or_unset(e->host), e->port,
 				 dbname);
 			return false;
 		}
@@ -317,7 +318,7 @@ bool dbfile_matches(const struct dbfile *f, const struct dbfile_row *rows, int n
 				continue;
 			snprintf(why, size, "database \"%s\" (made from the fallback \"*\") has "
 				 "dbname=%s, the file's \"*\" line (%d) says host=%s port=%d dbname=%s",
-				 r->name, stale_dbname, f->fallback.line, or_unset(f->fallback.host),
+				 r->name, stale_dbname, f->fallback.line, dbfile_or_unset(f->fallback.host),
 				 f->fallback.port, f->fallback.dbname ? f->fallback.dbname : r->name);
 			return false;
 		}

@@ -46,6 +46,9 @@ struct dbfile {
 int dbfile_parse(struct dbfile *f, const char *text, size_t len);
 void dbfile_finish(struct dbfile *f);
 
+/* s, or "(unset)" when NULL: for a log line's host=, port=, dbname=. */
+const char *dbfile_or_unset(const char *s);
+
 /* One row of SHOW DATABASES; host NULL when SQL NULL. */
 struct dbfile_row {
 	const char *name;

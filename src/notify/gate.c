@@ -30,11 +30,6 @@ const char gate_query[] =
 
 _Static_assert(sizeof(gate_query) - 1 <= 506, "pgbouncer 1.18 sends connect_query in 512 bytes");
 
-static const char *or_unset(const char *s)
-{
-	return s ? s : "(unset)";
-}
-
 static bool entry_fits(const struct dbfile_entry *e, const char *name, const char *host, int port,
 		       char *why, size_t size)
 {
@@ -45,7 +40,7 @@ static bool entry_fits(const struct dbfile_entry *e, const char *name, const cha
 	}
 	if (!e->host || strcmp(e->host, host) != 0 || e->port != port) {
 		snprintf(why, size, "database \"%s\" (line %d) goes to host=%s port=%d, [postgres] "
-			 "is host=%s port=%d", name, e->line, or_unset(e->host), e->port,
+			 "is host=%s port=%d", name, e->line, dbfile_or_unset(e->host), e->port,
 			 host[0] ? host : "(unset)", port);
 		return false;
 	}
