@@ -40,9 +40,9 @@ def summarize_mode(series, rs, nerr):
         "first_write_after_promotion_ms": stats([r["first_write_after_promotion_ms"] for r in rs]),
         "failed_attempts": stats([r["failed_attempts"] for r in rs]),
         "backend_start_ms": stats([r.get("backend_start_ms") for r in rs]),
-        "client_errors": {kd: sum(r["errors"][kd] for r in rs) for kd in ERROR_KINDS},
-        "client_errors_median": {kd: stats([r["errors"][kd] for r in rs])["median"] for kd in ERROR_KINDS},
-        "client_errors_max": {kd: stats([r["errors"][kd] for r in rs])["max"] for kd in ERROR_KINDS},
+        "client_errors": {kd: sum(r["errors"].get(kd, 0) for r in rs) for kd in ERROR_KINDS},
+        "client_errors_median": {kd: stats([r["errors"].get(kd, 0) for r in rs])["median"] for kd in ERROR_KINDS},
+        "client_errors_max": {kd: stats([r["errors"].get(kd, 0) for r in rs])["max"] for kd in ERROR_KINDS},
         "errors_in_flight_at_crash": sum(r["errors_in_flight_at_crash"] for r in rs),
         "errors_begun_before_vip_left": sum(r.get("errors_begun_before_vip_left", 0) for r in rs),
         "vip_left_old_ms": stats([r["vip_left_old_ms"] for r in rs]),
@@ -132,7 +132,7 @@ def json_safe(o):
 
 
 def errs_short(e):
-    return "/".join(str(e[kd]) for kd in ERROR_KINDS)
+    return "/".join(str(e.get(kd, 0)) for kd in ERROR_KINDS)
 
 
 def report_series(e):
@@ -233,7 +233,8 @@ def report(doc):
             ("YES" if r["old_took_vip_back"] else "no") if r.get("observed") else "-", r["duration_s"]))
     p("  (ms after the crash. VIP: old node > nodes the VIP was added on; onprom: VIP on the promoted node; prom:")
     p("   promotion done (PostgreSQL's \"archive recovery complete\"); wr-prm: first write - promotion; fail: failed")
-    p("   attempts before the first write; errors after the crash refused/read_only/reset/timeout/other; pb: took")
+    p("   attempts before the first write; errors after the crash refused/read_only/reset/timeout/pending/other;")
+    p("   pending: still unanswered connect_timeout + 2 s after the client's last attempt began; pb: took")
     p("   keepalived's 3 s push-back (* = heuristic VIP > %d ms); 2x: VIP went to another node first; back: old"
       % PUSHBACK_HEURISTIC_MS)
     p("   primary took the VIP back; wall: the run's wall time, lab set-up and teardown included)")

@@ -15,7 +15,9 @@ late for the client's own sake.) One line per attempt when it
 ends: {"ev": "attempt", "seq", "t0", "t1", "ok", "node" | "err"}. An
 attempt whose INSERT returned is an acknowledged write. Stops when standard
 input is closed, on SIGTERM, or after --duration; attempts still running
-then get up to --drain seconds, the others are reported as "pending".
+then get up to --drain seconds; each one still unanswered then is reported
+as a failed attempt whose error says it was pending (and its seq in the
+end line's "pending" list).
 
 sql: runs one statement, prints {"ev": "sql", "ok", "rows" | "err"}.
 """
@@ -52,8 +54,7 @@ def connect(a):
                            prepare_threshold=None, application_name="lab_client")
 
 
-async def attempt(a, seq, state):
-    t0 = time.time()
+async def attempt(a, seq, t0, state):
     rec = {"ev": "attempt", "seq": seq, "t0": t0}
     try:
         conn = await psycopg.AsyncConnection.connect(
@@ -93,7 +94,7 @@ async def write_loop(a):
 
     state = {"inflight": 0, "done": set()}
     tasks = set()
-    started = []
+    started = {}                    # seq -> t0
     emit({"ev": "start", "t": time.time(), "pid": os.getpid(), "interval": a.interval})
     seq = a.start_seq
     t_start = time.monotonic()
@@ -104,8 +105,8 @@ async def write_loop(a):
                   "ok": False, "err": "client: too many attempts in flight, skipped"})
         else:
             state["inflight"] += 1
-            started.append(seq)
-            task = asyncio.create_task(attempt(a, seq, state))
+            started[seq] = time.time()
+            task = asyncio.create_task(attempt(a, seq, started[seq], state))
             tasks.add(task)
             task.add_done_callback(tasks.discard)
         seq += 1
@@ -123,6 +124,11 @@ async def write_loop(a):
     pending = [s for s in started if s not in state["done"]]
     for task in tasks:
         task.cancel()
+    now = time.time()
+    for s in pending:
+        emit({"ev": "attempt", "seq": s, "t0": started[s], "t1": now, "ok": False, "pending": True,
+              "err": "client: still pending when the client stopped, %.1f s after it began"
+                     % (now - started[s])})
     emit({"ev": "end", "t": time.time(), "next_seq": seq, "pending": pending})
     return 0
 

@@ -8,7 +8,9 @@ import threading
 
 from labkit.layout import BOUNCER_PORT, LabError, VIP
 
-ERROR_KINDS = ("refused", "read_only", "reset", "timeout", "other")
+# pending: no answer, no error, when the client stopped (lab_client.py's
+# --drain after the last attempt began): a failed attempt all the same
+ERROR_KINDS = ("refused", "read_only", "reset", "timeout", "pending", "other")
 
 
 def error_kind(err):
@@ -16,6 +18,8 @@ def error_kind(err):
     exception). Timeouts first: "could not connect ... timeout expired" is a
     timeout, not a refusal."""
     e = (err or "").lower()
+    if e.startswith("client: still pending"):
+        return "pending"
     if "read-only" in e or "read only" in e:
         return "read_only"
     if "timeout" in e or "timed out" in e:
@@ -42,9 +46,13 @@ class Writer:
         self.end = None
         self._lock = threading.Lock()
         self.started = threading.Event()
+        # at the stop, every attempt still connecting gets to its own
+        # timeout, so a black-holed login is counted a timeout, not pending
+        self.drain = max(5, connect_timeout + 2)
         self.proc = subprocess.Popen(lab.client_argv("write", "--host", host, "--port", port,
                                                      "--interval", interval, "--start-seq", start_seq,
                                                      "--connect-timeout", connect_timeout,
+                                                     "--drain", self.drain,
                                                      # every attempt held for a whole connect_timeout
                                                      # still fits: none is skipped by the client itself
                                                      "--max-inflight",
@@ -71,7 +79,9 @@ class Writer:
             elif r.get("ev") == "end":
                 self.end = r
 
-    def stop(self, timeout=15):
+    def stop(self, timeout=None):
+        if timeout is None:
+            timeout = self.drain + 10
         if self.proc.poll() is None:
             try:
                 self.proc.stdin.close()
