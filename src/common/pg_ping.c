@@ -322,7 +322,7 @@ static ssize_t read_proc(int pid, const char *name, char *buf, size_t size)
 }
 
 /* "PID (COMM) S PPID ...": the parent's PID, or 0. */
-static int parent_pid(int pid)
+int pg_ping_parent_pid(int pid)
 {
 	char buf[512];
 	const char *p;
@@ -365,5 +365,5 @@ int pg_ping_postmaster_of_backend(int fd, int backend_pid)
 	strcat(title, " ");
 	if (!strstr(title, want))
 		return 0;
-	return parent_pid(backend_pid);
+	return pg_ping_parent_pid(backend_pid);
 }

@@ -93,5 +93,8 @@ int pg_ping_postmaster_pid(int fd);
  */
 int pg_ping_postmaster_of_backend(int fd, int backend_pid);
 
+/* The parent of process pid (/proc/PID/stat), 0 if unknown or init. */
+int pg_ping_parent_pid(int pid);
+
 
 #endif

@@ -148,8 +148,17 @@ static void remember_postmaster(struct pg_probe *p)
 			       "pings and full connections");
 		return;
 	}
-	if (postmaster_watch_start(&p->postmaster, pid) < 0 && pid != was)
-		pg_log(p->host, DEBUG, "cannot watch the postmaster's exit; the session's end tells");
+	if (postmaster_watch_start(&p->postmaster, pid, PQbackendPID(p->session.conn)) < 0) {
+		if (pid != was)
+			pg_log(p->host, DEBUG, "cannot watch the postmaster's exit; the session's end tells");
+	} else if (pid != was && postmaster_watch_has_pipe(&p->postmaster)) {
+		pg_log(p->host, INFO, "postmaster pid %d: its death pipe watched: a crash is seen "
+		       "the moment its descriptors close", pid);
+	} else if (pid != was) {
+		pg_log(p->host, INFO, "postmaster pid %d: its death pipe not watched (%s); a crash is "
+		       "seen once it has exited or the session ends, milliseconds later", pid,
+		       p->postmaster.pipe_why);
+	}
 	if (pid == was && had_pidfile == pg_postmaster_has_pidfile(&p->pm))
 		return;
 	if (pg_postmaster_has_pidfile(&p->pm))
@@ -541,7 +550,7 @@ static void session_failed(struct pgconn *c, const struct pgconn_failure *f)
  * notices; the session is let go now and reconnected at once, as when it
  * is lost.
  */
-void pg_probe_postmaster_exited(struct postmaster_watch *w, int pid)
+void pg_probe_postmaster_exited(struct postmaster_watch *w, int pid, const char *how)
 {
 	struct pg_probe *p = container_of(w, struct pg_probe, postmaster);
 	struct pgconn_failure f = { .kind = PGCONN_ERR_LOST };
@@ -551,7 +560,7 @@ void pg_probe_postmaster_exited(struct postmaster_watch *w, int pid)
 	/* A connection being made may reach another postmaster (a restart's): it tells. */
 	if (p->session.state != PGCONN_READY && p->session.state != PGCONN_BUSY)
 		return;
-	snprintf(f.message, sizeof(f.message), "the postmaster (pid %d) exited", pid);
+	snprintf(f.message, sizeof(f.message), "the postmaster (pid %d) %s", pid, how);
 	pgconn_close(&p->session);
 	session_failed(&p->session, &f);
 }

@@ -112,7 +112,7 @@ struct pg_probe {
 extern const struct pgconn_handler pg_probe_session_handler;
 void pg_probe_connect_session(struct pg_probe *p);
 void pg_probe_tick_cb(struct ev_loop *loop, ev_timer *w, int revents);
-void pg_probe_postmaster_exited(struct postmaster_watch *w, int pid);
+void pg_probe_postmaster_exited(struct postmaster_watch *w, int pid, const char *how);
 void pg_probe_round_deadline_cb(struct ev_loop *loop, ev_timer *w, int revents);
 void pg_probe_peer_done(struct peer *peer, void *owner);
 void pg_probe_cancel_round(struct pg_probe *p);
