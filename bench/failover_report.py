@@ -215,7 +215,7 @@ def report(doc):
     p()
     hdr = ("  %-3s %-9s %-8s %4s %5s %-7s %6s %6s %6s %6s %6s %4s %-13s %3s %4s %4s %5s %6s"
            % ("run", "series", "mode", "load", "phase", "VIP", "VIP", "onprom", "prom", "1st wr", "wr-prm",
-              "fail", "rf/ro/rs/to/o", "pb", "2x", "lost", "back", "wall"))
+              "fail", "rf/ro/rs/to/pd/o", "pb", "2x", "lost", "back", "wall"))
     p(hdr)
     for r in doc["runs"]:
         sh = r["series"]
