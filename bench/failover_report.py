@@ -213,7 +213,7 @@ def report(doc):
     p("  wall time %.0f s (estimated %.0f s); seed %d (random kill phase in [0, %d s), the same for both modes)"
       % (env["wall_s"], env["estimate_s"], env["seed"], env["classic"]["script_interval_s"]))
     p()
-    hdr = ("  %-3s %-9s %-8s %4s %5s %-7s %6s %6s %6s %6s %6s %4s %-13s %3s %4s %4s %5s %6s"
+    hdr = ("  %-3s %-9s %-8s %4s %5s %-7s %6s %6s %6s %6s %6s %4s %-16s %3s %4s %4s %5s %6s"
            % ("run", "series", "mode", "load", "phase", "VIP", "VIP", "onprom", "prom", "1st wr", "wr-prm",
               "fail", "rf/ro/rs/to/pd/o", "pb", "2x", "lost", "back", "wall"))
     p(hdr)
@@ -223,7 +223,7 @@ def report(doc):
             p("  %-3d %-9s %-8s ERROR: %s (%.0f s)" % (r["run"], sh, r["mode"], r.get("error"),
                                                       r.get("duration_s", 0)))
             continue
-        p("  %-3d %-9s %-8s %4.1f %5.2f %-7s %6s %6s %6s %6s %6s %4d %-13s %3s %4s %4d %5s %5.0fs" % (
+        p("  %-3d %-9s %-8s %4.1f %5.2f %-7s %6s %6s %6s %6s %6s %4d %-16s %3s %4s %4d %5s %5.0fs" % (
             r["run"], sh, r["mode"], r["loadavg"][0], r["phase_s"],
             "%s>%s" % (r["old_primary"][1:], ">".join(x[1:] for x in r["vip_path"]) or "?"),
             fmt(r["vip_moved_ms"]), fmt(r["vip_on_promoted_ms"]), fmt(r["promoted_ms"]),
