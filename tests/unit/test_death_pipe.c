@@ -179,67 +179,72 @@ static void run_loop(struct ev_loop *loop, double seconds)
 	ev_timer_stop(loop, &guard);
 }
 
+struct watch_case {
+	struct ev_loop *loop;
+	struct family f;
+	struct postmaster_watch w;
+};
+
+/* A family and a watch on its postmaster, the pipe told by its backend or (0) by none. */
+static void watch_case_start(struct watch_case *c, bool by_backend)
+{
+	c->loop = ev_loop_new(EVFLAG_AUTO);
+	c->f = spawn_family(false);
+	exits = 0;
+	postmaster_watch_init(&c->w, c->loop, on_exit_seen);
+	CHECK_INT_EQ(postmaster_watch_start(&c->w, c->f.postmaster, by_backend ? c->f.backend : getpid()), 0);
+	CHECK(postmaster_watch_has_pipe(&c->w) == by_backend);
+}
+
+static void watch_case_end(struct watch_case *c)
+{
+	postmaster_watch_stop(&c->w);
+	end_family(&c->f);
+	ev_loop_destroy(c->loop);
+}
+
 /* The postmaster closes its write end and lives on: only the pipe can tell. */
 static void test_watch_tells_by_the_pipe(void)
 {
-	struct ev_loop *loop = ev_loop_new(EVFLAG_AUTO);
-	struct family f = spawn_family(false);
-	struct postmaster_watch w;
+	struct watch_case c;
 
-	exits = 0;
-	postmaster_watch_init(&w, loop, on_exit_seen);
-	CHECK_INT_EQ(postmaster_watch_start(&w, f.postmaster, f.backend), 0);
-	CHECK(postmaster_watch_has_pipe(&w));
-	kill(f.postmaster, SIGUSR1);
-	run_loop(loop, 3.0);
+	watch_case_start(&c, true);
+	kill(c.f.postmaster, SIGUSR1);
+	run_loop(c.loop, 3.0);
 	CHECK_INT_EQ(exits, 1);
-	CHECK_INT_EQ(exit_pid, f.postmaster);
+	CHECK_INT_EQ(exit_pid, c.f.postmaster);
 	CHECK(strstr(exit_how, "death pipe") != NULL);
-	CHECK_INT_EQ(w.pid, 0);
-	CHECK(!postmaster_watch_has_pipe(&w));
-	end_family(&f);
-	ev_loop_destroy(loop);
+	CHECK_INT_EQ(c.w.pid, 0);
+	CHECK(!postmaster_watch_has_pipe(&c.w));
+	watch_case_end(&c);
 }
 
 /* Without a backend to tell the pipe by: the pidfd alone, which tells once, at the exit. */
 static void test_watch_without_the_pipe_tells_by_the_exit(void)
 {
-	struct ev_loop *loop = ev_loop_new(EVFLAG_AUTO);
-	struct family f = spawn_family(false);
-	struct postmaster_watch w;
+	struct watch_case c;
 
-	exits = 0;
-	postmaster_watch_init(&w, loop, on_exit_seen);
-	CHECK_INT_EQ(postmaster_watch_start(&w, f.postmaster, getpid()), 0);
-	CHECK(!postmaster_watch_has_pipe(&w));
-	CHECK(strstr(w.pipe_why, "not found") != NULL);
-	kill(f.postmaster, SIGKILL);
-	run_loop(loop, 3.0);
+	watch_case_start(&c, false);
+	CHECK(strstr(c.w.pipe_why, "not found") != NULL);
+	kill(c.f.postmaster, SIGKILL);
+	run_loop(c.loop, 3.0);
 	CHECK_INT_EQ(exits, 1);
 	CHECK_INT_EQ(strcmp(exit_how, "exited"), 0);
-	end_family(&f);
-	ev_loop_destroy(loop);
+	watch_case_end(&c);
 }
 
 /* Killed with both watched: told once, whichever comes first. */
 static void test_watch_tells_once(void)
 {
-	struct ev_loop *loop = ev_loop_new(EVFLAG_AUTO);
-	struct family f = spawn_family(false);
-	struct postmaster_watch w;
+	struct watch_case c;
 
-	exits = 0;
-	postmaster_watch_init(&w, loop, on_exit_seen);
-	CHECK_INT_EQ(postmaster_watch_start(&w, f.postmaster, f.backend), 0);
-	CHECK(postmaster_watch_has_pipe(&w));
-	kill(f.postmaster, SIGKILL);
-	waitpid(f.postmaster, NULL, 0);
-	run_loop(loop, 3.0);
-	run_loop(loop, 0.3); /* nothing more comes: the guard timer ends it */
+	watch_case_start(&c, true);
+	kill(c.f.postmaster, SIGKILL);
+	waitpid(c.f.postmaster, NULL, 0);
+	run_loop(c.loop, 3.0);
+	run_loop(c.loop, 0.3); /* nothing more comes: the guard timer ends it */
 	CHECK_INT_EQ(exits, 1);
-	postmaster_watch_stop(&w);
-	end_family(&f);
-	ev_loop_destroy(loop);
+	watch_case_end(&c);
 }
 
 int main(void)
