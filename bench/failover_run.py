@@ -36,6 +36,9 @@ PUSHBACK_GAP_S = (2.0, 4.5)     # priority change -> MASTER, seconds
 
 PUSHBACK_HEURISTIC_MS = 2000    # without keepalived's log: VIP moved later than this
 
+# pgtrackd's line when it first sees a postmaster (pgtrackd(8), "Idle socket watch")
+DEATH_PIPE_RE = re.compile(r"postmaster pid \d+: its death pipe (watched|not watched)")
+
 
 # the wall-time estimate, seconds (measured on the 2-core VM this was
 # written on, see bench/README.md); the progress lines scale what is left by
@@ -248,6 +251,11 @@ def failover_figures(labkit, lab, mode, old, new, w, t_crash, t_failover_end):
         det = on(old.name, "keepalived", "ka", lambda e: PRIO_RE.search(e["text"]) is not None)
     else:
         det = on(old.name, "file", "track_seen", lambda e: e.get("value") == labkit.VALUE_DOWN)
+    # what told the crashed node's pgtrackd (the postmaster's death pipe,
+    # its exit, the session's end), and whether it watched the death pipe
+    seen = on(old.name, "pgtrackd", "probe_failed")
+    pipe_lines = [e for e in evs if e["node"] == old.name and e["src"] == "pgtrackd" and e["t"] < t_crash
+                  and DEATH_PIPE_RE.search(e["text"])]
     first_ok = w.first_ok_after(t_crash)
     fails = w.failed_between(t_crash, first_ok["t0"] - 1e-6)
     method, pb = find_pushback(evs, t_crash, t_failover_end, old.name, [n.name for n in lab.nodes])
@@ -260,6 +268,9 @@ def failover_figures(labkit, lab, mode, old, new, w, t_crash, t_failover_end):
     r = {
         "old_primary": old.name, "new_primary": new.name,
         "detected_ms": ms(det and det["t"], t_crash),
+        "crash_seen_ms": ms(seen and seen["t"], t_crash),
+        "crash_seen_by": seen and seen["reason"][:120],
+        "death_pipe": DEATH_PIPE_RE.search(pipe_lines[-1]["text"]).group(1) if pipe_lines else None,
         "vip_left_old_ms": ms(vip_del and vip_del["t"], t_crash),
         "vip_moved_ms": vip_ms,
         "vip_moved_to": vip_first and vip_first["node"],
