@@ -54,7 +54,7 @@ static int list_pipe_ends(int pid, struct pipe_ends *out)
 	char path[48], link[64];
 	struct dirent *de;
 	DIR *dir;
-	int info, err = 0;
+	int info;
 
 	out->n = 0;
 	snprintf(path, sizeof(path), "/proc/%d/fdinfo", pid);
@@ -64,7 +64,8 @@ static int list_pipe_ends(int pid, struct pipe_ends *out)
 	snprintf(path, sizeof(path), "/proc/%d/fd", pid);
 	dir = opendir(path);
 	if (!dir) {
-		err = -errno;
+		int err = -errno;
+
 		close(info);
 		return err;
 	}
@@ -105,8 +106,9 @@ int death_pipe_find(int pm_pid, int backend_pid, unsigned long *inode)
 	if (pm_pid <= 1 || backend_pid <= 1 || pg_ping_parent_pid(backend_pid) != pm_pid)
 		return -ESRCH;
 	err = list_pipe_ends(backend_pid, &be);
-	if (err == 0)
-		err = list_pipe_ends(pm_pid, &pm);
+	if (err < 0)
+		return err;
+	err = list_pipe_ends(pm_pid, &pm);
 	if (err < 0)
 		return err;
 	for (int i = 0; i < be.n; i++) {
