@@ -6,9 +6,11 @@ spec's own figures are well inside them.
 """
 
 import os
+import pwd
 import re
 import shutil
 import signal
+import stat
 import time
 
 import pytest
@@ -139,6 +141,55 @@ def test_postmaster_exit_is_seen_before_the_session_ends(servers, trackd, via):
     t.wait_for_log(change_re("p", "primary", "down", -254, t.path("p")), 2, start)
     t.wait_for_log(r'track "p": probe failed \(1 of 2\): .*the postmaster \(pid %d\) '
                    r'(is exiting \(its death pipe hung up\)|exited)' % pm, 2, start)
+
+
+@pytest.mark.parametrize("user", ["postgres", "nobody"])
+def test_death_pipe_needs_access_to_the_postmaster(servers, pgtrackd_bin, workdir, user):
+    """As the server's own user pgtrackd takes the postmaster's death pipe;
+    as another user (the packaged unit's `pgtrackd`) it may not look into
+    the postmaster's descriptors: it says why once, and a crash is still
+    seen, by the pidfd. The session's backend is stopped so that its end
+    cannot tell first. Which of the pipe and the pidfd tells first, as the
+    server's user, is up to the scheduler here (pgtrackd on normal
+    scheduling: both may be ready in one wakeup); the lab, on real-time
+    scheduling, has the pipe first in every run (bench/failover's
+    crash_seen_by)."""
+    pg = servers.primary()
+    pw = pwd.getpwnam(user)
+    t = trackd.Trackd(pgtrackd_bin, workdir)
+    os.chmod(t.base, 0o755)
+    os.chown(t.trackdir, pw.pw_uid, pw.pw_gid)
+    t.wrapper = ["setpriv", "--reuid=%d" % pw.pw_uid, "--regid=%d" % pw.pw_gid, "--clear-groups", "--"]
+    try:
+        t.write_config({"p": pg.track_options(legacy_values=False, host="", hostaddr="127.0.0.1",
+                                              application_name="pgtrackd-it-dp",
+                                              interval="30s", accept_interval="30s")},
+                       {"realtime_priority": "0"})
+        os.chmod(t.conf, os.stat(t.conf).st_mode | stat.S_IROTH)
+        t.start()
+        t.wait_for_value("p", PRIMARY, 10)
+        pm = pg.pid
+        if user == "postgres":
+            t.wait_for_log(r'postmaster pid %d: its death pipe watched' % pm, 5)
+        else:
+            t.wait_for_log(r'postmaster pid %d: its death pipe not watched \(not found through '
+                           r'/proc: Permission denied\); a crash is seen once it has exited' % pm, 5)
+        backend = wait_backends(pg, "pgtrackd-it-dp")[0]
+        start = t.log_size()
+        os.kill(backend, signal.SIGSTOP)    # killed with the orphans at cleanup
+        pg.kill9()
+        t.wait_for_value("p", -254, 10)
+        told = t.wait_for_log(r'track "p": probe failed \(1 of 2\): ', 2, start)
+        how = r"the postmaster \(pid %d\) (is exiting \(its death pipe hung up\)|exited)$" % pm
+        if user != "postgres":
+            how = r"the postmaster \(pid %d\) exited$" % pm
+        assert re.search(how, told), told
+        # said once, when the postmaster was first seen
+        assert sum(bool(re.search(r"postmaster pid \d+: its death pipe", line))
+                   for line in t.lines_since(0)) == 1, t.describe()
+        assert t.stop() == 0, t.describe()
+    finally:
+        t.stop()
 
 
 # --------------------------------------------------------------------------
