@@ -11,7 +11,8 @@
  * and 34 ms).
  *
  * pgtrackd takes a duplicate of that read end with pidfd_getfd(2) (Linux
- * 5.6+; ptrace access to the postmaster: root, or the server's own user).
+ * 5.6+; ptrace access to the postmaster: the server's own user, or root
+ * with CAP_SYS_PTRACE).
  * A duplicate, not a reopening through /proc/PID/fd: a pipe reopened by
  * path reports no hang-up for writers that were there before it (FIFO
  * semantics).  The pipe is told from the postmaster's others by the
