@@ -1,4 +1,5 @@
 #include "log.h"
+#include "log_sink.h"
 
 #include <errno.h>
 #include <stdarg.h>
@@ -6,7 +7,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-#include <sys/socket.h>
 #include <sys/stat.h>
 #include <syslog.h>
 #include <time.h>
@@ -16,6 +16,10 @@ static const char *log_ident = "pgtrack";
 static bool log_console = true;
 static bool log_journal;
 static bool log_verbose;
+static int log_facility = LOG_DAEMON;
+static const char *syslog_socket = _PATH_LOG;
+static struct log_sink journal = { .fd = -1 };
+static struct log_sink syslog_out = { .fd = -1 };
 
 /* $JOURNAL_STREAM is "DEVICE:INODE" of the stream systemd connected to stderr. */
 static bool stderr_is_journal(void)
@@ -32,13 +36,57 @@ static bool stderr_is_journal(void)
 	return (unsigned long long)st.st_dev == dev && (unsigned long long)st.st_ino == ino;
 }
 
+static size_t journal_note(char *buf, size_t size, unsigned long dropped)
+{
+	int n = snprintf(buf, size,
+			 "<%d>warning: %lu log lines dropped: the journal did not take them in time\n",
+			 LOG_WARNING, dropped);
+
+	return n < 0 ? 0 : (size_t)n < size ? (size_t)n : size - 1;
+}
+
+/* A syslog(3) line: "<PRI>Mmm dd hh:mm:ss ident[pid]: text". */
+static size_t syslog_format(char *buf, size_t size, int priority, const char *text)
+{
+	time_t now = time(NULL);
+	struct tm tm;
+	char stamp[32];
+	int n;
+
+	localtime_r(&now, &tm);
+	strftime(stamp, sizeof(stamp), "%b %e %H:%M:%S", &tm);
+	n = snprintf(buf, size, "<%d>%s %s[%ld]: %s", priority | log_facility, stamp, log_ident,
+		     (long)getpid(), text);
+	if (n < 0)
+		return 0;
+	return (size_t)n < size ? (size_t)n : size - 1;
+}
+
+static size_t syslog_note(char *buf, size_t size, unsigned long dropped)
+{
+	char text[128];
+
+	snprintf(text, sizeof(text), "%lu log lines dropped: syslog did not take them in time",
+		 dropped);
+	return syslog_format(buf, size, LOG_WARNING, text);
+}
+
+void log_use_syslog_socket(const char *path)
+{
+	syslog_socket = path;
+}
+
 void log_init(const char *ident, bool console, int facility)
 {
 	log_ident = ident;
 	log_journal = stderr_is_journal();
 	log_console = console || log_journal;
+	log_facility = facility;
+	log_sink_finish(&syslog_out);
+	if (log_journal)
+		log_sink_init_fd(&journal, STDERR_FILENO, journal_note);
 	if (!log_console)
-		openlog(ident, LOG_PID | LOG_NDELAY, facility);
+		log_sink_init_path(&syslog_out, syslog_socket, syslog_note); /* else at the first line */
 }
 
 bool log_to_journal(void)
@@ -48,10 +96,7 @@ bool log_to_journal(void)
 
 void log_set_facility(int facility)
 {
-	if (log_console)
-		return;
-	closelog();
-	openlog(log_ident, LOG_PID | LOG_NDELAY, facility);
+	log_facility = facility;
 }
 
 void log_set_verbose(bool verbose)
@@ -82,90 +127,6 @@ static const char *level_name(int priority)
 	}
 }
 
-/*
- * The journal's stream, written without waiting: a stalled journald (a
- * restart, a slow disk) must not stop the event loop once the socket's
- * buffer is full.  A line goes whole or not at all; the unsent tail of a
- * line the socket took in part goes first next time, and lines that found
- * no room are counted and reported once the journal takes lines again.
- * send() with MSG_DONTWAIT leaves the descriptor blocking for whoever
- * shares it (a hook's child process).
- */
-static struct {
-	char pending[4096];
-	size_t pending_len;
-	unsigned long dropped;
-} journal_out;
-
-/* Bytes of buf written, without waiting (a stream other than a socket: waiting). */
-static size_t send_some(const char *buf, size_t len)
-{
-	size_t sent = 0;
-
-	while (sent < len) {
-		ssize_t n = send(STDERR_FILENO, buf + sent, len - sent, MSG_DONTWAIT | MSG_NOSIGNAL);
-
-		if (n < 0 && errno == ENOTSOCK)
-			n = write(STDERR_FILENO, buf + sent, len - sent);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0)
-			break;
-		sent += (size_t)n;
-	}
-	return sent;
-}
-
-/* false: nothing of buf went; a part that did leaves the rest pending */
-static bool journal_put(const char *buf, size_t len)
-{
-	size_t sent = send_some(buf, len);
-
-	if (sent == 0)
-		return false;
-	if (sent < len) {
-		memcpy(journal_out.pending, buf + sent, len - sent);
-		journal_out.pending_len = len - sent;
-	}
-	return true;
-}
-
-static bool journal_flush_pending(void)
-{
-	size_t sent = send_some(journal_out.pending, journal_out.pending_len);
-
-	journal_out.pending_len -= sent;
-	memmove(journal_out.pending, journal_out.pending + sent, journal_out.pending_len);
-	return journal_out.pending_len == 0;
-}
-
-static void journal_line(const char *line, size_t len)
-{
-	if (journal_out.pending_len && !journal_flush_pending()) {
-		journal_out.dropped++;
-		return;
-	}
-	if (journal_out.dropped) {
-		char note[160];
-		int n = snprintf(note, sizeof(note),
-				 "<%d>warning: %lu log lines dropped: the journal did not take them in time\n",
-				 LOG_WARNING, journal_out.dropped);
-
-		if (!journal_put(note, (size_t)n)) {
-			journal_out.dropped++;
-			return;
-		}
-		journal_out.dropped = 0;
-		if (journal_out.pending_len) {
-			/* the note's tail waits: this line has no room behind it */
-			journal_out.dropped = 1;
-			return;
-		}
-	}
-	if (!journal_put(line, len))
-		journal_out.dropped++;
-}
-
 PRINTF_LIKE(3, 0)
 static void vlog(int priority, const char *errstr, const char *fmt, va_list ap)
 {
@@ -173,10 +134,10 @@ static void vlog(int priority, const char *errstr, const char *fmt, va_list ap)
 
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	if (!log_console) {
-		if (errstr)
-			syslog(priority, "%s: %s", msg, errstr);
-		else
-			syslog(priority, "%s", msg);
+		char text[sizeof(msg) + 256], line[sizeof(text) + 128];
+
+		snprintf(text, sizeof(text), "%s%s%s", msg, errstr ? ": " : "", errstr ? errstr : "");
+		log_sink_write(&syslog_out, line, syslog_format(line, sizeof(line), priority, text));
 		return;
 	}
 
@@ -191,7 +152,7 @@ static void vlog(int priority, const char *errstr, const char *fmt, va_list ap)
 			n = (int)sizeof(line) - 1;
 		}
 		if (n > 0)
-			journal_line(line, (size_t)n);
+			log_sink_write(&journal, line, (size_t)n);
 		return;
 	}
 

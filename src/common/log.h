@@ -4,6 +4,8 @@
  * Lines go to the journal when systemd connected stderr to it, else to
  * syslog (with the facility chosen at log_init) or, on the
  * console, to stderr with a timestamp.  Every call preserves errno.
+ * Neither the journal nor syslog is ever waited for (log_sink.h): a
+ * stalled reader costs lines, counted and reported, never the event loop.
  * fatalx() exits; use it only before the event loop runs.
  */
 #ifndef PGTRACK_LOG_H
@@ -14,6 +16,8 @@
 #define PRINTF_LIKE(f, a) __attribute__((format(printf, f, a)))
 
 void log_init(const char *ident, bool console, int facility);
+/* The syslog socket log_init connects to (tests); _PATH_LOG, /dev/log, by default. */
+void log_use_syslog_socket(const char *path);
 void log_set_verbose(bool verbose);
 /* Whether log_debug prints: callers skip formatting what would be dropped. */
 bool log_debug_enabled(void);
