@@ -121,17 +121,25 @@ def print_cpu(cpu, num, what):
              r["role"]["ok"], r["role"]["failed"], r["role"]["skipped"]))
 
 
-def print_table(res):
-    env = res["env"]
-    c = res["crash"]["ms"]
-    cpu = res["cpu"]
+def print_header(env):
     print()
     print("pgtrackd benchmark  (%s; PostgreSQL %s; %d CPUs; track dir on %s; load avg %.2f -> %.2f)" % (
         env["pgtrackd_version"], env["pg_version"], env["cpus"], env["track_dir_fs"],
         env["loadavg_start"][0], env["loadavg_end"][0]))
+    if env.get("pg_settings"):
+        print("server settings: %s" % ", ".join(env["pg_settings"]))
     print()
-    print("1. crash-to-file latency: kill -9 postmaster -> track file = -254  (%d runs, interval %d ms)"
-          % (env["runs"], env["crash_interval_ms"]))
+
+
+def print_table(res):
+    env = res["env"]
+    c = res["crash"]["ms"]
+    cpu = res["cpu"]
+    print_header(env)
+    print("1. crash-to-file latency: kill -9 postmaster -> track file = -254  (%d runs, interval %d ms, "
+          "watch on %s)" % (env["runs"], env["crash_interval_ms"],
+                            "SCHED_RR %d" % env["observer_rt"] if env.get("observer_rt")
+                            else "normal scheduling"))
     print("   %-34s %10s %10s %10s %10s" % ("", "median", "max", "min", "missed"))
     for k, label in (("pgtrackd", "pgtrackd"), ("shell", "shell (first of the two scripts)"),
                      ("sh_isready", "  pg_isready script"), ("sh_role", "  psql script")):

@@ -85,7 +85,8 @@ class Postgres:
     base/sock, on a free 127.0.0.1 port. The benchmark is a child
     subreaper: a killed postmaster's children are reaped here."""
 
-    def __init__(self, pg_bin, base, label="pgtrackd bench", listen="127.0.0.1", max_connections=30):
+    def __init__(self, pg_bin, base, label="pgtrackd bench", listen="127.0.0.1", max_connections=30,
+                 settings=()):
         self.pg_bin = pg_bin
         self.base = base
         self.datadir = os.path.join(base, "data")
@@ -96,6 +97,7 @@ class Postgres:
         self.orphans = []
         self.uid, self.gid = pg_ids()
         self.label, self.listen, self.max_connections = label, listen, max_connections
+        self.settings = list(settings)  # after the defaults: the last one wins
 
     def run(self, argv, timeout=60, check=True):
         return run_as_postgres(argv, timeout, check, error=KitError)
@@ -112,8 +114,8 @@ class Postgres:
             # autovacuum workers are short-lived children of the
             # postmaster: they would pollute the cutime windows
             "autovacuum = off",
-            "log_connections = off", "log_disconnections = off", "logging_collector = off"],
-            self.pg_bin, KitError)
+            "log_connections = off", "log_disconnections = off", "logging_collector = off"]
+            + self.settings, self.pg_bin, KitError)
 
     def pg_ctl(self, *args, timeout=60, check=True):
         return self.run([os.path.join(self.pg_bin, "pg_ctl"), "-D", self.datadir,
@@ -133,8 +135,13 @@ class Postgres:
         raise KitError("pg_ctl start failed %d times; last output:\n%s" % (tries, last))
 
     def kill9(self):
+        """kill -9 of the postmaster; returns time.monotonic() taken just
+        before the signal (after it, a dying postmaster that preempts us
+        would make every latency measured from it look shorter)."""
         self.orphans = [pid for pid, _ in children_of(self.pid)]
+        t = time.monotonic()
         os.kill(self.pid, signal.SIGKILL)
+        return t
 
     def reap_orphans(self, timeout=10.0):
         """Wait for the postmaster and its orphaned children to exit (we are
