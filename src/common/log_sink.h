@@ -8,7 +8,9 @@
  * saying how many goes first once the socket takes lines again.  On a
  * stream the unsent tail of a line the socket took in part goes first next
  * time.  A sink with a path reconnects when its peer went away (the syslog
- * daemon restarted): one try per line, never waiting.
+ * daemon restarted): one try per line, never waiting.  send() with
+ * MSG_DONTWAIT leaves a shared descriptor (stderr, which a hook's child
+ * process shares) blocking for the others.
  */
 #ifndef PGTRACK_LOG_SINK_H
 #define PGTRACK_LOG_SINK_H
