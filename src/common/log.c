@@ -2,6 +2,7 @@
 #include "log_sink.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -18,8 +19,13 @@ static bool log_journal;
 static bool log_verbose;
 static int log_facility = LOG_DAEMON;
 static const char *syslog_socket = _PATH_LOG;
-static struct log_sink journal = { .fd = -1 };
+static struct log_sink err_out = { .fd = -1 };    /* stderr: the journal or the console */
 static struct log_sink syslog_out = { .fd = -1 };
+static struct {
+	int fd;                 /* our own opening of the pipe on stderr, or -1 */
+	dev_t dev;
+	ino_t ino;
+} err_pipe = { .fd = -1 };
 
 /* $JOURNAL_STREAM is "DEVICE:INODE" of the stream systemd connected to stderr. */
 static bool stderr_is_journal(void)
@@ -36,13 +42,100 @@ static bool stderr_is_journal(void)
 	return (unsigned long long)st.st_dev == dev && (unsigned long long)st.st_ino == ino;
 }
 
+static const char *level_name(int priority)
+{
+	switch (priority) {
+	case LOG_CRIT:
+	case LOG_ERR:
+		return "error";
+	case LOG_WARNING:
+		return "warning";
+	case LOG_NOTICE:
+		return "notice";
+	case LOG_INFO:
+		return "info";
+	default:
+		return "debug";
+	}
+}
+
+/* snprintf's n for a line that must end with a newline, even when cut. */
+static size_t line_length(char *buf, size_t size, int n)
+{
+	if (n < 0)
+		return 0;
+	if ((size_t)n >= size) {
+		buf[size - 2] = '\n';
+		return size - 1;
+	}
+	return (size_t)n;
+}
+
+/* journald reads the priority from the "<N>" prefix and stamps the line itself. */
+static size_t journal_format(char *buf, size_t size, int priority, const char *text)
+{
+	return line_length(buf, size, snprintf(buf, size, "<%d>%s: %s\n", priority,
+					       level_name(priority), text));
+}
+
+static size_t console_format(char *buf, size_t size, int priority, const char *text)
+{
+	struct timespec now;
+	struct tm tm;
+	char stamp[32];
+
+	clock_gettime(CLOCK_REALTIME, &now);
+	localtime_r(&now.tv_sec, &tm);
+	strftime(stamp, sizeof(stamp), "%Y-%m-%dT%H:%M:%S", &tm);
+	return line_length(buf, size, snprintf(buf, size, "%s.%03ld %s: %s: %s\n", stamp,
+					       now.tv_nsec / 1000000L, log_ident,
+					       level_name(priority), text));
+}
+
 static size_t journal_note(char *buf, size_t size, unsigned long dropped)
 {
-	int n = snprintf(buf, size,
-			 "<%d>warning: %lu log lines dropped: the journal did not take them in time\n",
-			 LOG_WARNING, dropped);
+	char text[128];
 
-	return n < 0 ? 0 : (size_t)n < size ? (size_t)n : size - 1;
+	snprintf(text, sizeof(text), "%lu log lines dropped: the journal did not take them in time",
+		 dropped);
+	return journal_format(buf, size, LOG_WARNING, text);
+}
+
+static size_t console_note(char *buf, size_t size, unsigned long dropped)
+{
+	char text[128];
+
+	snprintf(text, sizeof(text),
+		 "%lu log lines dropped: standard error did not take them in time", dropped);
+	return console_format(buf, size, LOG_WARNING, text);
+}
+
+/*
+ * The console's descriptor.  A pipe on stderr (a supervisor's, a
+ * container runtime's) gets a file description of our own, opened
+ * non-blocking through /proc: a reader that stalls costs lines, not the
+ * event loop, and the shared description stays blocking for whoever else
+ * writes to it.  Opened again when stderr is another file than before.
+ * A terminal or a file is written as it is, which may wait.
+ */
+static int console_fd(void)
+{
+	struct stat st;
+
+	if (fstat(STDERR_FILENO, &st) < 0 || !S_ISFIFO(st.st_mode)) {
+		if (err_pipe.fd >= 0)
+			close(err_pipe.fd);
+		err_pipe.fd = -1;
+		return STDERR_FILENO;
+	}
+	if (err_pipe.fd >= 0 && err_pipe.dev == st.st_dev && err_pipe.ino == st.st_ino)
+		return err_pipe.fd;
+	if (err_pipe.fd >= 0)
+		close(err_pipe.fd);
+	err_pipe.fd = open("/proc/self/fd/2", O_WRONLY | O_NONBLOCK | O_CLOEXEC);
+	err_pipe.dev = st.st_dev;
+	err_pipe.ino = st.st_ino;
+	return err_pipe.fd >= 0 ? err_pipe.fd : STDERR_FILENO;
 }
 
 /* A syslog(3) line: "<PRI>Mmm dd hh:mm:ss ident[pid]: text". */
@@ -83,8 +176,7 @@ void log_init(const char *ident, bool console, int facility)
 	log_console = console || log_journal;
 	log_facility = facility;
 	log_sink_finish(&syslog_out);
-	if (log_journal)
-		log_sink_init_fd(&journal, STDERR_FILENO, journal_note);
+	log_sink_init_fd(&err_out, STDERR_FILENO, log_journal ? journal_note : console_note);
 	if (!log_console)
 		log_sink_init_path(&syslog_out, syslog_socket, syslog_note); /* else at the first line */
 }
@@ -109,64 +201,21 @@ bool log_debug_enabled(void)
 	return log_verbose;
 }
 
-
-static const char *level_name(int priority)
-{
-	switch (priority) {
-	case LOG_CRIT:
-	case LOG_ERR:
-		return "error";
-	case LOG_WARNING:
-		return "warning";
-	case LOG_NOTICE:
-		return "notice";
-	case LOG_INFO:
-		return "info";
-	default:
-		return "debug";
-	}
-}
-
 PRINTF_LIKE(3, 0)
 static void vlog(int priority, const char *errstr, const char *fmt, va_list ap)
 {
-	char msg[2048];
+	char msg[2048], text[sizeof(msg) + 256], line[sizeof(text) + 128];
 
 	vsnprintf(msg, sizeof(msg), fmt, ap);
+	snprintf(text, sizeof(text), "%s%s%s", msg, errstr ? ": " : "", errstr ? errstr : "");
 	if (!log_console) {
-		char text[sizeof(msg) + 256], line[sizeof(text) + 128];
-
-		snprintf(text, sizeof(text), "%s%s%s", msg, errstr ? ": " : "", errstr ? errstr : "");
 		log_sink_write(&syslog_out, line, syslog_format(line, sizeof(line), priority, text));
-		return;
+	} else if (log_journal) {
+		log_sink_write(&err_out, line, journal_format(line, sizeof(line), priority, text));
+	} else {
+		log_sink_set_fd(&err_out, console_fd());
+		log_sink_write(&err_out, line, console_format(line, sizeof(line), priority, text));
 	}
-
-	if (log_journal) {
-		/* journald reads the priority from the "<N>" prefix and stamps the line itself. */
-		char line[sizeof(msg) + 256];
-		int n = snprintf(line, sizeof(line), "<%d>%s: %s%s%s\n", priority, level_name(priority),
-				 msg, errstr ? ": " : "", errstr ? errstr : "");
-
-		if (n >= (int)sizeof(line)) {
-			line[sizeof(line) - 2] = '\n';
-			n = (int)sizeof(line) - 1;
-		}
-		if (n > 0)
-			log_sink_write(&journal, line, (size_t)n);
-		return;
-	}
-
-	struct timespec now;
-	struct tm tm;
-	char stamp[32];
-
-	clock_gettime(CLOCK_REALTIME, &now);
-	localtime_r(&now.tv_sec, &tm);
-	strftime(stamp, sizeof(stamp), "%Y-%m-%dT%H:%M:%S", &tm);
-	fprintf(stderr, "%s.%03ld %s: %s: %s%s%s\n", stamp, now.tv_nsec / 1000000L,
-		log_ident, level_name(priority), msg, errstr ? ": " : "",
-		errstr ? errstr : "");
-	fflush(stderr);
 }
 
 #define LOG_BODY(priority, errstr)                                             \

@@ -4,8 +4,9 @@
  * Lines go to the journal when systemd connected stderr to it, else to
  * syslog (with the facility chosen at log_init) or, on the
  * console, to stderr with a timestamp.  Every call preserves errno.
- * Neither the journal nor syslog is ever waited for (log_sink.h): a
- * stalled reader costs lines, counted and reported, never the event loop.
+ * Neither the journal, nor syslog, nor a pipe on stderr is ever waited
+ * for (log_sink.h): a stalled reader costs lines, counted and reported,
+ * never the event loop.  A terminal or a file on stderr is written as is.
  * fatalx() exits; use it only before the event loop runs.
  */
 #ifndef PGTRACK_LOG_H

@@ -15,6 +15,17 @@ void log_sink_init_fd(struct log_sink *sink, int fd, log_sink_note_fn note)
 	sink->note = note;
 }
 
+void log_sink_set_fd(struct log_sink *sink, int fd)
+{
+	if (fd == sink->fd)
+		return;
+	sink->fd = fd;
+	if (sink->pending_len) {
+		sink->pending_len = 0;
+		sink->dropped++;
+	}
+}
+
 /* A datagram socket, or a stream where the peer listens for streams only. */
 static int connect_path(struct log_sink *sink)
 {

@@ -35,6 +35,9 @@ struct log_sink {
 /* A sink on fd, which the caller keeps open (stderr). */
 void log_sink_init_fd(struct log_sink *sink, int fd, log_sink_note_fn note);
 
+/* Writes go to fd from now on; a line's tail left for the old one is lost. */
+void log_sink_set_fd(struct log_sink *sink, int fd);
+
 /*
  * A sink on the unix socket at path: a datagram socket, or a stream where
  * the peer takes only streams (as syslog(3) does).  Connects now; 0, or

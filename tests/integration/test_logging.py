@@ -1,4 +1,5 @@
-"""pgtrackd never waits for whoever reads its log.
+"""pgtrackd never waits for whoever reads its log: the syslog daemon, or a
+pipe on its standard error.
 
 Without -l and outside the journal, pgtrackd logs to the syslog daemon's
 socket, /dev/log. A syslog daemon that stops reading (restarting, stalled
@@ -10,10 +11,12 @@ a private mount namespace: a socket that reads nothing.
 Run as root:  /usr/bin/python3 -m pytest tests/integration/test_logging.py
 """
 
+import fcntl
 import os
 import re
 import shutil
 import socket
+import subprocess
 import time
 
 import pytest
@@ -86,3 +89,60 @@ def test_a_syslog_that_reads_nothing_does_not_hold_pgtrackd(servers, trackd, wor
         assert t.alive(), t.describe()
     finally:
         syslogd.close()
+
+
+def test_a_stderr_that_nobody_reads_does_not_hold_pgtrackd(servers, trackd):
+    """pgtrackd -l under a supervisor (a container runtime, runit) whose
+    reader stalls: stderr is a pipe that fills. A write to it waited
+    there, and the loop with it."""
+    pg = servers.primary()
+    t = trackd.new()
+    t.write_config({"p": pg.track_options(legacy_values=False)})
+    rfd, wfd = os.pipe2(os.O_CLOEXEC)
+    try:
+        # full before pgtrackd starts: its first line finds no room
+        size = fcntl.fcntl(wfd, fcntl.F_SETPIPE_SZ, 4096)
+        filler = b"x" * (size - 1) + b"\n"
+        assert os.write(wfd, filler) == size
+        proc = subprocess.Popen([t.binary, "-f", t.conf, "-n", "-l", "-v"], stdin=subprocess.DEVNULL,
+                                stdout=subprocess.DEVNULL, stderr=wfd, cwd=t.base)
+        os.close(wfd)
+        wfd = -1
+        try:
+            t.proc = proc
+            t.wait_for_value("p", PRIMARY, 10)
+            pg.kill9()
+            t.wait_for_value("p", -254, 10)
+            os.set_blocking(rfd, False)
+            held = b""
+            while True:
+                try:
+                    chunk = os.read(rfd, 65536)
+                except BlockingIOError:
+                    break
+                if not chunk:
+                    break
+                held += chunk
+            assert held == filler, held[-300:]
+            later = b""
+            deadline = time.monotonic() + 10
+            while time.monotonic() < deadline and later.count(b"\n") < 2:
+                time.sleep(0.1)
+                try:
+                    later += os.read(rfd, 65536)
+                except BlockingIOError:
+                    pass
+            assert re.match(rb"^[0-9T:.-]{23} pgtrackd: warning: \d+ log lines dropped: standard error "
+                            rb"did not take them in time\n", later), later[:300]
+        finally:
+            proc.terminate()
+            try:
+                proc.wait(10)
+            except subprocess.TimeoutExpired:   # held in a write: the old behaviour
+                proc.kill()
+                proc.wait(10)
+            t.proc = None
+    finally:
+        if wfd >= 0:
+            os.close(wfd)
+        os.close(rfd)

@@ -105,6 +105,16 @@ static void test_errno_preserved(void)
 	clearerr(stderr);
 	CHECK_INT_EQ(e1, EACCES);
 	CHECK_INT_EQ(e2, ENOSPC);
+
+	/* The two lines are counted, and said so once stderr takes lines again. */
+	capture_begin(&cap, dir);
+	log_info("back");
+	out = capture_end(&cap);
+	CHECK(matches(out, "^[0-9T:.-]{23} pgtrackd: warning: 2 log lines dropped: "
+			   "standard error did not take them in time$"));
+	CHECK(matches(out, "^[0-9T:.-]{23} pgtrackd: info: back$"));
+	CHECK_INT_EQ(count_substr(out, "\n"), 2);
+	free(out);
 }
 
 static void test_long_message_truncated(void)
@@ -249,6 +259,60 @@ static void test_journal_stalled(void)
 	log_init("pgtrackd", true, LOG_DAEMON);
 }
 
+/* All that the pipe's read end holds now, appended to out (at most size - 1 bytes kept). */
+static size_t drain_pipe(int fd, char *out, size_t have, size_t size)
+{
+	ssize_t n;
+
+	while (have + 1 < size && (n = read(fd, out + have, size - 1 - have)) > 0)
+		have += (size_t)n;
+	out[have] = '\0';
+	return have;
+}
+
+/*
+ * stderr a pipe that nobody reads (a supervisor or a container runtime
+ * that stalls): -l never waits for it either.  Whole lines or none, the
+ * dropped ones counted, and the shared description left blocking.
+ */
+static void test_console_pipe_stalled(void)
+{
+	enum { LINES = 3000 };
+	static char got[1 << 20];
+	int p[2], saved = dup(STDERR_FILENO);
+	unsigned long dropped = 0;
+	size_t have = 0;
+	char *note;
+
+	CHECK(pipe2(p, O_CLOEXEC) == 0);
+	CHECK(fcntl(p[0], F_SETFL, O_NONBLOCK) == 0);
+	CHECK(fcntl(p[1], F_SETPIPE_SZ, 4096) >= 4096);
+	CHECK(dup2(p[1], STDERR_FILENO) == STDERR_FILENO);
+	close(p[1]);
+	log_init("pgtrackd", true, LOG_DAEMON);
+
+	alarm(20);      /* a blocking write would hang here: fail loudly instead */
+	for (int i = 0; i < LINES; i++)
+		log_info("line %d of a pipe that nobody reads %0100d", i, 0);
+	have = drain_pipe(p[0], got, have, sizeof(got));
+	log_info("after the stall");
+	have = drain_pipe(p[0], got, have, sizeof(got));
+	alarm(0);
+	CHECK(!(fcntl(STDERR_FILENO, F_GETFL) & O_NONBLOCK));
+	dup2(saved, STDERR_FILENO);
+	close(saved);
+	close(p[0]);
+
+	note = strstr(got, " pgtrackd: warning: ");
+	CHECK(note && sscanf(note, " pgtrackd: warning: %lu log lines dropped: standard error "
+				   "did not take them in time", &dropped) == 1);
+	CHECK(dropped > 0 && dropped < LINES);
+	CHECK_INT_EQ((long)count_substr(got, " pgtrackd: info: line "), (long)(LINES - dropped));
+	CHECK_INT_EQ((long)count_substr(got, "\n"), (long)(LINES - dropped + 2));
+	CHECK(matches(got, "^[0-9T:.-]{23} pgtrackd: info: after the stall$"));
+	CHECK(have > 0 && got[have - 1] == '\n');
+}
+
 /* A syslog daemon's socket at path: SOCK_DGRAM, or a listening SOCK_STREAM. */
 static int syslogd_socket(const char *path, int type)
 {
@@ -386,6 +450,7 @@ int main(void)
 	test_facilities();
 	test_journal_lines();
 	test_journal_stalled();
+	test_console_pipe_stalled();
 	test_syslog_lines();
 	test_syslog_stalled_and_restarted();
 	test_syslog_stream();
