@@ -202,14 +202,34 @@ static void test_journal_lines(void)
 	log_set_verbose(false);
 }
 
-/* All the peer has buffered, appended to out (at most size - 1 bytes kept). */
+/* All that the non-blocking read end fd holds now, appended to out (at most size - 1 bytes kept). */
 static size_t drain(int fd, char *out, size_t have, size_t size)
 {
 	ssize_t n;
 
-	while (have + 1 < size && (n = recv(fd, out + have, size - 1 - have, MSG_DONTWAIT)) > 0)
+	while (have + 1 < size && (n = read(fd, out + have, size - 1 - have)) > 0)
 		have += (size_t)n;
 	out[have] = '\0';
+	return have;
+}
+
+/*
+ * `lines` lines logged into a reader that takes nothing (rfd, its
+ * non-blocking end, is not read meanwhile), then one more, "after the
+ * stall", once it has read: what it got in all.  A blocking write would
+ * hang here: the alarm fails the test loudly instead.
+ */
+static size_t log_past_a_stall(int lines, const char *what, int rfd, char *got, size_t size)
+{
+	size_t have;
+
+	alarm(20);
+	for (int i = 0; i < lines; i++)
+		log_info("line %d of %s %0100d", i, what, 0);
+	have = drain(rfd, got, 0, size);
+	log_info("after the stall");
+	have = drain(rfd, got, have, size);
+	alarm(0);
 	return have;
 }
 
@@ -228,17 +248,12 @@ static void test_journal_stalled(void)
 	char *note;
 
 	CHECK(socketpair(AF_UNIX, SOCK_STREAM, 0, sv) == 0);
+	CHECK(fcntl(sv[1], F_SETFL, O_NONBLOCK) == 0);
 	CHECK(setsockopt(sv[0], SOL_SOCKET, SO_SNDBUF, &sndbuf, sizeof(sndbuf)) == 0);
 	CHECK(dup2(sv[0], STDERR_FILENO) == STDERR_FILENO);
 	stderr_as_journal();
 
-	alarm(20);      /* a blocking write would hang here: fail loudly instead */
-	for (int i = 0; i < LINES; i++)
-		log_info("line %d of a journal that reads nothing %0100d", i, 0);
-	have = drain(sv[1], got, have, sizeof(got));
-	log_info("after the stall");
-	have = drain(sv[1], got, have, sizeof(got));
-	alarm(0);
+	have = log_past_a_stall(LINES, "a journal that reads nothing", sv[1], got, sizeof(got));
 
 	CHECK(have > 0 && got[have - 1] == '\n');
 	note = strstr(got, "<4>warning: ");
@@ -257,17 +272,6 @@ static void test_journal_stalled(void)
 	close(sv[1]);
 	unsetenv("JOURNAL_STREAM");
 	log_init("pgtrackd", true, LOG_DAEMON);
-}
-
-/* All that the pipe's read end holds now, appended to out (at most size - 1 bytes kept). */
-static size_t drain_pipe(int fd, char *out, size_t have, size_t size)
-{
-	ssize_t n;
-
-	while (have + 1 < size && (n = read(fd, out + have, size - 1 - have)) > 0)
-		have += (size_t)n;
-	out[have] = '\0';
-	return have;
 }
 
 /*
@@ -291,13 +295,7 @@ static void test_console_pipe_stalled(void)
 	close(p[1]);
 	log_init("pgtrackd", true, LOG_DAEMON);
 
-	alarm(20);      /* a blocking write would hang here: fail loudly instead */
-	for (int i = 0; i < LINES; i++)
-		log_info("line %d of a pipe that nobody reads %0100d", i, 0);
-	have = drain_pipe(p[0], got, have, sizeof(got));
-	log_info("after the stall");
-	have = drain_pipe(p[0], got, have, sizeof(got));
-	alarm(0);
+	have = log_past_a_stall(LINES, "a pipe that nobody reads", p[0], got, sizeof(got));
 	CHECK(!(fcntl(STDERR_FILENO, F_GETFL) & O_NONBLOCK));
 	dup2(saved, STDERR_FILENO);
 	close(saved);
@@ -427,7 +425,7 @@ static void test_syslog_stream(void)
 	syslog_path(path, sizeof(path));
 	lfd = syslogd_socket(path, SOCK_STREAM);
 	log_init("pgtrackd", false, LOG_DAEMON);
-	fd = accept(lfd, NULL, NULL);
+	fd = accept4(lfd, NULL, NULL, SOCK_NONBLOCK);
 	CHECK(fd >= 0);
 	log_notice("one");
 	log_notice("two");
