@@ -70,9 +70,10 @@ void log_sink_finish(struct log_sink *sink)
 }
 
 /*
- * Bytes of buf sent without waiting (a descriptor other than a socket, a
- * pipe on stderr: written, which may wait).  *gone: the peer is not there
- * any more, as opposed to having no room now.
+ * Bytes of buf sent without waiting.  A descriptor other than a socket is
+ * written: without waiting if it is non-blocking (log.c reopens a pipe on
+ * stderr so), else as it is (a terminal, a file).  *gone: the peer is not
+ * there any more, as opposed to having no room now.
  */
 static size_t send_some(struct log_sink *sink, const char *buf, size_t len, bool *gone)
 {
