@@ -49,8 +49,16 @@ def datagrams(sock):
             return out
 
 
-@pytest.mark.skipif(os.geteuid() != 0 or not shutil.which("unshare"),
-                    reason="needs root and unshare(1) for a private /dev/log")
+def private_mounts_possible():
+    if os.geteuid() != 0 or not shutil.which("unshare"):
+        return False
+    return subprocess.run(["unshare", "--mount", "true"], stdin=subprocess.DEVNULL,
+                          stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                          timeout=10).returncode == 0
+
+
+@pytest.mark.skipif(not private_mounts_possible(),
+                    reason="needs root and a private mount namespace (unshare --mount) for /dev/log")
 def test_a_syslog_that_reads_nothing_does_not_hold_pgtrackd(servers, trackd, workdir):
     pg = servers.primary()
     path = os.path.join(workdir, "dev-log")
