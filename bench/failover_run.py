@@ -254,6 +254,8 @@ def failover_figures(labkit, lab, mode, old, new, w, t_crash, t_failover_end):
     # what told the crashed node's pgtrackd (the postmaster's death pipe,
     # its exit, the session's end), and whether it watched the death pipe
     seen = on(old.name, "pgtrackd", "probe_failed")
+    # and when it wrote the down verdict (its own stamp, not the lab's poll)
+    down = on(old.name, "pgtrackd", "track", lambda e: e.get("new") == "down")
     pipe_lines = [e for e in evs if e["node"] == old.name and e["src"] == "pgtrackd" and e["t"] < t_crash
                   and DEATH_PIPE_RE.search(e["text"])]
     first_ok = w.first_ok_after(t_crash)
@@ -270,6 +272,8 @@ def failover_figures(labkit, lab, mode, old, new, w, t_crash, t_failover_end):
         "detected_ms": ms(det and det["t"], t_crash),
         "crash_seen_ms": ms(seen and seen["t"], t_crash),
         "crash_seen_by": seen and seen["reason"][:120],
+        "down_written_ms": ms(down and down["t"], t_crash),
+        "down_reason": down and (down.get("reason") or "")[:120],
         "death_pipe": DEATH_PIPE_RE.search(pipe_lines[-1]["text"]).group(1) if pipe_lines else None,
         "vip_left_old_ms": ms(vip_del and vip_del["t"], t_crash),
         "vip_moved_ms": vip_ms,
