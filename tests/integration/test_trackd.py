@@ -5,6 +5,7 @@ Timing bounds are generous: they only catch hangs and missing features, the
 spec's own figures are well inside them.
 """
 
+import ctypes
 import os
 import pwd
 import re
@@ -141,6 +142,55 @@ def test_postmaster_exit_is_seen_before_the_session_ends(servers, trackd, via):
     t.wait_for_log(change_re("p", "primary", "down", -254, t.path("p")), 2, start)
     t.wait_for_log(r'track "p": probe failed \(1 of 2\): .*the postmaster \(pid %d\) '
                    r'(is exiting \(its death pipe hung up\)|exited)' % pm, 2, start)
+
+
+def hold_sockets_of(pid):
+    """Duplicates (pidfd_getfd) of every socket the process holds: its
+    listening sockets stay open after it dies, as a dying postmaster's do
+    while its own woken children keep it from closing them."""
+    libc = ctypes.CDLL(None, use_errno=True)
+    pidfd = os.pidfd_open(pid)
+    held = []
+    try:
+        for name in os.listdir("/proc/%d/fd" % pid):
+            try:
+                if not os.readlink("/proc/%d/fd/%s" % (pid, name)).startswith("socket:"):
+                    continue
+            except OSError:
+                continue
+            fd = libc.syscall(438, pidfd, int(name), 0)      # pidfd_getfd
+            if fd >= 0:
+                held.append(fd)
+    finally:
+        os.close(pidfd)
+    return held
+
+
+def test_reconnect_to_an_exiting_postmaster_does_not_wait_out_connect_timeout(servers, trackd):
+    """After the postmaster's death is seen, the immediate reconnect may
+    reach its listening socket before the kernel closes it (a crash in the
+    three-node lab: the VIP left 40 ms after the kill although the death
+    pipe hung up after 1 ms). It queues there, answered by no one: that
+    reconnect, the second failure fall = 2 waits for, must not wait out
+    connect_timeout (5 s here)."""
+    pg = servers.primary()
+    t = trackd.start({"p": pg.track_options(legacy_values=False, connect_timeout="5s",
+                                            interval="30s", accept_interval="30s")})
+    t.wait_for_value("p", PRIMARY, 10)
+    pm = pg.pid
+    t.wait_for_log(r'postmaster pid %d: its death pipe watched' % pm, 5)
+    held = hold_sockets_of(pm)
+    assert held, "no socket of the postmaster to hold"
+    try:
+        start = t.log_size()
+        pg.kill9()
+        elapsed = t.wait_for_value("p", -254, 10)
+        line = t.wait_for_log(change_re("p", "primary", "down", -254, t.path("p")), 2, start)
+        assert elapsed < 2.0, "down only after %.2f s: %s" % (elapsed, line)
+        assert "is exiting" in line, line
+    finally:
+        for fd in held:
+            os.close(fd)
 
 
 @pytest.mark.parametrize("user", ["postgres", "nobody"])

@@ -16,40 +16,6 @@ static struct pg_probe *of_session(struct pgconn *c)
 	return container_of(c, struct pg_probe, session);
 }
 
-void pg_probe_format_failure(char *buf, size_t size, const char *what,
-			   const struct pgconn_failure *f)
-{
-	if (f->sqlstate[0])
-		snprintf(buf, size, "%s%s: %s (SQLSTATE %s)", what, pgconn_error_str(f->kind),
-			 f->message, f->sqlstate);
-	else
-		snprintf(buf, size, "%s%s: %s", what, pgconn_error_str(f->kind), f->message);
-}
-
-enum pgtrackd_failure pg_probe_failure_class(enum pgconn_error kind)
-{
-	switch (kind) {
-	case PGCONN_ERR_REFUSED:
-		return PGTRACKD_FAILURE_REFUSED;
-	case PGCONN_ERR_STARTING:
-		return PGTRACKD_FAILURE_STARTING;
-	case PGCONN_ERR_TOO_MANY:
-		return PGTRACKD_FAILURE_TOO_MANY;
-	case PGCONN_ERR_AUTH:
-		return PGTRACKD_FAILURE_AUTH;
-	case PGCONN_ERR_TIMEOUT:
-		return PGTRACKD_FAILURE_TIMEOUT;
-	case PGCONN_ERR_QUERY:
-		return PGTRACKD_FAILURE_QUERY;
-	case PGCONN_ERR_LOST:
-		return PGTRACKD_FAILURE_LOST;
-	case PGCONN_ERR_FAILED:
-	case PGCONN_ERR_RESOLVE:
-		break;
-	}
-	return PGTRACKD_FAILURE_OTHER;
-}
-
 void pg_probe_cancel_round(struct pg_probe *p);
 
 static void report_failure(struct pg_probe *p, const struct pgconn_failure *f)
@@ -63,10 +29,22 @@ static void report_failure(struct pg_probe *p, const struct pgconn_failure *f)
 	p->host->report_failure(p->host, pg_probe_failure_class(f->kind), reason);
 }
 
+/*
+ * A refused connect takes microseconds; a healthy postmaster cannot have
+ * taken the socket's place within this time of the old one's death.
+ */
+#define PG_EXITING_RECONNECT_MS 10
+
 void pg_probe_connect_session(struct pg_probe *p)
 {
+	int64_t timeout_ms = p->settings.connect_timeout_ms;
+
+	p->exiting_connect_pid = p->exiting_pid;
+	p->exiting_pid = 0;
+	if (p->exiting_connect_pid && timeout_ms > PG_EXITING_RECONNECT_MS)
+		timeout_ms = PG_EXITING_RECONNECT_MS;
 	pg_log(p->host, DEBUG, "connecting");
-	pgconn_connect(&p->session, p->params.keywords, p->params.values, p->settings.connect_timeout_ms);
+	pgconn_connect(&p->session, p->params.keywords, p->params.values, timeout_ms);
 }
 
 /*
@@ -175,6 +153,7 @@ static void session_connected(struct pgconn *c)
 	struct pg_probe *p = of_session(c);
 
 	pg_log(p->host, DEBUG, "connected");
+	p->exiting_connect_pid = 0;
 	if (p->session_crowded)
 		pg_log(p->host, INFO, "session open again after too many connections");
 	p->session_crowded = false;
@@ -505,6 +484,16 @@ static void session_failed(struct pgconn *c, const struct pgconn_failure *f)
 {
 	struct pg_probe *p = of_session(c);
 	bool lost = f->kind == PGCONN_ERR_LOST;
+	struct pgconn_failure exiting;
+
+	if (p->exiting_connect_pid && f->kind == PGCONN_ERR_TIMEOUT) {
+		exiting = *f;
+		snprintf(exiting.message, sizeof(exiting.message),
+			 "the postmaster (pid %d) is exiting: no connection within %d ms",
+			 p->exiting_connect_pid, PG_EXITING_RECONNECT_MS);
+		f = &exiting;
+	}
+	p->exiting_connect_pid = 0;
 
 	if (may_have_restarted(f->kind) || (lost && answer_too_old(p)))
 		p->local.valid = false;
@@ -541,6 +530,7 @@ static void session_failed(struct pgconn *c, const struct pgconn_failure *f)
 	} else if (lost) {
 		/* Until the next tick the server could restart unseen. */
 		p->local.valid = false;
+		p->exiting_pid = 0;
 	}
 }
 
@@ -562,6 +552,7 @@ void pg_probe_postmaster_exited(struct postmaster_watch *w, int pid, const char 
 		return;
 	snprintf(f.message, sizeof(f.message), "the postmaster (pid %d) %s", pid, how);
 	pgconn_close(&p->session);
+	p->exiting_pid = pid;
 	session_failed(&p->session, &f);
 }
 

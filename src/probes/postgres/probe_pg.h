@@ -72,6 +72,14 @@ struct pg_probe {
 	double query_started;         /* monotonic */
 	double latency;               /* the last probe query's round trip in seconds, -1 none */
 	double last_quick_reconnect;  /* monotonic */
+	/*
+	 * The postmaster whose exit ended the session (0: none): the next
+	 * connect gets PG_EXITING_RECONNECT_MS, not connect_timeout, since it
+	 * may queue on the dying postmaster's listening socket, which no one
+	 * answers any more.  exiting_connect_pid: that connect is under way.
+	 */
+	int exiting_pid;
+	int exiting_connect_pid;
 
 	bool running;
 	bool accept_failing;
