@@ -64,6 +64,32 @@ def unit_paths(unit_text):
     return paths
 
 
+def service_settings(*texts):
+    """The [Service] settings of a unit and its drop-ins, in that order (the last assignment wins)."""
+    settings, section = {}, None
+    for text in texts:
+        for line in text.splitlines():
+            line = line.strip()
+            if line.startswith("["):
+                section = line
+            elif section == "[Service]" and "=" in line and not line.startswith(("#", ";")):
+                key, value = line.split("=", 1)
+                settings[key.strip()] = value.strip()
+    return settings
+
+
+def leaves_shared_ipc_alone(unit, *dropins):
+    """RemoveIPC=yes only for pgtrackd's own user: systemd removes the IPC objects of a
+    RemoveIPC= unit's user once the last unit of that user stops, and pgtrack-notify (as
+    pgbouncer's user) or pgtrackd as the server's user share theirs with PostgreSQL."""
+    settings = service_settings(open(unit).read(), *[open(d).read() for d in dropins])
+    remove_ipc = settings.get("RemoveIPC", "no").lower() in ("yes", "true", "on", "1")
+    assert not remove_ipc or settings.get("User") == "pgtrackd", \
+        "%s: RemoveIPC=yes as user %s would remove that user's IPC objects (a PostgreSQL " \
+        "server's shared memory) when it stops" % (os.path.basename(unit), settings.get("User"))
+    return settings
+
+
 def install(tmp_path, prefix):
     build = tmp_path / ("build" + prefix.replace("/", "_"))
     dest = tmp_path / ("dest" + prefix.replace("/", "_"))
@@ -95,6 +121,10 @@ def test_install_layout(tmp_path, prefix):
             else:
                 assert os.path.exists(path), "%s names %s=%s" % (unit, key, path)
         assert re.search(r"^ExecStart=%s/sbin/" % re.escape(prefix), text, re.M), text
+        leaves_shared_ipc_alone(unit)
+    dropin = os.path.join(dest, prefix.lstrip("/"), "share/doc/pgtrackd/examples/pgtrackd-server-user.conf")
+    as_server = leaves_shared_ipc_alone(os.path.join(dest, UNIT_DIRS[prefix], "pgtrackd.service"), dropin)
+    assert as_server["User"] == "postgres" and as_server["RemoveIPC"] == "no", as_server
     for kind, files in (("tmpfiles.d", ["pgtrack-notify.conf", "pgtrackd.conf"]),
                         ("sysusers.d", ["pgtrackd.conf"])):
         found = [f for base in SYSTEMD_READS[prefix]
@@ -161,6 +191,18 @@ def test_debian_packages(tmp_path, no_installed_packages):
     units = ["/lib/systemd/system/pgtrackd.service", "/lib/systemd/system/pgtrack-notify.service"]
     r = run(["systemd-analyze", "verify"] + units, 60)
     assert r.returncode == 0 and not r.stderr.strip(), r.stderr
+    # pgtrack-notify runs as pgbouncer's user, here postgres, the server's.
+    assert leaves_shared_ipc_alone(units[1])["User"] == "postgres"
+    dropin = "/usr/share/doc/pgtrackd/examples/pgtrackd-server-user.conf"
+    leaves_shared_ipc_alone(units[0], dropin)
+    dropin_dir = "/etc/systemd/system/pgtrackd.service.d"
+    os.makedirs(dropin_dir)
+    try:
+        shutil.copy(dropin, os.path.join(dropin_dir, "server-user.conf"))
+        r = run(["systemd-analyze", "verify", units[0]], 60)
+        assert r.returncode == 0 and not r.stderr.strip(), r.stderr
+    finally:
+        shutil.rmtree(dropin_dir)
     assert os.path.exists("/usr/include/pgtrackd/module.h")
     assert glob.glob("/usr/lib/*/pgtrackd/modules/maintenance.so")
     # Installed, not enabled: the operator configures the node first.
