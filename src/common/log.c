@@ -3,6 +3,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -21,6 +22,8 @@ static int log_facility = LOG_DAEMON;
 static const char *syslog_socket = _PATH_LOG;
 static struct log_sink err_out = { .fd = -1 };    /* stderr: the journal or the console */
 static struct log_sink syslog_out = { .fd = -1 };
+static bool log_waits;                   /* before the event loop: see log_set_wait */
+static struct timespec log_wait_deadline;
 static struct {
 	int fd;                 /* our own opening of the pipe on stderr, or -1 */
 	dev_t dev;
@@ -171,6 +174,7 @@ void log_use_syslog_socket(const char *path)
 
 void log_init(const char *ident, bool console, int facility)
 {
+	signal(SIGPIPE, SIG_IGN); /* a log reader that went costs lines, not the process */
 	log_ident = ident;
 	log_journal = stderr_is_journal();
 	log_console = console || log_journal;
@@ -179,6 +183,18 @@ void log_init(const char *ident, bool console, int facility)
 	log_sink_init_fd(&err_out, STDERR_FILENO, log_journal ? journal_note : console_note);
 	if (!log_console)
 		log_sink_init_path(&syslog_out, syslog_socket, syslog_note); /* else at the first line */
+}
+
+void log_set_wait(int ms)
+{
+	log_waits = ms > 0;
+	clock_gettime(CLOCK_MONOTONIC, &log_wait_deadline);
+	log_wait_deadline.tv_sec += ms / 1000;
+	log_wait_deadline.tv_nsec += (long)(ms % 1000) * 1000000L;
+	if (log_wait_deadline.tv_nsec >= 1000000000L) {
+		log_wait_deadline.tv_sec++;
+		log_wait_deadline.tv_nsec -= 1000000000L;
+	}
 }
 
 bool log_to_journal(void)
@@ -205,17 +221,22 @@ PRINTF_LIKE(3, 0)
 static void vlog(int priority, const char *errstr, const char *fmt, va_list ap)
 {
 	char msg[2048], text[sizeof(msg) + 256], line[sizeof(text) + 128];
+	struct log_sink *sink = log_console ? &err_out : &syslog_out;
+	size_t len;
 
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	snprintf(text, sizeof(text), "%s%s%s", msg, errstr ? ": " : "", errstr ? errstr : "");
-	if (!log_console) {
-		log_sink_write(&syslog_out, line, syslog_format(line, sizeof(line), priority, text));
-	} else if (log_journal) {
-		log_sink_write(&err_out, line, journal_format(line, sizeof(line), priority, text));
-	} else {
+	if (!log_console)
+		len = syslog_format(line, sizeof(line), priority, text);
+	else if (log_journal)
+		len = journal_format(line, sizeof(line), priority, text);
+	else
+		len = console_format(line, sizeof(line), priority, text);
+	if (log_console && !log_journal)
 		log_sink_set_fd(&err_out, console_fd());
-		log_sink_write(&err_out, line, console_format(line, sizeof(line), priority, text));
-	}
+	if (log_waits)
+		log_sink_wait_room(sink, &log_wait_deadline);
+	log_sink_write(sink, line, len);
 }
 
 #define LOG_BODY(priority, errstr)                                             \

@@ -7,7 +7,10 @@
  * Neither the journal, nor syslog, nor a pipe on stderr is ever waited
  * for (log_sink.h): a stalled reader costs lines, counted and reported,
  * never the event loop.  A terminal or a file on stderr is written as is.
- * fatalx() exits; use it only before the event loop runs.
+ * log_init ignores SIGPIPE: a reader that went costs lines, not the
+ * process (child processes must restore it, as hooks.c does).
+ * fatalx() exits; use it only before the event loop runs.  Before the loop
+ * runs, lines may wait a bounded time for room (log_set_wait).
  */
 #ifndef PGTRACK_LOG_H
 #define PGTRACK_LOG_H
@@ -29,6 +32,16 @@ void log_set_facility(int facility);
  * journalctl -p filters them.
  */
 bool log_to_journal(void);
+
+/*
+ * Until the event loop runs nothing is waiting on pgtrackd but the
+ * operator, and the lines of a start that fails (its configuration's
+ * errors, fatalx's reason) are the ones that must arrive: from now on,
+ * until ms milliseconds have passed, a line waits for a stalled reader to
+ * take it.  0 (the loop starts): never wait.
+ */
+void log_set_wait(int ms);
+#define LOG_WAIT_BEFORE_LOOP_MS 1000
 
 /* log_warn appends ": strerror(errno)"; the x variants do not. */
 void log_error(const char *fmt, ...) PRINTF_LIKE(1, 2);

@@ -1,8 +1,10 @@
 #include "log_sink.h"
 
 #include <errno.h>
+#include <poll.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 
 void log_sink_init_fd(struct log_sink *sink, int fd, log_sink_note_fn note)
@@ -197,4 +199,37 @@ void log_sink_write(struct log_sink *sink, const char *line, size_t len)
 	}
 	if (!put(sink, line, len))
 		sink->dropped++;
+}
+
+/* Milliseconds from now to deadline on CLOCK_MONOTONIC, rounded up; 0 once it has passed. */
+static int ms_until(const struct timespec *deadline)
+{
+	struct timespec now;
+	long long ns;
+
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	ns = (deadline->tv_sec - now.tv_sec) * 1000000000LL + (deadline->tv_nsec - now.tv_nsec);
+	return ns <= 0 ? 0 : (int)((ns + 999999) / 1000000);
+}
+
+void log_sink_wait_room(struct log_sink *sink, const struct timespec *deadline)
+{
+	if (sink->fd < 0 && sink->path[0])
+		connect_path(sink);
+	for (;;) {
+		struct pollfd pfd = { .fd = sink->fd, .events = POLLOUT };
+		int ms = ms_until(deadline);
+
+		if (sink->fd < 0 || ms == 0)
+			return;
+		if (poll(&pfd, 1, ms) < 0) {
+			if (errno == EINTR)
+				continue;
+			return;
+		}
+		if (pfd.revents & (POLLERR | POLLHUP | POLLNVAL))
+			return;
+		if ((pfd.revents & POLLOUT) && flush_pending(sink))
+			return;
+	}
 }

@@ -18,6 +18,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <sys/un.h>
+#include <time.h>
 
 /* Writes into buf (size bytes) the line saying `dropped` lines were lost; returns its length. */
 typedef size_t (*log_sink_note_fn)(char *buf, size_t size, unsigned long dropped);
@@ -47,6 +48,14 @@ int log_sink_init_path(struct log_sink *sink, const char *path, log_sink_note_fn
 
 /* line[0..len) whole, or counted as dropped; never waits. */
 void log_sink_write(struct log_sink *sink, const char *line, size_t len);
+
+/*
+ * Waits until the sink has room for a line, its pending tail flushed, or
+ * until deadline (CLOCK_MONOTONIC), whichever comes first; returns at once
+ * on a peer that went.  Only where nothing else waits on the caller: the
+ * lines of a start that fails.
+ */
+void log_sink_wait_room(struct log_sink *sink, const struct timespec *deadline);
 
 /* Closes a path sink's socket; the sink may be initialised again. */
 void log_sink_finish(struct log_sink *sink);

@@ -533,6 +533,7 @@ int main(int argc, char **argv)
 
 	log_init("pgtrack-notify", cli.console || cli.check, LOG_DAEMON);
 	log_set_verbose(cli.verbose);
+	log_set_wait(LOG_WAIT_BEFORE_LOOP_MS);
 	r = sdnotify_init();
 	if (r < 0)
 		log_error("cannot talk to systemd ($NOTIFY_SOCKET): %s; not notifying it", strerror(-r));
@@ -575,6 +576,7 @@ int main(int argc, char **argv)
 	mainloop_watch_signals(n.loop, &n.signals, signal_cb, &n);
 	start(&n);
 
+	log_set_wait(0);
 	ev_run(n.loop, 0);
 
 	sdnotify_watchdog_stop(&n.watchdog, n.loop);

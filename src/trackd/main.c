@@ -321,6 +321,7 @@ int main(int argc, char **argv)
 	log_init("pgtrackd", cli.console || cli.check || cli.write_stopped || cli.status,
 		 LOG_DAEMON);
 	log_set_verbose(cli.verbose);
+	log_set_wait(LOG_WAIT_BEFORE_LOOP_MS);
 
 	d.config = config_load(cli.config, &errs);
 	if (cli.status && !d.config)
@@ -363,6 +364,7 @@ int main(int argc, char **argv)
 		fatalx("cannot start every track");
 	trackd_service_start(&d.service, d.loop, &d.tracks, d.config->global.ready_timeout_ms);
 
+	log_set_wait(0);
 	ev_run(d.loop, 0);
 
 	trackd_http_finish(&d.http);

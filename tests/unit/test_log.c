@@ -8,6 +8,7 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
+#include <sys/wait.h>
 #include <syslog.h>
 #include <unistd.h>
 
@@ -311,6 +312,104 @@ static void test_console_pipe_stalled(void)
 	CHECK(have > 0 && got[have - 1] == '\n');
 }
 
+/*
+ * Before the event loop runs (log_set_wait), the reason a start fails must
+ * arrive although the reader stalls for a while: the pipe is full, its
+ * reader (a child) takes nothing for 300 ms, then everything.  The line
+ * waits for it and arrives, after the count of the lines the full pipe cost
+ * before the wait was turned on.  (Without the wait, test_console_pipe_stalled.)
+ */
+static void test_wait_before_the_loop(void)
+{
+	static char got[1 << 16];
+	int p[2], saved = dup(STDERR_FILENO), status;
+	unsigned long dropped = 0;
+	char path[300], *note, *reason;
+	pid_t reader;
+	FILE *f;
+	size_t n;
+
+	snprintf(path, sizeof(path), "%s/read-late", dir);
+	CHECK(pipe2(p, O_CLOEXEC) == 0);
+	CHECK(fcntl(p[1], F_SETPIPE_SZ, 4096) >= 4096);
+	reader = fork();
+	if (reader == 0) {
+		int out = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+		char buf[4096];
+		ssize_t r;
+
+		close(p[1]);
+		usleep(300 * 1000);
+		while ((r = read(p[0], buf, sizeof(buf))) > 0)
+			if (write(out, buf, (size_t)r) != r)
+				_exit(1);
+		_exit(0);
+	}
+	CHECK(reader > 0);
+	close(p[0]);
+	CHECK(dup2(p[1], STDERR_FILENO) == STDERR_FILENO);
+	close(p[1]);
+	log_init("pgtrackd", true, LOG_DAEMON);
+
+	alarm(20);
+	for (int i = 0; i < 100; i++)
+		log_info("filler %d %0100d", i, 0);
+	log_set_wait(10 * 1000);
+	log_error("the reason the start failed");
+	log_set_wait(0);
+	alarm(0);
+
+	dup2(saved, STDERR_FILENO);
+	close(saved);
+	log_init("pgtrackd", true, LOG_DAEMON);
+	log_info("test_wait_before_the_loop: stderr restored"); /* closes our opening of the pipe */
+	CHECK(waitpid(reader, &status, 0) == reader && WIFEXITED(status) && WEXITSTATUS(status) == 0);
+	f = fopen(path, "r");
+	CHECK(f != NULL);
+	n = f ? fread(got, 1, sizeof(got) - 1, f) : 0;
+	got[n] = '\0';
+	if (f)
+		fclose(f);
+
+	note = strstr(got, " pgtrackd: warning: ");
+	reason = strstr(got, " pgtrackd: error: the reason the start failed\n");
+	CHECK(note && sscanf(note, " pgtrackd: warning: %lu log lines dropped", &dropped) == 1);
+	CHECK(dropped > 0 && dropped < 100);
+	CHECK(reason != NULL && reason > note);
+	CHECK_INT_EQ((long)count_substr(got, " pgtrackd: info: filler "), (long)(100 - dropped));
+}
+
+/*
+ * stderr a pipe whose reader is gone (a supervisor's log reader that died):
+ * a line logged before the event loop's set-up ignores SIGPIPE must not
+ * kill the process either.  In a child, with SIGPIPE's default action.
+ */
+static void test_pipe_without_reader(void)
+{
+	int p[2], status;
+	pid_t child;
+
+	CHECK(pipe2(p, O_CLOEXEC) == 0);
+	child = fork();
+	if (child == 0) {
+		signal(SIGPIPE, SIG_DFL);
+		close(p[0]);
+		dup2(p[1], STDERR_FILENO);
+		log_init("pgtrackd", true, LOG_DAEMON);
+		log_set_wait(1000);
+		log_error("nobody reads this");
+		log_set_wait(0);
+		log_error("nor this");
+		_exit(7);
+	}
+	close(p[0]);
+	close(p[1]);
+	CHECK(child > 0 && waitpid(child, &status, 0) == child);
+	CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 7);
+	if (WIFSIGNALED(status))
+		printf("the child was killed by signal %d\n", WTERMSIG(status));
+}
+
 /* A syslog daemon's socket at path: SOCK_DGRAM, or a listening SOCK_STREAM. */
 static int syslogd_socket(const char *path, int type)
 {
@@ -449,6 +548,8 @@ int main(void)
 	test_journal_lines();
 	test_journal_stalled();
 	test_console_pipe_stalled();
+	test_wait_before_the_loop();
+	test_pipe_without_reader();
 	test_syslog_lines();
 	test_syslog_stalled_and_restarted();
 	test_syslog_stream();
