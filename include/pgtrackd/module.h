@@ -93,6 +93,13 @@ enum pgtrackd_failure {
 	PGTRACKD_FAILURE_QUERY,         /* "query": the check's query failed or answered nonsense */
 	PGTRACKD_FAILURE_LOST,          /* "lost": an open connection closed */
 	PGTRACKD_FAILURE_NOT_ACCEPTING, /* "not_accepting": a session answers, new clients are not let in */
+	/*
+	 * "exited": the server's own process is gone (a postmaster seen exiting
+	 * on this host): no second opinion can change that, so the track is
+	 * down at once, whatever "fall" says.  Only for a death the probe saw
+	 * itself, never for a lost connection.
+	 */
+	PGTRACKD_FAILURE_EXITED,
 	PGTRACKD_FAILURE_N              /* not a class: how many there are */
 };
 

@@ -126,16 +126,23 @@ static void feed(struct track *t, enum pgtrackd_state sample, enum pgtrackd_fail
 {
 	enum track_state old = t->verdict.state;
 	const struct verdict *v = &t->verdict;
+	bool certain = sample == PGTRACKD_STATE_FAIL && failure == PGTRACKD_FAILURE_EXITED;
+	bool changed;
 
 	t->last_report = ev_now(t->host.loop);
 
-	if (sample == PGTRACKD_STATE_FAIL) {
+	if (certain) {
+		t->stats.failures[failure]++;
+		track_log(t, PGTRACKD_LOG_DEBUG, "probe failed (the server's process is gone: "
+			  "down at once, not after %d failures): %s", v->fall, reason);
+	} else if (sample == PGTRACKD_STATE_FAIL) {
 		t->stats.failures[(unsigned)failure < PGTRACKD_FAILURE_N ? failure :
 				  PGTRACKD_FAILURE_OTHER]++;
 		track_log(t, PGTRACKD_LOG_DEBUG, "probe failed (%d of %d): %s",
 			  v->failures + 1 > v->fall ? v->fall : v->failures + 1, v->fall, reason);
 	}
-	if (verdict_feed(&t->verdict, sample)) {
+	changed = certain ? verdict_feed_certain_failure(&t->verdict) : verdict_feed(&t->verdict, sample);
+	if (changed) {
 		t->rank = t->rank_next;
 		publish(t, old, reason ? reason : "");
 	} else if (t->verdict.state == TRACK_STANDBY && sample == PGTRACKD_STATE_STANDBY &&

@@ -21,6 +21,7 @@ static const char *const failure_labels[PGTRACKD_FAILURE_N] = {
 	[PGTRACKD_FAILURE_QUERY] = "query",
 	[PGTRACKD_FAILURE_LOST] = "lost",
 	[PGTRACKD_FAILURE_NOT_ACCEPTING] = "not_accepting",
+	[PGTRACKD_FAILURE_EXITED] = "exited",
 };
 
 /* A track's state answers from a live server: not down, unknown or stopped. */

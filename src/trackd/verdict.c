@@ -21,6 +21,13 @@ static bool set_state(struct verdict *v, enum track_state state)
 	return true;
 }
 
+bool verdict_feed_certain_failure(struct verdict *v)
+{
+	v->successes = 0;
+	v->failures = v->fall;
+	return set_state(v, TRACK_DOWN);
+}
+
 bool verdict_feed(struct verdict *v, enum pgtrackd_state s)
 {
 	if (s == PGTRACKD_STATE_FAIL) {

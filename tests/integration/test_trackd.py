@@ -140,7 +140,8 @@ def test_postmaster_exit_is_seen_before_the_session_ends(servers, trackd, via):
     pg.kill9()
     t.wait_for_value("p", -254, 10)
     t.wait_for_log(change_re("p", "primary", "down", -254, t.path("p")), 2, start)
-    t.wait_for_log(r'track "p": probe failed \(1 of 2\): .*the postmaster \(pid %d\) '
+    t.wait_for_log(r'track "p": probe failed \(the server\'s process is gone: down at once, '
+                   r'not after 2 failures\): .*the postmaster \(pid %d\) '
                    r'(is exiting \(its death pipe hung up\)|exited)' % pm, 2, start)
 
 
@@ -193,6 +194,30 @@ def test_reconnect_to_an_exiting_postmaster_does_not_wait_out_connect_timeout(se
             os.close(fd)
 
 
+def test_postmaster_death_is_down_at_once_whatever_fall(servers, trackd):
+    """fall counts failures a second look may contradict (a backend killed
+    alone, a connect refused while a server restarts). A postmaster seen
+    exiting is not one of them: with fall = 5 the track is down with that
+    first failure, not after four more (at interval 30 s, two minutes), and
+    the metric counts it as "exited"."""
+    pg = servers.primary()
+    t = trackd.start({"p": pg.track_options(legacy_values=False, fall="5", interval="30s",
+                                            accept_interval="30s")})
+    t.wait_for_value("p", PRIMARY, 10)
+    pm = pg.pid
+    t.wait_for_log(r'postmaster pid %d: its death pipe watched' % pm, 5)
+    start = t.log_size()
+    pg.kill9()
+    t.wait_for_value("p", -254, 10)
+    failed = [line for line in t.lines_since(start) if "probe failed" in line]
+    assert failed, t.describe()
+    assert re.search(r"probe failed \(the server's process is gone: down at once, not after 5 "
+                     r"failures\): connection lost: the postmaster \(pid %d\) (is exiting|exited)" % pm,
+                     failed[0]), failed
+    line = t.wait_for_log(change_re("p", "primary", "down", -254, t.path("p")), 2, start)
+    assert "the postmaster (pid %d)" % pm in line, line
+
+
 @pytest.mark.parametrize("user", ["postgres", "nobody"])
 def test_death_pipe_needs_access_to_the_postmaster(servers, pgtrackd_bin, workdir, user):
     """As the server's own user pgtrackd takes the postmaster's death pipe;
@@ -229,7 +254,8 @@ def test_death_pipe_needs_access_to_the_postmaster(servers, pgtrackd_bin, workdi
         os.kill(backend, signal.SIGSTOP)    # killed with the orphans at cleanup
         pg.kill9()
         t.wait_for_value("p", -254, 10)
-        told = t.wait_for_log(r'track "p": probe failed \(1 of 2\): ', 2, start)
+        told = t.wait_for_log(r'track "p": probe failed \(the server\'s process is gone: down at '
+                              r'once, not after 2 failures\): ', 2, start)
         how = r"the postmaster \(pid %d\) (is exiting \(its death pipe hung up\)|exited)$" % pm
         if user != "postgres":
             how = r"the postmaster \(pid %d\) exited$" % pm

@@ -68,6 +68,37 @@ static void test_fall(void)
 	FEED(v, F, true, TRACK_DOWN);
 }
 
+/*
+ * The server's process seen gone is down at once, whatever fall says; the
+ * way back still takes rise answers, and a failure after it counts on.
+ */
+static void test_certain_failure(void)
+{
+	struct verdict v;
+
+	verdict_init(&v, 2, 5);
+	FEED(v, P, true, TRACK_PRIMARY);
+	FEED(v, F, false, TRACK_PRIMARY);
+	CHECK_INT_EQ(verdict_feed_certain_failure(&v), true);
+	CHECK_INT_EQ(v.state, TRACK_DOWN);
+	CHECK_INT_EQ(v.failures, 5);
+	CHECK_INT_EQ(verdict_feed_certain_failure(&v), false);
+	FEED(v, F, false, TRACK_DOWN);
+	CHECK_INT_EQ(v.failures, 5);
+	FEED(v, P, false, TRACK_DOWN);
+	FEED(v, P, true, TRACK_PRIMARY);
+	CHECK_INT_EQ(v.failures, 0);
+
+	/* also from a state the guard gave, and from unknown */
+	verdict_init(&v, 2, 3);
+	FEED(v, ST, true, TRACK_STALE);
+	CHECK_INT_EQ(verdict_feed_certain_failure(&v), true);
+	CHECK_INT_EQ(v.state, TRACK_DOWN);
+	verdict_init(&v, 2, 3);
+	CHECK_INT_EQ(verdict_feed_certain_failure(&v), true);
+	CHECK_INT_EQ(v.state, TRACK_DOWN);
+}
+
 static void test_success_resets_failures(void)
 {
 	struct verdict v;
@@ -324,6 +355,7 @@ int main(void)
 	test_init();
 	test_first_sample_decides();
 	test_fall();
+	test_certain_failure();
 	test_success_resets_failures();
 	test_rise();
 	test_failure_during_rise_resets();

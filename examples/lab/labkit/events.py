@@ -59,7 +59,9 @@ class EventLog:
 TRACKD_RE = re.compile(r"^(\S+) pgtrackd: (\w+): (.*)$")
 
 
-PROBE_FAIL_RE = re.compile(r'track "[^"]+": probe failed \((\d+) of (\d+)\): (.*)$')
+# "(N of FALL)", or a certain failure (the postmaster seen exiting): down at once
+PROBE_FAIL_RE = re.compile(r'track "[^"]+": probe failed \((?:(\d+) of (\d+)|the server\'s process '
+                           r'is gone: down at once, not after (\d+) failures)\): (.*)$')
 
 
 TRACK_CHANGE_RE = re.compile(r'track "[^"]+": (\w+) -> (\w+), value (-?\d+) (written to|NOT YET written to) '
@@ -109,8 +111,10 @@ def parse_trackd(line, node, now):
                     written=c.group(4) == "written to", reason=c.group(5))
     f = PROBE_FAIL_RE.search(m.group(3))
     if f:
+        fall = int(f.group(2) or f.group(3))
         return dict(t=t, node=node, src="pgtrackd", kind="probe_failed", text=m.group(3),
-                    n=int(f.group(1)), fall=int(f.group(2)), reason=f.group(3))
+                    n=int(f.group(1) or fall), fall=fall, certain=f.group(3) is not None,
+                    reason=f.group(4))
     if m.group(2) == "debug":       # every probe with -v: not kept
         return None
     return dict(t=t, node=node, src="pgtrackd", kind=m.group(2), text=m.group(3))

@@ -18,7 +18,8 @@ static struct pg_probe *of_session(struct pgconn *c)
 
 void pg_probe_cancel_round(struct pg_probe *p);
 
-static void report_failure(struct pg_probe *p, const struct pgconn_failure *f)
+static void report_failure_as(struct pg_probe *p, const struct pgconn_failure *f,
+			      enum pgtrackd_failure class)
 {
 	char reason[400];
 
@@ -26,7 +27,12 @@ static void report_failure(struct pg_probe *p, const struct pgconn_failure *f)
 	pg_probe_cancel_round(p);
 	pg_probe_format_failure(reason, sizeof(reason), "", f);
 	p->last_sample = PGTRACKD_STATE_FAIL;
-	p->host->report_failure(p->host, pg_probe_failure_class(f->kind), reason);
+	p->host->report_failure(p->host, class, reason);
+}
+
+static void report_failure(struct pg_probe *p, const struct pgconn_failure *f)
+{
+	report_failure_as(p, f, pg_probe_failure_class(f->kind));
 }
 
 /*
@@ -510,7 +516,9 @@ static void session_failed(struct pgconn *c, const struct pgconn_failure *f)
 		}
 		return;
 	}
-	report_failure(p, f);
+	/* The postmaster seen exiting is certain: down at once, not after fall failures. */
+	report_failure_as(p, f, lost && p->exiting_pid ? PGTRACKD_FAILURE_EXITED :
+			  pg_probe_failure_class(f->kind));
 	/* The report may have stopped us. */
 	if (!p->running)
 		return;

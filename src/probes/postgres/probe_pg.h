@@ -73,7 +73,8 @@ struct pg_probe {
 	double latency;               /* the last probe query's round trip in seconds, -1 none */
 	double last_quick_reconnect;  /* monotonic */
 	/*
-	 * The postmaster whose exit ended the session (0: none): the next
+	 * The postmaster whose exit ended the session (0: none): the failure
+	 * is reported as certain (PGTRACKD_FAILURE_EXITED), and the next
 	 * connect gets PG_EXITING_RECONNECT_MS, not connect_timeout, since it
 	 * may queue on the dying postmaster's listening socket, which no one
 	 * answers any more.  exiting_connect_pid: that connect is under way.

@@ -141,6 +141,7 @@ static int pg_start(void *state)
 	p->last_full = 0.0;
 	p->last_quick_reconnect = -1e18;
 	p->last_sample = PGTRACKD_STATE_FAIL;
+	p->exiting_pid = 0;
 	ev_timer_again(p->host->loop, &p->tick);
 	if (p->settings.sync_standby_names[0])
 		sync_policy_start(&p->sync);
