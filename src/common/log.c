@@ -26,6 +26,7 @@ static bool log_waits;                   /* before the event loop: see log_set_w
 static struct timespec log_wait_deadline;
 static struct {
 	int fd;                 /* our own opening of the pipe on stderr, or -1 */
+	bool tried;             /* opening the pipe at dev/ino was tried (fd -1: it failed) */
 	dev_t dev;
 	ino_t ino;
 } err_pipe = { .fd = -1 };
@@ -119,25 +120,31 @@ static size_t console_note(char *buf, size_t size, unsigned long dropped)
  * non-blocking through /proc: a reader that stalls costs lines, not the
  * event loop, and the shared description stays blocking for whoever else
  * writes to it.  Opened again when stderr is another file than before.
- * A terminal or a file is written as it is, which may wait.
+ * Where that opening fails (no /proc mounted), the shared pipe is written
+ * only while poll() says it has room (*room_first).  A terminal or a file
+ * is written as it is, which may wait.
  */
-static int console_fd(void)
+static int console_fd(bool *room_first)
 {
 	struct stat st;
 
+	*room_first = false;
 	if (fstat(STDERR_FILENO, &st) < 0 || !S_ISFIFO(st.st_mode)) {
 		if (err_pipe.fd >= 0)
 			close(err_pipe.fd);
 		err_pipe.fd = -1;
+		err_pipe.tried = false;
 		return STDERR_FILENO;
 	}
-	if (err_pipe.fd >= 0 && err_pipe.dev == st.st_dev && err_pipe.ino == st.st_ino)
-		return err_pipe.fd;
-	if (err_pipe.fd >= 0)
-		close(err_pipe.fd);
-	err_pipe.fd = open("/proc/self/fd/2", O_WRONLY | O_NONBLOCK | O_CLOEXEC);
-	err_pipe.dev = st.st_dev;
-	err_pipe.ino = st.st_ino;
+	if (!err_pipe.tried || err_pipe.dev != st.st_dev || err_pipe.ino != st.st_ino) {
+		if (err_pipe.fd >= 0)
+			close(err_pipe.fd);
+		err_pipe.fd = open("/proc/self/fd/2", O_WRONLY | O_NONBLOCK | O_CLOEXEC);
+		err_pipe.tried = true;
+		err_pipe.dev = st.st_dev;
+		err_pipe.ino = st.st_ino;
+	}
+	*room_first = err_pipe.fd < 0;
 	return err_pipe.fd >= 0 ? err_pipe.fd : STDERR_FILENO;
 }
 
@@ -232,8 +239,12 @@ static void vlog(int priority, const char *errstr, const char *fmt, va_list ap)
 		len = journal_format(line, sizeof(line), priority, text);
 	else
 		len = console_format(line, sizeof(line), priority, text);
-	if (log_console && !log_journal)
-		log_sink_set_fd(&err_out, console_fd());
+	if (log_console && !log_journal) {
+		bool room_first;
+		int fd = console_fd(&room_first);
+
+		log_sink_set_fd(&err_out, fd, room_first);
+	}
 	if (log_waits)
 		log_sink_wait_room(sink, &log_wait_deadline);
 	log_sink_write(sink, line, len);

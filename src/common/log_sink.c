@@ -11,14 +11,16 @@ void log_sink_init_fd(struct log_sink *sink, int fd, log_sink_note_fn note)
 {
 	sink->fd = fd;
 	sink->stream = true;
+	sink->room_first = false;
 	sink->path[0] = '\0';
 	sink->pending_len = 0;
 	sink->dropped = 0;
 	sink->note = note;
 }
 
-void log_sink_set_fd(struct log_sink *sink, int fd)
+void log_sink_set_fd(struct log_sink *sink, int fd, bool room_first)
 {
+	sink->room_first = room_first;
 	if (fd == sink->fd)
 		return;
 	sink->fd = fd;
@@ -74,7 +76,7 @@ void log_sink_finish(struct log_sink *sink)
 /*
  * Bytes of buf sent without waiting.  A descriptor other than a socket is
  * written: without waiting if it is non-blocking (log.c reopens a pipe on
- * stderr so), else as it is (a terminal, a file).  *gone: the peer is not
+ * stderr so) or room_first, else as it is (a terminal, a file).  *gone: the peer is not
  * there any more, as opposed to having no room now.
  */
 static size_t send_some(struct log_sink *sink, const char *buf, size_t len, bool *gone)
@@ -83,6 +85,12 @@ static size_t send_some(struct log_sink *sink, const char *buf, size_t len, bool
 
 	*gone = false;
 	while (sent < len) {
+		struct pollfd pfd = { .fd = sink->fd, .events = POLLOUT };
+
+		/* no room, and not a pipe without reader either (whose write fails at once) */
+		if (sink->room_first && poll(&pfd, 1, 0) >= 0 && !(pfd.revents & (POLLOUT | POLLERR)))
+			return sent;
+
 		ssize_t n = send(sink->fd, buf + sent, len - sent, MSG_DONTWAIT | MSG_NOSIGNAL);
 
 		if (n < 0 && errno == ENOTSOCK)

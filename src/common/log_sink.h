@@ -26,6 +26,7 @@ typedef size_t (*log_sink_note_fn)(char *buf, size_t size, unsigned long dropped
 struct log_sink {
 	int fd;                 /* -1: not connected */
 	bool stream;            /* a line may go in part (SOCK_STREAM, a pipe); else datagrams */
+	bool room_first;        /* a blocking pipe: written only while poll() says it has room */
 	char path[sizeof(((struct sockaddr_un *)0)->sun_path)]; /* "": fd given, never reopened */
 	char pending[4096];
 	size_t pending_len;
@@ -36,8 +37,14 @@ struct log_sink {
 /* A sink on fd, which the caller keeps open (stderr). */
 void log_sink_init_fd(struct log_sink *sink, int fd, log_sink_note_fn note);
 
-/* Writes go to fd from now on; a line's tail left for the old one is lost. */
-void log_sink_set_fd(struct log_sink *sink, int fd);
+/*
+ * Writes go to fd from now on; a line's tail left for the old one is lost.
+ * room_first: fd is a blocking pipe (shared, so not to be made
+ * non-blocking): a line goes only when poll() says the pipe has room,
+ * which a line shorter than PIPE_BUF then takes without waiting (unless
+ * another writer fills it in between).
+ */
+void log_sink_set_fd(struct log_sink *sink, int fd, bool room_first);
 
 /*
  * A sink on the unix socket at path: a datagram socket, or a stream where

@@ -7,6 +7,8 @@
 #include <dirent.h>
 #include <fcntl.h>
 #include <ftw.h>
+#include <regex.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -153,5 +155,32 @@ static inline int count_substr(const char *haystack, const char *needle)
 		n++;
 	return n;
 }
+
+/* Whether text matches the extended regular expression re (REG_NEWLINE: ^ and $ per line). */
+static inline bool regex_matches(const char *text, const char *re)
+{
+	regex_t rx;
+	bool ok;
+
+	if (regcomp(&rx, re, REG_EXTENDED | REG_NEWLINE) != 0) {
+		printf("bad regex %s\n", re);
+		return false;
+	}
+	ok = regexec(&rx, text, 0, NULL, 0) == 0;
+	regfree(&rx);
+	return ok;
+}
+
+/* All that the non-blocking read end fd holds now, appended to out (at most size - 1 bytes kept). */
+static inline size_t read_available(int fd, char *out, size_t have, size_t size)
+{
+	ssize_t n;
+
+	while (have + 1 < size && (n = read(fd, out + have, size - 1 - have)) > 0)
+		have += (size_t)n;
+	out[have] = '\0';
+	return have;
+}
+
 
 #endif
