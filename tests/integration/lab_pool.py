@@ -5,6 +5,7 @@ steady state, samples of the VIP and the tracks, writes through the VIP."""
 import itertools
 import os
 import signal
+import subprocess
 import sys
 import time
 import warnings
@@ -94,7 +95,35 @@ def diag(lab, since=None, what=""):
             except OSError:
                 continue
             out.extend("  %s repmgrd.out: %s" % (n.name, line) for line in tail if line.strip())
+        for n in lab.nodes:
+            out.extend("  %s %s" % (n.name, line) for line in repmgrd_state(lab, n))
     return "\n".join(out)
+
+
+def repmgrd_state(lab, node):
+    """Whether the node's repmgrd runs, where it waits (its kernel wait
+    channel), the TCP connections it holds and its log's last lines: a
+    repmgrd that says nothing during a failover is stuck or gone."""
+    proc = lab.procs.get("%s/repmgrd" % node.name)
+    if proc is None:
+        return ["repmgrd: not started by the lab"]
+    if not proc.alive():
+        lines = ["repmgrd (pid %d): gone" % proc.pid]
+    else:
+        try:
+            with open("/proc/%d/wchan" % proc.pid) as f:
+                wchan = f.read().strip() or "running"
+        except OSError as e:
+            wchan = "unknown (%s)" % e
+        lines = ["repmgrd (pid %d): alive, waiting in %s" % (proc.pid, wchan)]
+        ss = subprocess.run(["ip", "netns", "exec", node.ns, "ss", "-tnpo"], capture_output=True,
+                            text=True, timeout=10).stdout
+        lines += ["repmgrd tcp: %s" % line for line in ss.splitlines() if "pid=%d," % proc.pid in line]
+    try:
+        log = (node.dir / "repmgr" / "repmgrd.log").read_text(errors="replace").splitlines()[-8:]
+    except OSError:
+        log = []
+    return lines + ["repmgrd.log: %s" % line for line in log]
 
 
 def tracks_steady(lab, p, tracks):

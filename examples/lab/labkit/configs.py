@@ -158,7 +158,9 @@ def repmgr_conf(node):
     return """# labkit: repmgr for %(name)s
 node_id=%(k)d
 node_name='%(name)s'
-conninfo='host=%(ip)s port=%(port)d user=repmgr dbname=repmgr connect_timeout=2'
+# keepalives, tcp_user_timeout: a repmgrd waiting on a connection to a node
+# the network cut off gives up within seconds, not after TCP's retries
+conninfo='host=%(ip)s port=%(port)d user=repmgr dbname=repmgr connect_timeout=2 keepalives_idle=2 keepalives_interval=1 keepalives_count=2 tcp_user_timeout=3000'
 data_directory='%(data)s'
 pg_bindir='%(bindir)s'
 use_replication_slots=false
